@@ -1,0 +1,33 @@
+/**
+ * Received messages as failmail sees them: the SMTP envelope, and the
+ * decoded view that expressions and summaries read.
+ */
+
+/** The SMTP envelope of a received message (recipients after `--rewrite-*`). */
+export interface Envelope {
+  /** MAIL FROM address; `""` for the null sender `<>`. */
+  readonly mailFrom: string
+  /** RCPT TO addresses, as given (case kept). */
+  readonly rcptTo: ReadonlyArray<string>
+}
+
+/**
+ * The decoded fields of one message: what `--batch-expr` / `--group-expr`
+ * see and what a summary shows. Header values are decoded (RFC 2047,
+ * unfolded); the body is the decoded text body.
+ */
+export interface MessageView {
+  readonly subject: string
+  readonly from: string
+  readonly to: string
+  /** The Date header as written, `""` if absent. */
+  readonly date: string
+  /** Decoded text body (text/plain part, or text from HTML). */
+  readonly body: string
+  /** Lower-cased header name → first value. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly envelope: Envelope
+}
+
+/** Lower-cases an address for comparing recipients (`Ops@Example.COM` = `ops@example.com`). */
+export const normalizeAddress = (address: string): string => address.trim().toLowerCase()

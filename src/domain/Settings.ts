@@ -1,0 +1,255 @@
+/**
+ * The one definition of every failmail setting: name, type, default and help.
+ *
+ * CLI flags, `FAILMAIL_*` environment variables, config-file keys, `--help`
+ * and `--write-config` are all derived from {@link settings}; no setting is
+ * spelled anywhere else.
+ */
+import bytes from "bytes"
+import { Duration, Either, ParseResult, Schema } from "effect"
+import * as GoDuration from "./GoDuration.ts"
+
+/** Facts about the host that some defaults depend on (injected, so the domain does no I/O). */
+export interface HostFacts {
+  readonly hostname: string
+}
+
+/** A setting's codec: decodes the text of a flag, variable or config line; encodes back for `--write-config`. */
+export type Codec<A> = Schema.Schema<A, string>
+
+const failWith = (ast: Schema.Schema.AnyNoContext["ast"], actual: string, message: string) =>
+  ParseResult.fail(new ParseResult.Type(ast, actual, message))
+
+/** Free text. */
+export const Text: Codec<string> = Schema.String
+
+/** Booleans the way Go's `strconv.ParseBool` spells them. */
+export const Bool: Codec<boolean> = Schema.transformOrFail(Schema.String, Schema.Boolean, {
+  strict: true,
+  decode: (text, _, ast) => {
+    if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return ParseResult.succeed(true)
+    if (["0", "f", "F", "FALSE", "false", "False"].includes(text)) return ParseResult.succeed(false)
+    return failWith(ast, text, `invalid boolean "${text}" (use true or false)`)
+  },
+  encode: (value) => ParseResult.succeed(value ? "true" : "false")
+})
+
+/** A whole number, zero or more. */
+export const Count: Codec<number> = Schema.transformOrFail(Schema.String, Schema.Number, {
+  strict: true,
+  decode: (text, _, ast) =>
+    /^\d+$/.test(text) && Number.isSafeInteger(Number(text))
+      ? ParseResult.succeed(Number(text))
+      : failWith(ast, text, `invalid number "${text}" (use a whole number, 0 or more)`),
+  encode: (value) => ParseResult.succeed(String(value))
+})
+
+/** A whole number, 1 or more. */
+export const PositiveCount: Codec<number> = Schema.transformOrFail(Schema.String, Schema.Number, {
+  strict: true,
+  decode: (text, _, ast) =>
+    /^\d+$/.test(text) && Number(text) > 0 && Number.isSafeInteger(Number(text))
+      ? ParseResult.succeed(Number(text))
+      : failWith(ast, text, `invalid number "${text}" (use a whole number, 1 or more)`),
+  encode: (value) => ParseResult.succeed(String(value))
+})
+
+const makeDuration = (allowZero: boolean): Codec<Duration.Duration> =>
+  Schema.transformOrFail(Schema.String, Schema.DurationFromSelf, {
+    strict: true,
+    decode: (text, _, ast) =>
+      Either.match(GoDuration.parse(text), {
+        onLeft: (message) => failWith(ast, text, message),
+        onRight: (duration) =>
+          !allowZero && Duration.isZero(duration)
+            ? failWith(ast, text, `duration must be greater than zero, got "${text}"`)
+            : ParseResult.succeed(duration)
+      }),
+    encode: (duration) => ParseResult.succeed(GoDuration.format(duration))
+  })
+
+/** A Go-syntax duration greater than zero. */
+export const PositiveDuration: Codec<Duration.Duration> = makeDuration(false)
+
+/** A Go-syntax duration, zero allowed (zero means "off" where the help says so). */
+export const DurationOrZero: Codec<Duration.Duration> = makeDuration(true)
+
+/** A size in bytes: `10MB`, `512KB` or a plain number of bytes (units are powers of 1024). */
+export const Size: Codec<number> = Schema.transformOrFail(Schema.String, Schema.Number, {
+  strict: true,
+  decode: (text, _, ast) => {
+    const value = /^\d+$/.test(text) ? Number(text) : bytes.parse(text)
+    return value !== null && Number.isSafeInteger(value) && value > 0
+      ? ParseResult.succeed(value)
+      : failWith(ast, text, `invalid size "${text}" (use e.g. 10MB, 512KB or a number of bytes)`)
+  },
+  encode: (value) => {
+    const unit = [["GB", 1024 ** 3], ["MB", 1024 ** 2], ["KB", 1024]].find(([, size]) => value % (size as number) === 0)
+    return ParseResult.succeed(unit === undefined ? String(value) : `${value / (unit[1] as number)}${unit[0]}`)
+  }
+})
+
+/** One of a fixed set of words. */
+const oneOf = <const Words extends ReadonlyArray<string>>(...words: Words): Codec<Words[number]> =>
+  Schema.transformOrFail(Schema.String, Schema.Literal(...words), {
+    strict: true,
+    decode: (text, _, ast) =>
+      words.includes(text)
+        ? ParseResult.succeed(text as Words[number])
+        : failWith(ast, text, `invalid value "${text}" (use one of: ${words.join(", ")})`),
+    encode: (value) => ParseResult.succeed(value)
+  })
+
+/** Log levels, least to most severe. */
+export const LogLevelWord = oneOf("debug", "info", "warn", "error")
+
+/** Log line formats. */
+export const LogFormatWord = oneOf("text", "json")
+
+/**
+ * What a setting is for:
+ * - `setting`: a real setting, from flags, environment, config file; written by `--write-config`;
+ * - `action`: command-line only (`--help`, `--version`, `--config`, `--write-config`);
+ * - `deprecated`: accepted from flags and config files with a warning and no effect.
+ */
+export type Role = "setting" | "action" | "deprecated"
+
+/** The definition of one setting. */
+export interface Setting<A, R extends Role = Role> {
+  /** Flag name (`bind-addr`); config keys and environment names derive from it. */
+  readonly name: string
+  readonly codec: Codec<A>
+  readonly defaultValue: (host: HostFacts) => A
+  readonly help: string
+  readonly role: R
+  /** Printed as `<redacted>` in logs, `--help` and the dashboard. */
+  readonly secret: boolean
+  /** Shown in `--help` as the value placeholder. */
+  readonly placeholder: string
+}
+
+const define =
+  <A>(codec: Codec<A>, placeholder: string) =>
+  <R extends Role = "setting">(
+    name: string,
+    defaultValue: A | ((host: HostFacts) => A),
+    help: string,
+    options: { readonly role?: R; readonly secret?: boolean } = {}
+  ): Setting<A, R> => ({
+    name,
+    codec,
+    defaultValue: typeof defaultValue === "function" ? (defaultValue as (host: HostFacts) => A) : () => defaultValue,
+    help,
+    role: (options.role ?? "setting") as R,
+    secret: options.secret ?? false,
+    placeholder
+  })
+
+const text = define(Text, "string")
+const bool = define(Bool, "")
+const count = define(Count, "n")
+const positiveCount = define(PositiveCount, "n")
+const positiveDuration = define(PositiveDuration, "duration")
+const durationOrZero = define(DurationOrZero, "duration")
+
+/**
+ * Every setting, in definition order (the order of `--help` and `--write-config`).
+ * An empty text value means "not set" for the optional ones.
+ */
+export const settings = {
+  config: text("config", "", "read settings from this config file (key = value lines)", { role: "action" }),
+  writeConfig: text("write-config", "", "write the effective configuration to this path and exit", { role: "action" }),
+  version: bool("version", false, "print the version and exit", { role: "action" }),
+  help: bool("help", false, "print this help and exit", { role: "action" }),
+
+  bindAddr: text("bind-addr", "localhost:2525", "SMTP listen address (host:port)"),
+  socketFd: count("socket-fd", 0, "listen on this inherited file descriptor instead of binding (0: off)"),
+  credentials: text("credentials", "", "username:password clients must AUTH with", { secret: true }),
+  tlsCert: text("tls-cert", "", "PEM certificate file; with --tls-key, STARTTLS is offered"),
+  tlsKey: text("tls-key", "", "PEM private key file for --tls-cert"),
+  ssl: bool("ssl", false, "implicit TLS on the SMTP listener (needs --tls-cert and --tls-key)"),
+  shutdownTimeout: positiveDuration("shutdown-timeout", Duration.seconds(5), "on shutdown or reload, how long open SMTP sessions may finish"),
+  debugReceiver: bool("debug-receiver", false, "log the SMTP conversation of every client"),
+  rewriteSrc: text("rewrite-src", "", "regexp matched against envelope recipients to rewrite them"),
+  rewriteDest: text("rewrite-dest", "", "replacement for recipients matching --rewrite-src ($1 expands)"),
+  allowUnencryptedAuth: bool("allow-unencrypted-auth", false, "allow AUTH on connections without TLS"),
+  messageStore: text("message-store", "incoming", "spool directory for received, not yet summarized messages"),
+  from: text("from", (host: HostFacts) => `failmail@${host.hostname}`, "From (header and envelope) of summaries"),
+  subjectPrefix: text("subject-prefix", "[failmail]", "prefix of summary subjects"),
+  waitPeriod: positiveDuration("wait-period", Duration.seconds(30), "a batch is sent once no message joined it for this long"),
+  maxWait: positiveDuration("max-wait", Duration.minutes(5), "longest a batch is held after its first message"),
+  batchExpr: text("batch-expr", `{{.Header.Get "X-Failmail-Split"}}`, "expression: which summary email a message goes into"),
+  groupExpr: text("group-expr", `{{.Header.Get "Subject"}}`, "expression: how messages group inside a summary"),
+  template: text("template", "", "Handlebars template file for the text part of summaries"),
+  relayAddr: text("relay-addr", "localhost:25", "upstream SMTP server (host:port); debug prints summaries to stdout"),
+  relayUser: text("relay-user", "", "user for AUTH to the relay"),
+  relayPassword: text("relay-password", "", "password for AUTH to the relay", { secret: true }),
+  relayAll: bool("relay-all", false, "also relay every received message upstream unchanged, at once"),
+  relayTimeout: positiveDuration("relay-timeout", Duration.seconds(30), "bound on one relay attempt"),
+  relayRetryFor: durationOrZero("relay-retry-for", Duration.minutes(10), "how long transient relay failures are retried before the fail-dir (0: no retry)"),
+  failDir: text("fail-dir", "failed", "maildir for summaries that could not be relayed"),
+  allDir: text("all-dir", "", "archive every message received, as received, in this maildir"),
+  bindHttp: text("bind-http", "localhost:8025", "HTTP dashboard/API listen address (empty: off)"),
+  pidfile: text("pidfile", "", "write the process id to this file"),
+  maxMessageSize: define(Size, "size")("max-message-size", 10 * 1024 * 1024, "larger messages are refused with 552"),
+  maxConnections: positiveCount("max-connections", 100, "concurrent SMTP clients; beyond this, 421"),
+  logLevel: define(LogLevelWord, "level")("log-level", "info" as const, "debug, info, warn or error"),
+  logFormat: define(LogFormatWord, "format")("log-format", "text" as const, "text, or json (one object per line)"),
+
+  poll: positiveDuration("poll", Duration.seconds(5), "deprecated, no effect (batches use exact timers)", { role: "deprecated" }),
+  receiver: bool("receiver", false, "deprecated, no effect (failmail always receives)", { role: "deprecated" }),
+  sender: bool("sender", false, "deprecated, no effect (failmail always sends)", { role: "deprecated" }),
+  memoryStore: bool("memory-store", false, "deprecated, no effect (the spool is always on disk)", { role: "deprecated" })
+} as const
+
+/** Identifier of a setting (`bindAddr`). */
+export type SettingKey = keyof typeof settings
+
+type ValueOf<S> = S extends Setting<infer A, Role> ? A : never
+
+/** Keys of the settings that make up the running configuration. */
+export type ConfigKey = {
+  [K in SettingKey]: (typeof settings)[K]["role"] extends "setting" ? K : never
+}[SettingKey]
+
+/** The effective configuration: one value per `setting`-role entry. */
+export type Values = { readonly [K in ConfigKey]: ValueOf<(typeof settings)[K]> }
+
+/** All setting keys, in definition order. */
+export const settingKeys = Object.keys(settings) as ReadonlyArray<SettingKey>
+
+/** Keys of real settings, in definition order. */
+export const configKeys = settingKeys.filter((key) => settings[key].role === "setting") as unknown as ReadonlyArray<ConfigKey>
+
+/** Folds a name so `max_wait`, `max-wait`, `MaxWait` and `MAX_WAIT` compare equal. */
+export const foldName = (name: string): string => name.toLowerCase().replace(/[-_]/g, "")
+
+const byFoldedName = new Map(settingKeys.map((key) => [foldName(settings[key].name), key] as const))
+
+/** Finds a setting by any spelling of its name. */
+export const lookup = (name: string): SettingKey | undefined => byFoldedName.get(foldName(name))
+
+/** The config-file key of a setting (`bind_addr`). */
+export const fileKey = (key: SettingKey): string => settings[key].name.replace(/-/g, "_")
+
+/** The environment variable of a setting (`FAILMAIL_BIND_ADDR`). */
+export const envName = (key: SettingKey): string => `FAILMAIL_${settings[key].name.replace(/-/g, "_").toUpperCase()}`
+
+/** Decodes the text of one setting, or returns a one-line problem. */
+export const decodeValue = <K extends SettingKey>(key: K, text: string): Either.Either<ValueOf<(typeof settings)[K]>, string> => {
+  const codec = (settings[key] as Setting<unknown>).codec as unknown as Codec<ValueOf<(typeof settings)[K]>>
+  return Either.mapLeft(Schema.decodeEither(codec)(text), (error) => {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    return issues[0]?.message ?? `invalid value "${text}"`
+  })
+}
+
+/** Encodes a value of one setting back to its text form. */
+export const encodeValue = <K extends ConfigKey>(key: K, value: Values[K]): string => {
+  const codec = settings[key].codec as unknown as Codec<Values[K]>
+  return Schema.encodeSync(codec)(value)
+}
+
+/** The default configuration on a given host. */
+export const defaults = (host: HostFacts): Values =>
+  Object.fromEntries(configKeys.map((key) => [key, settings[key].defaultValue(host)])) as unknown as Values

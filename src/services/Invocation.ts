@@ -1,0 +1,80 @@
+/**
+ * Turns the command line, the environment and the config file into what
+ * this run of failmail should do: print help, print the version, write the
+ * configuration, or run with a validated configuration.
+ */
+import { FileSystem } from "@effect/platform"
+import { Data, Effect, Either } from "effect"
+import * as os from "node:os"
+import * as Argv from "../domain/Argv.ts"
+import * as ConfigFile from "../domain/ConfigFile.ts"
+import * as Configuration from "../domain/Configuration.ts"
+import { ConfigError } from "../domain/Errors.ts"
+import type * as Settings from "../domain/Settings.ts"
+import type { RunningConfig } from "./AppConfig.ts"
+
+/** What this run should do. */
+export type Invocation = Data.TaggedEnum<{
+  Help: { readonly text: string }
+  Version: {}
+  WriteConfig: { readonly path: string; readonly text: string }
+  Run: { readonly config: RunningConfig; readonly warnings: ReadonlyArray<string> }
+}>
+
+/** Constructors for {@link Invocation}. */
+export const Invocation = Data.taggedEnum<Invocation>()
+
+/** The facts about this host that defaults use. */
+export const hostFacts = (): Settings.HostFacts => ({ hostname: os.hostname() || "localhost" })
+
+const fromEither = <A>(either: Either.Either<A, string>) =>
+  Either.match(either, {
+    onLeft: (message) => Effect.fail(new ConfigError({ message })),
+    onRight: Effect.succeed
+  })
+
+const readFileSettings = (path: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs
+      .readFileString(path)
+      .pipe(
+        Effect.mapError(
+          (error) => new ConfigError({ message: `config ${path}: cannot read: ${error.message.replace(/^.*?: /, "")}` })
+        )
+      )
+    return yield* Either.match(ConfigFile.parse(path, text), {
+      onLeft: (problem) => Effect.fail(new ConfigError({ message: ConfigFile.describeProblem(problem) })),
+      onRight: Effect.succeed
+    })
+  })
+
+/**
+ * Builds the running configuration from already-parsed flags and environment,
+ * (re-)reading the config file. SIGHUP reload calls this again with the same
+ * flags, so the command line keeps winning.
+ */
+export const resolveConfig = (flags: Argv.FlagSettings, env: Configuration.EnvSettings, host: Settings.HostFacts) =>
+  Effect.gen(function* () {
+    const configFile = Configuration.configPath(flags, env)
+    const file = configFile === "" ? undefined : yield* readFileSettings(configFile)
+    const values = yield* fromEither(Configuration.validate(Configuration.merge({ flags, env, file, host })))
+    const config: RunningConfig = { ...values, configFile }
+    return { config, warnings: [...flags.warnings, ...(file?.warnings ?? [])] }
+  })
+
+/** Decides what to do from `argv` (without the program name) and the environment. */
+export const fromArgs = (argv: ReadonlyArray<string>, environment: Readonly<Record<string, string | undefined>>) =>
+  Effect.gen(function* () {
+    const host = hostFacts()
+    const flags = yield* fromEither(Argv.parse(argv))
+    if (flags.values.help === true) return Invocation.Help({ text: Configuration.usage(host) })
+    if (flags.values.version === true) return Invocation.Version()
+    const env = yield* fromEither(Configuration.fromEnv(environment))
+    const { config, warnings } = yield* resolveConfig(flags, env, host)
+    const writePath = flags.values.writeConfig as string | undefined
+    if (writePath !== undefined && writePath !== "") {
+      return Invocation.WriteConfig({ path: writePath, text: ConfigFile.format(config, host) })
+    }
+    return Invocation.Run({ config, warnings })
+  })
