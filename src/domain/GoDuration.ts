@@ -18,6 +18,8 @@ const NANOS_PER_UNIT: Record<string, bigint> = {
   h: 3_600_000_000_000n
 }
 
+const MAX_NANOS = 2n ** 63n - 1n
+
 const COMPONENT = /^(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/
 
 /** Parses a Go duration string into nanoseconds, or explains why it is not one. */
@@ -46,6 +48,8 @@ export const parseNanos = (text: string): Either.Either<bigint, string> => {
     }
     rest = rest.slice(whole.length)
   }
+  // Go's Duration is an int64 of nanoseconds (about 292 years); larger values are invalid there too.
+  if (total > MAX_NANOS) return invalid
   return Either.right(sign * total)
 }
 

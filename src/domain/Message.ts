@@ -31,3 +31,33 @@ export interface MessageView {
 
 /** Lower-cases an address for comparing recipients (`Ops@Example.COM` = `ops@example.com`). */
 export const normalizeAddress = (address: string): string => address.trim().toLowerCase()
+
+/**
+ * What failmail keeps about a stored message while it is pending: small
+ * (ids, keys, counts); the body stays on disk until a summary is rendered.
+ */
+export interface Received {
+  /** Spool id. */
+  readonly id: string
+  /** When failmail stored the message (ms since the epoch). */
+  readonly receivedAt: number
+  readonly envelope: Envelope
+  /** Rendered `--batch-expr`. */
+  readonly batchKey: string
+  /** Rendered `--group-expr`. */
+  readonly groupKey: string
+  /** Decoded Subject. */
+  readonly subject: string
+  /** Who sent it: envelope sender, or the From header for the null sender. */
+  readonly sender: string
+  /** Size of the raw message in bytes. */
+  readonly size: number
+}
+
+/** The keys of a message under a given pair of expressions. */
+export interface Keys {
+  /** Identifies the expressions the keys were computed with (so a restart with new ones recomputes). */
+  readonly fingerprint: string
+  readonly batchKey: string
+  readonly groupKey: string
+}

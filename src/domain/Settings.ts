@@ -78,7 +78,8 @@ export const DurationOrZero: Codec<Duration.Duration> = makeDuration(true)
 export const Size: Codec<number> = Schema.transformOrFail(Schema.String, Schema.Number, {
   strict: true,
   decode: (text, _, ast) => {
-    const value = /^\d+$/.test(text) ? Number(text) : bytes.parse(text)
+    // `bytes.parse` falls back to `parseInt`, which would take `12abc` as 12: only hand it number+unit.
+    const value = /^\d+$/.test(text) ? Number(text) : /^\d+(?:\.\d+)? *[KMGTP]B$/i.test(text) ? bytes.parse(text) : null
     return value !== null && Number.isSafeInteger(value) && value > 0
       ? ParseResult.succeed(value)
       : failWith(ast, text, `invalid size "${text}" (use e.g. 10MB, 512KB or a number of bytes)`)

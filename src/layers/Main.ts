@@ -1,16 +1,47 @@
 /**
- * The production service graph for one configuration.
+ * The production service graph for one configuration: SMTP in, spool,
+ * batches, summaries, relay, fail-dir. Scopes close in reverse: the listener
+ * stops first, then pending batches are flushed, then the relay closes.
  */
 import { Effect, Layer } from "effect"
 import * as Configuration from "../domain/Configuration.ts"
 import { AppConfig, type RunningConfig } from "../services/AppConfig.ts"
+import { Batcher } from "../services/Batcher.ts"
+import { Classifier } from "../services/Classifier.ts"
+import { Dispatcher } from "../services/Dispatcher.ts"
+import { History } from "../services/History.ts"
+import { Ingress } from "../services/Ingress.ts"
+import { Intake } from "../services/Intake.ts"
+import { Metrics } from "../services/Metrics.ts"
+import { Relay } from "../services/Relay.ts"
+import { Renderer } from "../services/Renderer.ts"
+import { Spool } from "../services/Spool.ts"
+
+/** Every service of the mail pipeline, for one configuration (tests use it with their own). */
+export const pipeline = (config: RunningConfig) =>
+  Ingress.Default.pipe(
+    Layer.provideMerge(Intake.Default),
+    Layer.provideMerge(Batcher.Default),
+    Layer.provideMerge(Dispatcher.Default),
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Spool.Default,
+        Classifier.Default,
+        Renderer.Default,
+        Relay.Default
+      )
+    ),
+    Layer.provideMerge(Layer.mergeAll(Metrics.Default, History.Default)),
+    Layer.provideMerge(AppConfig.layer(config))
+  )
+
+const announce = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    yield* Effect.logInfo("failmail ready").pipe(Effect.annotateLogs(Configuration.redacted(config)))
+    yield* Effect.addFinalizer(() => Effect.logInfo("failmail stopping"))
+  })
+)
 
 /** Everything failmail runs, for this configuration. */
-export const layer = (config: RunningConfig): Layer.Layer<never> =>
-  Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const current = yield* AppConfig
-      yield* Effect.logInfo("failmail starting").pipe(Effect.annotateLogs(Configuration.redacted(current)))
-      yield* Effect.addFinalizer(() => Effect.logInfo("failmail stopped"))
-    })
-  ).pipe(Layer.provide(AppConfig.layer(config)))
+export const layer = (config: RunningConfig) => announce.pipe(Layer.provide(pipeline(config)))

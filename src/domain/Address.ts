@@ -1,0 +1,24 @@
+/**
+ * `host:port` listen and relay addresses, as failmail's flags spell them.
+ */
+
+/** A host and port. */
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Splits `host:port`, `[v6]:port`, `:port` or a bare host (with `defaultPort`).
+ * Returns a one-line problem for anything else.
+ */
+export const parseHostPort = (text: string, defaultPort: number): HostPort | string => {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text)
+  const plain = /^([^:]*)(?::(\d+))?$/.exec(text)
+  const match = bracketed ?? plain
+  if (match === null) return `invalid address "${text}" (use host:port)`
+  const host = match[1] ?? ""
+  const port = match[2] === undefined ? defaultPort : Number(match[2])
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return `invalid port in "${text}"`
+  return { host, port }
+}

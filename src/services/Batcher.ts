@@ -1,0 +1,167 @@
+/**
+ * Holds pending batches and sends each one when it is due: one fiber per
+ * open batch sleeps on the Effect `Clock` until
+ * `min(last message + wait-period, first message + max-wait)`, re-checking
+ * when a new message pushed the quiet deadline. A due batch is taken out of
+ * the pending set in one step, so a message arriving meanwhile opens a new
+ * batch and lands in exactly one summary.
+ *
+ * On start, every message left in the spool comes back into its batch with
+ * its original arrival time (overdue batches go out at once). On stop, every
+ * pending batch is summarized and delivered, bounded in time.
+ */
+import { Clock, Duration, Effect, FiberMap } from "effect"
+import * as Batching from "../domain/Batching.ts"
+import type { Received } from "../domain/Message.ts"
+import { AppConfig } from "./AppConfig.ts"
+import { Classifier } from "./Classifier.ts"
+import { Dispatcher } from "./Dispatcher.ts"
+import { Metrics } from "./Metrics.ts"
+import { Spool, type SpoolRecord } from "./Spool.ts"
+
+/** A pending batch as the dashboard and API show it. */
+export interface BatchSnapshot {
+  readonly key: string
+  readonly recipients: ReadonlyArray<string>
+  readonly messageCount: number
+  readonly firstAt: number
+  readonly lastAt: number
+  /** When it will be sent (ms since the epoch). */
+  readonly dueAt: number
+  readonly groups: ReadonlyArray<{ readonly key: string; readonly subject: string; readonly count: number }>
+}
+
+/** How long the final flush may take on stop, beyond the relay timeout. */
+const FINAL_FLUSH_SLACK = Duration.seconds(5)
+
+const receivedOf = (record: SpoolRecord): Received => ({
+  id: record.id,
+  receivedAt: record.receivedAt,
+  envelope: record.envelope,
+  batchKey: record.keys.batchKey,
+  groupKey: record.keys.groupKey,
+  subject: record.subject,
+  sender: record.sender,
+  size: record.size
+})
+
+/** Pending batches and their timers. */
+export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const dispatcher = yield* Dispatcher
+    const spool = yield* Spool
+    const classifier = yield* Classifier
+    const metrics = yield* Metrics
+    const timing: Batching.Timing = {
+      waitPeriodMs: Duration.toMillis(config.waitPeriod),
+      maxWaitMs: Duration.toMillis(config.maxWait)
+    }
+    const pending = new Map<string, Batching.PendingBatch>()
+    let serial = 0
+    let pendingMessages = 0
+
+    const publishGauges = () => {
+      metrics.pendingBatches.set(pending.size)
+      metrics.pendingMessages.set(pendingMessages)
+    }
+
+    /** Takes a batch out of the pending set (if it is still the same batch) and hands it on. */
+    const release = (batch: Batching.PendingBatch) =>
+      Effect.suspend(() => {
+        if (pending.get(batch.key) !== batch) return Effect.void
+        pending.delete(batch.key)
+        pendingMessages -= batch.messages.length
+        publishGauges()
+        return dispatcher.dispatch(batch)
+      })
+
+    const waitUntilDue = (batch: Batching.PendingBatch) =>
+      Effect.gen(function* () {
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          const due = Batching.deadline(batch, timing)
+          if (now >= due) break
+          yield* Effect.sleep(Duration.millis(due - now))
+        }
+        yield* release(batch)
+      })
+
+    // Registered before any timer starts, so it runs after they are interrupted.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        const batches = [...pending.values()]
+        yield* Effect.logInfo(`stopping: summarizing ${batches.length} pending batches`)
+        yield* Effect.forEach(batches, release, { discard: true })
+        yield* dispatcher.drain(Duration.sum(config.relayTimeout, FINAL_FLUSH_SLACK))
+        yield* Effect.logInfo("stopping: pending summaries delivered or filed")
+      })
+    )
+    const timers = yield* FiberMap.make<number>()
+
+    const add = (message: Received): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        pendingMessages++
+        const existing = pending.get(message.batchKey)
+        if (existing !== undefined) {
+          Batching.add(existing, message)
+          publishGauges()
+          return Effect.void
+        }
+        const batch = Batching.open(++serial, message)
+        pending.set(message.batchKey, batch)
+        publishGauges()
+        return FiberMap.run(timers, batch.serial, waitUntilDue(batch)).pipe(Effect.asVoid)
+      })
+
+    const recover = Effect.gen(function* () {
+      const records = yield* spool.recover
+      for (const record of records) {
+        if (record.keys.fingerprint === classifier.fingerprint) {
+          yield* add(receivedOf(record))
+          continue
+        }
+        const raw = yield* spool.readRaw(record.id)
+        const classified = yield* classifier.classify(raw, record.envelope)
+        yield* add(receivedOf({ ...record, keys: classified.keys }))
+      }
+      metrics.spooledMessages.set(records.length)
+      if (records.length > 0) yield* Effect.logInfo(`recovered ${records.length} messages from the spool`)
+    })
+    yield* recover
+
+    const snapshotOf = (batch: Batching.PendingBatch): BatchSnapshot => ({
+      key: batch.key,
+      recipients: Batching.allRecipients(batch.messages),
+      messageCount: batch.messages.length,
+      firstAt: batch.firstAt,
+      lastAt: batch.lastAt,
+      dueAt: Batching.deadline(batch, timing),
+      groups: Batching.groups(batch.messages).map((group) => ({
+        key: group.key,
+        subject: group.subject,
+        count: group.count
+      }))
+    })
+
+    return {
+      /** Adds a stored message to its batch, opening the batch (and its timer) if needed. */
+      add,
+      /** Sends one batch now; false if no such batch is pending. */
+      flush: (key: string) =>
+        Effect.suspend(() => {
+          const batch = pending.get(key)
+          return batch === undefined ? Effect.succeed(false) : Effect.as(release(batch), true)
+        }),
+      /** Sends every pending batch now; returns how many. */
+      flushAll: Effect.suspend(() => {
+        const batches = [...pending.values()]
+        return Effect.as(Effect.forEach(batches, release, { discard: true }), batches.length)
+      }),
+      /** Pending batches, oldest first. */
+      snapshot: Effect.sync(() => [...pending.values()].map(snapshotOf)),
+      /** Counts for `/api/stats`. */
+      counts: Effect.sync(() => ({ batches: pending.size, messages: pendingMessages }))
+    } as const
+  })
+}) {}

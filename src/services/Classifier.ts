@@ -1,0 +1,69 @@
+/**
+ * Decides where a received message goes: decodes it and renders
+ * `--batch-expr` and `--group-expr`. The expressions are compiled once; a
+ * bad one stops the start (exit 2), a failure on one message only logs a
+ * warning and uses the key `""`.
+ */
+import { Effect, Either } from "effect"
+import * as crypto from "node:crypto"
+import { ConfigError } from "../domain/Errors.ts"
+import * as Expression from "../domain/Expression.ts"
+import type { Envelope, Keys, MessageView } from "../domain/Message.ts"
+import { AppConfig } from "./AppConfig.ts"
+import { MessageParser } from "./MessageParser.ts"
+
+/** A decoded message with its keys. */
+export interface Classified {
+  readonly view: MessageView
+  readonly keys: Keys
+  /** Envelope sender, or the From header for the null sender. */
+  readonly sender: string
+}
+
+const compileOrFail = (source: string, name: string) =>
+  Either.match(Expression.compile(source, name), {
+    onLeft: (message) => Effect.fail(new ConfigError({ message })),
+    onRight: Effect.succeed
+  })
+
+/** Key expressions, compiled. */
+export class Classifier extends Effect.Service<Classifier>()("failmail/Classifier", {
+  effect: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const parser = yield* MessageParser
+    const batchExpr = yield* compileOrFail(config.batchExpr, "batch-expr")
+    const groupExpr = yield* compileOrFail(config.groupExpr, "group-expr")
+    const fingerprint = crypto
+      .createHash("sha256")
+      .update(`${config.batchExpr}\u0000${config.groupExpr}`)
+      .digest("hex")
+      .slice(0, 16)
+
+    const keyOf = (expression: Expression.Expression, view: MessageView) =>
+      Either.match(expression.evaluate(view), {
+        onLeft: (warning) => Effect.logWarning(`${warning}; using key ""`).pipe(Effect.as("")),
+        onRight: Effect.succeed
+      })
+
+    const classify = (raw: Uint8Array, envelope: Envelope): Effect.Effect<Classified> =>
+      Effect.gen(function* () {
+        const view = yield* parser.parse(raw, envelope)
+        const batchKey = yield* keyOf(batchExpr, view)
+        const groupKey = yield* keyOf(groupExpr, view)
+        return {
+          view,
+          keys: { fingerprint, batchKey, groupKey },
+          sender: envelope.mailFrom !== "" ? envelope.mailFrom : view.from
+        }
+      })
+
+    return {
+      /** Identifies the current expressions; keys stored with another fingerprint are recomputed. */
+      fingerprint,
+      classify,
+      /** Decodes a message without computing keys (for summary bodies). */
+      parse: parser.parse
+    } as const
+  }),
+  dependencies: [MessageParser.Default]
+}) {}

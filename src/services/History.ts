@@ -1,0 +1,101 @@
+/**
+ * What failmail did lately, for the dashboard and `/api/stats`: the last
+ * summaries with their delivery status, and totals since start.
+ */
+import { Clock, Effect } from "effect"
+
+/** Where a summary stands. */
+export type SummaryStatus = "sending" | "retrying" | "delivered" | "failed"
+
+/** One summary as the dashboard shows it. */
+export interface SummaryRecord {
+  readonly id: number
+  readonly batchKey: string
+  readonly subject: string
+  readonly recipients: ReadonlyArray<string>
+  readonly messageCount: number
+  readonly groupCount: number
+  readonly createdAt: number
+  status: SummaryStatus
+  attempts: number
+  updatedAt: number
+  /** The last relay error, if any. */
+  error: string
+  /** Where it was filed when relaying failed. */
+  failedPath: string
+}
+
+/** Totals since start. */
+export interface Totals {
+  readonly startedAt: number
+  received: number
+  rejected: number
+  summariesDelivered: number
+  summariesFailed: number
+  /** When the last message was accepted (ms), 0 if none yet. */
+  lastReceivedAt: number
+}
+
+/** How many summaries the dashboard keeps. */
+export const RECENT_SUMMARIES = 100
+
+/** Recent summaries and totals. */
+export class History extends Effect.Service<History>()("failmail/History", {
+  effect: Effect.gen(function* () {
+    const startedAt = yield* Clock.currentTimeMillis
+    const totals: Totals = {
+      startedAt,
+      received: 0,
+      rejected: 0,
+      summariesDelivered: 0,
+      summariesFailed: 0,
+      lastReceivedAt: 0
+    }
+    const recent: Array<SummaryRecord> = []
+    let nextId = 1
+
+    const track = (fields: Pick<SummaryRecord, "batchKey" | "subject" | "recipients" | "messageCount" | "groupCount">) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const record: SummaryRecord = {
+          ...fields,
+          id: nextId++,
+          createdAt: now,
+          updatedAt: now,
+          status: "sending",
+          attempts: 0,
+          error: "",
+          failedPath: ""
+        }
+        recent.unshift(record)
+        if (recent.length > RECENT_SUMMARIES) recent.length = RECENT_SUMMARIES
+        return record
+      })
+
+    const update = (record: SummaryRecord, change: Partial<Pick<SummaryRecord, "status" | "attempts" | "error" | "failedPath">>) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        Object.assign(record, change, { updatedAt: now })
+        if (change.status === "delivered") totals.summariesDelivered++
+        if (change.status === "failed") totals.summariesFailed++
+      })
+
+    return {
+      totals,
+      /** Newest first. */
+      recent: (): ReadonlyArray<SummaryRecord> => recent,
+      /** Starts tracking a summary. */
+      track,
+      /** Records a change of a tracked summary. */
+      update,
+      /** Records an accepted message. */
+      received: (at: number) =>
+        Effect.sync(() => {
+          totals.received++
+          totals.lastReceivedAt = Math.max(totals.lastReceivedAt, at)
+        }),
+      /** Records a refused message. */
+      rejected: Effect.sync(() => {
+        totals.rejected++
+      })
+    } as const
+  })
+}) {}

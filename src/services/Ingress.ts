@@ -1,0 +1,177 @@
+/**
+ * The SMTP listener (smtp-server) as a scoped resource. It answers 250 only
+ * after the message is in the spool, 451 when it could not be stored (so the
+ * client retries), 552 over `--max-message-size` and 421 beyond
+ * `--max-connections`. Closing the scope stops accepting at once and gives
+ * open sessions `--shutdown-timeout` to finish.
+ */
+import { Duration, Effect, Exit, FiberSet, Runtime } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs/promises"
+import type { AddressInfo } from "node:net"
+import { SMTPServer, type SMTPServerOptions } from "smtp-server"
+import { parseHostPort } from "../domain/Address.ts"
+import { ConfigError, StartError } from "../domain/Errors.ts"
+import * as Rewrite from "../domain/Rewrite.ts"
+import { AppConfig, type RunningConfig } from "./AppConfig.ts"
+import "./GreetAtOnce.ts"
+import { History } from "./History.ts"
+import { Intake } from "./Intake.ts"
+import { Metrics } from "./Metrics.ts"
+
+/** A connection idle this long is closed (RFC 5321 asks servers to wait at least 5 minutes mid-command). */
+const IDLE_TIMEOUT = Duration.minutes(5)
+
+/** An SMTP reply for a failed transaction. */
+const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code })
+
+const readTls = (config: RunningConfig) =>
+  Effect.tryPromise({
+    try: async () =>
+      config.tlsCert === ""
+        ? {}
+        : {
+            cert: await fs.readFile(config.tlsCert).catch((error: Error) => {
+              throw new Error(`tls-cert ${config.tlsCert}: cannot read: ${error.message}`)
+            }),
+            key: await fs.readFile(config.tlsKey).catch((error: Error) => {
+              throw new Error(`tls-key ${config.tlsKey}: cannot read: ${error.message}`)
+            })
+          },
+    catch: (error) => new ConfigError({ message: (error as Error).message })
+  })
+
+/** Where to listen: an inherited socket (`--socket-fd`, systemd `LISTEN_FDS`) or `--bind-addr`. */
+const listenTarget = (config: RunningConfig) => {
+  if (config.socketFd > 0) return Effect.succeed({ fd: config.socketFd, label: `socket-fd ${config.socketFd}` } as const)
+  if (process.env["LISTEN_PID"] === String(process.pid) && Number(process.env["LISTEN_FDS"] ?? "0") >= 1) {
+    return Effect.succeed({ fd: 3, label: "systemd socket (LISTEN_FDS)" } as const)
+  }
+  const address = parseHostPort(config.bindAddr, 2525)
+  return typeof address === "string"
+    ? Effect.fail(new ConfigError({ message: `bind-addr: ${address}` }))
+    : Effect.succeed({ ...address, label: `bind-addr ${config.bindAddr}` } as const)
+}
+
+const sameSecret = (given: string, expected: string) => {
+  const a = crypto.createHash("sha256").update(given).digest()
+  const b = crypto.createHash("sha256").update(expected).digest()
+  return crypto.timingSafeEqual(a, b)
+}
+
+/** The SMTP listener. */
+export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const intake = yield* Intake
+    const metrics = yield* Metrics
+    const history = yield* History
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = yield* FiberSet.makeRuntime<never>()
+    const tls = yield* readTls(config)
+    const target = yield* listenTarget(config)
+    const rewrite = Rewrite.makeRule(config.rewriteSrc, config.rewriteDest)
+    const separator = config.credentials.indexOf(":")
+    const user = config.credentials.slice(0, separator)
+    const password = config.credentials.slice(separator + 1)
+    const hasTls = config.tlsCert !== ""
+    const log = (message: string) => Runtime.runSync(runtime)(Effect.logInfo(message))
+
+    const reject = (reason: string) => {
+      metrics.messagesRejected.inc({ reason })
+      Runtime.runSync(runtime)(history.rejected)
+    }
+
+    const options: SMTPServerOptions = {
+      ...tls,
+      secure: config.ssl,
+      banner: "failmail ready",
+      size: config.maxMessageSize,
+      authOptional: config.credentials === "",
+      authMethods: ["PLAIN", "LOGIN"],
+      allowInsecureAuth: config.allowUnencryptedAuth,
+      disabledCommands: [...(hasTls && !config.ssl ? [] : ["STARTTLS"]), ...(config.credentials === "" ? ["AUTH"] : [])],
+      maxClients: config.maxConnections,
+      socketTimeout: Duration.toMillis(IDLE_TIMEOUT),
+      closeTimeout: Duration.toMillis(config.shutdownTimeout),
+      disableReverseLookup: true,
+      lenientAddressParsing: true,
+      logger: config.debugReceiver
+        ? {
+            info: (_: unknown, ...args: Array<unknown>) => log(`smtp: ${args.map(String).join(" ")}`),
+            debug: (_: unknown, ...args: Array<unknown>) => log(`smtp: ${args.map(String).join(" ")}`),
+            error: (_: unknown, ...args: Array<unknown>) => log(`smtp error: ${args.map(String).join(" ")}`)
+          }
+        : false,
+      onConnect: (_session, callback) => {
+        metrics.smtpConnections.inc()
+        callback()
+      },
+      onClose: (_session, callback) => {
+        metrics.smtpConnections.dec()
+        callback?.()
+      },
+      onAuth: (auth, _session, callback) => {
+        if (sameSecret(auth.username ?? "", user) && sameSecret(auth.password ?? "", password)) {
+          return callback(null, { user: auth.username })
+        }
+        callback(reply(535, "Authentication credentials invalid"))
+      },
+      onData: (stream, session, callback) => {
+        const chunks: Array<Buffer> = []
+        stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+        stream.on("error", () => undefined)
+        stream.on("end", () => {
+          if (stream.sizeExceeded) {
+            reject("too-large")
+            return callback(reply(552, `Message exceeds the maximum size of ${config.maxMessageSize} bytes`))
+          }
+          const envelope = {
+            mailFrom: session.envelope.mailFrom === false ? "" : session.envelope.mailFrom.address,
+            rcptTo: Rewrite.rewriteAll(
+              rewrite,
+              session.envelope.rcptTo.map((recipient) => recipient.address)
+            )
+          }
+          runFork(intake.accept(Buffer.concat(chunks), envelope)).addObserver((exit) => {
+            if (Exit.isSuccess(exit)) return callback(null, "Ok: stored")
+            reject("spool")
+            const failure = Exit.isFailure(exit) ? exit.cause : undefined
+            Runtime.runSync(runtime)(Effect.logError("cannot store message; answered 451", failure))
+            callback(reply(451, "Temporary failure: cannot store the message, try again later"))
+          })
+        })
+      }
+    }
+    const server = new SMTPServer(options)
+    server.on("error", (error) => log(`smtp: ${error.message}`))
+
+    const address = yield* Effect.acquireRelease(
+      Effect.async<AddressInfo | undefined, StartError>((resume) => {
+        const onError = (error: Error) => {
+          const reason = (error as { code?: string }).code === "EADDRINUSE" ? "address already in use" : error.message
+          resume(Effect.fail(new StartError({ message: `${target.label}: ${reason}` })))
+        }
+        server.server.once("error", onError)
+        const onListening = () => {
+          server.server.off("error", onError)
+          resume(Effect.succeed(server.server.address() as AddressInfo | undefined))
+        }
+        if ("fd" in target) server.listen({ fd: target.fd }, onListening)
+        else server.listen(target.port, target.host === "" ? undefined : target.host, onListening)
+      }),
+      () =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+        }).pipe(Effect.zipLeft(Effect.logInfo("smtp: listener closed")))
+    )
+    yield* Effect.logInfo(`smtp: listening on ${address ? `${address.address}:${address.port}` : target.label}`)
+
+    return {
+      /** The bound port (0 when serving an inherited socket that is not TCP). */
+      port: address?.port ?? 0,
+      /** Whether the listener is accepting connections. */
+      listening: Effect.sync(() => server.server.listening)
+    } as const
+  })
+}) {}

@@ -1,0 +1,83 @@
+/**
+ * What happens to a received message before the SMTP 250: it is decoded,
+ * keyed, written durably to the spool and added to its batch. After that,
+ * in the background, `--all-dir` archives it as received and `--relay-all`
+ * relays it unchanged with its original envelope.
+ */
+import { Effect, FiberSet, Schedule } from "effect"
+import type { Envelope } from "../domain/Message.ts"
+import { AppConfig } from "./AppConfig.ts"
+import { Batcher } from "./Batcher.ts"
+import { Classifier } from "./Classifier.ts"
+import { backoff } from "./Dispatcher.ts"
+import { History } from "./History.ts"
+import * as Maildir from "./Maildir.ts"
+import { Metrics } from "./Metrics.ts"
+import { Relay } from "./Relay.ts"
+import { Spool, type SpoolError } from "./Spool.ts"
+
+/** Accepts received messages into the pipeline. */
+export class Intake extends Effect.Service<Intake>()("failmail/Intake", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const classifier = yield* Classifier
+    const spool = yield* Spool
+    const batcher = yield* Batcher
+    const relay = yield* Relay
+    const history = yield* History
+    const metrics = yield* Metrics
+    const background = yield* FiberSet.make<void>()
+
+    const archive = (raw: Uint8Array) =>
+      Maildir.deliver(config.allDir, raw).pipe(
+        Effect.catchAll((error) => Effect.logError(`all-dir: ${error.message}`)),
+        Effect.asVoid
+      )
+
+    const passThrough = (raw: Uint8Array, envelope: Envelope) =>
+      relay.send({ from: envelope.mailFrom, to: envelope.rcptTo }, raw).pipe(
+        Effect.retry({ schedule: backoff.pipe(Schedule.upTo(config.relayRetryFor)), while: (error) => error.transient }),
+        Effect.catchAll((error) =>
+          Effect.logError(`relay-all: message not relayed (${error.message}); filing it in the fail-dir`).pipe(
+            Effect.zipRight(Maildir.deliver(config.failDir, raw)),
+            Effect.catchAll((failure) => Effect.logError(`relay-all: ${failure.message}`))
+          )
+        ),
+        Effect.asVoid
+      )
+
+    /** Stores a message and adds it to its batch; fails only when it could not be stored. */
+    const accept = (raw: Uint8Array, envelope: Envelope): Effect.Effect<void, SpoolError> =>
+      Effect.gen(function* () {
+        const classified = yield* classifier.classify(raw, envelope)
+        const record = yield* spool.put(
+          {
+            envelope,
+            keys: classified.keys,
+            subject: classified.view.subject,
+            sender: classified.sender,
+            size: raw.byteLength
+          },
+          raw
+        )
+        metrics.messagesReceived.inc()
+        metrics.bytesReceived.inc(raw.byteLength)
+        metrics.spooledMessages.inc()
+        yield* history.received(record.receivedAt)
+        yield* batcher.add({
+          id: record.id,
+          receivedAt: record.receivedAt,
+          envelope,
+          batchKey: record.keys.batchKey,
+          groupKey: record.keys.groupKey,
+          subject: record.subject,
+          sender: record.sender,
+          size: record.size
+        })
+        if (config.allDir !== "") yield* FiberSet.run(background, archive(raw))
+        if (config.relayAll) yield* FiberSet.run(background, passThrough(raw, envelope))
+      })
+
+    return { accept } as const
+  })
+}) {}

@@ -1,0 +1,74 @@
+/**
+ * Prometheus metrics (prom-client), one registry per running failmail so
+ * tests and reloads never share counters by accident.
+ */
+import { Effect } from "effect"
+import * as Prometheus from "prom-client"
+
+/** The metrics failmail exposes on `/metrics`. */
+export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
+  sync: () => {
+    const registry = new Prometheus.Registry()
+    const registers = [registry]
+    return {
+      registry,
+      messagesReceived: new Prometheus.Counter({
+        name: "failmail_messages_received_total",
+        help: "Messages accepted (250) and stored in the spool",
+        registers
+      }),
+      messagesRejected: new Prometheus.Counter({
+        name: "failmail_messages_rejected_total",
+        help: "Messages refused, by reason",
+        labelNames: ["reason"] as const,
+        registers
+      }),
+      bytesReceived: new Prometheus.Counter({
+        name: "failmail_received_bytes_total",
+        help: "Bytes of accepted messages",
+        registers
+      }),
+      summariesSent: new Prometheus.Counter({
+        name: "failmail_summaries_sent_total",
+        help: "Summaries relayed upstream",
+        registers
+      }),
+      summariesFailed: new Prometheus.Counter({
+        name: "failmail_summaries_failed_total",
+        help: "Summaries that could not be relayed and went to the fail-dir",
+        registers
+      }),
+      relayRetries: new Prometheus.Counter({
+        name: "failmail_relay_retries_total",
+        help: "Relay attempts retried after a transient failure",
+        registers
+      }),
+      relayLatency: new Prometheus.Histogram({
+        name: "failmail_relay_latency_seconds",
+        help: "Duration of successful relay attempts",
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registers
+      }),
+      pendingBatches: new Prometheus.Gauge({
+        name: "failmail_pending_batches",
+        help: "Batches waiting for their deadline",
+        registers
+      }),
+      pendingMessages: new Prometheus.Gauge({
+        name: "failmail_pending_messages",
+        help: "Messages in pending batches",
+        registers
+      }),
+      spooledMessages: new Prometheus.Gauge({
+        name: "failmail_spooled_messages",
+        help: "Messages stored in the spool (pending or being delivered)",
+        registers
+      }),
+      smtpConnections: new Prometheus.Gauge({
+        name: "failmail_smtp_connections",
+        help: "Open SMTP client connections",
+        registers
+      })
+    } as const
+  }
+}) {}

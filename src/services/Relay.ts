@@ -1,0 +1,92 @@
+/**
+ * Sends mail upstream to `--relay-addr` over one pooled SMTP transport
+ * (nodemailer) with opportunistic STARTTLS and optional AUTH, each attempt
+ * bounded by `--relay-timeout`. `--relay-addr=debug` prints to stdout.
+ *
+ * Errors say whether they are worth retrying: connection problems, timeouts
+ * and 4xx replies are transient; 5xx replies are permanent.
+ */
+import { Data, Duration, Effect } from "effect"
+import nodemailer from "nodemailer"
+import { parseHostPort } from "../domain/Address.ts"
+import { ConfigError } from "../domain/Errors.ts"
+import { AppConfig } from "./AppConfig.ts"
+
+/** An envelope to relay with. */
+export interface RelayEnvelope {
+  readonly from: string
+  readonly to: ReadonlyArray<string>
+}
+
+/** A relay attempt failed. */
+export class RelayError extends Data.TaggedError("RelayError")<{ readonly reason: string; readonly transient: boolean }> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** Classifies what nodemailer threw: 5xx replies are permanent, everything else is worth retrying. */
+export const classify = (cause: unknown): RelayError => {
+  const error = cause as { responseCode?: number; message?: string; code?: string }
+  const reason = String(error?.message ?? cause)
+  const code = typeof error?.responseCode === "number" ? error.responseCode : undefined
+  return new RelayError({ reason, transient: code === undefined || code < 500 })
+}
+
+/** The upstream relay. */
+export class Relay extends Effect.Service<Relay>()("failmail/Relay", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (config.relayAddr === "debug") {
+      return {
+        send: (_envelope: RelayEnvelope, raw: Uint8Array): Effect.Effect<void, RelayError> =>
+          Effect.sync(() => {
+            process.stdout.write(raw)
+            process.stdout.write("\r\n")
+          })
+      }
+    }
+    const address = parseHostPort(config.relayAddr, 25)
+    if (typeof address === "string") return yield* new ConfigError({ message: `relay-addr: ${address}` })
+    const timeoutMs = Duration.toMillis(config.relayTimeout)
+    const auth = config.relayUser !== "" || config.relayPassword !== ""
+    const transport = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        nodemailer.createTransport({
+          pool: true,
+          maxConnections: 4,
+          maxMessages: 100,
+          maxRequeues: 0,
+          host: address.host === "" ? "localhost" : address.host,
+          port: address.port,
+          secure: false,
+          // Opportunistic STARTTLS, like an MTA: encrypt when offered, without
+          // requiring a certificate the relay host name can be checked against.
+          tls: { rejectUnauthorized: false },
+          connectionTimeout: timeoutMs,
+          greetingTimeout: timeoutMs,
+          socketTimeout: timeoutMs,
+          ...(auth ? { auth: { user: config.relayUser, pass: config.relayPassword } } : {})
+        })
+      ),
+      (transport) => Effect.sync(() => transport.close())
+    )
+    const send = (envelope: RelayEnvelope, raw: Uint8Array): Effect.Effect<void, RelayError> =>
+      Effect.tryPromise({
+        try: (signal) =>
+          transport.sendMail({
+            envelope: { from: envelope.from, to: [...envelope.to] },
+            raw: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength),
+            signal
+          }),
+        catch: classify
+      }).pipe(
+        Effect.timeoutFail({
+          duration: config.relayTimeout,
+          onTimeout: () => new RelayError({ reason: `no answer within ${Duration.format(config.relayTimeout)}`, transient: true })
+        }),
+        Effect.asVoid
+      )
+    return { send }
+  })
+}) {}
