@@ -21,13 +21,30 @@ export type Rule = { readonly pattern: RegExp; readonly destination: string } | 
 export const makeRule = (source: string, destination: string): Rule =>
   source === "" ? undefined : { pattern: new RegExp(source, "g"), destination }
 
+/**
+ * Every match of a global pattern, as Go's `FindAll` reports them: an empty
+ * match right where the previous match ended is skipped (JavaScript reports
+ * it, so `.*` would otherwise match `a@b` twice: `a@b`, then `""` at the end).
+ */
+const allMatches = (pattern: RegExp, text: string): Array<RegExpMatchArray> => {
+  const matches: Array<RegExpMatchArray> = []
+  let previousEnd = -1
+  for (const match of text.matchAll(pattern)) {
+    const start = match.index ?? 0
+    if (match[0] === "" && start === previousEnd) continue
+    matches.push(match)
+    previousEnd = start + match[0].length
+  }
+  return matches
+}
+
 /** Rewrites a list of recipients. */
 export const rewriteAll = (rule: Rule, addresses: ReadonlyArray<string>): ReadonlyArray<string> => {
   const rewritten =
     rule === undefined
       ? addresses
       : addresses.map((address) => {
-          const matches = [...address.matchAll(rule.pattern)]
+          const matches = allMatches(rule.pattern, address)
           return matches.length === 0 ? address : matches.map((match) => expand(rule.destination, match)).join("")
         })
   return [...new Set(rewritten)]

@@ -12,12 +12,16 @@ const levels = {
   error: LogLevel.Error
 } as const
 
-/** The logger for a configuration. */
+/** Only the minimum level of a configuration (applied again on reload). */
+export const levelLayer = (config: Pick<RunningConfig, "logLevel">): Layer.Layer<never> =>
+  Logger.minimumLogLevel(levels[config.logLevel])
+
+/** The logger for a configuration: format and level (the format is fixed for the life of the process). */
 export const layer = (config: Pick<RunningConfig, "logLevel" | "logFormat">): Layer.Layer<never> =>
   Layer.merge(
     Logger.replace(
       Logger.defaultLogger,
       Logger.withConsoleError(config.logFormat === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
     ),
-    Logger.minimumLogLevel(levels[config.logLevel])
+    levelLayer(config)
   )

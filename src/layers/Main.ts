@@ -10,6 +10,7 @@ import { Batcher } from "../services/Batcher.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { Dispatcher } from "../services/Dispatcher.ts"
 import { History } from "../services/History.ts"
+import { Http } from "../services/Http.ts"
 import { Ingress } from "../services/Ingress.ts"
 import { Intake } from "../services/Intake.ts"
 import { Metrics } from "../services/Metrics.ts"
@@ -17,10 +18,12 @@ import { Relay } from "../services/Relay.ts"
 import { Renderer } from "../services/Renderer.ts"
 import { Spool } from "../services/Spool.ts"
 
-/** Every service of the mail pipeline, for one configuration (tests use it with their own). */
-export const pipeline = (config: RunningConfig) =>
-  Ingress.Default.pipe(
-    Layer.provideMerge(Intake.Default),
+/**
+ * The mail pipeline without the SMTP listener: intake, spool, batches,
+ * summaries, fail-dir, with the given relay (tests pass an in-memory one).
+ */
+export const core = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E, AppConfig>) =>
+  Intake.Default.pipe(
     Layer.provideMerge(Batcher.Default),
     Layer.provideMerge(Dispatcher.Default),
     Layer.provideMerge(
@@ -28,12 +31,16 @@ export const pipeline = (config: RunningConfig) =>
         Spool.Default,
         Classifier.Default,
         Renderer.Default,
-        Relay.Default
+        relay
       )
     ),
     Layer.provideMerge(Layer.mergeAll(Metrics.Default, History.Default)),
     Layer.provideMerge(AppConfig.layer(config))
   )
+
+/** Every service of the mail pipeline, for one configuration (tests use it with their own). */
+export const pipeline = (config: RunningConfig) =>
+  Http.Default.pipe(Layer.provideMerge(Ingress.Default), Layer.provideMerge(core(config, Relay.Default)))
 
 const announce = Layer.scopedDiscard(
   Effect.gen(function* () {

@@ -1,16 +1,83 @@
 /**
  * The whole program as one effect: decide what to do from the command line,
- * then print, write, or launch the service graph. User errors become one
- * line on stderr and an exit status, never a stack trace.
+ * then print, write, or serve. Serving runs the service graph until a
+ * signal: SIGTERM/SIGINT close it (flushing every batch), SIGHUP re-reads
+ * the configuration and rebuilds the graph, keeping pending batches in the
+ * spool. User errors become one line on stderr and an exit status.
  */
 import { FileSystem } from "@effect/platform"
 import type { Teardown } from "@effect/platform/Runtime"
-import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Console, Effect, Either, Exit, Layer, Option, Ref } from "effect"
 import { ConfigError, exitCodeOf, StartError } from "../domain/Errors.ts"
 import { VERSION } from "../domain/Version.ts"
 import * as Invocation from "../services/Invocation.ts"
+import { Lifecycle } from "../services/Lifecycle.ts"
+import * as Pidfile from "../services/Pidfile.ts"
 import * as Logging from "./Logging.ts"
 import * as Main from "./Main.ts"
+
+const ignoreSignal = () => undefined
+
+/** Resolves on the next SIGHUP. */
+const nextHangup = Effect.async<void>((resume) => {
+  const onHangup = () => resume(Effect.void)
+  process.once("SIGHUP", onHangup)
+  return Effect.sync(() => process.off("SIGHUP", onHangup))
+})
+
+/** Waits for a SIGHUP whose configuration is valid; an invalid one is logged and the running one kept. */
+const nextValidConfig = (reread: Effect.Effect<Invocation.Resolved, ConfigError, FileSystem.FileSystem>) =>
+  Effect.gen(function* () {
+    while (true) {
+      yield* nextHangup
+      yield* Effect.logInfo("SIGHUP: reloading the configuration")
+      const next = yield* Effect.either(reread)
+      if (Either.isRight(next)) return next.right
+      yield* Effect.logError(`reload refused, keeping the running configuration: ${next.left.message}`)
+    }
+  })
+
+/** Runs one configuration's graph until a valid reload is requested; returns the new configuration. */
+const runUntilReload = (
+  current: Invocation.Resolved,
+  reread: Effect.Effect<Invocation.Resolved, ConfigError, FileSystem.FileSystem>
+) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const lifecycle = yield* Lifecycle
+      for (const warning of current.warnings) yield* Effect.logWarning(warning)
+      yield* Layer.build(Main.layer(current.config))
+      yield* Ref.set(lifecycle.phase, "running")
+      const next = yield* nextValidConfig(reread)
+      yield* Ref.set(lifecycle.phase, "reloading")
+      return next
+    })
+  ).pipe(Effect.provide(Logging.levelLayer(current.config)))
+
+/** Serves until stopped, rebuilding on every valid SIGHUP; a new graph that fails to start falls back to the old one. */
+const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Resolved, ConfigError, FileSystem.FileSystem>) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      // SIGHUP between two graphs must not fall through to Node's default (terminate).
+      yield* Effect.acquireRelease(
+        Effect.sync(() => process.on("SIGHUP", ignoreSignal)),
+        () => Effect.sync(() => process.off("SIGHUP", ignoreSignal))
+      )
+      yield* Pidfile.hold(first.config.pidfile)
+      let running = first
+      let next = yield* runUntilReload(running, reread)
+      while (true) {
+        const attempt = yield* Effect.either(runUntilReload(next, reread))
+        if (Either.isRight(attempt)) {
+          running = next
+          next = attempt.right
+          continue
+        }
+        yield* Effect.logError(`reload failed, going back to the previous configuration: ${attempt.left.message}`)
+        next = yield* runUntilReload(running, reread)
+      }
+    })
+  ).pipe(Effect.provide(Layer.merge(Lifecycle.Default, Logging.layer(first.config))))
 
 /** Runs failmail with these arguments (without the program name) and environment. */
 export const program = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>) =>
@@ -23,15 +90,9 @@ export const program = (argv: ReadonlyArray<string>, env: Readonly<Record<string
         Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(path, text)).pipe(
           Effect.mapError((error) => new ConfigError({ message: `write-config ${path}: ${error.message}` }))
         ),
-      Run: ({ config, warnings }) =>
-        Effect.gen(function* () {
-          for (const warning of warnings) yield* Effect.logWarning(warning)
-          return yield* Layer.launch(Main.layer(config))
-        }).pipe(Effect.provide(Logging.layer(config)))
+      Run: ({ config, warnings, reread }) => serve({ config, warnings }, reread)
     })
-  }).pipe(
-    Effect.tapError((error) => Console.error(`failmail: ${error.message}`))
-  )
+  }).pipe(Effect.tapError((error) => Console.error(`failmail: ${error.message}`)))
 
 /** Exit status: 0 after a clean run or a signal, 2 for configuration errors, 1 otherwise. */
 export const teardown: Teardown = (exit, onExit) => {

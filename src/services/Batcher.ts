@@ -10,12 +10,13 @@
  * its original arrival time (overdue batches go out at once). On stop, every
  * pending batch is summarized and delivered, bounded in time.
  */
-import { Clock, Duration, Effect, FiberMap } from "effect"
+import { Clock, Duration, Effect, FiberMap, Option } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import type { Received } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import { Dispatcher } from "./Dispatcher.ts"
+import { Lifecycle } from "./Lifecycle.ts"
 import { Metrics } from "./Metrics.ts"
 import { Spool, type SpoolRecord } from "./Spool.ts"
 
@@ -87,10 +88,17 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         yield* release(batch)
       })
 
+    const lifecycle = yield* Effect.serviceOption(Lifecycle)
+    const reloading = Option.match(lifecycle, { onNone: () => Effect.succeed(false), onSome: (l) => l.isReloading })
+
     // Registered before any timer starts, so it runs after they are interrupted.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         const batches = [...pending.values()]
+        if (yield* reloading) {
+          yield* Effect.logInfo(`reload: ${batches.length} pending batches stay in the spool for the new configuration`)
+          return
+        }
         yield* Effect.logInfo(`stopping: summarizing ${batches.length} pending batches`)
         yield* Effect.forEach(batches, release, { discard: true })
         yield* dispatcher.drain(Duration.sum(config.relayTimeout, FINAL_FLUSH_SLACK))
@@ -99,32 +107,43 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     )
     const timers = yield* FiberMap.make<number>()
 
+    const startTimer = (batch: Batching.PendingBatch) =>
+      FiberMap.run(timers, batch.serial, waitUntilDue(batch)).pipe(Effect.asVoid)
+
+    /** Adds a message to its batch; returns the batch when it was opened by this message. */
+    const place = (message: Received): Batching.PendingBatch | undefined => {
+      pendingMessages++
+      const existing = pending.get(message.batchKey)
+      if (existing !== undefined) {
+        Batching.add(existing, message)
+        return undefined
+      }
+      const batch = Batching.open(++serial, message)
+      pending.set(message.batchKey, batch)
+      return batch
+    }
+
     const add = (message: Received): Effect.Effect<void> =>
       Effect.suspend(() => {
-        pendingMessages++
-        const existing = pending.get(message.batchKey)
-        if (existing !== undefined) {
-          Batching.add(existing, message)
-          publishGauges()
-          return Effect.void
-        }
-        const batch = Batching.open(++serial, message)
-        pending.set(message.batchKey, batch)
+        const opened = place(message)
         publishGauges()
-        return FiberMap.run(timers, batch.serial, waitUntilDue(batch)).pipe(Effect.asVoid)
+        return opened === undefined ? Effect.void : startTimer(opened)
       })
 
+    // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
     const recover = Effect.gen(function* () {
       const records = yield* spool.recover
       for (const record of records) {
         if (record.keys.fingerprint === classifier.fingerprint) {
-          yield* add(receivedOf(record))
+          place(receivedOf(record))
           continue
         }
         const raw = yield* spool.readRaw(record.id)
         const classified = yield* classifier.classify(raw, record.envelope)
-        yield* add(receivedOf({ ...record, keys: classified.keys }))
+        place(receivedOf({ ...record, keys: classified.keys }))
       }
+      publishGauges()
+      yield* Effect.forEach([...pending.values()], startTimer, { discard: true })
       metrics.spooledMessages.set(records.length)
       if (records.length > 0) yield* Effect.logInfo(`recovered ${records.length} messages from the spool`)
     })

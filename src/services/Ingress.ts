@@ -111,7 +111,11 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
         metrics.smtpConnections.dec()
         callback?.()
       },
-      onAuth: (auth, _session, callback) => {
+      onAuth: (auth, session, callback) => {
+        // smtp-server refuses plaintext AUTH itself only while STARTTLS is offered; without any TLS configured it would accept it.
+        if (!session.secure && !config.allowUnencryptedAuth) {
+          return callback(reply(538, "Error: Encryption required for requested authentication mechanism"))
+        }
         if (sameSecret(auth.username ?? "", user) && sameSecret(auth.password ?? "", password)) {
           return callback(null, { user: auth.username })
         }

@@ -18,8 +18,17 @@ export type Invocation = Data.TaggedEnum<{
   Help: { readonly text: string }
   Version: {}
   WriteConfig: { readonly path: string; readonly text: string }
-  Run: { readonly config: RunningConfig; readonly warnings: ReadonlyArray<string> }
+  Run: Resolved & {
+    /** Reads the config file again with the same flags and environment (SIGHUP). */
+    readonly reread: Effect.Effect<Resolved, ConfigError, FileSystem.FileSystem>
+  }
 }>
+
+/** A validated configuration and the warnings met while reading it. */
+export interface Resolved {
+  readonly config: RunningConfig
+  readonly warnings: ReadonlyArray<string>
+}
 
 /** Constructors for {@link Invocation}. */
 export const Invocation = Data.taggedEnum<Invocation>()
@@ -54,7 +63,11 @@ const readFileSettings = (path: string) =>
  * (re-)reading the config file. SIGHUP reload calls this again with the same
  * flags, so the command line keeps winning.
  */
-export const resolveConfig = (flags: Argv.FlagSettings, env: Configuration.EnvSettings, host: Settings.HostFacts) =>
+export const resolveConfig = (
+  flags: Argv.FlagSettings,
+  env: Configuration.EnvSettings,
+  host: Settings.HostFacts
+): Effect.Effect<Resolved, ConfigError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const configFile = Configuration.configPath(flags, env)
     const file = configFile === "" ? undefined : yield* readFileSettings(configFile)
@@ -76,5 +89,5 @@ export const fromArgs = (argv: ReadonlyArray<string>, environment: Readonly<Reco
     if (writePath !== undefined && writePath !== "") {
       return Invocation.WriteConfig({ path: writePath, text: ConfigFile.format(config, host) })
     }
-    return Invocation.Run({ config, warnings })
+    return Invocation.Run({ config, warnings, reread: resolveConfig(flags, env, host) })
   })

@@ -33,6 +33,14 @@ export class SpoolError extends Data.TaggedError("SpoolError")<{ readonly operat
 
 const HEADER_LIMIT = 64 * 1024
 
+/**
+ * Numbers the messages of this process. Module-wide, not per spool: a reload
+ * builds a new spool on the same directory in the same process, and a
+ * per-spool counter could give a new message the id (and so the file) of a
+ * pending one if the clock stepped back.
+ */
+let counter = 0
+
 /** Serializes writers that need the spool directory synced, so one sync serves many. */
 const makeGroupSync = (dir: string) => {
   let requested = 0
@@ -90,7 +98,6 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
       catch: (cause) => new SpoolError({ operation: `open ${root}`, cause })
     })
     const syncDir = makeGroupSync(messagesDir)
-    let counter = 0
     let lastWriteFailed = false
     const fileOf = (id: string) => path.join(messagesDir, `${id}.eml`)
 

@@ -1,0 +1,170 @@
+/**
+ * Test graphs: the mail pipeline without sockets, relaying into memory.
+ *
+ * - {@link recordingRelay}: an in-memory {@link Relay} that records every
+ *   attempt with the `Clock` time it happened at (so `TestClock` tests check
+ *   timing exactly), and can be told to fail or to hold attempts.
+ * - {@link testPipeline}: the production graph of `Main.ts` minus the SMTP
+ *   listener, with a given relay.
+ * - {@link eventually}: waits in real time for the pipeline's file I/O, which
+ *   the `TestClock` does not control.
+ */
+import { Chunk, Clock, Deferred, Effect, Layer, Order, TestClock } from "effect"
+import type { RunningConfig } from "../services/AppConfig.ts"
+import { Relay, type RelayEnvelope, type RelayError } from "../services/Relay.ts"
+import { core } from "./Main.ts"
+
+/** One relay attempt. */
+export interface RelayAttempt {
+  readonly envelope: RelayEnvelope
+  readonly raw: Buffer
+  /** `Clock` time of the attempt (ms). */
+  readonly at: number
+  /** Why it failed; `undefined` when it was delivered. */
+  readonly error: RelayError | undefined
+}
+
+/** An in-memory relay and what it saw. */
+export interface RecordingRelay {
+  /** Provides {@link Relay}. */
+  readonly layer: Layer.Layer<Relay>
+  /** Delivered messages, in order (a plain array: read it any time). */
+  readonly sent: ReadonlyArray<RelayAttempt>
+  /** Every attempt, delivered or failed, in order. */
+  readonly attempts: ReadonlyArray<RelayAttempt>
+  /**
+   * Makes the next `n` attempts (`Infinity`: all) fail with `error`; with
+   * `only`, just the attempts it selects (the others are delivered).
+   */
+  readonly failNext: (n: number, error: RelayError, only?: (envelope: RelayEnvelope) => boolean) => Effect.Effect<void>
+  /** Holds every attempt (after recording it) until {@link RecordingRelay.resume}. */
+  readonly pause: Effect.Effect<void>
+  /** Lets held and later attempts proceed. */
+  readonly resume: Effect.Effect<void>
+}
+
+/** Builds an in-memory relay that records what it is asked to send. */
+export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
+  Effect.sync(() => {
+    const sent: Array<RelayAttempt> = []
+    const attempts: Array<RelayAttempt> = []
+    let failures: { remaining: number; error: RelayError; only: (envelope: RelayEnvelope) => boolean } | undefined
+    let gate: Deferred.Deferred<void> | undefined
+
+    const send = (envelope: RelayEnvelope, raw: Uint8Array): Effect.Effect<void, RelayError> =>
+      Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        const copy = Buffer.from(raw)
+        const recorded: RelayEnvelope = { from: envelope.from, to: [...envelope.to] }
+        let error: RelayError | undefined
+        if (failures !== undefined && failures.remaining > 0 && failures.only(recorded)) {
+          failures.remaining--
+          error = failures.error
+        }
+        attempts.push({ envelope: recorded, raw: copy, at, error })
+        if (gate !== undefined) yield* Deferred.await(gate)
+        if (error !== undefined) return yield* Effect.fail(error)
+        sent.push({ envelope: recorded, raw: copy, at, error })
+      })
+
+    return {
+      layer: Layer.succeed(Relay, Relay.make({ send })),
+      sent,
+      attempts,
+      failNext: (n, error, only = () => true) =>
+        Effect.sync(() => {
+          failures = { remaining: n, error, only }
+        }),
+      pause: Effect.map(Deferred.make<void>(), (deferred) => {
+        gate ??= deferred
+      }),
+      resume: Effect.suspend(() => {
+        const held = gate
+        gate = undefined
+        return held === undefined ? Effect.void : Effect.asVoid(Deferred.succeed(held, undefined))
+      })
+    } satisfies RecordingRelay
+  })
+
+/**
+ * The pipeline of `Main.ts` without the SMTP ingress (no sockets), relaying
+ * with `relay`. Provides Intake, Batcher, Spool, History and the rest.
+ */
+export const testPipeline = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E>) => core(config, relay)
+
+/** A moment of real time, so file I/O can progress while the `TestClock` stands still. */
+export const realTick: Effect.Effect<void> = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
+
+/**
+ * Polls `condition` in real time until it holds; dies after `timeoutMs`
+ * (real time) naming what it waited for. Needed because the pipeline does
+ * real file I/O after a timer fires.
+ */
+export const eventually = <E, R>(
+  label: string,
+  condition: Effect.Effect<boolean, E, R>,
+  timeoutMs = 10_000
+): Effect.Effect<void, E, R> =>
+  Effect.suspend(() => {
+    const started = Date.now()
+    const loop: Effect.Effect<void, E, R> = Effect.flatMap(condition, (ok) => {
+      if (ok) return Effect.void
+      if (Date.now() - started > timeoutMs) return Effect.dieMessage(`timed out waiting for ${label}`)
+      return Effect.zipRight(realTick, loop)
+    })
+    return loop
+  })
+
+/** Lets real time pass (for checks that nothing happens). */
+export const settle = (ms = 25): Effect.Effect<void> =>
+  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+/** The instants at which fibers sleeping on the `TestClock` wake, in order. */
+export const pendingWakeUps: Effect.Effect<ReadonlyArray<number>> = Effect.map(TestClock.sleeps(), (sleeps) =>
+  Chunk.toReadonlyArray(Chunk.sort(sleeps, Order.number))
+)
+
+/** Waits until some fiber sleeps on the `TestClock` until exactly `instant`. */
+export const awaitWakeUpAt = (instant: number): Effect.Effect<void> =>
+  eventually(`a timer for ${instant}`, Effect.map(pendingWakeUps, (wakeUps) => wakeUps.includes(instant)))
+
+/** Moves the `TestClock` to `instant` (ms since the epoch); it never moves back. */
+export const advanceTo = (instant: number): Effect.Effect<void> =>
+  Effect.flatMap(TestClock.currentTimeMillis, (now) => (instant > now ? TestClock.adjust(instant - now) : Effect.void))
+
+/** A raw RFC 5322 message (CRLF line ends). */
+export const rawMessage = (fields: {
+  readonly subject: string
+  readonly from?: string
+  readonly to?: string
+  readonly headers?: Readonly<Record<string, string>>
+  readonly body?: string
+}): Buffer =>
+  Buffer.from(
+    [
+      `From: ${fields.from ?? "app@example.com"}`,
+      `To: ${fields.to ?? "ops@example.com"}`,
+      `Subject: ${fields.subject}`,
+      "Date: Tue, 14 Nov 2023 22:13:20 +0000",
+      ...Object.entries(fields.headers ?? {}).map(([name, value]) => `${name}: ${value}`),
+      "",
+      fields.body ?? `body of ${fields.subject}`,
+      ""
+    ].join("\r\n"),
+    "utf8"
+  )
+
+/** The header fields of a raw message: lower-cased name → first value, unfolded. */
+export const headersOf = (raw: Uint8Array): Readonly<Record<string, string>> => {
+  const text = Buffer.from(raw).toString("utf8")
+  const end = text.search(/\r?\n\r?\n/)
+  const head = (end === -1 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, " ")
+  const headers: Record<string, string> = {}
+  for (const line of head.split(/\r?\n/)) {
+    const colon = line.indexOf(":")
+    if (colon <= 0) continue
+    const name = line.slice(0, colon).trim().toLowerCase()
+    if (!(name in headers)) headers[name] = line.slice(colon + 1).trim()
+  }
+  return headers
+}

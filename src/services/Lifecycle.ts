@@ -1,0 +1,18 @@
+/**
+ * Why the service graph is closing: a stop (flush everything) or a reload
+ * (pending batches stay in the spool and come back in the new graph with
+ * their original arrival times). Lives outside the per-configuration graph.
+ */
+import { Effect, Ref } from "effect"
+
+/** What the process is doing. */
+export type Phase = "running" | "reloading" | "stopping"
+
+/** The process phase. */
+export class Lifecycle extends Effect.Service<Lifecycle>()("failmail/Lifecycle", {
+  effect: Effect.map(Ref.make<Phase>("running"), (phase) => ({
+    phase,
+    /** True when the graph closes for a reload rather than a stop. */
+    isReloading: Effect.map(Ref.get(phase), (current) => current === "reloading")
+  }))
+}) {}

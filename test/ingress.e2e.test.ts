@@ -1,0 +1,461 @@
+/**
+ * The SMTP listener end to end, over real sockets on 127.0.0.1: the whole
+ * pipeline (`pipeline(config)`) relaying to a recording upstream, talked to
+ * by nodemailer, swaks, smtp-source and raw `net.Socket` conversations.
+ */
+import { execFile } from "node:child_process"
+import * as net from "node:net"
+import { performance } from "node:perf_hooks"
+import { promisify } from "node:util"
+import nodemailer from "nodemailer"
+import { afterAll, describe, expect, it } from "vitest"
+import { removeCertificate, selfSignedCertificate } from "./support/certs.ts"
+import {
+  Conversation,
+  eventually,
+  settledSummaries,
+  spoolFiles,
+  startWithUpstream,
+  type Failmail
+} from "./support/failmail.ts"
+
+const run = promisify(execFile)
+
+afterAll(() => removeCertificate())
+
+/** nodemailer as an application uses it, plain SMTP. */
+const client = (port: number, extra: Record<string, unknown> = {}) =>
+  nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, ...extra })
+
+const plainAuth = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString("base64")
+
+/** Opens a conversation, reads the 220 greeting and says EHLO. */
+const session = async (port: number, helo = "client.example") => {
+  const conversation = await Conversation.open(port)
+  expect((await conversation.read()).code).toBe(220)
+  const ehlo = await conversation.command(`EHLO ${helo}`)
+  expect(ehlo.code).toBe(250)
+  return { conversation, ehlo }
+}
+
+/** The keywords of an EHLO reply (first word of each line after the first). */
+const keywords = (ehloText: string) =>
+  ehloText
+    .split("\n")
+    .slice(1)
+    .map((line) => line.slice(4).split(" ")[0] ?? "")
+
+/** Sends one complete message in an open session; returns the final reply code. */
+const transaction = async (conversation: Conversation, from: string, to: ReadonlyArray<string>, message: string | Buffer) => {
+  expect((await conversation.command(`MAIL FROM:<${from}>`)).code).toBe(250)
+  for (const recipient of to) expect((await conversation.command(`RCPT TO:<${recipient}>`)).code).toBe(250)
+  expect((await conversation.command("DATA")).code).toBe(354)
+  conversation.write(message)
+  conversation.write("\r\n.\r\n")
+  return (await conversation.read()).code
+}
+
+const alert = (subject: string, body = "something broke") =>
+  `From: app@example.org\r\nTo: ops@example.com\r\nSubject: ${subject}\r\n\r\n${body}`
+
+/** Milliseconds from the TCP connect to the complete greeting line. */
+const greetingLatency = (port: number) =>
+  new Promise<number>((resolve, reject) => {
+    let connectedAt = 0
+    let received = ""
+    const socket = net.connect({ host: "127.0.0.1", port }, () => {
+      connectedAt = performance.now()
+    })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error("no greeting within 5 s"))
+    }, 5_000)
+    socket.setEncoding("latin1")
+    socket.on("data", (chunk: string) => {
+      received += chunk
+      if (!received.includes("\r\n")) return
+      const elapsed = performance.now() - connectedAt
+      clearTimeout(timer)
+      socket.end("QUIT\r\n")
+      if (received.startsWith("220 ")) resolve(elapsed)
+      else reject(new Error(`unexpected greeting ${JSON.stringify(received)}`))
+    })
+    socket.on("error", (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+  })
+
+const expectSpoolEmpty = (failmail: Failmail) => expect(spoolFiles(failmail.config.messageStore)).toEqual([])
+
+describe("greeting", () => {
+  it("arrives in well under 100 ms, on every connection", async () => {
+    const { failmail } = await startWithUpstream()
+    const latencies: Array<number> = []
+    for (let i = 0; i < 20; i++) latencies.push(await greetingLatency(failmail.port))
+    const sorted = [...latencies].sort((a, b) => a - b)
+    const max = sorted[sorted.length - 1] ?? Infinity
+    console.info(
+      `greeting latency over ${sorted.length} connections: min ${sorted[0]?.toFixed(2)} ms, ` +
+        `median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)} ms, max ${max.toFixed(2)} ms`
+    )
+    expect(max).toBeLessThan(50)
+  })
+
+  it("an early talker gets the greeting, then its EHLO answered", async () => {
+    const { failmail } = await startWithUpstream()
+    const conversation = await Conversation.open(failmail.port, { onConnect: (socket) => socket.write("EHLO x\r\n") })
+    const greeting = await conversation.read()
+    expect(greeting.code).toBe(220)
+    expect((await conversation.read()).code).toBe(250)
+    await conversation.quit()
+  })
+
+  it("an early talker pipelining a whole transaction before the greeting is served in order", async () => {
+    const { failmail, upstream } = await startWithUpstream()
+    const conversation = await Conversation.open(failmail.port, {
+      onConnect: (socket) =>
+        socket.write(
+          "EHLO early.example\r\nMAIL FROM:<app@example.org>\r\nRCPT TO:<ops@example.com>\r\nDATA\r\n" +
+            `${alert("early bird")}\r\n.\r\nQUIT\r\n`
+        )
+    })
+    const codes: Array<number> = []
+    for (let i = 0; i < 7; i++) codes.push((await conversation.read()).code)
+    expect(codes).toEqual([220, 250, 250, 250, 354, 250, 221])
+    conversation.destroy()
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: early bird")
+  })
+})
+
+describe("EHLO", () => {
+  it("advertises SIZE, 8BITMIME, PIPELINING, SMTPUTF8; no STARTTLS or AUTH without TLS files and credentials", async () => {
+    const { failmail } = await startWithUpstream({ maxMessageSize: 10_000 })
+    const { conversation, ehlo } = await session(failmail.port)
+    const words = keywords(ehlo.text)
+    expect(words).toEqual(expect.arrayContaining(["SIZE", "8BITMIME", "PIPELINING", "SMTPUTF8"]))
+    expect(ehlo.lines).toContain("250 SIZE 10000")
+    expect(words).not.toContain("STARTTLS")
+    expect(words).not.toContain("AUTH")
+    expect((await conversation.command("STARTTLS")).code).toBeGreaterThanOrEqual(500)
+    await conversation.quit()
+  })
+
+  it("advertises STARTTLS only when tls-cert and tls-key are set, and not again once encrypted", async () => {
+    const cert = selfSignedCertificate()
+    const { failmail } = await startWithUpstream({ tlsCert: cert.certFile, tlsKey: cert.keyFile })
+    const { conversation, ehlo } = await session(failmail.port)
+    expect(keywords(ehlo.text)).toContain("STARTTLS")
+    expect(keywords(ehlo.text)).not.toContain("AUTH")
+    expect((await conversation.startTls()).code).toBe(220)
+    expect(conversation.encrypted).toBe(true)
+    const again = await conversation.command("EHLO client.example")
+    expect(again.code).toBe(250)
+    expect(keywords(again.text)).not.toContain("STARTTLS")
+    await conversation.quit()
+  })
+
+  it("advertises AUTH PLAIN LOGIN only with credentials", async () => {
+    const { failmail } = await startWithUpstream({ credentials: "user:secret", allowUnencryptedAuth: true })
+    const { conversation, ehlo } = await session(failmail.port)
+    const auth = ehlo.lines.find((line) => line.slice(4).startsWith("AUTH"))
+    expect(auth?.slice(4).split(" ").slice(1).sort()).toEqual(["LOGIN", "PLAIN"])
+    await conversation.quit()
+  })
+})
+
+describe("liberal in what it accepts", () => {
+  it("takes odd HELO names, ESMTP parameters, RSET, the null sender and several messages per connection", async () => {
+    const { failmail, upstream } = await startWithUpstream()
+    const { conversation } = await session(failmail.port, "3f2a9c0d1e")
+    for (const name of ["3f2a9c0d1e", "1abc.example.com", "[127.0.0.1]", "[IPv6:::1]"]) {
+      expect((await conversation.command(`EHLO ${name}`)).code, `EHLO ${name}`).toBe(250)
+      expect((await conversation.command(`HELO ${name}`)).code, `HELO ${name}`).toBe(250)
+    }
+    expect((await conversation.command("EHLO 1abc.example.com")).code).toBe(250)
+
+    // A transaction abandoned with RSET is not delivered.
+    expect((await conversation.command("MAIL FROM:<app@example.org> SIZE=100 BODY=8BITMIME")).code).toBe(250)
+    expect((await conversation.command("RCPT TO:<ops@example.com>")).code).toBe(250)
+    expect((await conversation.command("RSET")).code).toBe(250)
+
+    expect(await transaction(conversation, "", ["ops@example.com"], alert("bounce-style alert"))).toBe(250)
+    expect(
+      await transaction(conversation, "app@example.org", ["ops@example.com"], Buffer.from(alert("8-bit alert", "Größe überschritten — ünïcödé"), "utf8"))
+    ).toBe(250)
+
+    // PIPELINING: a whole transaction in one write.
+    conversation.write("MAIL FROM:<app@example.org> BODY=8BITMIME\r\nRCPT TO:<ops@example.com>\r\nDATA\r\n")
+    expect([(await conversation.read()).code, (await conversation.read()).code, (await conversation.read()).code]).toEqual([250, 250, 354])
+    conversation.write(`${alert("pipelined alert")}\r\n.\r\n`)
+    expect((await conversation.read()).code).toBe(250)
+
+    // SMTPUTF8: an internationalized sender.
+    conversation.write(Buffer.from("MAIL FROM:<alërt@exämple.org> SMTPUTF8\r\n", "utf8"))
+    expect((await conversation.read()).code).toBe(250)
+    expect((await conversation.command("RCPT TO:<ops@example.com>")).code).toBe(250)
+    expect((await conversation.command("DATA")).code).toBe(354)
+    conversation.write(Buffer.from(`${alert("utf8 sender alert")}\r\n.\r\n`, "utf8"))
+    expect((await conversation.read()).code).toBe(250)
+    await conversation.quit()
+
+    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    expect(rest).toEqual([])
+    expect(summary?.messages).toBe(4)
+    expect(summary?.groups).toBe(4)
+    expect(summary?.subject).toBe("[failmail] 4 instances of 4 messages")
+    expect(summary?.delivery.to).toEqual(["ops@example.com"])
+    const text = summary?.mail.text ?? ""
+    for (const subject of ["bounce-style alert", "8-bit alert", "pipelined alert", "utf8 sender alert"]) expect(text).toContain(subject)
+    expect(text).toContain("Größe überschritten — ünïcödé")
+    expect(text).toContain("alërt@exämple.org")
+    expectSpoolEmpty(failmail)
+  })
+})
+
+describe("AUTH", () => {
+  it("with credentials: 530 before AUTH, 535 for a wrong password, PLAIN and LOGIN succeed", async () => {
+    const { failmail, upstream } = await startWithUpstream({ credentials: "user:secret", allowUnencryptedAuth: true })
+    const { conversation } = await session(failmail.port)
+    expect((await conversation.command("MAIL FROM:<app@example.org>")).code).toBe(530)
+    expect((await conversation.command(`AUTH PLAIN ${plainAuth("user", "wrong")}`)).code).toBe(535)
+    expect((await conversation.command(`AUTH PLAIN ${plainAuth("someone", "secret")}`)).code).toBe(535)
+    expect((await conversation.command("RCPT TO:<ops@example.com>")).code).toBe(530)
+    expect((await conversation.command(`AUTH PLAIN ${plainAuth("user", "secret")}`)).code).toBe(235)
+    expect(await transaction(conversation, "app@example.org", ["ops@example.com"], alert("raw plain"))).toBe(250)
+    await conversation.quit()
+
+    // AUTH LOGIN by hand.
+    const login = await session(failmail.port)
+    expect((await login.conversation.command("AUTH LOGIN")).code).toBe(334)
+    expect((await login.conversation.command(Buffer.from("user").toString("base64"))).code).toBe(334)
+    expect((await login.conversation.command(Buffer.from("secret").toString("base64"))).code).toBe(235)
+    await login.conversation.quit()
+
+    // nodemailer with each mechanism, and without credentials.
+    for (const authMethod of ["PLAIN", "LOGIN"]) {
+      const transport = client(failmail.port, { auth: { user: "user", pass: "secret" }, authMethod })
+      await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: `nodemailer ${authMethod}`, text: "x" })
+      transport.close()
+    }
+    const anonymous = client(failmail.port)
+    await expect(
+      anonymous.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "anonymous", text: "x" })
+    ).rejects.toMatchObject({ responseCode: 530 })
+    const wrong = client(failmail.port, { auth: { user: "user", pass: "nope" } })
+    await expect(
+      wrong.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "wrong password", text: "x" })
+    ).rejects.toMatchObject({ responseCode: 535 })
+    anonymous.close()
+    wrong.close()
+
+    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    expect(rest).toEqual([])
+    expect(summary?.messages).toBe(3)
+    expect(summary?.subject).toBe("[failmail] 3 instances of 3 messages")
+  })
+
+  it("without --allow-unencrypted-auth and without TLS, AUTH is refused with 538 and mail still needs AUTH", async () => {
+    const { failmail, upstream } = await startWithUpstream({ credentials: "user:secret" })
+    const { conversation } = await session(failmail.port)
+    expect((await conversation.command(`AUTH PLAIN ${plainAuth("user", "secret")}`)).code).toBe(538)
+    expect((await conversation.command("AUTH LOGIN")).code).toBe(334)
+    expect((await conversation.command(Buffer.from("user").toString("base64"))).code).toBe(334)
+    expect((await conversation.command(Buffer.from("secret").toString("base64"))).code).toBe(538)
+    expect((await conversation.command("MAIL FROM:<app@example.org>")).code).toBe(530)
+    await conversation.quit()
+    const transport = client(failmail.port, { auth: { user: "user", pass: "secret" } })
+    await expect(
+      transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "plaintext auth", text: "x" })
+    ).rejects.toMatchObject({ responseCode: 538 })
+    transport.close()
+    expect(upstream.deliveries).toEqual([])
+    expectSpoolEmpty(failmail)
+  })
+
+  it("with TLS files but before STARTTLS, AUTH gets 538; after STARTTLS it succeeds", async () => {
+    const cert = selfSignedCertificate()
+    const { failmail, upstream } = await startWithUpstream({ credentials: "user:secret", tlsCert: cert.certFile, tlsKey: cert.keyFile })
+    const { conversation } = await session(failmail.port)
+    expect((await conversation.command(`AUTH PLAIN ${plainAuth("user", "secret")}`)).code).toBe(538)
+    expect((await conversation.startTls()).code).toBe(220)
+    expect((await conversation.command("EHLO client.example")).code).toBe(250)
+    expect((await conversation.command(`AUTH PLAIN ${plainAuth("user", "secret")}`)).code).toBe(235)
+    expect(await transaction(conversation, "app@example.org", ["ops@example.com"], alert("after starttls"))).toBe(250)
+    await conversation.quit()
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: after starttls")
+  })
+})
+
+describe("TLS", () => {
+  it("STARTTLS with a self-signed certificate (nodemailer requireTLS)", async () => {
+    const cert = selfSignedCertificate()
+    const { failmail, upstream } = await startWithUpstream({ tlsCert: cert.certFile, tlsKey: cert.keyFile })
+    const transport = nodemailer.createTransport({
+      host: "127.0.0.1",
+      port: failmail.port,
+      secure: false,
+      requireTLS: true,
+      tls: { rejectUnauthorized: false }
+    })
+    const info = await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "over starttls", text: "secret stuff" })
+    transport.close()
+    expect(info.accepted).toEqual(["ops@example.com"])
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: over starttls")
+  })
+
+  it("implicit TLS with --ssl (nodemailer secure), with AUTH and without --allow-unencrypted-auth", async () => {
+    const cert = selfSignedCertificate()
+    const { failmail, upstream } = await startWithUpstream({
+      ssl: true,
+      tlsCert: cert.certFile,
+      tlsKey: cert.keyFile,
+      credentials: "user:secret"
+    })
+    const raw = await Conversation.open(failmail.port, { tls: true })
+    expect((await raw.read()).code).toBe(220)
+    const ehlo = await raw.command("EHLO client.example")
+    expect(keywords(ehlo.text)).not.toContain("STARTTLS")
+    expect(keywords(ehlo.text)).toContain("AUTH")
+    await raw.quit()
+    const transport = nodemailer.createTransport({
+      host: "127.0.0.1",
+      port: failmail.port,
+      secure: true,
+      tls: { rejectUnauthorized: false },
+      auth: { user: "user", pass: "secret" }
+    })
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "over implicit tls", text: "x" })
+    transport.close()
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: over implicit tls")
+  })
+})
+
+describe("limits and misbehaving clients", () => {
+  it("552 for a message over --max-message-size; the connection keeps working", async () => {
+    const { failmail, upstream } = await startWithUpstream({ maxMessageSize: 10_000 })
+    const { conversation } = await session(failmail.port)
+    expect((await conversation.command("MAIL FROM:<app@example.org> SIZE=20000")).code).toBe(552)
+    const big = alert("too big", `${"x".repeat(76)}\r\n`.repeat(260))
+    expect(await transaction(conversation, "app@example.org", ["ops@example.com"], big)).toBe(552)
+    expect(await transaction(conversation, "app@example.org", ["ops@example.com"], alert("small enough"))).toBe(250)
+    await conversation.quit()
+
+    const transport = client(failmail.port)
+    await expect(
+      transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "too big too", text: "y".repeat(20_000) })
+    ).rejects.toMatchObject({ responseCode: 552 })
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "small enough", text: "z" })
+    transport.close()
+
+    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    expect(rest).toEqual([])
+    expect(summary?.subject).toBe("[failmail] 2 instances: small enough")
+    expect(summary?.messages).toBe(2)
+  })
+
+  it("--max-connections 2: the third concurrent client gets 421, a later one is served", async () => {
+    const { failmail } = await startWithUpstream({ maxConnections: 2 })
+    const first = await session(failmail.port)
+    const second = await session(failmail.port)
+    const third = await Conversation.open(failmail.port)
+    const refused = await third.read()
+    expect(refused.code).toBe(421)
+    await third.closedByPeer()
+    await first.conversation.quit()
+    const fourth = await eventually("a connection slot to free up", async () => {
+      const attempt = await Conversation.open(failmail.port)
+      const greeting = await attempt.read()
+      if (greeting.code === 220) return attempt
+      attempt.destroy()
+      return undefined
+    })
+    expect((await fourth.command("EHLO client.example")).code).toBe(250)
+    await fourth.quit()
+    await second.conversation.quit()
+  })
+
+  it("answers garbage and binary junk with 5xx and keeps serving other clients", async () => {
+    const { failmail, upstream } = await startWithUpstream()
+    const junk = await Conversation.open(failmail.port)
+    expect((await junk.read()).code).toBe(220)
+    expect((await junk.command("FOO bar")).code).toBeGreaterThanOrEqual(500)
+    junk.write(Buffer.from([0x00, 0xff, 0xfe, 0x13, 0x37, 0x80, 0x1b, 0x5b, 0x0d, 0x0a]))
+    expect((await junk.read()).code).toBeGreaterThanOrEqual(500)
+    expect((await junk.command("MAIL FROM:<app@example.org>")).code).toBe(503)
+    expect((await junk.command("EHLO")).code).toBe(501)
+
+    const transport = client(failmail.port)
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "still served", text: "ok" })
+    transport.close()
+
+    // The junk connection still works too.
+    expect((await junk.command("EHLO junk.example")).code).toBe(250)
+    await junk.quit()
+
+    // A client that floods junk without a line end is cut off, not the server.
+    const flood = await Conversation.open(failmail.port)
+    expect((await flood.read()).code).toBe(220)
+    flood.write(Buffer.alloc(64 * 1024, 0xaa))
+    expect((await flood.read()).code).toBe(421)
+    await flood.closedByPeer()
+
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: still served")
+  })
+
+  it("a client that disconnects mid-DATA loses nothing of other clients' mail and leaves no spool file", async () => {
+    const { failmail, upstream } = await startWithUpstream()
+    const quitter = await session(failmail.port)
+    expect((await quitter.conversation.command("MAIL FROM:<app@example.org>")).code).toBe(250)
+    expect((await quitter.conversation.command("RCPT TO:<ops@example.com>")).code).toBe(250)
+    expect((await quitter.conversation.command("DATA")).code).toBe(354)
+    quitter.conversation.write("From: app@example.org\r\nSubject: half a message\r\n\r\nthe first half")
+
+    const transport = client(failmail.port)
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "whole message", text: "all of it" })
+    quitter.conversation.destroy()
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "whole message", text: "all of it again" })
+    transport.close()
+
+    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    expect(rest).toEqual([])
+    expect(summary?.subject).toBe("[failmail] 2 instances: whole message")
+    expect(summary?.mail.text ?? "").not.toContain("half a message")
+    expectSpoolEmpty(failmail)
+  })
+})
+
+describe("other real clients", () => {
+  it("swaks: one message arrives summarized", async () => {
+    const { failmail, upstream } = await startWithUpstream()
+    const { stdout } = await run(
+      "swaks",
+      ["--server", `127.0.0.1:${failmail.port}`, "--to", "ops@example.com", "--from", "app@example.org", "--header", "Subject: x", "--body", "hi", "--timeout", "10"],
+      { timeout: 15_000 }
+    )
+    expect(stdout).toMatch(/<- {2}250 /)
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: x")
+    expect(summary?.delivery.to).toEqual(["ops@example.com"])
+    expect(summary?.mail.text ?? "").toContain("hi")
+    expectSpoolEmpty(failmail)
+  })
+
+  it("smtp-source: 40 messages over 4 sessions arrive in one summary", async () => {
+    const { failmail, upstream } = await startWithUpstream()
+    await run(
+      "smtp-source",
+      ["-m", "40", "-s", "4", "-l", "512", "-S", "load test", "-f", "app@example.org", "-t", "ops@example.com", `127.0.0.1:${failmail.port}`],
+      { timeout: 15_000 }
+    )
+    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    expect(rest).toEqual([])
+    expect(summary?.messages).toBe(40)
+    expect(summary?.subject).toBe("[failmail] 40 instances: load test")
+  })
+})

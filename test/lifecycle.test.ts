@@ -1,0 +1,254 @@
+/**
+ * The built failmail as an operator runs it, as a child process: crash
+ * recovery after SIGKILL, flush on SIGTERM, SIGHUP reload, the pidfile and
+ * inherited sockets. Real time, short windows, every wait a bounded poll.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import nodemailer from "nodemailer"
+import { afterEach, beforeAll, describe, expect, it } from "vitest"
+import { closedPort, eventually, tempDir } from "./support/failmail.ts"
+import { startUpstream, type Upstream } from "./support/upstream.ts"
+
+const root = path.resolve(import.meta.dirname, "..")
+const main = path.join(root, "dist", "main.js")
+
+interface Child {
+  readonly process: ChildProcess
+  readonly output: () => string
+  readonly exited: Promise<number | null>
+}
+
+const children: Array<Child> = []
+const upstreams: Array<Upstream> = []
+
+const launch = (args: ReadonlyArray<string>, cwd: string, env: NodeJS.ProcessEnv = process.env, command = "node", prefix: ReadonlyArray<string> = [main]): Child => {
+  const child = spawn(command, [...prefix, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  const handle = { process: child, output: () => output, exited }
+  children.push(handle)
+  return handle
+}
+
+const ready = (child: Child) => eventually("failmail ready", () => child.output().includes("failmail ready"), 10_000)
+
+/** The SMTP port failmail logged last (a reload with port 0 binds a new one). */
+const smtpPortOf = (child: Child): number => {
+  const match = [...child.output().matchAll(/smtp: listening on [^\s"]*:(\d+)/g)].at(-1)
+  if (match === undefined) throw new Error(`no port in output: ${child.output()}`)
+  return Number(match[1])
+}
+
+const send = (port: number, subject: string, to = "ops@example.com") =>
+  nodemailer
+    .createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true })
+    .sendMail({ from: "app@example.org", to, subject, text: `body of ${subject}` })
+
+const subjects = (upstream: Upstream) =>
+  upstream.deliveries.map((delivery) => /^Subject: (.*)$/m.exec(delivery.raw.toString())?.[1] ?? "")
+
+const baseArgs = (dir: string, upstream: Upstream) => [
+  "--bind-addr=127.0.0.1:0",
+  "--bind-http=",
+  `--relay-addr=${upstream.address}`,
+  `--message-store=${path.join(dir, "spool")}`,
+  `--fail-dir=${path.join(dir, "failed")}`
+]
+
+beforeAll(() => {
+  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+}, 120_000)
+
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGKILL")
+    await child.exited
+  }
+  for (const upstream of upstreams.splice(0)) await upstream.close()
+})
+
+const newUpstream = async () => {
+  const upstream = await startUpstream()
+  upstreams.push(upstream)
+  return upstream
+}
+
+describe("crash recovery", () => {
+  it("puts every acknowledged message back after SIGKILL and sends overdue batches at once, once", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const args = [...baseArgs(dir, upstream), "--wait-period=1s", "--max-wait=1m"]
+    const first = launch(args, dir)
+    await ready(first)
+    const port = smtpPortOf(first)
+    for (let index = 0; index < 5; index++) await send(port, "db down")
+    first.process.kill("SIGKILL")
+    await first.exited
+    expect(upstream.deliveries).toHaveLength(0)
+    expect(fs.readdirSync(path.join(dir, "spool", "msg"))).toHaveLength(5)
+
+    await new Promise((resolve) => setTimeout(resolve, 1_100)) // let the batch become overdue while down
+    const restartedAt = Date.now()
+    const second = launch(args, dir)
+    await eventually("recovered summary", () => upstream.deliveries.length === 1, 10_000)
+    expect(Date.now() - restartedAt).toBeLessThan(5_000)
+    expect(second.output()).toContain("recovered 5 messages from the spool")
+    expect(subjects(upstream)).toEqual(["[failmail] 5 instances: db down"])
+    await eventually("spool emptied", () => fs.readdirSync(path.join(dir, "spool", "msg")).length === 0)
+    second.process.kill("SIGTERM")
+    expect(await second.exited).toBe(0)
+    expect(upstream.deliveries).toHaveLength(1)
+  })
+})
+
+describe("signals", () => {
+  it("SIGTERM summarizes and relays every pending batch, then exits 0", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const child = launch([...baseArgs(dir, upstream), "--wait-period=10m", "--max-wait=1h"], dir)
+    await ready(child)
+    await send(smtpPortOf(child), "pending alert")
+    child.process.kill("SIGTERM")
+    expect(await child.exited).toBe(0)
+    expect(subjects(upstream)).toEqual(["[failmail] 1 instance: pending alert"])
+    expect(fs.readdirSync(path.join(dir, "spool", "msg"))).toHaveLength(0)
+    expect(child.output()).toContain("stopping: summarizing 1 pending batches")
+  })
+
+  it("SIGTERM with the relay down files the summary in the fail-dir and exits 0", async () => {
+    const dir = tempDir()
+    const port = await closedPort()
+    const child = launch(
+      ["--bind-addr=127.0.0.1:0", "--bind-http=", `--relay-addr=127.0.0.1:${port}`, "--wait-period=10m", "--max-wait=1h"],
+      dir
+    )
+    await ready(child)
+    await send(smtpPortOf(child), "nowhere to go")
+    child.process.kill("SIGTERM")
+    expect(await child.exited).toBe(0)
+    expect(fs.readdirSync(path.join(dir, "failed", "new"))).toHaveLength(1)
+    expect(fs.readdirSync(path.join(dir, "incoming", "msg"))).toHaveLength(0)
+  })
+
+  it("SIGHUP applies a changed config file to new messages and keeps pending ones", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const configFile = path.join(dir, "failmail.conf")
+    const write = (waitPeriod: string, groupExpr: string) =>
+      fs.writeFileSync(
+        configFile,
+        [
+          "bind_addr = 127.0.0.1:0",
+          'bind_http = ""',
+          `relay_addr = ${upstream.address}`,
+          `wait_period = ${waitPeriod}`,
+          "max_wait = 1h",
+          `group_expr = ${groupExpr}`,
+          ""
+        ].join("\n")
+      )
+    write("10m", `{{.Header.Get "Subject"}}`)
+    const child = launch([`--config=${configFile}`], dir)
+    await ready(child)
+    await send(smtpPortOf(child), "timeout after 1523ms")
+    write("500ms", "{{normalize subject}}")
+    child.process.kill("SIGHUP")
+    await eventually("reloaded", () => (child.output().match(/failmail ready/g) ?? []).length === 2, 10_000)
+    await send(smtpPortOf(child), "timeout after 87ms")
+    await eventually("summary under the new rules", () => upstream.deliveries.length === 1, 10_000)
+    // Both messages, one group: the new group expression normalizes the numbers away.
+    expect(subjects(upstream)).toEqual(["[failmail] 2 instances: timeout after 87ms"])
+  })
+
+  it("SIGHUP with an invalid config file keeps the running configuration", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const configFile = path.join(dir, "failmail.conf")
+    fs.writeFileSync(configFile, `bind_addr = 127.0.0.1:0\nbind_http = ""\nrelay_addr = ${upstream.address}\nwait_period = 300ms\n`)
+    const child = launch([`--config=${configFile}`], dir)
+    await ready(child)
+    fs.appendFileSync(configFile, "wait_period = soon\n")
+    child.process.kill("SIGHUP")
+    await eventually("refusal logged", () => child.output().includes("reload refused"))
+    expect(child.output()).toContain("failmail.conf:5: wait_period")
+    await send(smtpPortOf(child), "still served")
+    await eventually("summary", () => upstream.deliveries.length === 1)
+  })
+})
+
+describe("pidfile", () => {
+  it("blocks a second start while the first runs, and is removed on exit", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const pidfile = path.join(dir, "failmail.pid")
+    const first = launch([...baseArgs(dir, upstream), `--pidfile=${pidfile}`], dir)
+    await ready(first)
+    expect(fs.readFileSync(pidfile, "utf8").trim()).toBe(String(first.process.pid))
+    const second = launch([...baseArgs(dir, upstream), `--pidfile=${pidfile}`], dir)
+    expect(await second.exited).toBe(1)
+    expect(second.output()).toContain(`already running as process ${first.process.pid}`)
+    first.process.kill("SIGTERM")
+    expect(await first.exited).toBe(0)
+    expect(fs.existsSync(pidfile)).toBe(false)
+  })
+
+  it("replaces a stale pidfile, and removes it after a start-up error", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const pidfile = path.join(dir, "failmail.pid")
+    fs.writeFileSync(pidfile, "999999\n")
+    const holder = await new Promise<net.Server>((resolve) => {
+      const server = net.createServer()
+      server.listen(0, "127.0.0.1", () => resolve(server))
+    })
+    const busyPort = (holder.address() as net.AddressInfo).port
+    const child = launch(
+      [...baseArgs(dir, upstream), `--pidfile=${pidfile}`, `--bind-addr=127.0.0.1:${busyPort}`],
+      dir
+    )
+    expect(await child.exited).toBe(1)
+    expect(child.output()).toContain(`bind-addr 127.0.0.1:${busyPort}: address already in use`)
+    expect(child.output()).toContain("replacing stale pidfile")
+    expect(fs.existsSync(pidfile)).toBe(false)
+    holder.close()
+  })
+})
+
+describe("inherited sockets", () => {
+  const python = "/usr/bin/python3"
+  // Binds a listening socket as fd 3, then execs failmail on it (same pid, so LISTEN_PID matches too).
+  const withSocket = (systemd: boolean) => `
+import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+os.dup2(s.fileno(), 3); os.set_inheritable(3, True)
+sys.stderr.write("inherited port %d\\n" % s.getsockname()[1]); sys.stderr.flush()
+if ${systemd ? "True" : "False"}:
+    os.environ["LISTEN_PID"] = str(os.getpid()); os.environ["LISTEN_FDS"] = "1"
+os.execvp("node", ["node"] + sys.argv[1:])
+`
+
+  for (const systemd of [false, true]) {
+    it(systemd ? "serves on systemd's LISTEN_FDS socket" : "serves on --socket-fd", async () => {
+      const dir = tempDir()
+      const upstream = await newUpstream()
+      const args = [
+        main,
+        "--bind-http=",
+        `--relay-addr=${upstream.address}`,
+        "--wait-period=200ms",
+        ...(systemd ? [] : ["--socket-fd=3"])
+      ]
+      const child = launch(args, dir, process.env, python, ["-c", withSocket(systemd)])
+      await ready(child)
+      const port = Number(/inherited port (\d+)/.exec(child.output())?.[1])
+      await send(port, "via inherited socket")
+      await eventually("summary", () => upstream.deliveries.length === 1)
+      expect(subjects(upstream)).toEqual(["[failmail] 1 instance: via inherited socket"])
+    })
+  }
+})

@@ -1,0 +1,366 @@
+/**
+ * Runs the whole failmail pipeline (`pipeline(config)`) inside a test, on
+ * 127.0.0.1 port 0, with its spool and maildirs in a temp dir, plus the small
+ * tools end-to-end tests need: polling with a deadline, a raw SMTP
+ * conversation over `net.Socket`, maildir listings.
+ *
+ * Logs are captured (see `logs`); set `FAILMAIL_TEST_LOGS=1` to also see them.
+ */
+import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as tls from "node:tls"
+import * as Settings from "../../src/domain/Settings.ts"
+import { pipeline } from "../../src/layers/Main.ts"
+import type { RunningConfig } from "../../src/services/AppConfig.ts"
+import { Ingress } from "../../src/services/Ingress.ts"
+import { simpleParser, type ParsedMail } from "mailparser"
+import { onTestFinished } from "vitest"
+import { startUpstream, type Delivery, type Upstream, type UpstreamOptions } from "./upstream.ts"
+
+/** A failmail running in this process. */
+export interface Failmail {
+  /** The bound SMTP port. */
+  readonly port: number
+  readonly config: RunningConfig
+  /** The temp dir holding the spool (`spool/`) and the fail-dir (`failed/`). */
+  readonly dir: string
+  /** Log lines so far (logfmt). */
+  readonly logs: Array<string>
+  /** Stops failmail (listener, then a final flush of pending batches), as SIGTERM would. */
+  readonly close: () => Promise<void>
+  /** `close`, then removes the temp dir. */
+  readonly dispose: () => Promise<void>
+}
+
+/** Settings a test may override. `relayAddr` is required: where the upstream is. */
+export type Overrides = Partial<RunningConfig> & { readonly relayAddr: string }
+
+/** The configuration of a test instance: short windows, everything bound to 127.0.0.1:0, HTTP off. */
+export const testConfig = (dir: string, overrides: Overrides): RunningConfig => ({
+  ...Settings.defaults({ hostname: "test" }),
+  configFile: "",
+  bindAddr: "127.0.0.1:0",
+  bindHttp: "",
+  messageStore: path.join(dir, "spool"),
+  failDir: path.join(dir, "failed"),
+  waitPeriod: Duration.millis(300),
+  maxWait: Duration.seconds(5),
+  relayTimeout: Duration.seconds(2),
+  relayRetryFor: Duration.seconds(5),
+  shutdownTimeout: Duration.seconds(1),
+  ...overrides
+})
+
+/** A fresh temp dir. */
+export const tempDir = (prefix = "failmail-e2e-"): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/** Builds and starts `pipeline(config)`; resolves once the listener is bound. */
+export const startFailmail = async (overrides: Overrides): Promise<Failmail> => {
+  const dir = tempDir()
+  const config = testConfig(dir, overrides)
+  const logs: Array<string> = []
+  const echo = process.env["FAILMAIL_TEST_LOGS"] === "1"
+  const capture = Logger.logfmtLogger.pipe(
+    Logger.map((line) => {
+      logs.push(line)
+      if (echo) process.stderr.write(line + "\n")
+    })
+  )
+  const layer = pipeline(config).pipe(Layer.provide(Logger.replace(Logger.defaultLogger, capture)))
+  const scope = Effect.runSync(Scope.make())
+  const exit = await Effect.runPromiseExit(Scope.extend(Layer.toRuntime(layer), scope))
+  let closed: Promise<void> | undefined
+  const close = () => (closed ??= Effect.runPromise(Scope.close(scope, Exit.void)))
+  if (Exit.isFailure(exit)) {
+    await close()
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw new Error(`failmail did not start: ${String(exit.cause)}\n${logs.join("\n")}`)
+  }
+  const ingress = Context.get(exit.value.context, Ingress)
+  return {
+    port: ingress.port,
+    config,
+    dir,
+    logs,
+    close,
+    dispose: async () => {
+      await close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on (bound, then released). */
+export const closedPort = async (): Promise<number> => {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/**
+ * Polls `check` every few milliseconds until it returns something other than
+ * `undefined`/`false`, or fails after `timeoutMs` with `what` and the last error.
+ */
+export const eventually = async <A>(
+  what: string,
+  check: () => A | undefined | false | Promise<A | undefined | false>,
+  timeoutMs = 5_000,
+  intervalMs = 10
+): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (true) {
+    try {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+    } catch (error) {
+      lastError = error
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? "" : `: ${String(lastError)}`}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
+
+/** Files in a maildir's `new/` (empty when the maildir does not exist). */
+export const maildirNew = (dir: string): ReadonlyArray<string> => {
+  try {
+    return fs.readdirSync(path.join(dir, "new")).sort().map((name) => path.join(dir, "new", name))
+  } catch {
+    return []
+  }
+}
+
+/** Files in the spool (both its `msg/` and `tmp/`). */
+export const spoolFiles = (spoolDir: string): ReadonlyArray<string> =>
+  ["msg", "tmp"].flatMap((sub) => {
+    try {
+      return fs.readdirSync(path.join(spoolDir, sub)).map((name) => path.join(spoolDir, sub, name))
+    } catch {
+      return []
+    }
+  })
+
+/** How many messages Python's `mailbox.Maildir` reads in `dir`. */
+export const pythonMaildirCount = (dir: string): number =>
+  Number(
+    execFileSync(
+      "/usr/bin/python3",
+      ["-c", "import mailbox,sys; print(len(mailbox.Maildir(sys.argv[1], create=False)))", dir],
+      { encoding: "utf8", timeout: 10_000 }
+    ).trim()
+  )
+
+/** One SMTP reply. */
+export interface Reply {
+  readonly code: number
+  readonly lines: ReadonlyArray<string>
+  /** All lines, joined with `\n`. */
+  readonly text: string
+}
+
+/**
+ * A raw SMTP conversation over a socket: write lines, read whole (multi-line)
+ * replies, each read bounded by a deadline.
+ */
+export class Conversation {
+  private buffer = ""
+  private readonly waiting: Array<() => void> = []
+  private ended = false
+  private socket: net.Socket
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket
+    this.listen(socket)
+  }
+
+  private listen(socket: net.Socket) {
+    socket.setEncoding("latin1")
+    socket.on("data", (chunk: string) => {
+      this.buffer += chunk
+      this.wake()
+    })
+    socket.on("close", () => {
+      this.ended = true
+      this.wake()
+    })
+    socket.on("error", () => {
+      this.ended = true
+      this.wake()
+    })
+  }
+
+  private wake() {
+    for (const waiter of this.waiting.splice(0)) waiter()
+  }
+
+  /** Connects; with `tls`, implicit TLS (certificate not checked). Does not read the greeting. */
+  static open(port: number, options: { readonly tls?: boolean; readonly onConnect?: (socket: net.Socket) => void } = {}): Promise<Conversation> {
+    return new Promise((resolve, reject) => {
+      const socket: net.Socket = options.tls
+        ? tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
+            options.onConnect?.(socket)
+            resolve(conversation)
+          })
+        : net.connect({ host: "127.0.0.1", port }, () => {
+            options.onConnect?.(socket)
+            resolve(conversation)
+          })
+      const conversation = new Conversation(socket)
+      socket.once("error", reject)
+    })
+  }
+
+  /** The next complete reply, failing after `timeoutMs`. */
+  async read(timeoutMs = 5_000): Promise<Reply> {
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      const reply = this.take()
+      if (reply !== undefined) return reply
+      if (this.ended) throw new Error(`connection closed while waiting for a reply (buffer: ${JSON.stringify(this.buffer)})`)
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no complete reply within ${timeoutMs} ms (buffer: ${JSON.stringify(this.buffer)})`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiting.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+  }
+
+  private take(): Reply | undefined {
+    const lines: Array<string> = []
+    let offset = 0
+    while (true) {
+      const end = this.buffer.indexOf("\r\n", offset)
+      if (end === -1) return undefined
+      const line = this.buffer.slice(offset, end)
+      offset = end + 2
+      lines.push(line)
+      if (!/^\d{3}-/.test(line)) {
+        this.buffer = this.buffer.slice(offset)
+        return { code: Number(line.slice(0, 3)), lines, text: lines.join("\n") }
+      }
+    }
+  }
+
+  /** Writes raw bytes. */
+  write(data: string | Buffer): void {
+    this.socket.write(typeof data === "string" ? Buffer.from(data, "latin1") : data)
+  }
+
+  /** Sends one command line and reads its reply. */
+  async command(line: string, timeoutMs = 5_000): Promise<Reply> {
+    this.write(`${line}\r\n`)
+    return this.read(timeoutMs)
+  }
+
+  /** STARTTLS, then the TLS handshake on the same connection (certificate not checked). */
+  async startTls(): Promise<Reply> {
+    const reply = await this.command("STARTTLS")
+    if (reply.code !== 220) return reply
+    const plain = this.socket
+    plain.removeAllListeners("data")
+    plain.removeAllListeners("close")
+    plain.removeAllListeners("error")
+    await new Promise<void>((resolve, reject) => {
+      const secure = tls.connect({ socket: plain, rejectUnauthorized: false, servername: "localhost" }, () => resolve())
+      secure.once("error", reject)
+      this.socket = secure
+      this.listen(secure)
+    })
+    return reply
+  }
+
+  /** Whether the socket is encrypted. */
+  get encrypted(): boolean {
+    return this.socket instanceof tls.TLSSocket && this.socket.encrypted
+  }
+
+  /** Resolves once the server closed the connection (failing after `timeoutMs`). */
+  async closedByPeer(timeoutMs = 5_000): Promise<void> {
+    await eventually("the server to close the connection", () => this.ended, timeoutMs, 5)
+  }
+
+  /** QUIT (best effort) and close. */
+  async quit(): Promise<void> {
+    if (!this.ended) {
+      await this.command("QUIT", 2_000).catch(() => undefined)
+    }
+    this.destroy()
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    this.socket.destroy()
+  }
+}
+
+/** A failmail and the recording upstream it relays to, both stopped when the current test finishes. */
+export const startWithUpstream = async (
+  overrides: Partial<RunningConfig> = {},
+  upstreamOptions: UpstreamOptions = {}
+): Promise<{ readonly failmail: Failmail; readonly upstream: Upstream }> => {
+  const upstream = await startUpstream(upstreamOptions)
+  onTestFinished(() => upstream.close())
+  const failmail = await startFailmail({ relayAddr: upstream.address, ...overrides })
+  onTestFinished(() => failmail.dispose())
+  return { failmail, upstream }
+}
+
+/** A summary as the upstream received it, parsed. */
+export interface ReceivedSummary {
+  readonly delivery: Delivery
+  readonly mail: ParsedMail
+  readonly subject: string
+  readonly messages: number
+  readonly groups: number
+  readonly batch: string
+}
+
+/** Parses the summaries (mail from failmail's `--from`) the upstream received so far. */
+export const summariesOf = (upstream: Upstream, failmail: Failmail): Promise<ReadonlyArray<ReceivedSummary>> =>
+  Promise.all(
+    upstream.deliveries
+      .filter((delivery) => delivery.from === failmail.config.from)
+      .map(async (delivery) => {
+        const mail = await simpleParser(delivery.raw)
+        const header = (name: string) => {
+          const value = mail.headers.get(name)
+          return typeof value === "string" ? value : ""
+        }
+        return {
+          delivery,
+          mail,
+          subject: mail.subject ?? "",
+          messages: Number(header("x-failmail-messages")),
+          groups: Number(header("x-failmail-groups")),
+          batch: header("x-failmail-batch")
+        }
+      })
+  )
+
+/** Waits until the upstream holds `count` summaries and the spool is empty (so nothing more is on its way). */
+export const settledSummaries = async (
+  upstream: Upstream,
+  failmail: Failmail,
+  count: number,
+  timeoutMs = 5_000
+): Promise<ReadonlyArray<ReceivedSummary>> => {
+  await eventually(
+    `${count} summaries upstream and an empty spool`,
+    () => upstream.deliveries.filter((delivery) => delivery.from === failmail.config.from).length >= count &&
+      spoolFiles(failmail.config.messageStore).length === 0,
+    timeoutMs
+  )
+  return summariesOf(upstream, failmail)
+}

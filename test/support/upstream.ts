@@ -1,0 +1,115 @@
+/**
+ * A recording upstream SMTP server for end-to-end tests, built with
+ * smtp-server on 127.0.0.1:0. It records the envelope and raw message of
+ * every delivery, can be told to fail the next N messages with a given reply
+ * (451, 550, ...), can require AUTH, and offers STARTTLS when given a
+ * certificate.
+ */
+import type { AddressInfo } from "node:net"
+import { SMTPServer, type SMTPServerOptions } from "smtp-server"
+
+/** One message as the upstream received it. */
+export interface Delivery {
+  readonly from: string
+  /** Envelope recipients, as sent. */
+  readonly to: ReadonlyArray<string>
+  /** The message as received (after SMTP dot-unstuffing). */
+  readonly raw: Buffer
+  /** Whether the session was encrypted (STARTTLS or implicit TLS). */
+  readonly secure: boolean
+  /** The user the client authenticated as, or `""`. */
+  readonly user: string
+}
+
+/** What to be. */
+export interface UpstreamOptions {
+  /** Require AUTH (PLAIN or LOGIN) with these credentials. */
+  readonly auth?: { readonly user: string; readonly pass: string }
+  /** Offer STARTTLS with this certificate and key (PEM). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
+}
+
+/** A running upstream. */
+export interface Upstream {
+  readonly port: number
+  /** `127.0.0.1:<port>`, for `relayAddr`. */
+  readonly address: string
+  /** Accepted messages, in order. */
+  readonly deliveries: Array<Delivery>
+  /** Every DATA transaction seen, accepted or failed (to count retries). */
+  readonly attempts: () => number
+  /** Connections accepted so far. */
+  readonly connections: () => number
+  /** Answers the next `count` messages (after DATA) with `code` and `text`. */
+  readonly failNext: (code: number, count?: number, text?: string) => void
+  readonly close: () => Promise<void>
+}
+
+const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code })
+
+/** Starts an upstream on 127.0.0.1 on a free port. */
+export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upstream> => {
+  const deliveries: Array<Delivery> = []
+  const failures: Array<{ code: number; text: string }> = []
+  let attempts = 0
+  let connections = 0
+  const serverOptions: SMTPServerOptions = {
+    name: "upstream.test",
+    disableReverseLookup: true,
+    logger: false,
+    ...(options.tls === undefined ? {} : { key: options.tls.key, cert: options.tls.cert }),
+    disabledCommands: [...(options.tls === undefined ? ["STARTTLS"] : []), ...(options.auth === undefined ? ["AUTH"] : [])],
+    authOptional: options.auth === undefined,
+    authMethods: ["PLAIN", "LOGIN"],
+    allowInsecureAuth: true,
+    size: 50 * 1024 * 1024,
+    closeTimeout: 500,
+    onConnect: (_session, callback) => {
+      connections++
+      callback()
+    },
+    onAuth: (auth, _session, callback) => {
+      if (options.auth !== undefined && auth.username === options.auth.user && auth.password === options.auth.pass) {
+        return callback(null, { user: auth.username })
+      }
+      callback(reply(535, "Authentication credentials invalid"))
+    },
+    onData: (stream, session, callback) => {
+      const chunks: Array<Buffer> = []
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+      stream.on("error", () => undefined)
+      stream.on("end", () => {
+        attempts++
+        const failure = failures.shift()
+        if (failure !== undefined) return callback(reply(failure.code, failure.text))
+        const user = session.user as unknown
+        deliveries.push({
+          from: session.envelope.mailFrom === false ? "" : session.envelope.mailFrom.address,
+          to: session.envelope.rcptTo.map((recipient) => recipient.address),
+          raw: Buffer.concat(chunks),
+          secure: session.secure,
+          user: typeof user === "string" ? user : ""
+        })
+        callback(null, "Ok: recorded")
+      })
+    }
+  }
+  const server = new SMTPServer(serverOptions)
+  server.on("error", () => undefined)
+  await new Promise<void>((resolve, reject) => {
+    server.server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => resolve())
+  })
+  const port = (server.server.address() as AddressInfo).port
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    deliveries,
+    attempts: () => attempts,
+    connections: () => connections,
+    failNext: (code, count = 1, text = code >= 500 ? "Error: rejected for good" : "Error: try again later") => {
+      for (let i = 0; i < count; i++) failures.push({ code, text })
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
