@@ -201,7 +201,7 @@ describe("liberal in what it accepts", () => {
     await conversation.quit()
 
     const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
-    expect(rest).toEqual([])
+    expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.messages).toBe(4)
     expect(summary?.groups).toBe(4)
     expect(summary?.subject).toBe("[failmail] 4 instances of 4 messages")
@@ -251,7 +251,7 @@ describe("AUTH", () => {
     wrong.close()
 
     const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
-    expect(rest).toEqual([])
+    expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.messages).toBe(3)
     expect(summary?.subject).toBe("[failmail] 3 instances of 3 messages")
   })
@@ -353,7 +353,7 @@ describe("limits and misbehaving clients", () => {
     transport.close()
 
     const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
-    expect(rest).toEqual([])
+    expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.subject).toBe("[failmail] 2 instances: small enough")
     expect(summary?.messages).toBe(2)
   })
@@ -423,7 +423,7 @@ describe("limits and misbehaving clients", () => {
     transport.close()
 
     const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
-    expect(rest).toEqual([])
+    expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.subject).toBe("[failmail] 2 instances: whole message")
     expect(summary?.mail.text ?? "").not.toContain("half a message")
     expectSpoolEmpty(failmail)
@@ -454,7 +454,7 @@ describe("other real clients", () => {
       { timeout: 15_000 }
     )
     const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
-    expect(rest).toEqual([])
+    expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.messages).toBe(40)
     expect(summary?.subject).toBe("[failmail] 40 instances: load test")
   })

@@ -20,8 +20,13 @@ export type Codec<A> = Schema.Schema<A, string>
 const failWith = (ast: Schema.Schema.AnyNoContext["ast"], actual: string, message: string) =>
   ParseResult.fail(new ParseResult.Type(ast, actual, message))
 
-/** Free text. */
-export const Text: Codec<string> = Schema.String
+/** Free text on one line (a config file line could not hold more). */
+export const Text: Codec<string> = Schema.transformOrFail(Schema.String, Schema.String, {
+  strict: true,
+  decode: (text, _, ast) =>
+    /[\r\n]/.test(text) ? failWith(ast, text, "must be a single line") : ParseResult.succeed(text),
+  encode: ParseResult.succeed
+})
 
 /** Booleans the way Go's `strconv.ParseBool` spells them. */
 export const Bool: Codec<boolean> = Schema.transformOrFail(Schema.String, Schema.Boolean, {

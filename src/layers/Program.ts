@@ -86,8 +86,10 @@ export const program = (argv: ReadonlyArray<string>, env: Readonly<Record<string
     yield* Invocation.Invocation.$match(invocation, {
       Help: ({ text }) => Console.log(text),
       Version: () => Console.log(`failmail ${VERSION}`),
-      WriteConfig: ({ path, text }) =>
-        Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(path, text)).pipe(
+      WriteConfig: ({ path, text, warnings }) =>
+        Effect.forEach(warnings, (warning) => Console.error(`failmail: warning: ${warning}`)).pipe(
+          Effect.zipRight(FileSystem.FileSystem),
+          Effect.flatMap((fs) => fs.writeFileString(path, text)),
           Effect.mapError((error) => new ConfigError({ message: `write-config ${path}: ${error.message}` }))
         ),
       Run: ({ config, warnings, reread }) => serve({ config, warnings }, reread)

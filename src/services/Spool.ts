@@ -172,7 +172,7 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
     })
 
     const checkHealth = Effect.tryPromise(() => fs.access(messagesDir, fs.constants.W_OK)).pipe(
-      Effect.as(!lastWriteFailed),
+      Effect.map(() => !lastWriteFailed),
       Effect.orElseSucceed(() => false)
     )
 

@@ -59,9 +59,9 @@ export const testConfig = (dir: string, overrides: Overrides): RunningConfig => 
 export const tempDir = (prefix = "failmail-e2e-"): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
 /** Builds and starts `pipeline(config)`; resolves once the listener is bound. */
-export const startFailmail = async (overrides: Overrides): Promise<Failmail> => {
+export const startFailmail = async (overrides: Overrides | ((dir: string) => Overrides)): Promise<Failmail> => {
   const dir = tempDir()
-  const config = testConfig(dir, overrides)
+  const config = testConfig(dir, typeof overrides === "function" ? overrides(dir) : overrides)
   const logs: Array<string> = []
   const echo = process.env["FAILMAIL_TEST_LOGS"] === "1"
   const capture = Logger.logfmtLogger.pipe(
@@ -305,14 +305,21 @@ export class Conversation {
   }
 }
 
-/** A failmail and the recording upstream it relays to, both stopped when the current test finishes. */
+/**
+ * A failmail and the recording upstream it relays to, both stopped when the
+ * current test finishes. `overrides` may be a function of failmail's temp dir
+ * (for paths such as `allDir`).
+ */
 export const startWithUpstream = async (
-  overrides: Partial<RunningConfig> = {},
+  overrides: Partial<RunningConfig> | ((dir: string) => Partial<RunningConfig>) = {},
   upstreamOptions: UpstreamOptions = {}
 ): Promise<{ readonly failmail: Failmail; readonly upstream: Upstream }> => {
   const upstream = await startUpstream(upstreamOptions)
   onTestFinished(() => upstream.close())
-  const failmail = await startFailmail({ relayAddr: upstream.address, ...overrides })
+  const failmail = await startFailmail((dir) => ({
+    relayAddr: upstream.address,
+    ...(typeof overrides === "function" ? overrides(dir) : overrides)
+  }))
   onTestFinished(() => failmail.dispose())
   return { failmail, upstream }
 }

@@ -1,0 +1,163 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Duration, Effect, Exit, Layer, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Settings from "../src/domain/Settings.ts"
+import { rawMessage } from "../src/layers/Test.ts"
+import { AppConfig, type RunningConfig } from "../src/services/AppConfig.ts"
+import { Spool, SpoolError } from "../src/services/Spool.ts"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-spool-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const configFor = (messageStore: string): RunningConfig => ({
+  ...Settings.defaults({ hostname: "test" }),
+  configFile: "",
+  messageStore,
+  failDir: path.join(messageStore, "..", "failed"),
+  bindHttp: "",
+  relayAddr: "unused:25"
+})
+
+const openSpool = (messageStore: string) =>
+  Effect.map(Layer.build(Spool.Default.pipe(Layer.provide(AppConfig.layer(configFor(messageStore))))), (context) =>
+    Context.get(context, Spool)
+  )
+
+const fields = (subject: string) => ({
+  envelope: { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] },
+  keys: { fingerprint: "f", batchKey: "", groupKey: subject },
+  subject,
+  sender: "app@example.com",
+  size: rawMessage({ subject }).byteLength
+})
+
+const put = (spool: Spool, subject: string) => spool.put(fields(subject), rawMessage({ subject }))
+
+const spooledFiles = (root: string) => fs.readdirSync(path.join(root, "msg")).filter((name) => name.endsWith(".eml"))
+
+describe("Spool", () => {
+  it.scoped("stores, reads back, recovers with arrival times, and removes", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const spool = yield* openSpool(root)
+      yield* TestClock.adjust(Duration.seconds(5))
+      const first = yield* put(spool, "first")
+      yield* TestClock.adjust(Duration.seconds(7))
+      const second = yield* put(spool, "second")
+      expect(first.receivedAt).toBe(5_000)
+      expect(second.receivedAt).toBe(12_000)
+      expect(first.id).not.toBe(second.id)
+
+      expect((yield* spool.readRaw(first.id)).equals(rawMessage({ subject: "first" }))).toBe(true)
+      expect((yield* spool.readRaw(second.id)).equals(rawMessage({ subject: "second" }))).toBe(true)
+
+      // A new spool on the same directory (a restart) finds both, as stored.
+      const reopened = yield* openSpool(root)
+      const recovered = yield* reopened.recover
+      expect(recovered).toEqual([first, second])
+      expect(recovered.map((record) => record.receivedAt)).toEqual([5_000, 12_000])
+
+      yield* spool.remove([first.id])
+      expect((yield* spool.recover).map((record) => record.id)).toEqual([second.id])
+      const missing = yield* Effect.exit(spool.readRaw(first.id))
+      expect(Exit.isFailure(missing)).toBe(true)
+      yield* spool.remove([second.id, "no-such-id"])
+      expect(yield* spool.recover).toEqual([])
+      expect(spooledFiles(root)).toEqual([])
+    })
+  )
+
+  it.scoped("recovers oldest first, whatever the order on disk", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const spool = yield* openSpool(root)
+      const stored: Array<{ subject: string; at: number; id: string }> = []
+      for (const [subject, at] of [["c", 30_000], ["a", 10_000], ["d", 40_000], ["b", 20_000]] as const) {
+        yield* TestClock.setTime(at)
+        stored.push({ subject, at, id: (yield* put(spool, subject)).id })
+      }
+      const recovered = yield* (yield* openSpool(root)).recover
+      expect(recovered.map((record) => [record.subject, record.receivedAt])).toEqual([
+        ["a", 10_000],
+        ["b", 20_000],
+        ["c", 30_000],
+        ["d", 40_000]
+      ])
+    })
+  )
+
+  it.scoped("keeps every one of 100 concurrent puts, with unique ids", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const spool = yield* openSpool(root)
+      const records = yield* Effect.forEach(
+        Array.from({ length: 100 }, (_, index) => `message ${index}`),
+        (subject) => put(spool, subject),
+        { concurrency: "unbounded" }
+      )
+      expect(new Set(records.map((record) => record.id)).size).toBe(100)
+      expect(spooledFiles(root)).toHaveLength(100)
+      const recovered = yield* spool.recover
+      expect(new Set(recovered.map((record) => record.subject))).toEqual(new Set(records.map((record) => record.subject)))
+      for (const record of records) {
+        expect((yield* spool.readRaw(record.id)).toString("utf8")).toContain(`Subject: ${record.subject}`)
+      }
+      expect(fs.readdirSync(path.join(root, "tmp"))).toEqual([])
+    })
+  )
+
+  it.scoped("two spools on one directory in one process never reuse an id", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const before = yield* openSpool(root)
+      const after = yield* openSpool(root)
+      const a = yield* put(before, "before the reload")
+      const b = yield* put(after, "after the reload")
+      expect(a.receivedAt).toBe(b.receivedAt)
+      expect(a.id).not.toBe(b.id)
+      expect(spooledFiles(root)).toHaveLength(2)
+    })
+  )
+
+  it.scoped("writes files 0600 in 0700 directories", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const spool = yield* openSpool(path.join(root, "incoming"))
+      const record = yield* put(spool, "secret")
+      const file = path.join(root, "incoming", "msg", `${record.id}.eml`)
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+      expect(fs.statSync(path.join(root, "incoming", "msg")).mode & 0o777).toBe(0o700)
+      expect(fs.statSync(path.join(root, "incoming", "tmp")).mode & 0o777).toBe(0o700)
+    })
+  )
+
+  it.scoped("fails with SpoolError at start when the directory cannot be made", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const file = path.join(root, "a-file")
+      fs.writeFileSync(file, "not a directory")
+      const exit = yield* Effect.exit(openSpool(path.join(file, "incoming")))
+      expect(exit).toMatchObject({ _tag: "Failure" })
+      const error = Exit.isFailure(exit) ? exit.cause : undefined
+      expect(JSON.stringify(error)).toContain("SpoolError")
+    })
+  )
+
+  it.scoped("fails a put with SpoolError when the spool cannot be written", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const spool = yield* openSpool(root)
+      fs.rmSync(path.join(root, "tmp"), { recursive: true })
+      fs.writeFileSync(path.join(root, "tmp"), "in the way")
+      const error = yield* Effect.flip(put(spool, "lost?"))
+      expect(error).toBeInstanceOf(SpoolError)
+      expect(error.message).toMatch(/^spool write: /)
+      expect(yield* spool.checkHealth).toBe(false)
+      expect(spooledFiles(root)).toEqual([])
+    })
+  )
+})

@@ -1,0 +1,129 @@
+/**
+ * Disk and upstream faults: whatever goes wrong, an acknowledged message ends
+ * up relayed or in the fail-dir exactly once, and a client whose message
+ * could not be stored gets a 451 so its MTA retries.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import { Duration } from "effect"
+import nodemailer from "nodemailer"
+import { afterEach, describe, expect, it } from "vitest"
+import { closedPort, eventually, maildirNew, startFailmail, type Failmail } from "./support/failmail.ts"
+import { startUpstream } from "./support/upstream.ts"
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+const started = async (overrides: Parameters<typeof startFailmail>[0]): Promise<Failmail> => {
+  const failmail = await startFailmail(overrides)
+  cleanups.push(() => failmail.dispose())
+  return failmail
+}
+
+const send = (port: number, subject: string) =>
+  nodemailer
+    .createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true })
+    .sendMail({ from: "app@example.org", to: "ops@example.com", subject, text: "body", headers: { "X-Failmail-Split": subject } })
+
+const smtpSink = async (flags: ReadonlyArray<string>): Promise<string> => {
+  const port = await closedPort()
+  const sink: ChildProcess = spawn("smtp-sink", ["-u", "nobody", ...flags, `127.0.0.1:${port}`, "64"], { stdio: "ignore" })
+  cleanups.push(() => {
+    sink.kill("SIGKILL")
+  })
+  await eventually("smtp-sink listening", async () => {
+    const socket = net.connect(port, "127.0.0.1")
+    return new Promise<boolean>((resolve) => {
+      socket.once("connect", () => (socket.destroy(), resolve(true)))
+      socket.once("error", () => resolve(false))
+    })
+  })
+  return `127.0.0.1:${port}`
+}
+
+describe("disk faults", () => {
+  it("answers 451 while the spool cannot be written, keeps serving, and recovers", async () => {
+    const upstream = await startUpstream()
+    cleanups.push(() => upstream.close())
+    const failmail = await started({ relayAddr: upstream.address })
+    const messages = path.join(failmail.config.messageStore, "msg")
+    fs.renameSync(messages, `${messages}.away`)
+    fs.writeFileSync(messages, "not a directory")
+
+    await expect(send(failmail.port, "while broken")).rejects.toMatchObject({ responseCode: 451 })
+    expect(failmail.logs.join("\n")).toContain("answered 451")
+
+    fs.rmSync(messages)
+    fs.renameSync(`${messages}.away`, messages)
+    await send(failmail.port, "after repair")
+    await eventually("summary of the repaired path", () => upstream.deliveries.length === 1)
+    expect(upstream.deliveries[0]?.raw.toString()).toContain("after repair")
+  })
+
+  it("keeps summaries in the spool while the fail-dir cannot be written", async () => {
+    const failmail = await started({
+      relayAddr: `127.0.0.1:${await closedPort()}`,
+      relayRetryFor: Duration.zero,
+      failDir: "/dev/null/failed"
+    })
+    await send(failmail.port, "nowhere to file")
+    await eventually("fail-dir error logged", () => failmail.logs.some((line) => line.includes("summary kept in the spool")))
+    expect(fs.readdirSync(path.join(failmail.config.messageStore, "msg"))).toHaveLength(1)
+  })
+})
+
+describe("upstream faults", () => {
+  it("a relay that accepts TCP and never answers ends in the fail-dir once, without holding back ingest", async () => {
+    const silent = net.createServer(() => undefined)
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    cleanups.push(() => new Promise<void>((resolve) => silent.close(() => resolve())))
+    const failmail = await started({
+      relayAddr: `127.0.0.1:${(silent.address() as net.AddressInfo).port}`,
+      relayTimeout: Duration.millis(300),
+      relayRetryFor: Duration.zero,
+      waitPeriod: Duration.millis(100)
+    })
+    await send(failmail.port, "first")
+    const startedAt = Date.now()
+    await send(failmail.port, "second")
+    expect(Date.now() - startedAt).toBeLessThan(1_000)
+    await eventually("both summaries filed", () => maildirNew(failmail.config.failDir).length === 2, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(maildirNew(failmail.config.failDir)).toHaveLength(2)
+  })
+
+  it("smtp-sink 5xx after DATA: filed at once, not retried", async () => {
+    const failmail = await started({ relayAddr: await smtpSink(["-f", "."]), waitPeriod: Duration.millis(100) })
+    await send(failmail.port, "refused")
+    await eventually("filed", () => maildirNew(failmail.config.failDir).length === 1)
+    expect(failmail.logs.filter((line) => line.includes("relay of")).length).toBe(1)
+  })
+
+  it("smtp-sink 4xx after DATA: retried until relay-retry-for, then filed exactly once", async () => {
+    const failmail = await started({
+      relayAddr: await smtpSink(["-r", "."]),
+      waitPeriod: Duration.millis(100),
+      relayRetryFor: Duration.millis(2_500)
+    })
+    await send(failmail.port, "deferred")
+    await eventually("filed", () => maildirNew(failmail.config.failDir).length === 1, 15_000)
+    expect(failmail.logs.filter((line) => line.includes("relay of")).length).toBeGreaterThanOrEqual(2)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(maildirNew(failmail.config.failDir)).toHaveLength(1)
+  })
+
+  it("smtp-sink 421 at MAIL and disconnect: treated as transient, filed once when it persists", async () => {
+    const failmail = await started({
+      relayAddr: await smtpSink(["-Q", "MAIL"]),
+      waitPeriod: Duration.millis(100),
+      relayRetryFor: Duration.millis(1_500)
+    })
+    await send(failmail.port, "421 mid-session")
+    await eventually("filed", () => maildirNew(failmail.config.failDir).length === 1, 15_000)
+    expect(fs.readdirSync(path.join(failmail.config.messageStore, "msg"))).toHaveLength(0)
+  })
+})

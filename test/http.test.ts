@@ -1,0 +1,473 @@
+/**
+ * The HTTP surface over real HTTP: the whole pipeline (`pipeline(config)`)
+ * on 127.0.0.1 port 0, mail sent in with nodemailer, summaries relayed to a
+ * recording upstream (smtp-server), and every endpoint asked with node's
+ * `http` client (so `Host`, `Origin` and `Sec-Fetch-Site` are ours to set).
+ */
+import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import nodemailer from "nodemailer"
+import { SMTPServer } from "smtp-server"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Settings from "../src/domain/Settings.ts"
+import { pipeline } from "../src/layers/Main.ts"
+import type { RunningConfig } from "../src/services/AppConfig.ts"
+import { Http } from "../src/services/Http.ts"
+import { Ingress } from "../src/services/Ingress.ts"
+
+// ---------------------------------------------------------------------------
+// Harness
+
+interface Upstream {
+  readonly port: number
+  readonly messages: Array<{ readonly to: ReadonlyArray<string>; readonly raw: string }>
+  readonly close: () => Promise<void>
+}
+
+const startUpstream = async (): Promise<Upstream> => {
+  const messages: Array<{ to: ReadonlyArray<string>; raw: string }> = []
+  const server = new SMTPServer({
+    logger: false,
+    disableReverseLookup: true,
+    authOptional: true,
+    disabledCommands: ["AUTH", "STARTTLS"],
+    closeTimeout: 200,
+    onData: (stream, session, callback) => {
+      const chunks: Array<Buffer> = []
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+      stream.on("end", () => {
+        messages.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString("utf8") })
+        callback(null, "Ok")
+      })
+    }
+  })
+  server.on("error", () => undefined)
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
+  return {
+    port: (server.server.address() as AddressInfo).port,
+    messages,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+interface Running {
+  readonly smtpPort: number
+  readonly httpPort: number
+  readonly logs: Array<string>
+  readonly close: () => Promise<void>
+}
+
+const configFor = (dir: string, upstreamPort: number, overrides: Partial<RunningConfig> = {}): RunningConfig => ({
+  ...Settings.defaults({ hostname: "test" }),
+  configFile: "",
+  bindAddr: "127.0.0.1:0",
+  bindHttp: "127.0.0.1:0",
+  messageStore: path.join(dir, "spool"),
+  failDir: path.join(dir, "failed"),
+  relayAddr: `127.0.0.1:${upstreamPort}`,
+  waitPeriod: Duration.minutes(10),
+  maxWait: Duration.minutes(10),
+  relayTimeout: Duration.seconds(5),
+  shutdownTimeout: Duration.seconds(1),
+  ...overrides
+})
+
+/** Builds `pipeline(config)` in its own scope; fails with the start error's message. */
+const start = async (config: RunningConfig): Promise<Running> => {
+  const logs: Array<string> = []
+  const capture = Logger.logfmtLogger.pipe(Logger.map((line) => void logs.push(line)))
+  const layer = pipeline(config).pipe(Layer.provide(Logger.replace(Logger.defaultLogger, capture)))
+  const scope = Effect.runSync(Scope.make())
+  const exit = await Effect.runPromiseExit(Scope.extend(Layer.toRuntime(layer), scope))
+  const close = () => Effect.runPromise(Scope.close(scope, Exit.void))
+  if (Exit.isFailure(exit)) {
+    await close()
+    const failure = exit.cause._tag === "Fail" ? (exit.cause.error as { message?: string }).message : String(exit.cause)
+    throw new Error(failure)
+  }
+  return {
+    smtpPort: Context.get(exit.value.context, Ingress).port,
+    httpPort: Context.get(exit.value.context, Http).port,
+    logs,
+    close
+  }
+}
+
+interface Answer {
+  readonly status: number
+  readonly headers: http.IncomingHttpHeaders
+  readonly text: string
+  readonly json: () => any
+}
+
+/** One HTTP request to 127.0.0.1:`port`. */
+const request = (port: number, method: string, url: string, headers: Record<string, string> = {}): Promise<Answer> =>
+  new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path: url, headers, agent: false }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (chunk: Buffer) => chunks.push(chunk))
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8")
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) })
+      })
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.end()
+  })
+
+const eventually = async <A>(what: string, check: () => Promise<A | undefined | false> | A | undefined | false, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (true) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
+
+// ---------------------------------------------------------------------------
+
+describe("HTTP API", () => {
+  let dir = ""
+  let upstream: Upstream
+  let failmail: Running
+  let port = 0
+  const get = (url: string, headers: Record<string, string> = {}) => request(port, "GET", url, headers)
+  const post = (url: string, headers: Record<string, string> = {}) => request(port, "POST", url, headers)
+
+  const send = async (subject: string, split: string | undefined, to = "ops@example.com") => {
+    const transport = nodemailer.createTransport({ host: "127.0.0.1", port: failmail.smtpPort, secure: false, ignoreTLS: true })
+    try {
+      await transport.sendMail({
+        from: "app@example.org",
+        to,
+        subject,
+        text: `body of ${subject}`,
+        headers: split === undefined ? {} : { "X-Failmail-Split": split }
+      })
+    } finally {
+      transport.close()
+    }
+  }
+
+  const summaries = async (): Promise<Array<any>> => (await get("/api/summaries")).json()
+  const delivered = (key: string) =>
+    eventually(`summary of ${JSON.stringify(key)} delivered`, async () =>
+      (await summaries()).find((s) => s.batchKey === key && s.status === "delivered")
+    )
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-"))
+    upstream = await startUpstream()
+    failmail = await start(configFor(dir, upstream.port))
+    port = failmail.httpPort
+  })
+
+  afterAll(async () => {
+    await failmail?.close()
+    await upstream?.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("listens on the port it reports", () => {
+    expect(port).toBeGreaterThan(0)
+    expect(failmail.logs.some((line) => line.includes(`http: listening on 127.0.0.1:${port}`))).toBe(true)
+  })
+
+  it("healthz and readyz are 200 while the listener and spool are fine", async () => {
+    for (const url of ["/healthz", "/readyz"]) {
+      const answer = await get(url)
+      expect(answer.status).toBe(200)
+      expect(answer.headers["content-type"]).toMatch(/^application\/json/)
+      expect(answer.json()).toEqual({ status: "ok", smtp: true, spool: true })
+    }
+  })
+
+  it("stats before any mail: zero counts and Go's zero time", async () => {
+    const answer = await get("/api/stats")
+    expect(answer.status).toBe(200)
+    expect(answer.headers["content-type"]).toMatch(/^application\/json/)
+    expect(answer.headers["cache-control"]).toBe("no-store")
+    const stats = answer.json()
+    expect(stats).toMatchObject({ ActiveBatches: 0, ActiveMessages: 0, LastReceived: "0001-01-01T00:00:00Z", Received: 0 })
+    expect(stats.Version).toMatch(/^\d+\.\d+\.\d+/)
+    expect(stats.StartedAt).toMatch(RFC3339)
+    expect(await (await get("/api/batches")).json()).toEqual([])
+    expect(await (await get("/api/summaries")).json()).toEqual([])
+  })
+
+  it("lists pending batches with recipients, groups and due times", async () => {
+    const before = Date.now()
+    const team = "ops@example.com, Dev@Example.com"
+    await send("disk full on db1", "alpha", team)
+    await send("disk full on db1", "alpha", team)
+    await send("cpu hot on db2", "alpha", team)
+    await send("web down", "beta")
+    await send("no split header", undefined)
+
+    const stats = (await get("/api/stats")).json()
+    expect(stats).toMatchObject({ ActiveBatches: 3, ActiveMessages: 5, Received: 5 })
+    expect(stats.LastReceived).toMatch(RFC3339)
+    expect(Date.parse(stats.LastReceived)).toBeGreaterThanOrEqual(before - 1000)
+
+    const batches: Array<any> = (await get("/api/batches")).json()
+    expect(batches.map((b) => b.key).sort()).toEqual(["", "alpha", "beta"])
+    const alpha = batches.find((b) => b.key === "alpha")
+    expect(alpha).toMatchObject({
+      recipients: ["dev@example.com", "ops@example.com"],
+      messageCount: 3,
+      groupCount: 2,
+      groups: [
+        { subject: "disk full on db1", count: 2 },
+        { subject: "cpu hot on db2", count: 1 }
+      ]
+    })
+    expect(alpha.firstAt).toMatch(RFC3339)
+    expect(alpha.lastAt).toMatch(RFC3339)
+    // wait-period and max-wait are both 10 minutes: due 10 minutes after the first message
+    expect(Date.parse(alpha.dueAt) - Date.parse(alpha.firstAt)).toBe(10 * 60_000)
+    expect(alpha.dueInMs).toBeGreaterThan(9 * 60_000)
+  })
+
+  it("flushes one batch by key, then reports it delivered", async () => {
+    const answer = await post("/api/batches/alpha/flush")
+    expect(answer.status).toBe(200)
+    expect(answer.headers["content-type"]).toMatch(/^application\/json/)
+    expect(answer.json()).toEqual({ flushed: true, key: "alpha" })
+
+    const summary = await delivered("alpha")
+    expect(summary).toMatchObject({ messageCount: 3, groupCount: 2, attempts: 1, error: "" })
+    expect(summary.subject).toContain("[failmail]")
+    expect(summary.recipients).toEqual(["dev@example.com", "ops@example.com"])
+    expect(summary.createdAt).toMatch(RFC3339)
+    await eventually("the summary upstream", () => upstream.messages.some((m) => m.raw.includes("X-Failmail-Batch: alpha")))
+
+    const batches: Array<any> = (await get("/api/batches")).json()
+    expect(batches.map((b) => b.key).sort()).toEqual(["", "beta"])
+    const stats = (await get("/api/stats")).json()
+    expect(stats).toMatchObject({ ActiveBatches: 2, ActiveMessages: 2, SummariesDelivered: 1 })
+  })
+
+  it("a batch that is not pending is 404", async () => {
+    const answer = await post("/api/batches/alpha/flush")
+    expect(answer.status).toBe(404)
+    expect(answer.json()).toMatchObject({ error: expect.any(String), key: "alpha" })
+  })
+
+  it("flushes the default (empty) batch key with ?key=", async () => {
+    expect((await post("/api/batches/flush")).status).toBe(400)
+    const answer = await post("/api/batches/flush?key=")
+    expect(answer.status).toBe(200)
+    expect(answer.json()).toEqual({ flushed: true, key: "" })
+    await delivered("")
+  })
+
+  it("flushes keys that need URL-encoding, in the path and in the query", async () => {
+    await send("odd key 1", "a/b c?&%")
+    await send("odd key 2", "ünï #1=2")
+    const inPath = await post(`/api/batches/${encodeURIComponent("a/b c?&%")}/flush`)
+    expect(inPath.status).toBe(200)
+    expect(inPath.json()).toEqual({ flushed: true, key: "a/b c?&%" })
+    await delivered("a/b c?&%")
+    // whatever key the header decoded to, the API hands it back and accepts it again
+    const other: string = ((await get("/api/batches")).json() as Array<any>).find((b) => b.groups[0].subject === "odd key 2").key
+    const inQuery = await post(`/api/batches/flush?key=${encodeURIComponent(other)}`)
+    expect(inQuery.json()).toEqual({ flushed: true, key: other })
+    await delivered(other)
+  })
+
+  it("flushes everything", async () => {
+    await send("another", "gamma")
+    const answer = await post("/api/flush")
+    expect(answer.status).toBe(200)
+    expect(answer.json()).toEqual({ flushed: 2 })
+    await delivered("beta")
+    await delivered("gamma")
+    expect((await get("/api/batches")).json()).toEqual([])
+    expect((await post("/api/flush")).json()).toEqual({ flushed: 0 })
+    const stats = (await get("/api/stats")).json()
+    expect(stats).toMatchObject({ ActiveBatches: 0, ActiveMessages: 0, SummariesDelivered: 6, SummariesFailed: 0 })
+    expect(stats.LastReceived).not.toBe("0001-01-01T00:00:00Z")
+    const list = await summaries()
+    expect(list[0].batchKey).toBe("gamma")
+    expect(list).toHaveLength(6)
+  })
+
+  it("serves the dashboard as HTML with a CSP", async () => {
+    await send("<script>alert(1)</script>", "<b>evil</b>")
+    const answer = await get("/")
+    expect(answer.status).toBe(200)
+    expect(answer.headers["content-type"]).toBe("text/html; charset=utf-8")
+    expect(answer.headers["content-security-policy"]).toMatch(/script-src 'nonce-/)
+    expect(answer.headers["x-content-type-options"]).toBe("nosniff")
+    expect(answer.text).toContain("Pending batches")
+    expect(answer.text).toContain("&lt;script&gt;alert(1)&lt;/script&gt;")
+    expect(answer.text).not.toContain("<script>alert(1)</script>")
+    expect(answer.text).not.toContain("<b>evil</b>")
+    expect(answer.text).toContain("message-store")
+    const head = await request(port, "HEAD", "/")
+    expect(head.status).toBe(200)
+    expect(head.text).toBe("")
+  })
+
+  it("exposes Prometheus metrics", async () => {
+    const answer = await get("/metrics")
+    expect(answer.status).toBe(200)
+    expect(answer.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/)
+    expect(answer.text).toContain("failmail_messages_received_total 9")
+    expect(answer.text).toContain("failmail_pending_batches 1")
+    expect(answer.text).toContain("failmail_summaries_sent_total")
+  })
+
+  it("unknown paths are 404, known paths with another method 405 with Allow", async () => {
+    const page = await get("/nope")
+    expect(page.status).toBe(404)
+    expect(page.headers["content-type"]).toMatch(/^text\/plain/)
+    const api = await get("/api/nope")
+    expect(api.status).toBe(404)
+    expect(api.headers["content-type"]).toMatch(/^application\/json/)
+    expect(api.json()).toEqual({ error: "not found" })
+    expect((await post("/api/batches/x/y/flush")).status).toBe(404)
+
+    const cases: ReadonlyArray<readonly [string, string, string]> = [
+      ["GET", "/api/flush", "POST"],
+      ["GET", "/api/batches/x/flush", "POST"],
+      ["GET", "/api/batches/flush", "POST"],
+      ["POST", "/api/stats", "GET, HEAD"],
+      ["POST", "/api/batches", "GET, HEAD"],
+      ["PUT", "/api/summaries", "GET, HEAD"],
+      ["DELETE", "/", "GET, HEAD"],
+      ["POST", "/metrics", "GET, HEAD"],
+      ["POST", "/healthz", "GET, HEAD"]
+    ]
+    for (const [method, url, allow] of cases) {
+      const answer = await request(port, method, url)
+      expect(answer.status, `${method} ${url}`).toBe(405)
+      expect(answer.headers["allow"], `${method} ${url}`).toBe(allow)
+      expect(answer.headers["content-type"]).toMatch(/^application\/json/)
+    }
+  })
+
+  it("refuses cross-site POSTs with 403 and accepts same-origin ones", async () => {
+    const host = `127.0.0.1:${port}`
+    const refused = [
+      { origin: "http://evil.example" },
+      { origin: `http://127.0.0.1:${port + 1}` },
+      { origin: "null" },
+      { "sec-fetch-site": "cross-site" },
+      { origin: `http://${host}`, "sec-fetch-site": "cross-site" }
+    ]
+    for (const headers of refused) {
+      const answer = await post("/api/flush", headers)
+      expect(answer.status, JSON.stringify(headers)).toBe(403)
+      expect(answer.json()).toEqual({ error: "cross-site request refused" })
+      expect((await post("/api/batches/flush?key=x", headers)).status).toBe(403)
+    }
+    // The refused requests did nothing: the pending batch is still there.
+    expect((await get("/api/batches")).json()).toHaveLength(1)
+    // GETs are never refused.
+    expect((await get("/api/stats", { origin: "http://evil.example", "sec-fetch-site": "cross-site" })).status).toBe(200)
+
+    for (const headers of [{ origin: `http://${host}`, "sec-fetch-site": "same-origin" }, { "sec-fetch-site": "none" }, {}]) {
+      expect((await post("/api/flush", headers)).status, JSON.stringify(headers)).toBe(200)
+    }
+  })
+})
+
+describe("HTTP with --credentials", () => {
+  let dir = ""
+  let upstream: Upstream
+  let failmail: Running
+  const basic = (userPass: string) => ({ authorization: `Basic ${Buffer.from(userPass).toString("base64")}` })
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-auth-"))
+    upstream = await startUpstream()
+    failmail = await start(configFor(dir, upstream.port, { credentials: "admin:s3cr:et", allowUnencryptedAuth: true }))
+  })
+
+  afterAll(async () => {
+    await failmail?.close()
+    await upstream?.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("asks for Basic auth on everything but the probes", async () => {
+    for (const [method, url] of [
+      ["GET", "/"],
+      ["GET", "/api/stats"],
+      ["GET", "/api/batches"],
+      ["GET", "/api/summaries"],
+      ["GET", "/metrics"],
+      ["POST", "/api/flush"],
+      ["POST", "/api/batches/x/flush"],
+      ["GET", "/nope"]
+    ] as const) {
+      for (const headers of [{}, basic("admin:wrong"), basic("admin:s3cr"), basic("other:s3cr:et"), { authorization: "Bearer x" }]) {
+        const answer = await request(failmail.httpPort, method, url, headers)
+        expect(answer.status, `${method} ${url} ${JSON.stringify(headers)}`).toBe(401)
+        expect(answer.headers["www-authenticate"]).toMatch(/^Basic realm="failmail"/)
+      }
+    }
+  })
+
+  it("lets the right credentials in", async () => {
+    const auth = basic("admin:s3cr:et")
+    expect((await request(failmail.httpPort, "GET", "/", auth)).status).toBe(200)
+    expect((await request(failmail.httpPort, "GET", "/api/stats", auth)).json()).toMatchObject({ ActiveBatches: 0 })
+    expect((await request(failmail.httpPort, "GET", "/metrics", auth)).text).toContain("failmail_messages_received_total")
+    expect((await request(failmail.httpPort, "POST", "/api/flush", auth)).json()).toEqual({ flushed: 0 })
+    expect((await request(failmail.httpPort, "GET", "/nope", auth)).status).toBe(404)
+    // Cross-site is still refused, authenticated or not.
+    expect((await request(failmail.httpPort, "POST", "/api/flush", { ...auth, origin: "http://evil.example" })).status).toBe(403)
+  })
+
+  it("keeps healthz and readyz open", async () => {
+    expect((await request(failmail.httpPort, "GET", "/healthz")).status).toBe(200)
+    expect((await request(failmail.httpPort, "GET", "/readyz")).status).toBe(200)
+  })
+})
+
+describe("HTTP listener lifecycle", () => {
+  it("is off with an empty --bind-http, and a taken port is a start error", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-bind-"))
+    const upstream = await startUpstream()
+    const blocker = http.createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", () => resolve()))
+    const taken = (blocker.address() as AddressInfo).port
+    try {
+      const off = await start(configFor(path.join(dir, "off"), upstream.port, { bindHttp: "" }))
+      expect(off.httpPort).toBe(0)
+      await off.close()
+
+      await expect(start(configFor(path.join(dir, "taken"), upstream.port, { bindHttp: `127.0.0.1:${taken}` }))).rejects.toThrow(
+        `bind-http 127.0.0.1:${taken}: address already in use`
+      )
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()))
+      await upstream.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("stops serving when its scope closes", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-stop-"))
+    const upstream = await startUpstream()
+    try {
+      const running = await start(configFor(dir, upstream.port))
+      expect((await request(running.httpPort, "GET", "/healthz")).status).toBe(200)
+      await running.close()
+      await expect(request(running.httpPort, "GET", "/healthz")).rejects.toThrow(/ECONNREFUSED/)
+    } finally {
+      await upstream.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
