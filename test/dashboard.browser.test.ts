@@ -123,7 +123,7 @@ describe("dashboard in Chromium", () => {
       { split: "nightly-backup", to: "ops@example.com", subject: "Cron <backup@db-1> /usr/local/bin/backup.sh --full" }
     ])
 
-    const page = await browser!.newPage({ viewport: { width: 1360, height: 900 } })
+    const page = await browser!.newPage({ viewport: { width: 1360, height: 640 } })
     const problems: Array<string> = []
     page.on("console", (message) => {
       if (message.type() === "error" || message.type() === "warning") problems.push(`console ${message.type()}: ${message.text()}`)
@@ -167,6 +167,7 @@ describe("dashboard in Chromium", () => {
     await expect.poll(() => page.locator("#stat-received").textContent()).toBe("13")
 
     await page.locator("#notice").evaluate((node) => ((node as { hidden: boolean }).hidden = true))
+    await page.mouse.move(0, 0)
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true })
     await page.screenshot({ path: SCREENSHOT, fullPage: true })
 

@@ -9,7 +9,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { closedPort, eventually, tempDir } from "./support/failmail.ts"
+import { closedPort, Conversation, eventually, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
@@ -163,6 +163,37 @@ describe("signals", () => {
     await eventually("summary under the new rules", () => upstream.deliveries.length === 1, 10_000)
     // Both messages, one group: the new group expression normalizes the numbers away.
     expect(subjects(upstream)).toEqual(["[failmail] 2 instances: timeout after 87ms"])
+  })
+
+  it("SIGHUP keeps the listening socket and lets an open session finish its message", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const configFile = path.join(dir, "failmail.conf")
+    fs.writeFileSync(configFile, `bind_addr = 127.0.0.1:0\nbind_http = ""\nrelay_addr = ${upstream.address}\nwait_period = 10m\nmax_wait = 1h\n`)
+    const child = launch([`--config=${configFile}`, "--shutdown-timeout=5s"], dir)
+    await ready(child)
+    const port = smtpPortOf(child)
+    const session = await Conversation.open(port)
+    expect((await session.read()).code).toBe(220)
+    expect((await session.command("EHLO client.example")).code).toBe(250)
+    expect((await session.command("MAIL FROM:<app@example.org>")).code).toBe(250)
+
+    fs.writeFileSync(configFile, `bind_addr = 127.0.0.1:0\nbind_http = ""\nrelay_addr = ${upstream.address}\nwait_period = 300ms\n`)
+    child.process.kill("SIGHUP")
+    await eventually("reload started", () => child.output().includes("handing the listener to the new configuration"))
+    // A new client during the reload waits on the same port for the new configuration...
+    const duringReload = send(port, "during reload")
+    // ...while the open session finishes its message on the old one.
+    expect((await session.command("RCPT TO:<ops@example.com>")).code).toBe(250)
+    expect((await session.command("DATA")).code).toBe(354)
+    const stored = await session.command("Subject: in flight\r\n\r\nbody\r\n.")
+    expect(stored.code).toBe(250)
+    await session.quit()
+    await duringReload
+
+    await eventually("both summarized", () => upstream.deliveries.length >= 1, 10_000)
+    await eventually("in-flight message summarized", () => subjects(upstream).join("|").includes("2 instances"), 10_000)
+    expect(smtpPortOf(child)).toBe(port)
   })
 
   it("SIGHUP with an invalid config file keeps the running configuration", async () => {

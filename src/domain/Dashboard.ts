@@ -245,12 +245,12 @@ const timeCell = (ms: number, now: number): string =>
   `<td class="time" title="${e(rfc3339(ms))}"><span data-at="${ms}">${e(formatAge(now - ms))}</span></td>`
 
 const keyHtml = (key: string): string =>
-  key === "" ? `<span class="default-key">${e(DEFAULT_KEY_LABEL)}</span>` : `<code>${e(key)}</code>`
+  key === "" ? `<span class="default-key">${e(DEFAULT_KEY_LABEL)}</span>` : `<code title="${e(key)}">${e(key)}</code>`
 
 const recipientsHtml = (recipients: ReadonlyArray<string>): string =>
   recipients.length === 0
     ? `<span class="muted">none</span>`
-    : recipients.map((address) => `<span class="addr">${e(address)}</span>`).join(" ")
+    : recipients.map((address) => `<span class="addr" title="${e(address)}">${e(address)}</span>`).join(" ")
 
 const groupsHtml = (groups: BatchInput["groups"]): string => {
   const items = groups
@@ -291,7 +291,7 @@ const summaryDetail = (summary: SummaryInput): string => {
   if (summary.attempts > 1) parts.push(`<span class="muted">${summary.attempts} attempts</span>`)
   if (summary.error !== "") parts.push(`<span class="error">${e(summary.error)}</span>`)
   if (summary.failedPath !== "") parts.push(`<span class="muted">filed as <code>${e(summary.failedPath)}</code></span>`)
-  return parts.join("<br>")
+  return parts.length === 0 ? `<span class="muted">—</span>` : parts.join("<br>")
 }
 
 const summaryRow = (summary: SummaryInput): string =>
@@ -372,7 +372,7 @@ export const renderDashboard = (input: PageInput): string => {
   </div>
   <div class="table-wrap">
   <table id="summaries">
-    <thead><tr><th>Sent</th><th>Subject</th><th>Recipients</th><th class="num">Msgs</th><th class="num">Groups</th><th>Status</th><th>Detail</th></tr></thead>
+    <thead><tr><th>Time</th><th>Subject</th><th>Recipients</th><th class="num">Msgs</th><th class="num">Groups</th><th>Status</th><th>Detail</th></tr></thead>
     <tbody>${input.summaries.length === 0 ? emptyRow(7, "No summaries yet.", "no-summaries") : input.summaries.map(summaryRow).join("")}</tbody>
   </table>
   </div>
@@ -407,7 +407,7 @@ section{margin-bottom:26px}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:12px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px}
 .card .value{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.4px}
+.card .label{color:var(--muted);font-size:12.5px}
 .section-head{display:flex;justify-content:space-between;align-items:center;margin-bottom:8px}
 h2{font-size:16px;margin:0;font-weight:600}
 .badge{display:inline-block;min-width:22px;padding:0 7px;border-radius:10px;background:#e4e9f0;color:#3e4c59;font-size:12px;text-align:center;vertical-align:2px}
@@ -420,15 +420,16 @@ tbody tr:last-child td{border-bottom:0}
 .time,.due{white-space:nowrap;font-variant-numeric:tabular-nums}
 .countdown{font-weight:600;color:var(--accent)}
 code,.addr{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
-.addr{display:inline-block;background:#f0f3f6;border-radius:4px;padding:0 5px;margin:0 2px 2px 0;word-break:break-all}
+.addr{display:inline-block;background:#f0f3f6;border-radius:4px;padding:0 5px;margin:0 2px 2px 0;white-space:nowrap;max-width:300px;overflow:hidden;text-overflow:ellipsis;vertical-align:top}
+.key code{display:inline-block;white-space:nowrap;max-width:300px;overflow:hidden;text-overflow:ellipsis;vertical-align:top}
 .default-key{font-style:italic;color:var(--muted)}
 .groups{list-style:none;margin:0;padding:0}
-.groups li{margin:0 0 2px}
-.count{display:inline-block;min-width:28px;font-weight:600;font-variant-numeric:tabular-nums;color:var(--muted)}
-.subject{word-break:break-word}
+.groups li{display:flex;gap:6px;margin:0 0 2px}
+.count{flex:none;min-width:24px;font-weight:600;font-variant-numeric:tabular-nums;color:var(--muted)}
+.subject{overflow-wrap:anywhere}
 .sub{color:var(--muted);font-size:12px;margin-top:2px}
 .muted{color:var(--muted)}
-.error{color:var(--red);word-break:break-word}
+.error{color:var(--red);overflow-wrap:anywhere}
 .empty td{color:var(--muted);text-align:center;padding:18px}
 .status{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .status-delivered{background:#dafbe1;color:var(--green)}
@@ -446,6 +447,7 @@ button:disabled{opacity:.5;cursor:default}
 details{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 14px}
 summary{cursor:pointer;font-weight:600}
 .config{margin-top:8px}
+.config th,.config td{padding:5px 12px;vertical-align:baseline}
 .config th{width:220px;font-weight:500;color:var(--muted);font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 footer{max-width:1280px;margin:0 auto;padding:0 28px 24px;color:var(--muted);font-size:12px}
 footer a{color:var(--muted)}
@@ -485,11 +487,21 @@ const SCRIPT = `
   function countdown(ms) { return ms <= 0 ? "due now" : "in " + span(ms); }
   function age(ms) { return ms < 1000 ? "just now" : span(ms) + " ago"; }
   function ms(iso) { return Date.parse(iso); }
-  function keyNode(key) { return key === "" ? el("span", "default-key", DEFAULT_KEY_LABEL) : el("code", "", key); }
+  function keyNode(key) {
+    if (key === "") return el("span", "default-key", DEFAULT_KEY_LABEL);
+    var code = el("code", "", key);
+    code.title = key;
+    return code;
+  }
   function recipientsNode(list) {
     var td = el("td", "recipients");
     if (list.length === 0) td.appendChild(el("span", "muted", "none"));
-    list.forEach(function (address) { td.appendChild(el("span", "addr", address)); td.appendChild(document.createTextNode(" ")); });
+    list.forEach(function (address) {
+      var node = el("span", "addr", address);
+      node.title = address;
+      td.appendChild(node);
+      td.appendChild(document.createTextNode(" "));
+    });
     return td;
   }
   function timeCell(iso) {
@@ -553,6 +565,7 @@ const SCRIPT = `
       if (s.attempts > 1) parts.push(el("span", "muted", s.attempts + " attempts"));
       if (s.error !== "") parts.push(el("span", "error", s.error));
       if (s.failedPath !== "") { var f = el("span", "muted", "filed as "); f.appendChild(el("code", "", s.failedPath)); parts.push(f); }
+      if (parts.length === 0) parts.push(el("span", "muted", "\u2014"));
       parts.forEach(function (p, i) { if (i > 0) detail.appendChild(el("br")); detail.appendChild(p); });
       tr.appendChild(detail);
       return tr;

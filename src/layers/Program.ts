@@ -12,6 +12,7 @@ import { ConfigError, exitCodeOf, StartError } from "../domain/Errors.ts"
 import { VERSION } from "../domain/Version.ts"
 import * as Invocation from "../services/Invocation.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
+import { Listeners } from "../services/Listeners.ts"
 import * as Pidfile from "../services/Pidfile.ts"
 import * as Logging from "./Logging.ts"
 import * as Main from "./Main.ts"
@@ -77,7 +78,7 @@ const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Reso
         next = yield* runUntilReload(running, reread)
       }
     })
-  ).pipe(Effect.provide(Layer.merge(Lifecycle.Default, Logging.layer(first.config))))
+  ).pipe(Effect.provide(Layer.mergeAll(Lifecycle.Default, Listeners.Default, Logging.layer(first.config))))
 
 /** Runs failmail with these arguments (without the program name) and environment. */
 export const program = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>) =>

@@ -9,9 +9,13 @@
  * - {@link eventually}: waits in real time for the pipeline's file I/O, which
  *   the `TestClock` does not control.
  */
-import { Chunk, Clock, Deferred, Effect, Layer, Order, TestClock } from "effect"
+import { Chunk, Clock, Context, Deferred, Effect, Exit, Layer, Order, Scope, TestClock } from "effect"
 import type { RunningConfig } from "../services/AppConfig.ts"
+import { Batcher } from "../services/Batcher.ts"
+import { History } from "../services/History.ts"
+import { Intake } from "../services/Intake.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../services/Relay.ts"
+import { Spool } from "../services/Spool.ts"
 import { core } from "./Main.ts"
 
 /** One relay attempt. */
@@ -92,32 +96,49 @@ export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
  */
 export const testPipeline = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E>) => core(config, relay)
 
-/** A moment of real time, so file I/O can progress while the `TestClock` stands still. */
-export const realTick: Effect.Effect<void> = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
+/**
+ * Starts {@link testPipeline} in a scope of its own, closed by `close` (the
+ * final flush runs then) or, at the latest, when the caller's scope closes.
+ */
+export const startPipeline = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E>) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+    const context = yield* Layer.buildWithScope(testPipeline(config, relay), scope)
+    return {
+      intake: Context.get(context, Intake),
+      batcher: Context.get(context, Batcher),
+      spool: Context.get(context, Spool),
+      history: Context.get(context, History),
+      close: Scope.close(scope, Exit.void)
+    }
+  })
+
+/** Lets real time pass (for file I/O, which the `TestClock` does not control). */
+export const settle = (ms = 25): Effect.Effect<void> =>
+  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /**
- * Polls `condition` in real time until it holds; dies after `timeoutMs`
- * (real time) naming what it waited for. Needed because the pipeline does
- * real file I/O after a timer fires.
+ * Polls `condition` in real time, every `intervalMs`, until it holds; dies
+ * after `timeoutMs` (real time) naming what it waited for. Needed because the
+ * pipeline does real file I/O after a timer fires. A costly condition (a big
+ * directory listing) wants a longer interval, or it starves that I/O.
  */
 export const eventually = <E, R>(
   label: string,
   condition: Effect.Effect<boolean, E, R>,
-  timeoutMs = 10_000
+  options: { readonly timeoutMs?: number; readonly intervalMs?: number } = {}
 ): Effect.Effect<void, E, R> =>
   Effect.suspend(() => {
     const started = Date.now()
+    const pause = settle(options.intervalMs ?? 1)
     const loop: Effect.Effect<void, E, R> = Effect.flatMap(condition, (ok) => {
       if (ok) return Effect.void
-      if (Date.now() - started > timeoutMs) return Effect.dieMessage(`timed out waiting for ${label}`)
-      return Effect.zipRight(realTick, loop)
+      if (Date.now() - started > (options.timeoutMs ?? 10_000)) return Effect.dieMessage(`timed out waiting for ${label}`)
+      return Effect.zipRight(pause, loop)
     })
     return loop
   })
-
-/** Lets real time pass (for checks that nothing happens). */
-export const settle = (ms = 25): Effect.Effect<void> =>
-  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /** The instants at which fibers sleeping on the `TestClock` wake, in order. */
 export const pendingWakeUps: Effect.Effect<ReadonlyArray<number>> = Effect.map(TestClock.sleeps(), (sleeps) =>

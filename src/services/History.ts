@@ -57,7 +57,11 @@ export class History extends Effect.Service<History>()("failmail/History", {
     const track = (fields: Pick<SummaryRecord, "batchKey" | "subject" | "recipients" | "messageCount" | "groupCount">) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const record: SummaryRecord = {
-          ...fields,
+          batchKey: fields.batchKey,
+          subject: fields.subject,
+          recipients: fields.recipients,
+          messageCount: fields.messageCount,
+          groupCount: fields.groupCount,
           id: nextId++,
           createdAt: now,
           updatedAt: now,

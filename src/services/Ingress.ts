@@ -5,10 +5,9 @@
  * `--max-connections`. Closing the scope stops accepting at once and gives
  * open sessions `--shutdown-timeout` to finish.
  */
-import { Duration, Effect, Exit, FiberSet, Runtime } from "effect"
+import { Clock, Duration, Effect, Exit, FiberSet, Option, Runtime } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
-import type { AddressInfo } from "node:net"
 import { SMTPServer, type SMTPServerOptions } from "smtp-server"
 import { parseHostPort } from "../domain/Address.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
@@ -17,6 +16,8 @@ import { AppConfig, type RunningConfig } from "./AppConfig.ts"
 import "./GreetAtOnce.ts"
 import { History } from "./History.ts"
 import { Intake } from "./Intake.ts"
+import { Lifecycle } from "./Lifecycle.ts"
+import { type ListenTarget, Listeners, scopedListener } from "./Listeners.ts"
 import { Metrics } from "./Metrics.ts"
 
 /** A connection idle this long is closed (RFC 5321 asks servers to wait at least 5 minutes mid-command). */
@@ -42,16 +43,25 @@ const readTls = (config: RunningConfig) =>
   })
 
 /** Where to listen: an inherited socket (`--socket-fd`, systemd `LISTEN_FDS`) or `--bind-addr`. */
-const listenTarget = (config: RunningConfig) => {
-  if (config.socketFd > 0) return Effect.succeed({ fd: config.socketFd, label: `socket-fd ${config.socketFd}` } as const)
+const listenTarget = (config: RunningConfig): Effect.Effect<ListenTarget, ConfigError> => {
+  if (config.socketFd > 0) {
+    return Effect.succeed({ _tag: "Inherited", fd: config.socketFd, label: `socket-fd ${config.socketFd}` })
+  }
   if (process.env["LISTEN_PID"] === String(process.pid) && Number(process.env["LISTEN_FDS"] ?? "0") >= 1) {
-    return Effect.succeed({ fd: 3, label: "systemd socket (LISTEN_FDS)" } as const)
+    return Effect.succeed({ _tag: "Inherited", fd: 3, label: "systemd socket (LISTEN_FDS)" })
   }
   const address = parseHostPort(config.bindAddr, 2525)
   return typeof address === "string"
     ? Effect.fail(new ConfigError({ message: `bind-addr: ${address}` }))
-    : Effect.succeed({ ...address, label: `bind-addr ${config.bindAddr}` } as const)
+    : Effect.succeed({ _tag: "Address", ...address, label: `bind-addr ${config.bindAddr}` })
 }
+
+/** Polls until `done` holds or `timeout` passes. */
+const waitUntil = (done: () => boolean, timeout: Duration.Duration) =>
+  Effect.gen(function* () {
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
+    while (!done() && (yield* Clock.currentTimeMillis) < deadline) yield* Effect.sleep("50 millis")
+  })
 
 const sameSecret = (given: string, expected: string) => {
   const a = crypto.createHash("sha256").update(given).digest()
@@ -93,7 +103,6 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       disabledCommands: [...(hasTls && !config.ssl ? [] : ["STARTTLS"]), ...(config.credentials === "" ? ["AUTH"] : [])],
       maxClients: config.maxConnections,
       socketTimeout: Duration.toMillis(IDLE_TIMEOUT),
-      closeTimeout: Duration.toMillis(config.shutdownTimeout),
       disableReverseLookup: true,
       lenientAddressParsing: true,
       logger: config.debugReceiver
@@ -150,32 +159,47 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
     const server = new SMTPServer(options)
     server.on("error", (error) => log(`smtp: ${error.message}`))
 
-    const address = yield* Effect.acquireRelease(
-      Effect.async<AddressInfo | undefined, StartError>((resume) => {
-        const onError = (error: Error) => {
-          const reason = (error as { code?: string }).code === "EADDRINUSE" ? "address already in use" : error.message
-          resume(Effect.fail(new StartError({ message: `${target.label}: ${reason}` })))
+    const shared = yield* Effect.serviceOption(Listeners)
+    const lifecycle = yield* Effect.serviceOption(Lifecycle)
+    const listener = yield* Option.match(shared, {
+      onNone: () => scopedListener(target),
+      onSome: (listeners) => listeners.acquire("smtp", target)
+    }).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
+    listener.route((socket) => server.server.emit("connection", socket))
+
+    // On stop: refuse new connections at once. On reload: new connections wait for the next graph.
+    // Either way, open sessions get --shutdown-timeout to finish on this graph.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        listener.route(undefined)
+        const reloading = Option.isSome(lifecycle) && (yield* lifecycle.value.isReloading)
+        if (!reloading) {
+          yield* Option.match(shared, { onNone: () => listener.close, onSome: (listeners) => listeners.release("smtp") })
         }
-        server.server.once("error", onError)
-        const onListening = () => {
-          server.server.off("error", onError)
-          resume(Effect.succeed(server.server.address() as AddressInfo | undefined))
+        yield* Effect.logInfo(`smtp: ${reloading ? "handing the listener to the new configuration" : "listener closed"}`)
+        if (server.connections.size > 0) {
+          yield* Effect.logInfo(`smtp: waiting up to ${Duration.format(config.shutdownTimeout)} for ${server.connections.size} open sessions`)
+          yield* waitUntil(() => server.connections.size === 0, config.shutdownTimeout)
+          for (const connection of server.connections) {
+            connection.send(421, "Server shutting down, try again later")
+            connection.close()
+          }
         }
-        if ("fd" in target) server.listen({ fd: target.fd }, onListening)
-        else server.listen(target.port, target.host === "" ? undefined : target.host, onListening)
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-        }).pipe(Effect.zipLeft(Effect.logInfo("smtp: listener closed")))
+      })
     )
+    const address = listener.address
     yield* Effect.logInfo(`smtp: listening on ${address ? `${address.address}:${address.port}` : target.label}`)
+    if (config.credentials !== "" && !hasTls && !config.allowUnencryptedAuth) {
+      yield* Effect.logWarning(
+        "credentials are set but TLS is not: clients cannot authenticate (set --tls-cert/--tls-key or --allow-unencrypted-auth)"
+      )
+    }
 
     return {
       /** The bound port (0 when serving an inherited socket that is not TCP). */
       port: address?.port ?? 0,
       /** Whether the listener is accepting connections. */
-      listening: Effect.sync(() => server.server.listening)
+      listening: Effect.sync(() => listener.listening())
     } as const
   })
 }) {}

@@ -7,18 +7,18 @@
  * Logs are captured (see `logs`); set `FAILMAIL_TEST_LOGS=1` to also see them.
  */
 import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
+import { simpleParser, type ParsedMail } from "mailparser"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as tls from "node:tls"
+import { onTestFinished } from "vitest"
 import * as Settings from "../../src/domain/Settings.ts"
 import { pipeline } from "../../src/layers/Main.ts"
 import type { RunningConfig } from "../../src/services/AppConfig.ts"
 import { Ingress } from "../../src/services/Ingress.ts"
-import { simpleParser, type ParsedMail } from "mailparser"
-import { onTestFinished } from "vitest"
 import { startUpstream, type Delivery, type Upstream, type UpstreamOptions } from "./upstream.ts"
 
 /** A failmail running in this process. */

@@ -1,0 +1,180 @@
+/**
+ * Runs the BUILT failmail (`node dist/main.js ...`) as a child process, as a
+ * user runs it, with its own spool and fail-dir, HTTP off, and reads its log
+ * lines on stderr: `smtp: listening on 127.0.0.1:<port>` gives the port,
+ * `failmail ready` says it is serving.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as readline from "node:readline"
+import { memoryOf, now, pollUntil, removeDir, tempDir, track, waitExit } from "./util.ts"
+
+export interface FailmailOptions {
+  readonly root: string
+  readonly label: string
+  readonly relayAddr: string
+  readonly waitPeriod: string
+  readonly maxWait: string
+  /** Reuse this directory (spool in `<dir>/incoming`) instead of a fresh one: a restart. */
+  readonly dir?: string
+  /** Listen on this port (default 0: any free port, read from the log). */
+  readonly port?: number
+  readonly logLevel?: "debug" | "info" | "warn" | "error"
+  readonly extraArgs?: ReadonlyArray<string>
+  /** Node flags, e.g. `--cpu-prof`. */
+  readonly nodeArgs?: ReadonlyArray<string>
+  readonly readyTimeoutMs?: number
+}
+
+export interface LogLine {
+  /** Monotonic ms when the line was read. */
+  readonly at: number
+  readonly text: string
+}
+
+const MAX_LINES = 20_000
+
+export class Failmail {
+  readonly lines: Array<LogLine> = []
+  private listeners: Array<() => void> = []
+  private constructor(
+    readonly child: ChildProcess,
+    readonly dir: string,
+    /** Monotonic ms when the process was spawned. */
+    readonly spawnedAt: number
+  ) {}
+
+  port = 0
+  /** Monotonic ms of the `failmail ready` line. */
+  readyAt = 0
+
+  get pid(): number {
+    return this.child.pid ?? -1
+  }
+  get spoolDir(): string {
+    return path.join(this.dir, "incoming")
+  }
+  get messagesDir(): string {
+    return path.join(this.spoolDir, "msg")
+  }
+
+  static async start(options: FailmailOptions): Promise<Failmail> {
+    const dir = options.dir ?? tempDir(options.label)
+    const main = path.join(options.root, "dist", "main.js")
+    if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`)
+    const args = [
+      ...(options.nodeArgs ?? []),
+      main,
+      `--bind-addr=127.0.0.1:${options.port ?? 0}`,
+      "--bind-http=",
+      `--message-store=${path.join(dir, "incoming")}`,
+      `--fail-dir=${path.join(dir, "failed")}`,
+      `--relay-addr=${options.relayAddr}`,
+      `--wait-period=${options.waitPeriod}`,
+      `--max-wait=${options.maxWait}`,
+      `--log-level=${options.logLevel ?? "info"}`,
+      "--relay-retry-for=0",
+      ...(options.extraArgs ?? [])
+    ]
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_")))
+    const spawnedAt = now()
+    const child = track(spawn(process.execPath, args, { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] }))
+    const failmail = new Failmail(child, dir, spawnedAt)
+    const reader = readline.createInterface({ input: child.stderr! })
+    reader.on("line", (text) => {
+      if (failmail.lines.length < MAX_LINES) failmail.lines.push({ at: now(), text })
+      for (const listener of failmail.listeners.splice(0)) listener()
+    })
+    child.once("exit", () => {
+      for (const listener of failmail.listeners.splice(0)) listener()
+    })
+    try {
+      const listening = await failmail.waitForLine(/smtp: listening on 127\.0\.0\.1:(\d+)/, options.readyTimeoutMs ?? 60_000)
+      failmail.port = Number(/127\.0\.0\.1:(\d+)/.exec(listening.text)?.[1])
+      failmail.readyAt = (await failmail.waitForLine(/failmail ready/, options.readyTimeoutMs ?? 60_000)).at
+    } catch (error) {
+      child.kill("SIGKILL")
+      throw error
+    }
+    return failmail
+  }
+
+  /** The first log line (from `from` on) matching `pattern`; waits for it at most `timeoutMs`. */
+  async waitForLine(pattern: RegExp, timeoutMs: number, from = 0): Promise<LogLine> {
+    const end = now() + timeoutMs
+    for (let round = 0; round < 1_000_000; round++) {
+      const found = this.lines.slice(from).find((line) => pattern.test(line.text))
+      if (found !== undefined) return found
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`failmail exited (${this.child.exitCode ?? this.child.signalCode}) before logging ${pattern}:\n${this.tail()}`)
+      }
+      const left = end - now()
+      if (left <= 0) throw new Error(`failmail did not log ${pattern} within ${timeoutMs} ms:\n${this.tail()}`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 1000))
+        this.listeners.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+    throw new Error("unreachable")
+  }
+
+  /** The last log lines, for error messages. */
+  tail(count = 15): string {
+    return this.lines
+      .slice(-count)
+      .map((line) => `  ${line.text}`)
+      .join("\n")
+  }
+
+  /** Lines at warning level or above (failmail logs `level=WARN` / `level=ERROR`). */
+  problems(): ReadonlyArray<string> {
+    return this.lines.filter((line) => /level=(WARN|ERROR|FATAL)/.test(line.text)).map((line) => line.text)
+  }
+
+  memory() {
+    return memoryOf(this.pid)
+  }
+
+  /** Spooled messages (files in the spool's `msg/`). */
+  async spooled(): Promise<number> {
+    try {
+      return (await fs.promises.readdir(this.messagesDir)).filter((name) => name.endsWith(".eml")).length
+    } catch {
+      return 0
+    }
+  }
+
+  /** Waits until `count` messages are spooled (they are, before their 250; this is a cross-check). */
+  async expectSpooled(count: number, timeoutMs = 10_000): Promise<void> {
+    let seen = -1
+    await pollUntil(
+      `spool holds ${count} messages (has ${seen})`,
+      async () => ((seen = await this.spooled()) >= count ? true : undefined),
+      timeoutMs,
+      50
+    ).catch(() => {
+      throw new Error(`the spool holds ${seen} messages, expected ${count}`)
+    })
+  }
+
+  /**
+   * Stops it: `kill` is SIGKILL (a crash: the spool stays as it is, nothing
+   * is summarized); `term` is SIGTERM (pending batches are summarized; a
+   * CPU profile is written), SIGKILL after `timeoutMs`.
+   */
+  async stop(how: "kill" | "term", timeoutMs = 30_000): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.child.kill(how === "kill" ? "SIGKILL" : "SIGTERM")
+    await waitExit(this.child, timeoutMs)
+  }
+
+  /** Stops it and deletes its directory. */
+  async dispose(how: "kill" | "term" = "kill"): Promise<void> {
+    await this.stop(how)
+    removeDir(this.dir)
+  }
+}

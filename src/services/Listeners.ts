@@ -1,0 +1,112 @@
+/**
+ * Listening sockets that outlive a configuration: a reload that keeps the
+ * SMTP address keeps the socket, so no connection is refused while the
+ * service graph is rebuilt. Accepted connections go to the current handler
+ * (the SMTP server of the running graph); between two graphs they wait in a
+ * short queue.
+ */
+import { Data, Effect, type Scope } from "effect"
+import * as net from "node:net"
+
+/** Where to listen: a host and port, or an inherited file descriptor. */
+export type ListenTarget =
+  | { readonly _tag: "Address"; readonly host: string; readonly port: number; readonly label: string }
+  | { readonly _tag: "Inherited"; readonly fd: number; readonly label: string }
+
+/** A listening socket could not be opened. */
+export class ListenError extends Data.TaggedError("ListenError")<{ readonly label: string; readonly reason: string }> {
+  override get message(): string {
+    return `${this.label}: ${this.reason}`
+  }
+}
+
+/** How many connections may wait for the next graph during a reload. */
+const QUEUE_LIMIT = 1_000
+
+const keyOf = (target: ListenTarget) =>
+  target._tag === "Address" ? `${target.host}:${target.port}` : `fd:${target.fd}`
+
+/** One listening socket. */
+export interface Listener {
+  readonly address: net.AddressInfo | undefined
+  /** Routes accepted connections to `handler` (or queues them while it is `undefined`). */
+  readonly route: (handler: ((socket: net.Socket) => void) | undefined) => void
+  readonly close: Effect.Effect<void>
+  readonly listening: () => boolean
+}
+
+const open = (target: ListenTarget): Effect.Effect<Listener, ListenError> =>
+  Effect.async<Listener, ListenError>((resume) => {
+    let handler: ((socket: net.Socket) => void) | undefined
+    const waiting: Array<net.Socket> = []
+    const server = net.createServer({ pauseOnConnect: false }, (socket) => {
+      if (handler !== undefined) return handler(socket)
+      if (waiting.length >= QUEUE_LIMIT) return socket.destroy()
+      socket.on("error", () => undefined)
+      waiting.push(socket)
+    })
+    const onError = (error: Error) => {
+      const code = (error as { code?: string }).code
+      resume(Effect.fail(new ListenError({ label: target.label, reason: code === "EADDRINUSE" ? "address already in use" : error.message })))
+    }
+    server.once("error", onError)
+    const onListening = () => {
+      server.off("error", onError)
+      server.on("error", () => undefined)
+      resume(
+        Effect.succeed({
+          address: (server.address() ?? undefined) as net.AddressInfo | undefined,
+          route: (next) => {
+            handler = next
+            if (next === undefined) return
+            for (const socket of waiting.splice(0)) if (!socket.destroyed) next(socket)
+          },
+          close: Effect.async<void>((done) => {
+            handler = undefined
+            for (const socket of waiting.splice(0)) socket.destroy()
+            server.close(() => done(Effect.void))
+          }),
+          listening: () => server.listening
+        })
+      )
+    }
+    if (target._tag === "Inherited") server.listen({ fd: target.fd }, onListening)
+    else server.listen(target.port, target.host === "" ? undefined : target.host, onListening)
+  })
+
+/** The process's listening sockets, kept across reloads while their address stays the same. */
+export class Listeners extends Effect.Service<Listeners>()("failmail/Listeners", {
+  scoped: Effect.gen(function* () {
+    const open_ = new Map<string, Listener>()
+    yield* Effect.addFinalizer(() => Effect.forEach([...open_.values()], (listener) => listener.close, { discard: true }))
+    return {
+      /** The listener for `target`, reusing the one already open; listeners for other targets of `kind` are closed. */
+      acquire: (kind: string, target: ListenTarget): Effect.Effect<Listener, ListenError> =>
+        Effect.gen(function* () {
+          const key = `${kind} ${keyOf(target)}`
+          const existing = open_.get(key)
+          if (existing !== undefined && existing.listening()) return existing
+          for (const [otherKey, other] of open_) {
+            if (otherKey.startsWith(`${kind} `)) {
+              yield* other.close
+              open_.delete(otherKey)
+            }
+          }
+          const listener = yield* open(target)
+          open_.set(key, listener)
+          return listener
+        }),
+      /** Closes the listener of `kind` (on stop, so new connections are refused at once). */
+      release: (kind: string): Effect.Effect<void> =>
+        Effect.forEach(
+          [...open_.entries()].filter(([key]) => key.startsWith(`${kind} `)),
+          ([key, listener]) => Effect.zipRight(listener.close, Effect.sync(() => open_.delete(key))),
+          { discard: true }
+        )
+    } as const
+  })
+}) {}
+
+/** A listener owned by one scope (when no process-wide {@link Listeners} is provided, as in tests). */
+export const scopedListener = (target: ListenTarget): Effect.Effect<Listener, ListenError, Scope.Scope> =>
+  Effect.acquireRelease(open(target), (listener) => listener.close)
