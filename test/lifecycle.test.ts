@@ -135,6 +135,27 @@ describe("signals", () => {
     expect(fs.readdirSync(path.join(dir, "incoming", "msg"))).toHaveLength(0)
   })
 
+  it("a second SIGTERM exits at once and leaves the spool intact", async () => {
+    const dir = tempDir()
+    const silent = net.createServer(() => undefined)
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    const silentPort = (silent.address() as net.AddressInfo).port
+    const child = launch(
+      ["--bind-addr=127.0.0.1:0", "--bind-http=", `--relay-addr=127.0.0.1:${silentPort}`, "--relay-timeout=1m", "--wait-period=10m", "--max-wait=1h"],
+      dir
+    )
+    await ready(child)
+    await send(smtpPortOf(child), "stuck relay")
+    child.process.kill("SIGTERM")
+    await eventually("final flush under way", () => child.output().includes("stopping: summarizing 1 pending batches"))
+    const secondAt = Date.now()
+    child.process.kill("SIGTERM")
+    await child.exited
+    expect(Date.now() - secondAt).toBeLessThan(2_000)
+    expect(fs.readdirSync(path.join(dir, "incoming", "msg"))).toHaveLength(1)
+    silent.close()
+  })
+
   it("SIGHUP applies a changed config file to new messages and keeps pending ones", async () => {
     const dir = tempDir()
     const upstream = await newUpstream()

@@ -1,0 +1,73 @@
+/**
+ * The recording upstream, run as its own process (so its timestamps do not
+ * wait on the harness's event loop): an smtp-server on 127.0.0.1:0 that
+ * accepts everything and prints one JSON line per accepted message on
+ * stdout — when the message was accepted (wall clock, ms since the epoch,
+ * taken just before the 250 is sent), its X-Failmail-Batch header and size.
+ * With `--null` it prints nothing per message (a Node null sink, the
+ * reference when postfix's smtp-sink is not installed).
+ *
+ * failmail's own greeting fix is applied, as a real MTA greets at once:
+ * smtp-server's default 100 ms greeting pause would otherwise be counted
+ * against every new relay connection failmail opens.
+ */
+import type { AddressInfo } from "node:net"
+import { SMTPServer } from "smtp-server"
+import "../src/services/GreetAtOnce.ts"
+
+const quiet = process.argv.includes("--null")
+
+const headerOf = (raw: Buffer, name: string): string => {
+  const end = raw.indexOf("\r\n\r\n")
+  const head = raw
+    .subarray(0, end === -1 ? Math.min(raw.length, 64 * 1024) : end)
+    .toString("latin1")
+    .replace(/\r\n[ \t]+/g, " ")
+  const match = new RegExp(`^${name}:[ \\t]*(.*)$`, "im").exec(head)
+  return match?.[1]?.trim() ?? ""
+}
+
+const server = new SMTPServer({
+  name: "recorder.bench",
+  disableReverseLookup: true,
+  logger: false,
+  authOptional: true,
+  disabledCommands: ["STARTTLS", "AUTH"],
+  size: 100 * 1024 * 1024,
+  maxClients: 1000,
+  closeTimeout: 200,
+  onData: (stream, _session, callback) => {
+    const chunks: Array<Buffer> = []
+    stream.on("data", (chunk: Buffer) => {
+      if (!quiet) chunks.push(chunk)
+    })
+    stream.on("error", () => undefined)
+    stream.on("end", () => {
+      if (!quiet) {
+        const at = performance.timeOrigin + performance.now()
+        const raw = Buffer.concat(chunks)
+        const record = {
+          at,
+          batch: headerOf(raw, "X-Failmail-Batch"),
+          messages: Number(headerOf(raw, "X-Failmail-Messages") || "0"),
+          groups: Number(headerOf(raw, "X-Failmail-Groups") || "0"),
+          bytes: raw.length
+        }
+        process.stdout.write(`${JSON.stringify(record)}\n`)
+      }
+      callback(null, "Ok: recorded")
+    })
+  }
+})
+
+server.listen(0, "127.0.0.1", () => {
+  const { port } = server.server.address() as AddressInfo
+  process.stdout.write(`${JSON.stringify({ listening: port })}\n`)
+})
+
+const stop = () => server.close(() => process.exit(0))
+process.on("SIGTERM", stop)
+process.on("SIGINT", stop)
+// The harness is gone: stop too.
+process.stdin.on("end", () => process.exit(0))
+process.stdin.resume()
