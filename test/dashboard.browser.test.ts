@@ -3,7 +3,7 @@
  * failmail runs with pending batches, the page shows them, "Send now"
  * delivers one to the recording upstream and the page shows it delivered,
  * new mail appears without a reload, alert text that looks like HTML stays
- * text, and "Send all now" empties the list. Saves `docs/dashboard.png`
+ * text, and "Send all now" empties the list. Saves a screenshot (`docs/dashboard.png` with FAILMAIL_SCREENSHOT=1)
  * (pending batches and recent summaries) for the README.
  */
 import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
@@ -22,7 +22,11 @@ import { Http } from "../src/services/Http.ts"
 import { Ingress } from "../src/services/Ingress.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
-const SCREENSHOT = path.join(root, "docs", "dashboard.png")
+/** Where the screenshot goes: `docs/dashboard.png` when FAILMAIL_SCREENSHOT=1 (to refresh the README's), a temp file otherwise. */
+const SCREENSHOT =
+  process.env["FAILMAIL_SCREENSHOT"] === "1"
+    ? path.join(root, "docs", "dashboard.png")
+    : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "failmail-shot-")), "dashboard.png")
 
 const CHROMIUM_ARGS = [
   "--headless",

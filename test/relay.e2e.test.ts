@@ -15,6 +15,7 @@ import {
   closedPort,
   Conversation,
   eventually,
+  GATHER,
   maildirNew,
   pythonMaildirCount,
   settledSummaries,
@@ -74,7 +75,7 @@ const spoolDrained = (failmail: Failmail, timeoutMs = 5_000) =>
 
 describe("summaries upstream", () => {
   it("one summary per batch: subject, counts, groups, envelope and MIME structure", async () => {
-    const { failmail, upstream } = await startWithUpstream()
+    const { failmail, upstream } = await startWithUpstream(GATHER)
     await send(failmail.port, [
       { subject: "disk full on db1", to: "ops@example.com" },
       { subject: "cpu high", to: "ops@example.com", from: "monitor@example.org" },
@@ -106,7 +107,7 @@ describe("summaries upstream", () => {
   })
 
   it("a single message: `[failmail] 1 instance: <subject>`; X-Failmail-Split makes separate summaries", async () => {
-    const { failmail, upstream } = await startWithUpstream()
+    const { failmail, upstream } = await startWithUpstream(GATHER)
     await send(failmail.port, [
       { subject: "web down", to: "ops@example.com", headers: { "X-Failmail-Split": "web" } },
       { subject: "db down", to: "ops@example.com", headers: { "X-Failmail-Split": "db" } },
@@ -122,7 +123,7 @@ describe("summaries upstream", () => {
   })
 
   it("nobody receives a message not addressed to them: one summary per set of recipients, each sent once", async () => {
-    const { failmail, upstream } = await startWithUpstream()
+    const { failmail, upstream } = await startWithUpstream(GATHER)
     await send(failmail.port, [{ subject: "alert A", to: ["a@x.example", "b@x.example", "c@x.example"] }])
     await send(failmail.port, [{ subject: "alert B", to: "b@x.example" }])
     const summaries = await settledSummaries(upstream, failmail, 2)
@@ -139,7 +140,7 @@ describe("summaries upstream", () => {
   })
 
   it("recipients are compared case-insensitively: OPS@x and ops@x are one recipient", async () => {
-    const { failmail, upstream } = await startWithUpstream()
+    const { failmail, upstream } = await startWithUpstream(GATHER)
     const message = (subject: string) => Buffer.from(`From: app@example.org\r\nSubject: ${subject}\r\n\r\nbody\r\n`)
     await sendRaw(failmail.port, "app@example.org", ["OPS@x.example"], message("shouted"))
     await sendRaw(failmail.port, "app@example.org", ["ops@x.example"], message("whispered"))
@@ -255,7 +256,7 @@ describe("--all-dir and --relay-all", () => {
     ])
 
   it("--all-dir archives every message byte for byte as received", async () => {
-    const { failmail, upstream } = await startWithUpstream((dir) => ({ allDir: path.join(dir, "all") }))
+    const { failmail, upstream } = await startWithUpstream((dir) => ({ ...GATHER, allDir: path.join(dir, "all") }))
     const messages = [tricky(1), tricky(2), Buffer.from("Subject: minimal\r\n\r\n.\r\n")]
     for (const message of messages) await sendRaw(failmail.port, "app@example.org", ["ops@example.com"], message)
     const allDir = failmail.config.allDir
@@ -271,7 +272,7 @@ describe("--all-dir and --relay-all", () => {
   })
 
   it("--relay-all relays each message unchanged with its original envelope, besides the summary", async () => {
-    const { failmail, upstream } = await startWithUpstream({ relayAll: true })
+    const { failmail, upstream } = await startWithUpstream({ ...GATHER, relayAll: true })
     await sendRaw(failmail.port, "app@example.org", ["ops@example.com", "Dev@Example.com"], tricky(1))
     await sendRaw(failmail.port, "", ["ops@example.com"], tricky(2))
     // Summaries as usual: ops received both messages, dev only the first.

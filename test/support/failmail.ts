@@ -55,6 +55,13 @@ export const testConfig = (dir: string, overrides: Overrides): RunningConfig => 
   ...overrides
 })
 
+/**
+ * For tests that need several messages, sent one after the other, in one
+ * summary: a quiet period long enough that a loaded machine does not split
+ * the batch (the 300 ms default is for single-message tests).
+ */
+export const GATHER = { waitPeriod: Duration.seconds(1) } as const
+
 /** A fresh temp dir. */
 export const tempDir = (prefix = "failmail-e2e-"): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
@@ -315,12 +322,18 @@ export const startWithUpstream = async (
   upstreamOptions: UpstreamOptions = {}
 ): Promise<{ readonly failmail: Failmail; readonly upstream: Upstream }> => {
   const upstream = await startUpstream(upstreamOptions)
-  onTestFinished(() => upstream.close())
   const failmail = await startFailmail((dir) => ({
     relayAddr: upstream.address,
     ...(typeof overrides === "function" ? overrides(dir) : overrides)
-  }))
-  onTestFinished(() => failmail.dispose())
+  })).catch(async (error: unknown) => {
+    await upstream.close()
+    throw error
+  })
+  // failmail first: its final flush may still relay to the upstream.
+  onTestFinished(async () => {
+    await failmail.dispose()
+    await upstream.close()
+  })
   return { failmail, upstream }
 }
 

@@ -1,0 +1,180 @@
+/**
+ * Scenario 3: acknowledgement latency — one client, a new connection per
+ * message, connect → 250 after DATA, sequentially.
+ *
+ * Scenario 5: summary latency — every message its own batch (distinct
+ * X-Failmail-Split), so each batch's deadline is its message's arrival time
+ * + wait-period; the figure is the time from that deadline to the moment
+ * the recording upstream accepted the summary.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { Context } from "./context.ts"
+import type { Row } from "./report.ts"
+import { buildMessage, SmtpConnection } from "./smtp-client.ts"
+import { startRecorder } from "./upstream.ts"
+import { fixed, now, percentile, sleep } from "./util.ts"
+
+const FROM = "app@bench.localhost"
+const TO = "ops@bench.localhost"
+
+export const runAckLatency = async (ctx: Context): Promise<Row> => {
+  const { sizes } = ctx
+  const failmail = await ctx.startFailmail({
+    label: "s3",
+    relayAddr: `127.0.0.1:${ctx.sink.port}`,
+    waitPeriod: "1h",
+    maxWait: "2h",
+    logLevel: "info"
+  })
+  try {
+    const latencies: Array<number> = []
+    const total = sizes.latencyWarmup + sizes.latencyMessages
+    for (let i = 0; i < total; i++) {
+      const message = buildMessage({ from: FROM, to: TO, subject: `latency ${i % 10}`, size: sizes.messageSize, seq: i })
+      const started = now()
+      const { connection } = await SmtpConnection.open(failmail.port)
+      await connection.ehlo()
+      const timing = await connection.send(FROM, [TO], message)
+      await connection.quit()
+      if (i >= sizes.latencyWarmup) latencies.push(timing.ackAt - started)
+    }
+    await failmail.expectSpooled(total)
+    const p50 = percentile(latencies, 50)
+    const p99 = percentile(latencies, 99)
+    const max = percentile(latencies, 100)
+    return {
+      id: 3,
+      scenario: "acknowledgement latency (connect → 250)",
+      figure: `p50 ${fixed(p50, 1)} ms, p99 ${fixed(p99, 1)} ms (max ${fixed(max, 1)} ms)`,
+      target: "p50 < 5 ms, p99 < 20 ms",
+      pass: p50 < 5 && p99 < 20,
+      values: { p50, p99, max, messages: latencies.length },
+      notes: [
+        `3: one client, ${latencies.length} sequential messages of ${sizes.messageSize} bytes (after ${sizes.latencyWarmup} unmeasured), ` +
+          `each on a new connection: connect, greeting, EHLO, MAIL, RCPT, DATA, message; timed from connect() to the 250 ` +
+          `(which failmail sends after the fsync'd spool write).`
+      ]
+    }
+  } finally {
+    await failmail.dispose(ctx.stopHow)
+  }
+}
+
+/** The arrival time failmail stored with a spooled message (`receivedAt` in its JSON metadata line), by batch key. */
+const readArrivals = async (dir: string, seen: Set<string>, into: Map<string, number>) => {
+  let names: Array<string>
+  try {
+    names = await fs.promises.readdir(dir)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (seen.has(name) || !name.endsWith(".eml")) continue
+    seen.add(name)
+    try {
+      const handle = await fs.promises.open(path.join(dir, name), "r")
+      try {
+        const buffer = Buffer.alloc(8192)
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
+        const line = buffer.subarray(0, bytesRead).toString("utf8").split("\n")[0] ?? ""
+        const record = JSON.parse(line) as { receivedAt: number; keys: { batchKey: string } }
+        into.set(record.keys.batchKey, record.receivedAt)
+      } finally {
+        await handle.close()
+      }
+    } catch {
+      // already summarized and removed: its arrival is unknown (the ack time is used instead)
+    }
+  }
+}
+
+export const runSummaryLatency = async (ctx: Context): Promise<Row> => {
+  const { sizes } = ctx
+  const recorder = await startRecorder()
+  const waitMs = sizes.summaryWaitMs
+  const failmail = await ctx.startFailmail({
+    label: "s5",
+    relayAddr: recorder.address,
+    waitPeriod: `${waitMs}ms`,
+    maxWait: "10m",
+    logLevel: "info"
+  }).catch(async (error: unknown) => {
+    await recorder.close()
+    throw error
+  })
+  try {
+    const run = `${process.pid}-${Date.now()}`
+    const keyOf = (i: number) => `latency-${run}-${i}`
+    const sent = new Map<string, { dataEndWall: number; ackWall: number }>()
+    const stored = new Map<string, number>()
+    const seenFiles = new Set<string>()
+    const { connection } = await SmtpConnection.open(failmail.port)
+    await connection.ehlo()
+    const started = now()
+    for (let i = 0; i < sizes.summaryBatches; i++) {
+      const at = started + i * sizes.summaryGapMs
+      if (at > now()) await sleep(at - now())
+      const key = keyOf(i)
+      const message = buildMessage({ from: FROM, to: TO, subject: `summary latency ${i}`, split: key, size: sizes.messageSize, seq: i })
+      const timing = await connection.send(FROM, [TO], message)
+      sent.set(key, {
+        dataEndWall: performance.timeOrigin + timing.dataEndAt,
+        ackWall: performance.timeOrigin + timing.ackAt
+      })
+      await readArrivals(failmail.messagesDir, seenFiles, stored)
+    }
+    await connection.quit()
+    const deliveries = await recorder.waitFor(sizes.summaryBatches, waitMs + 30_000)
+    const exact: Array<number> = []
+    const lower: Array<number> = []
+    const upper: Array<number> = []
+    let unmatched = 0
+    let fromAck = 0
+    for (const delivery of deliveries) {
+      const message = sent.get(delivery.batch)
+      if (message === undefined) {
+        unmatched++
+        continue
+      }
+      const receivedAt = stored.get(delivery.batch)
+      if (receivedAt === undefined) fromAck++
+      exact.push(delivery.at - ((receivedAt ?? message.ackWall) + waitMs))
+      lower.push(delivery.at - (message.ackWall + waitMs))
+      upper.push(delivery.at - (message.dataEndWall + waitMs))
+    }
+    const missing = sizes.summaryBatches - exact.length
+    const p50 = percentile(exact, 50)
+    const p99 = percentile(exact, 99)
+    const max = percentile(exact, 100)
+    return {
+      id: 5,
+      scenario: "summary latency (deadline → upstream 250)",
+      figure: `p50 ${fixed(p50, 1)} ms, p99 ${fixed(p99, 1)} ms (max ${fixed(max, 1)} ms)${missing > 0 ? `; ${missing} summaries missing` : ""}`,
+      target: "p99 < 50 ms",
+      pass: p99 < 50 && missing === 0,
+      values: {
+        p50,
+        p99,
+        max,
+        batches: exact.length,
+        missing,
+        ackBasedP99: percentile(lower, 99),
+        sendBasedP99: percentile(upper, 99)
+      },
+      notes: [
+        `5: ${sizes.summaryBatches} messages ${sizes.summaryGapMs} ms apart over one connection, each with its own X-Failmail-Split ` +
+          `(so its own batch), --wait-period=${waitMs}ms. Deadline = the arrival time failmail stored with the message ` +
+          `(receivedAt, read from its spool file) + wait-period; end = the recording upstream (a separate Node process, same clock) ` +
+          `accepting the summary. receivedAt is whole milliseconds, so figures carry up to 1 ms of rounding. ` +
+          `Bracket: taking the client's 250 (later than the arrival) as the arrival gives a lower bound, p99 ${fixed(percentile(lower, 99), 1)} ms; ` +
+          `taking the moment the client finished sending DATA (earlier) gives an upper bound, p99 ${fixed(percentile(upper, 99), 1)} ms.` +
+          (fromAck > 0 ? ` ${fromAck} arrival times were not read from the spool in time; their 250 was used.` : "") +
+          (unmatched > 0 ? ` ${unmatched} unexpected deliveries.` : "")
+      ]
+    }
+  } finally {
+    await failmail.dispose(ctx.stopHow)
+    await recorder.close()
+  }
+}
