@@ -149,9 +149,13 @@ export const pendingWakeUps: Effect.Effect<ReadonlyArray<number>> = Effect.map(T
 export const awaitWakeUpAt = (instant: number): Effect.Effect<void> =>
   eventually(`a timer for ${instant}`, Effect.map(pendingWakeUps, (wakeUps) => wakeUps.includes(instant)))
 
-/** Moves the `TestClock` to `instant` (ms since the epoch); it never moves back. */
+/**
+ * Moves the `TestClock` to exactly `instant` (ms since the epoch), never
+ * back. `setTime`, not `adjust(instant - now)`: jittered retry delays make
+ * instants fractional, and `now + (instant - now)` can fall a hair short.
+ */
 export const advanceTo = (instant: number): Effect.Effect<void> =>
-  Effect.flatMap(TestClock.currentTimeMillis, (now) => (instant > now ? TestClock.adjust(instant - now) : Effect.void))
+  Effect.flatMap(TestClock.currentTimeMillis, (now) => (instant > now ? TestClock.setTime(instant) : Effect.void))
 
 /** A raw RFC 5322 message (CRLF line ends). */
 export const rawMessage = (fields: {

@@ -27,6 +27,17 @@ export const backoff = Schedule.exponential("1 second").pipe(
   Schedule.jittered
 )
 
+/**
+ * {@link backoff} for at most `retryFor`: the last retry is made at the end of
+ * the window, never a backoff step after it (0: no retry).
+ */
+export const retryPolicy = (retryFor: Duration.Duration) =>
+  backoff.pipe(
+    Schedule.intersect(Schedule.elapsed),
+    Schedule.whileOutput(([, elapsed]) => Duration.lessThan(elapsed, retryFor)),
+    Schedule.modifyDelay(([, elapsed], delay) => Duration.min(delay, Duration.subtract(retryFor, elapsed)))
+  )
+
 /** How long to wait before trying an unwritable fail-dir again. */
 const FAIL_DIR_RETRY = Duration.seconds(30)
 
@@ -46,7 +57,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const stopping = yield* Deferred.make<void>()
     const running = yield* FiberSet.make<void>()
 
-    const retryPolicy = backoff.pipe(Schedule.upTo(config.relayRetryFor))
+    const retries = retryPolicy(config.relayRetryFor)
 
     const bodyOf = (id: string) =>
       spool.readRaw(id).pipe(
@@ -99,7 +110,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         stopped
           ? attempt(summary, record)
           : Effect.raceFirst(
-              attempt(summary, record).pipe(Effect.retry({ schedule: retryPolicy, while: (error) => error.transient })),
+              attempt(summary, record).pipe(Effect.retry({ schedule: retries, while: (error) => error.transient })),
               Deferred.await(stopping).pipe(Effect.zipRight(attempt(summary, record)))
             )
       )

@@ -4,12 +4,12 @@
  * in the background, `--all-dir` archives it as received and `--relay-all`
  * relays it unchanged with its original envelope.
  */
-import { Effect, FiberSet, Schedule } from "effect"
+import { Effect, FiberSet } from "effect"
 import type { Envelope } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Batcher } from "./Batcher.ts"
 import { Classifier } from "./Classifier.ts"
-import { backoff } from "./Dispatcher.ts"
+import { retryPolicy } from "./Dispatcher.ts"
 import { History } from "./History.ts"
 import * as Maildir from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
@@ -36,7 +36,7 @@ export class Intake extends Effect.Service<Intake>()("failmail/Intake", {
 
     const passThrough = (raw: Uint8Array, envelope: Envelope) =>
       relay.send({ from: envelope.mailFrom, to: envelope.rcptTo }, raw).pipe(
-        Effect.retry({ schedule: backoff.pipe(Schedule.upTo(config.relayRetryFor)), while: (error) => error.transient }),
+        Effect.retry({ schedule: retryPolicy(config.relayRetryFor), while: (error) => error.transient }),
         Effect.catchAll((error) =>
           Effect.logError(`relay-all: message not relayed (${error.message}); filing it in the fail-dir`).pipe(
             Effect.zipRight(Maildir.deliver(config.failDir, raw)),
