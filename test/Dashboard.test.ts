@@ -5,6 +5,7 @@
  * style under the CSP nonce.
  */
 import { describe, expect, it } from "vitest"
+import type { BatchSnapshot, SummaryRecord } from "../src/domain/Status.ts"
 import * as Dashboard from "../src/domain/Dashboard.ts"
 
 const T0 = Date.UTC(2026, 10, 25, 8, 30, 0)
@@ -19,7 +20,7 @@ const totals: Dashboard.TotalsInput = {
   lastReceivedAt: T0 + 60_000
 }
 
-const batch = (overrides: Partial<Dashboard.BatchInput> = {}): Dashboard.BatchInput => ({
+const batch = (overrides: Partial<BatchSnapshot> = {}): BatchSnapshot => ({
   key: "db",
   recipients: ["ops@example.com", "dev@example.com"],
   messageCount: 3,
@@ -33,7 +34,7 @@ const batch = (overrides: Partial<Dashboard.BatchInput> = {}): Dashboard.BatchIn
   ...overrides
 })
 
-const summary = (overrides: Partial<Dashboard.SummaryInput> = {}): Dashboard.SummaryInput => ({
+const summary = (overrides: Partial<SummaryRecord> = {}): SummaryRecord => ({
   id: 7,
   batchKey: "web",
   subject: "[failmail] 2 instances: timeout",

@@ -8,6 +8,7 @@
  * other programs: everything is escaped on the server ({@link escapeHtml})
  * and the script only ever sets `textContent`.
  */
+import type { BatchSnapshot, SummaryRecord, SummaryStatus } from "./Status.ts"
 
 /** Escapes text for HTML element content and quoted attribute values. */
 export const escapeHtml = (text: string): string =>
@@ -28,39 +29,6 @@ export const ZERO_TIME = "0001-01-01T00:00:00Z"
 
 /** A time (ms since the epoch) in RFC 3339, UTC; 0 or less is {@link ZERO_TIME}. */
 export const rfc3339 = (ms: number): string => (ms > 0 ? new Date(ms).toISOString() : ZERO_TIME)
-
-// ---------------------------------------------------------------------------
-// Inputs (structural: the Batcher's and History's records fit them as they are)
-
-/** A pending batch as the Batcher reports it. */
-export interface BatchInput {
-  readonly key: string
-  readonly recipients: ReadonlyArray<string>
-  readonly messageCount: number
-  readonly firstAt: number
-  readonly lastAt: number
-  readonly dueAt: number
-  readonly groups: ReadonlyArray<{ readonly key: string; readonly subject: string; readonly count: number }>
-}
-
-/** A summary as History reports it. */
-export interface SummaryInput {
-  readonly id: number
-  readonly batchKey: string
-  readonly subject: string
-  readonly recipients: ReadonlyArray<string>
-  readonly messageCount: number
-  readonly groupCount: number
-  readonly createdAt: number
-  readonly status: SummaryStatus
-  readonly attempts: number
-  readonly updatedAt: number
-  readonly error: string
-  readonly failedPath: string
-}
-
-/** Where a summary stands. */
-export type SummaryStatus = "sending" | "retrying" | "delivered" | "failed"
 
 /** Totals since start, as History keeps them. */
 export interface TotalsInput {
@@ -133,7 +101,7 @@ export interface BatchJson {
 }
 
 /** A pending batch for the API. */
-export const batchJson = (batch: BatchInput, now: number): BatchJson => ({
+export const batchJson = (batch: BatchSnapshot, now: number): BatchJson => ({
   key: batch.key,
   recipients: [...batch.recipients],
   messageCount: batch.messageCount,
@@ -146,7 +114,7 @@ export const batchJson = (batch: BatchInput, now: number): BatchJson => ({
 })
 
 /** Pending batches for the API, soonest due first. */
-export const batchesJson = (batches: ReadonlyArray<BatchInput>, now: number): ReadonlyArray<BatchJson> =>
+export const batchesJson = (batches: ReadonlyArray<BatchSnapshot>, now: number): ReadonlyArray<BatchJson> =>
   [...batches].sort((a, b) => a.dueAt - b.dueAt).map((batch) => batchJson(batch, now))
 
 /** One element of `GET /api/summaries`. */
@@ -166,7 +134,7 @@ export interface SummaryJson {
 }
 
 /** A summary for the API. */
-export const summaryJson = (summary: SummaryInput): SummaryJson => ({
+export const summaryJson = (summary: SummaryRecord): SummaryJson => ({
   id: summary.id,
   batchKey: summary.batchKey,
   subject: summary.subject,
@@ -218,8 +186,8 @@ export interface PageInput {
   readonly now: number
   readonly version: string
   readonly stats: StatsInput
-  readonly batches: ReadonlyArray<BatchInput>
-  readonly summaries: ReadonlyArray<SummaryInput>
+  readonly batches: ReadonlyArray<BatchSnapshot>
+  readonly summaries: ReadonlyArray<SummaryRecord>
   /** The running configuration without secrets (setting name → value). */
   readonly config: Readonly<Record<string, string>>
   /** The CSP nonce of the inline style and script. */
@@ -252,7 +220,7 @@ const recipientsHtml = (recipients: ReadonlyArray<string>): string =>
     ? `<span class="muted">none</span>`
     : recipients.map((address) => `<span class="addr" title="${e(address)}">${e(address)}</span>`).join(" ")
 
-const groupsHtml = (groups: BatchInput["groups"]): string => {
+const groupsHtml = (groups: BatchSnapshot["groups"]): string => {
   const items = groups
     .slice(0, GROUPS_SHOWN)
     .map(
@@ -265,7 +233,7 @@ const groupsHtml = (groups: BatchInput["groups"]): string => {
   return `<ul class="groups">${items.join("")}${more}</ul>`
 }
 
-const batchRow = (batch: BatchInput, now: number): string =>
+const batchRow = (batch: BatchSnapshot, now: number): string =>
   `<tr data-batch-key="${e(batch.key)}">` +
   `<td class="key">${keyHtml(batch.key)}</td>` +
   `<td class="recipients">${recipientsHtml(batch.recipients)}</td>` +
@@ -286,7 +254,7 @@ const statusLabel: Record<SummaryStatus, string> = {
   failed: "failed"
 }
 
-const summaryDetail = (summary: SummaryInput): string => {
+const summaryDetail = (summary: SummaryRecord): string => {
   const parts: Array<string> = []
   if (summary.attempts > 1) parts.push(`<span class="muted">${summary.attempts} attempts</span>`)
   if (summary.error !== "") parts.push(`<span class="error">${e(summary.error)}</span>`)
@@ -294,7 +262,7 @@ const summaryDetail = (summary: SummaryInput): string => {
   return parts.length === 0 ? `<span class="muted">—</span>` : parts.join("<br>")
 }
 
-const summaryRow = (summary: SummaryInput): string =>
+const summaryRow = (summary: SummaryRecord): string =>
   `<tr data-summary-id="${summary.id}" data-status="${e(summary.status)}">` +
   `<td class="time" title="${e(rfc3339(summary.createdAt))}">${e(formatClock(summary.createdAt))}</td>` +
   `<td class="subject">${e(summary.subject)}<div class="sub">batch ${keyHtml(summary.batchKey)}</div></td>` +

@@ -13,24 +13,13 @@
 import { Clock, Duration, Effect, FiberMap, Option } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import type { Received } from "../domain/Message.ts"
+import type { BatchSnapshot } from "../domain/Status.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import { Metrics } from "./Metrics.ts"
 import { Spool, type SpoolRecord } from "./Spool.ts"
-
-/** A pending batch as the dashboard and API show it. */
-export interface BatchSnapshot {
-  readonly key: string
-  readonly recipients: ReadonlyArray<string>
-  readonly messageCount: number
-  readonly firstAt: number
-  readonly lastAt: number
-  /** When it will be sent (ms since the epoch). */
-  readonly dueAt: number
-  readonly groups: ReadonlyArray<{ readonly key: string; readonly subject: string; readonly count: number }>
-}
 
 /** How long the final flush may take on stop, beyond the relay timeout. */
 const FINAL_FLUSH_SLACK = Duration.seconds(5)

@@ -3,27 +3,7 @@
  * summaries with their delivery status, and totals since start.
  */
 import { Clock, Effect } from "effect"
-
-/** Where a summary stands. */
-export type SummaryStatus = "sending" | "retrying" | "delivered" | "failed"
-
-/** One summary as the dashboard shows it. */
-export interface SummaryRecord {
-  readonly id: number
-  readonly batchKey: string
-  readonly subject: string
-  readonly recipients: ReadonlyArray<string>
-  readonly messageCount: number
-  readonly groupCount: number
-  readonly createdAt: number
-  status: SummaryStatus
-  attempts: number
-  updatedAt: number
-  /** The last relay error, if any. */
-  error: string
-  /** Where it was filed when relaying failed. */
-  failedPath: string
-}
+import type { SummaryRecord } from "../domain/Status.ts"
 
 /** Totals since start. */
 export interface Totals {

@@ -1,0 +1,37 @@
+/**
+ * What failmail reports about itself: pending batches and recent summaries,
+ * as the Batcher and History keep them and the dashboard and API show them.
+ */
+
+/** A pending batch as the dashboard and API show it. */
+export interface BatchSnapshot {
+  readonly key: string
+  readonly recipients: ReadonlyArray<string>
+  readonly messageCount: number
+  readonly firstAt: number
+  readonly lastAt: number
+  /** When it will be sent (ms since the epoch). */
+  readonly dueAt: number
+  readonly groups: ReadonlyArray<{ readonly key: string; readonly subject: string; readonly count: number }>
+}
+
+/** Where a summary stands. */
+export type SummaryStatus = "sending" | "retrying" | "delivered" | "failed"
+
+/** One summary as the dashboard shows it. */
+export interface SummaryRecord {
+  readonly id: number
+  readonly batchKey: string
+  readonly subject: string
+  readonly recipients: ReadonlyArray<string>
+  readonly messageCount: number
+  readonly groupCount: number
+  readonly createdAt: number
+  status: SummaryStatus
+  attempts: number
+  updatedAt: number
+  /** The last relay error, if any. */
+  error: string
+  /** Where it was filed when relaying failed. */
+  failedPath: string
+}
