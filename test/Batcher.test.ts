@@ -4,12 +4,11 @@
  * caught by a recording relay.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Duration, Effect, Layer, Scope } from "effect"
+import { Clock, Context, Effect, Layer, Scope } from "effect"
 import { simpleParser } from "mailparser"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Settings from "../src/domain/Settings.ts"
 import {
   advanceTo,
   awaitWakeUpAt,
@@ -21,7 +20,8 @@ import {
   type RecordingRelay,
   settle,
   startPipeline,
-  testPipeline
+  testPipeline,
+  testConfig
 } from "../src/layers/Test.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { Intake } from "../src/services/Intake.ts"
@@ -34,18 +34,6 @@ const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-batcher-"))),
   (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
 )
-
-const configIn = (dir: string, overrides: Partial<RunningConfig> = {}): RunningConfig => ({
-  ...Settings.defaults({ hostname: "test" }),
-  configFile: "",
-  messageStore: path.join(dir, "incoming"),
-  failDir: path.join(dir, "failed"),
-  bindHttp: "",
-  relayAddr: "unused:25",
-  waitPeriod: Duration.seconds(30),
-  maxWait: Duration.minutes(5),
-  ...overrides
-})
 
 /** A running pipeline; `accept` sends a message to ops@example.com (or `to`), as after an SMTP DATA. */
 const start = (config: RunningConfig, relay: RecordingRelay) =>
@@ -64,7 +52,7 @@ const setup = (overrides: Partial<RunningConfig> = {}) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
     const relay = yield* recordingRelay()
-    return yield* start(configIn(dir, overrides), relay)
+    return yield* start(testConfig(dir, overrides), relay)
   })
 
 /** Waits (real time) until the relay delivered `n` summaries. */
@@ -409,7 +397,7 @@ describe("Batcher durability", () => {
   it.scoped("after a crash, recovers messages with their arrival times and sends overdue batches at once", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const config = configIn(dir)
+      const config = testConfig(dir)
       // The first process stores messages, then dies before any batch is due.
       const crashed = yield* crashingProcess(config)
       yield* crashed.accept("x1", "x")
@@ -437,7 +425,7 @@ describe("Batcher durability", () => {
   it.scoped("after a crash, a batch not yet due keeps its original deadline", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const config = configIn(dir)
+      const config = testConfig(dir)
       const crashed = yield* crashingProcess(config)
       yield* crashed.accept("early")
       yield* advanceTo(10_000)
@@ -466,7 +454,7 @@ describe("Batcher durability", () => {
   it.scoped("recomputes the keys of recovered messages when the batch expression changed", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const config = configIn(dir)
+      const config = testConfig(dir)
       const crashed = yield* crashingProcess(config)
       yield* crashed.accept("[db] down")
       yield* crashed.accept("[web] down")

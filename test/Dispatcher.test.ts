@@ -8,7 +8,6 @@ import { Duration, Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Settings from "../src/domain/Settings.ts"
 import {
   advanceTo,
   awaitWakeUpAt,
@@ -18,7 +17,8 @@ import {
   recordingRelay,
   type RecordingRelay,
   settle,
-  startPipeline
+  startPipeline,
+  testConfig
 } from "../src/layers/Test.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { RelayError } from "../src/services/Relay.ts"
@@ -46,22 +46,10 @@ const tempDir = Effect.acquireRelease(
     })
 )
 
-const configIn = (dir: string, overrides: Partial<RunningConfig> = {}): RunningConfig => ({
-  ...Settings.defaults({ hostname: "test" }),
-  configFile: "",
-  messageStore: path.join(dir, "incoming"),
-  failDir: path.join(dir, "failed"),
-  bindHttp: "",
-  relayAddr: "unused:25",
-  waitPeriod: Duration.seconds(30),
-  maxWait: Duration.minutes(5),
-  ...overrides
-})
-
 const setup = (overrides: Partial<RunningConfig> = {}) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
-    const config = configIn(dir, overrides)
+    const config = testConfig(dir, overrides)
     const relay = yield* recordingRelay()
     const pipeline = yield* startPipeline(config, relay.layer)
     return {
@@ -306,7 +294,7 @@ describe("Dispatcher fail-dir", () => {
   it.scoped("keeps messages in the spool while the fail-dir cannot be written, even on stop", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const config = configIn(dir)
+      const config = testConfig(dir)
       unwritableFailDir(config.failDir)
       const relay = yield* recordingRelay()
       const pipeline = yield* startPipeline(config, relay.layer)
@@ -332,7 +320,7 @@ describe("Dispatcher fail-dir", () => {
   it.scoped("files the summary once the fail-dir can be written again, then empties the spool", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const config = configIn(dir)
+      const config = testConfig(dir)
       const repair = unwritableFailDir(config.failDir)
       const relay = yield* recordingRelay()
       const pipeline = yield* startPipeline(config, relay.layer)

@@ -9,7 +9,9 @@
  * - {@link eventually}: waits in real time for the pipeline's file I/O, which
  *   the `TestClock` does not control.
  */
-import { Chunk, Clock, Context, Deferred, Effect, Exit, Layer, Order, Scope, TestClock } from "effect"
+import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Order, Scope, TestClock } from "effect"
+import * as path from "node:path"
+import * as Settings from "../domain/Settings.ts"
 import type { RunningConfig } from "../services/AppConfig.ts"
 import { Batcher } from "../services/Batcher.ts"
 import { History } from "../services/History.ts"
@@ -94,6 +96,19 @@ export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
  * The pipeline of `Main.ts` without the SMTP ingress (no sockets), relaying
  * with `relay`. Provides Intake, Batcher, Spool, History and the rest.
  */
+/** A configuration for in-process tests: spool and fail-dir under `dir`, HTTP off, default windows. */
+export const testConfig = (dir: string, overrides: Partial<RunningConfig> = {}): RunningConfig => ({
+  ...Settings.defaults({ hostname: "test" }),
+  configFile: "",
+  messageStore: path.join(dir, "incoming"),
+  failDir: path.join(dir, "failed"),
+  bindHttp: "",
+  relayAddr: "unused:25",
+  waitPeriod: Duration.seconds(30),
+  maxWait: Duration.minutes(5),
+  ...overrides
+})
+
 export const testPipeline = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E>) => core(config, relay)
 
 /**
