@@ -433,6 +433,19 @@ describe("limits and misbehaving clients", () => {
   })
 })
 
+describe("--debug-receiver", () => {
+  it("logs each connection's conversation, both directions, one line per event", async () => {
+    const { failmail } = await startWithUpstream({ debugReceiver: true })
+    const { conversation } = await session(failmail.port)
+    await transaction(conversation, "app@example.org", ["ops@example.com"], alert("logged"))
+    await conversation.quit()
+    const lines = failmail.logs.filter((line) => line.includes("smtp ["))
+    expect(lines.some((line) => line.includes("C: MAIL FROM:<app@example.org>"))).toBe(true)
+    expect(lines.some((line) => line.includes("S: 250 Ok: stored"))).toBe(true)
+    expect(lines.some((line) => line.includes("%s"))).toBe(false)
+  })
+})
+
 describe("other real clients", () => {
   it("swaks: one message arrives summarized", async () => {
     const { failmail, upstream } = await startWithUpstream()

@@ -8,6 +8,7 @@
 import { Clock, Duration, Effect, Exit, FiberSet, Option, Runtime } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
+import * as util from "node:util"
 import { SMTPServer, type SMTPServerOptions } from "smtp-server"
 import { parseHostPort } from "../domain/Address.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
@@ -63,6 +64,14 @@ const waitUntil = (done: () => boolean, timeout: Duration.Duration) =>
     while (!done() && (yield* Clock.currentTimeMillis) < deadline) yield* Effect.sleep("50 millis")
   })
 
+/** `--debug-receiver`: smtp-server's (meta, format, ...args) log calls as one line per event, by connection. */
+const conversationLog =
+  (log: (line: string) => void) =>
+  (meta: unknown, format?: unknown, ...args: Array<unknown>) => {
+    const connection = (meta as { cid?: string } | undefined)?.cid
+    log(`smtp${connection === undefined ? "" : ` [${connection}]`}: ${util.format(format, ...args)}`)
+  }
+
 const sameSecret = (given: string, expected: string) => {
   const a = crypto.createHash("sha256").update(given).digest()
   const b = crypto.createHash("sha256").update(expected).digest()
@@ -106,11 +115,7 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       disableReverseLookup: true,
       lenientAddressParsing: true,
       logger: config.debugReceiver
-        ? {
-            info: (_: unknown, ...args: Array<unknown>) => log(`smtp: ${args.map(String).join(" ")}`),
-            debug: (_: unknown, ...args: Array<unknown>) => log(`smtp: ${args.map(String).join(" ")}`),
-            error: (_: unknown, ...args: Array<unknown>) => log(`smtp error: ${args.map(String).join(" ")}`)
-          }
+        ? { info: conversationLog(log), debug: conversationLog(log), error: conversationLog(log) }
         : false,
       onConnect: (_session, callback) => {
         metrics.smtpConnections.inc()
