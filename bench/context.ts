@@ -35,15 +35,17 @@ export const makeContext = (root: string, options: Options, sizes: Sizes, sink: 
       Failmail.start({
         ...failmailOptions,
         root,
-        nodeArgs:
-          profileDir === undefined
+        nodeArgs: [
+          ...options.nodeOptions,
+          ...(profileDir === undefined
             ? []
             : [
                 "--cpu-prof",
                 `--cpu-prof-dir=${profileDir}`,
                 `--cpu-prof-name=failmail-${failmailOptions.label}.cpuprofile`,
                 "--heapsnapshot-signal=SIGUSR2"
-              ]
+              ])
+        ]
       }),
     stopHow: profileDir === undefined ? "kill" : "term",
     log: (message) => process.stderr.write(`bench: ${message}\n`)

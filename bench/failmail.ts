@@ -82,7 +82,10 @@ export class Failmail {
     const child = track(spawn(process.execPath, args, { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] }))
     const failmail = new Failmail(child, dir, spawnedAt)
     const reader = readline.createInterface({ input: child.stderr! })
+    // BENCH_FAILMAIL_LOG=FILE: also append failmail's log lines there (for debugging the harness).
+    const tee = process.env["BENCH_FAILMAIL_LOG"]
     reader.on("line", (text) => {
+      if (tee !== undefined && tee !== "") fs.appendFileSync(tee, `${options.label} ${text}\n`)
       if (failmail.lines.length < MAX_LINES) failmail.lines.push({ at: now(), text })
       for (const listener of failmail.listeners.splice(0)) listener()
     })

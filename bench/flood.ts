@@ -136,6 +136,7 @@ export const runRecovery = async (ctx: Context, flood: FloodResult): Promise<Row
   try {
     const port = await freePort()
     const spawned = now()
+    const spawnedWall = Date.now()
     let smtpAt = Number.NaN
     let polling = true
     const poller = (async () => {
@@ -172,7 +173,8 @@ export const runRecovery = async (ctx: Context, flood: FloodResult): Promise<Row
       await sleep(20)
     }
     const lastSummary = recorder.accepted.at(-1)
-    const summaryMs = summarized >= flood.messages && lastSummary !== undefined ? lastSummary.at - performance.timeOrigin - spawned : Number.NaN
+    // The upstream stamps with Date.now(); `spawned` is monotonic: convert through the wall clock at spawn.
+    const summaryMs = summarized >= flood.messages && lastSummary !== undefined ? lastSummary.at - spawnedWall : Number.NaN
     let emptyMs = Number.NaN
     const current = failmail
     await pollUntil("empty spool", async () => ((await current.spooled()) === 0 ? true : undefined), 600_000, 100)

@@ -118,10 +118,7 @@ export const runSummaryLatency = async (ctx: Context): Promise<Row> => {
       const key = keyOf(i)
       const message = buildMessage({ from: FROM, to: TO, subject: `summary latency ${i}`, split: key, size: sizes.messageSize, seq: i })
       const timing = await connection.send(FROM, [TO], message)
-      sent.set(key, {
-        dataEndWall: performance.timeOrigin + timing.dataEndAt,
-        ackWall: performance.timeOrigin + timing.ackAt
-      })
+      sent.set(key, { dataEndWall: timing.dataEndWall, ackWall: timing.ackWall })
       await readArrivals(failmail.messagesDir, seenFiles, stored)
     }
     await connection.quit()
@@ -165,8 +162,8 @@ export const runSummaryLatency = async (ctx: Context): Promise<Row> => {
       notes: [
         `5: ${sizes.summaryBatches} messages ${sizes.summaryGapMs} ms apart over one connection, each with its own X-Failmail-Split ` +
           `(so its own batch), --wait-period=${waitMs}ms. Deadline = the arrival time failmail stored with the message ` +
-          `(receivedAt, read from its spool file) + wait-period; end = the recording upstream (a separate Node process, same clock) ` +
-          `accepting the summary. receivedAt is whole milliseconds, so figures carry up to 1 ms of rounding. ` +
+          `(receivedAt, read from its spool file) + wait-period; end = the recording upstream (a separate Node process) accepting the ` +
+          `summary, on the same clock (Date.now(), whole milliseconds on both sides, so each figure carries up to ±1 ms of rounding). ` +
           `Bracket: taking the client's 250 (later than the arrival) as the arrival gives a lower bound, p99 ${fixed(percentile(lower, 99), 1)} ms; ` +
           `taking the moment the client finished sending DATA (earlier) gives an upper bound, p99 ${fixed(percentile(upper, 99), 1)} ms.` +
           (fromAck > 0 ? ` ${fromAck} arrival times were not read from the spool in time; their 250 was used.` : "") +

@@ -117,7 +117,7 @@ const run = async (): Promise<number> => {
     "",
     `failmail benchmark${options.quick ? " (--quick: tiny counts, a smoke run of the harness, not a measurement)" : ""}`,
     `machine: ${machine.nproc} cores (nproc), ${machine.cpu}, ${machine.memoryMb} MB, Node ${machine.node}, load average at start ${machine.loadavg}`,
-    `load: ${ctx.loadLabel}; reference: ${sink.label}; failmail: node dist/main.js, spool fsynced before every 250`,
+    `load: ${ctx.loadLabel}; reference: ${sink.label}; failmail: node ${options.nodeOptions.map((option) => `${option} `).join("")}dist/main.js, spool fsynced before every 250`,
     "",
     table(rows, options.quick),
     "",
@@ -126,7 +126,7 @@ const run = async (): Promise<number> => {
   ]
   process.stdout.write(out.join("\n") + "\n")
   if (options.json !== undefined) {
-    fs.writeFileSync(options.json, JSON.stringify({ machine, quick: options.quick, load: ctx.loadLabel, reference: sink.label, rows }, null, 2))
+    fs.writeFileSync(options.json, JSON.stringify({ machine, quick: options.quick, load: ctx.loadLabel, reference: sink.label, nodeOptions: options.nodeOptions, rows }, null, 2))
   }
   return rows.some((row) => row.error !== undefined) ? 1 : 0
 }

@@ -13,13 +13,16 @@ export interface Options {
   readonly nodeLoad: boolean
   /** Rounds of the throughput scenarios (sink and failmail alternate). */
   readonly rounds: number | undefined
+  /** Extra Node options for failmail (`node <these> dist/main.js`), to compare runtime settings. */
+  readonly nodeOptions: ReadonlyArray<string>
 }
 
-export const usage = `usage: node dist-bench/bench/main.js [--quick] [--scenario N]... [--rounds N] [--node-load] [--profile DIR] [--json FILE]
+export const usage = `usage: node dist-bench/bench/main.js [--quick] [--scenario N]... [--rounds N] [--node-load] [--node-option FLAG]... [--profile DIR] [--json FILE]
   --quick        tiny counts: checks the harness works (figures mean nothing)
   --scenario N   run only scenario N (repeat, or N,M); 6 runs the flood of 4 first
   --rounds N     rounds of scenarios 1 and 2 (smtp-sink and failmail alternate; default 3)
   --node-load    use the Node load generator even where smtp-source is installed
+  --node-option FLAG  run failmail as node FLAG dist/main.js (repeat; e.g. --node-option=--optimize-for-size)
   --profile DIR  run failmail with --cpu-prof (profiles in DIR) and take a heap snapshot after the flood
   --json FILE    also write the results as JSON`
 
@@ -29,6 +32,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
   let json: string | undefined
   let nodeLoad = false
   let rounds: number | undefined
+  const nodeOptions: Array<string> = []
   const scenarios = new Set<number>()
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
@@ -58,6 +62,9 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
       case "--node-load":
         nodeLoad = true
         break
+      case "--node-option":
+        nodeOptions.push(value())
+        break
       case "--profile":
         profileDir = value()
         break
@@ -73,7 +80,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
         throw new Error(`unknown argument ${arg}\n${usage}`)
     }
   }
-  return { quick, scenarios, profileDir, json, nodeLoad, rounds }
+  return { quick, scenarios, profileDir, json, nodeLoad, rounds, nodeOptions }
 }
 
 /** How big each scenario is. */

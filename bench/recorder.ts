@@ -2,8 +2,9 @@
  * The recording upstream, run as its own process (so its timestamps do not
  * wait on the harness's event loop): an smtp-server on 127.0.0.1:0 that
  * accepts everything and prints one JSON line per accepted message on
- * stdout — when the message was accepted (wall clock, ms since the epoch,
- * taken just before the 250 is sent), its X-Failmail-Batch header and size.
+ * stdout — when the message was accepted (`Date.now()`, as failmail stamps
+ * arrivals, taken just before the 250 is sent), its X-Failmail-Batch header
+ * and size.
  * With `--null` it prints nothing per message (a Node null sink, the
  * reference when postfix's smtp-sink is not installed).
  *
@@ -44,7 +45,8 @@ const server = new SMTPServer({
     stream.on("error", () => undefined)
     stream.on("end", () => {
       if (!quiet) {
-        const at = performance.timeOrigin + performance.now()
+        // Date.now(): the clock failmail stamps arrivals with (performance.timeOrigin + now() may be a millisecond or two apart).
+        const at = Date.now()
         const raw = Buffer.concat(chunks)
         const record = {
           at,

@@ -18,6 +18,9 @@ export interface SendTiming {
   readonly dataEndAt: number
   /** When the reply to DATA came back. */
   readonly ackAt: number
+  /** The same two moments on the wall clock (`Date.now()`, what failmail stamps messages with). */
+  readonly dataEndWall: number
+  readonly ackWall: number
   readonly reply: Reply
 }
 
@@ -119,10 +122,12 @@ export class SmtpConnection {
     const reply = this.read()
     this.socket.write(dataBlock(message))
     const dataEndAt = now()
+    const dataEndWall = Date.now()
     const final = await reply
     const ackAt = now()
+    const ackWall = Date.now()
     if (final.code !== 250) throw new SmtpError(`DATA end: ${final.code} ${final.text}`, final)
-    return { dataEndAt, ackAt, reply: final }
+    return { dataEndAt, ackAt, dataEndWall, ackWall, reply: final }
   }
 
   /** QUIT without waiting for more than the reply; closes the socket. */

@@ -9,7 +9,7 @@ import { pollUntil, track, waitExit } from "./util.ts"
 
 /** One message the upstream accepted. */
 export interface Accepted {
-  /** Wall clock (ms since the epoch) just before the upstream's 250. */
+  /** `Date.now()` just before the upstream's 250. */
   readonly at: number
   readonly batch: string
   readonly messages: number

@@ -14,8 +14,6 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 /** Milliseconds on a monotonic clock. */
 export const now = () => performance.now()
 
-/** Wall-clock milliseconds since the epoch, sub-millisecond (comparable with another process's `Date.now()`). */
-export const wallNow = () => performance.timeOrigin + performance.now()
 
 /** Rejects after `ms` with `what timed out`, unless the promise settles first. */
 export const withTimeout = <A>(promise: Promise<A>, ms: number, what: string): Promise<A> => {

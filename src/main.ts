@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** failmail's entry point: wiring only. */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+// Modules, not the package index, which loads all of @effect/platform (resident memory).
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import { program, teardown } from "./layers/Program.ts"
 

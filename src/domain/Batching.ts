@@ -34,6 +34,8 @@ export interface PendingBatch {
   readonly messages: Array<PendingMessage>
   /** Interned strings, so a flood of one alert holds one copy of its texts. */
   readonly strings: Map<string, string>
+  /** Envelope recipients as received (joined) → their normalized set, so a flood to one list holds one copy of it. */
+  readonly recipientSets: Map<string, { readonly key: string; readonly recipients: ReadonlyArray<string> }>
 }
 
 const intern = (batch: PendingBatch, text: string): string => {
@@ -47,6 +49,18 @@ const intern = (batch: PendingBatch, text: string): string => {
 export const normalizeRecipients = (addresses: ReadonlyArray<string>): ReadonlyArray<string> =>
   [...new Set(addresses.map(normalizeAddress).filter((address) => address !== ""))].sort()
 
+/** The normalized recipient set of an envelope, shared by every message of the batch with the same envelope recipients. */
+const recipientSetOf = (batch: PendingBatch, rcptTo: ReadonlyArray<string>) => {
+  // "\n" cannot occur in an SMTP address, so the joined list identifies the envelope's recipients.
+  const raw = rcptTo.join("\n")
+  const known = batch.recipientSets.get(raw)
+  if (known !== undefined) return known
+  const key = intern(batch, normalizeRecipients(rcptTo).join("\n"))
+  const set = { key, recipients: key === "" ? [] : key.split("\n").map((address) => intern(batch, address)) }
+  batch.recipientSets.set(raw, set)
+  return set
+}
+
 /** Opens a batch with its first message. */
 export const open = (serial: number, message: Received): PendingBatch => {
   const batch: PendingBatch = {
@@ -55,7 +69,8 @@ export const open = (serial: number, message: Received): PendingBatch => {
     firstAt: message.receivedAt,
     lastAt: message.receivedAt,
     messages: [],
-    strings: new Map()
+    strings: new Map(),
+    recipientSets: new Map()
   }
   add(batch, message)
   return batch
@@ -63,15 +78,14 @@ export const open = (serial: number, message: Received): PendingBatch => {
 
 /** Adds a message to a batch (in place; batches are owned by one service). */
 export const add = (batch: PendingBatch, message: Received): void => {
-  const recipients = normalizeRecipients(message.envelope.rcptTo)
-  const recipientsKey = intern(batch, recipients.join("\n"))
+  const { key: recipientsKey, recipients } = recipientSetOf(batch, message.envelope.rcptTo)
   batch.messages.push({
     id: message.id,
     receivedAt: message.receivedAt,
     groupKey: intern(batch, message.groupKey),
     subject: intern(batch, message.subject),
     sender: intern(batch, message.sender),
-    recipients: recipientsKey === "" ? [] : recipientsKey.split("\n").map((address) => intern(batch, address)),
+    recipients,
     recipientsKey,
     size: message.size
   })

@@ -5,7 +5,7 @@
  * the configuration and rebuilds the graph, keeping pending batches in the
  * spool. User errors become one line on stderr and an exit status.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { Teardown } from "@effect/platform/Runtime"
 import { Cause, Console, Effect, Either, Exit, Layer, Option, Ref } from "effect"
 import { ConfigError, exitCodeOf, StartError } from "../domain/Errors.ts"

@@ -18,7 +18,10 @@
  * `Sec-Fetch-Site: cross-site`). Unknown paths are 404, known paths with
  * the wrong method 405 with `Allow`.
  */
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+// Modules, not the "@effect/platform" index: the index also loads the bundled Swagger/Scalar UIs (~35 MB resident).
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Effect } from "effect"
 import * as crypto from "node:crypto"

@@ -3,7 +3,7 @@
  * this run of failmail should do: print help, print the version, write the
  * configuration, or run with a validated configuration.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Data, Effect, Either } from "effect"
 import * as os from "node:os"
 import * as Argv from "../domain/Argv.ts"

@@ -1,15 +1,22 @@
 /**
  * The durable store of received, not yet summarized messages
- * (`--message-store`). A message is on disk — written to a temporary file,
- * synced, renamed, and its directory synced — before `put` returns, so the
- * SMTP 250 that follows it is a promise kept across a crash. Concurrent puts
- * share one directory sync (group commit).
+ * (`--message-store`). A message is on disk — written to a temporary file
+ * opened with O_DSYNC (so the write returns once the data is on disk),
+ * renamed, and its directory synced — before `put` returns, so the SMTP 250
+ * that follows it is a promise kept across a crash. Concurrent puts share
+ * one directory sync (group commit) on a directory handle kept open.
  *
  * One file per message: a first line of JSON metadata, then the raw message.
+ *
+ * The hot paths use Node's callback `fs` API, one libuv request per step and
+ * as few sequential steps as possible: every step is a round trip through
+ * the thread pool, and an SMTP client waits for all of them before its 250.
  */
 import { Clock, Data, Effect } from "effect"
+import * as fsCallback from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { promisify } from "node:util"
 import type { Envelope, Keys } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 
@@ -41,45 +48,133 @@ const HEADER_LIMIT = 64 * 1024
  */
 let counter = 0
 
-/** Serializes writers that need the spool directory synced, so one sync serves many. */
-const makeGroupSync = (dir: string) => {
+const open = promisify(fsCallback.open)
+const writev = promisify(fsCallback.writev)
+const close = promisify(fsCallback.close)
+const rename = promisify(fsCallback.rename)
+const unlink = promisify(fsCallback.unlink)
+const fsync = promisify(fsCallback.fsync)
+const fstat = promisify(fsCallback.fstat)
+const stat = promisify(fsCallback.stat)
+const read = promisify(fsCallback.read)
+
+/** A new file, written with O_DSYNC: each write returns once its data is on disk (as write + fdatasync). */
+const CREATE_DURABLE =
+  fsCallback.constants.O_WRONLY | fsCallback.constants.O_CREAT | fsCallback.constants.O_EXCL | fsCallback.constants.O_DSYNC
+
+/**
+ * Serializes writers that need the spool directory synced, so one sync
+ * serves many. The directory stays open between syncs; each sync also checks
+ * (at the same time, not one after the other) that the path is still that
+ * directory, and if it was replaced, syncs the new one — so a rename into a
+ * directory put back in place is never left unsynced.
+ */
+const makeGroupSync = (dir: string, initial: { fd: number; dev: number; ino: number }) => {
   let requested = 0
   let completed = 0
   let running: Promise<void> | undefined
+  let current = initial
+  const reopen = async () => {
+    const fd = await open(dir, "r")
+    try {
+      const info = await fstat(fd)
+      await fsync(fd)
+      const previous = current
+      current = { fd, dev: info.dev, ino: info.ino }
+      await close(previous.fd).catch(() => undefined)
+    } catch (error) {
+      await close(fd).catch(() => undefined)
+      throw error
+    }
+  }
   const syncOnce = async () => {
     const upTo = requested
-    const handle = await fs.open(dir, "r")
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
+    const [info] = await Promise.all([stat(dir), fsync(current.fd)])
+    if (info.ino !== current.ino || info.dev !== current.dev) await reopen()
     completed = Math.max(completed, upTo)
   }
-  return async (): Promise<void> => {
-    const ticket = ++requested
-    while (completed < ticket) {
-      if (running === undefined) {
-        running = syncOnce().finally(() => {
-          running = undefined
-        })
+  return {
+    sync: async (): Promise<void> => {
+      const ticket = ++requested
+      while (completed < ticket) {
+        if (running === undefined) {
+          running = syncOnce().finally(() => {
+            running = undefined
+          })
+        }
+        await running
       }
-      await running
-    }
+    },
+    close: () => close(current.fd).catch(() => undefined)
   }
 }
 
-const readHeader = async (file: string): Promise<{ record: SpoolRecord; headerLength: number }> => {
-  const handle = await fs.open(file, "r")
+/** Opens a directory for syncing. */
+const openDirectory = async (dir: string) => {
+  const fd = await open(dir, "r")
   try {
-    const buffer = Buffer.alloc(HEADER_LIMIT)
-    const { bytesRead } = await handle.read(buffer, 0, HEADER_LIMIT, 0)
-    const newline = buffer.subarray(0, bytesRead).indexOf(10)
-    if (newline === -1) throw new Error(`${file}: no metadata line`)
-    return { record: JSON.parse(buffer.subarray(0, newline).toString("utf8")) as SpoolRecord, headerLength: newline + 1 }
-  } finally {
-    await handle.close()
+    const info = await fstat(fd)
+    return { fd, dev: info.dev, ino: info.ino }
+  } catch (error) {
+    await close(fd).catch(() => undefined)
+    throw error
   }
+}
+
+/**
+ * Writes a new file durably (O_DSYNC) under `tmpPath` and renames it to
+ * `finalPath`; the close and the rename go together, as the data is on disk
+ * once the write returned.
+ */
+const writeDurably = async (tmpPath: string, finalPath: string, chunks: Array<Uint8Array>) => {
+  const fd = await open(tmpPath, CREATE_DURABLE, 0o600)
+  try {
+    const expected = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0)
+    const { bytesWritten } = await writev(fd, chunks)
+    // A full disk can end a write short without an error: never acknowledge a truncated message.
+    if (bytesWritten !== expected) throw new Error(`short write (${bytesWritten} of ${expected} bytes)`)
+  } catch (error) {
+    await close(fd).catch(() => undefined)
+    throw error
+  }
+  await Promise.all([close(fd), rename(tmpPath, finalPath)])
+}
+
+/** Bytes read first for the metadata line; most are far shorter. Longer ones are read up to HEADER_LIMIT. */
+const HEADER_FIRST_READ = 4096
+
+const parseHeader = (buffer: Buffer): { record: SpoolRecord; headerLength: number } | undefined => {
+  const newline = buffer.indexOf(10)
+  if (newline === -1) return undefined
+  return { record: JSON.parse(buffer.subarray(0, newline).toString("utf8")) as SpoolRecord, headerLength: newline + 1 }
+}
+
+const readHeader = async (file: string): Promise<{ record: SpoolRecord; headerLength: number }> => {
+  const fd = await open(file, "r")
+  try {
+    const first = Buffer.allocUnsafe(HEADER_FIRST_READ)
+    const { bytesRead } = await read(fd, first, 0, HEADER_FIRST_READ, 0)
+    const parsed = parseHeader(first.subarray(0, bytesRead))
+    if (parsed !== undefined) return parsed
+    if (bytesRead === HEADER_FIRST_READ) {
+      const whole = Buffer.allocUnsafe(HEADER_LIMIT)
+      const more = await read(fd, whole, 0, HEADER_LIMIT, 0)
+      const longer = parseHeader(whole.subarray(0, more.bytesRead))
+      if (longer !== undefined) return longer
+    }
+    throw new Error(`${file}: no metadata line`)
+  } finally {
+    await close(fd)
+  }
+}
+
+/** Runs `task` on every item, at most `concurrency` at a time; resolves when all are done. */
+const eachLimited = async <A>(items: ReadonlyArray<A>, concurrency: number, task: (item: A) => Promise<void>) => {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await task(items[next++] as A)
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
 }
 
 /** The message spool. */
@@ -97,7 +192,13 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
       },
       catch: (cause) => new SpoolError({ operation: `open ${root}`, cause })
     })
-    const syncDir = makeGroupSync(messagesDir)
+    const directory = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => makeGroupSync(messagesDir, await openDirectory(messagesDir)),
+        catch: (cause) => new SpoolError({ operation: `open ${messagesDir}`, cause })
+      }),
+      (directory) => Effect.promise(() => directory.close())
+    )
     let lastWriteFailed = false
     const fileOf = (id: string) => path.join(messagesDir, `${id}.eml`)
 
@@ -111,16 +212,11 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
         const record: SpoolRecord = { id, receivedAt, ...fields }
         yield* Effect.tryPromise({
           try: async () => {
-            const tmpPath = path.join(tmpDir, `${id}.eml`)
-            const handle = await fs.open(tmpPath, "wx", 0o600)
-            try {
-              await handle.writev([Buffer.from(JSON.stringify(record) + "\n", "utf8"), raw])
-              await handle.datasync()
-            } finally {
-              await handle.close()
-            }
-            await fs.rename(tmpPath, fileOf(id))
-            await syncDir()
+            await writeDurably(path.join(tmpDir, `${id}.eml`), fileOf(id), [
+              Buffer.from(JSON.stringify(record) + "\n", "utf8"),
+              raw
+            ])
+            await directory.sync()
           },
           catch: (cause) => new SpoolError({ operation: "write", cause })
         }).pipe(
@@ -133,21 +229,30 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
       })
 
     const remove = (ids: ReadonlyArray<string>): Effect.Effect<void> =>
-      Effect.forEach(
-        ids,
-        (id) =>
-          Effect.tryPromise(() => fs.rm(fileOf(id), { force: true })).pipe(
-            Effect.catchAll((error) => Effect.logError(`spool: cannot remove ${id}: ${error.message}`))
-          ),
-        { concurrency: 8, discard: true }
+      Effect.promise(async () => {
+        const failures: Array<{ id: string; error: Error }> = []
+        await eachLimited(ids, 16, (id) =>
+          unlink(fileOf(id)).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== "ENOENT") failures.push({ id, error })
+          })
+        )
+        return failures
+      }).pipe(
+        Effect.flatMap((failures) =>
+          Effect.forEach(failures, ({ id, error }) => Effect.logError(`spool: cannot remove ${id}: ${error.message}`), {
+            discard: true
+          })
+        )
       )
 
     const readRaw = (id: string): Effect.Effect<Buffer, SpoolError> =>
       Effect.tryPromise({
         try: async () => {
-          const { headerLength } = await readHeader(fileOf(id))
           const content = await fs.readFile(fileOf(id))
-          return content.subarray(headerLength)
+          const newline = content.indexOf(10)
+          if (newline === -1 || newline >= HEADER_LIMIT) throw new Error(`${fileOf(id)}: no metadata line`)
+          JSON.parse(content.subarray(0, newline).toString("utf8"))
+          return content.subarray(newline + 1)
         },
         catch: (cause) => new SpoolError({ operation: `read ${id}`, cause })
       })
@@ -157,18 +262,24 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
         try: () => fs.readdir(messagesDir),
         catch: (cause) => new SpoolError({ operation: `list ${messagesDir}`, cause })
       })
-      const records = yield* Effect.forEach(
-        names.filter((name) => name.endsWith(".eml")),
-        (name) =>
-          Effect.tryPromise(() => readHeader(path.join(messagesDir, name))).pipe(
-            Effect.map(({ record }) => [record]),
-            Effect.catchAll((error) =>
-              Effect.logError(`spool: skipping unreadable ${name}: ${error.message}`).pipe(Effect.as([]))
+      const { records, unreadable } = yield* Effect.promise(async () => {
+        const records: Array<SpoolRecord> = []
+        const unreadable: Array<{ name: string; error: Error }> = []
+        await eachLimited(
+          names.filter((name) => name.endsWith(".eml")),
+          16,
+          (name) =>
+            readHeader(path.join(messagesDir, name)).then(
+              ({ record }) => void records.push(record),
+              (error: Error) => void unreadable.push({ name, error })
             )
-          ),
-        { concurrency: 16 }
-      )
-      return records.flat().sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
+        )
+        return { records, unreadable }
+      })
+      yield* Effect.forEach(unreadable, ({ name, error }) => Effect.logError(`spool: skipping unreadable ${name}: ${error.message}`), {
+        discard: true
+      })
+      return records.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
     })
 
     const checkHealth = Effect.tryPromise(() => fs.access(messagesDir, fs.constants.W_OK)).pipe(

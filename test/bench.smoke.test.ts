@@ -1,0 +1,81 @@
+/**
+ * A smoke run of the benchmark harness (`npm run bench -- --quick`): it
+ * compiles, starts the built failmail, drives every scenario with tiny
+ * counts and prints its table. The figures of a quick run mean nothing and
+ * the targets are not judged here; only that each scenario produced a row
+ * with numbers.
+ */
+import { execFile, execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "vitest"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc")
+
+interface BenchRow {
+  readonly id: number
+  readonly figure: string
+  readonly error?: string
+  readonly values: Record<string, number>
+}
+
+/** The figures each scenario must have measured (finite numbers), by scenario; those that must be positive. */
+const keyFigures: Record<number, ReadonlyArray<string>> = {
+  1: ["failmailRate", "sinkRate", "ratio"],
+  2: ["failmailRate", "sinkRate", "ratio"],
+  3: ["p50", "p99"],
+  4: ["hwmKb", "rssEndKb"],
+  // Summary latency is measured across two processes' clocks at millisecond resolution: near 0, its sign is not asserted.
+  5: ["p50", "p99"],
+  6: ["readyMs", "smtpMs", "summaryMs", "emptyMs"]
+}
+const positive = new Set(["failmailRate", "sinkRate", "ratio", "hwmKb", "rssEndKb", "readyMs", "smtpMs", "summaryMs", "emptyMs"])
+
+const run = (args: ReadonlyArray<string>, timeoutMs: number) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_")))
+    execFile(process.execPath, args, { cwd: root, env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
+    )
+  })
+
+describe("npm run bench -- --quick", () => {
+  it("prints a table with a row of numbers for every scenario", { timeout: 180_000 }, async () => {
+    if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
+      execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+    }
+    execFileSync(process.execPath, [tsc, "-p", "tsconfig.bench.json"], { cwd: root, stdio: "inherit" })
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-bench-smoke-"))
+    try {
+      const json = path.join(dir, "results.json")
+      const result = await run([path.join(root, "dist-bench", "bench", "main.js"), "--quick", "--json", json], 150_000)
+      expect(result.code, `the harness failed:\n${result.stderr.slice(-4000)}`).toBe(0)
+
+      const lines = result.stdout.split("\n")
+      const header = lines.findIndex((line) => /^\| # \| scenario \| figure \| target \| result/.test(line))
+      expect(header, result.stdout).toBeGreaterThanOrEqual(0)
+      for (const id of [1, 2, 3, 4, 5, 6]) {
+        const row = lines.find((line) => line.startsWith(`| ${id} | `))
+        expect(row, `no row for scenario ${id} in:\n${result.stdout}`).toBeDefined()
+        const figure = row!.split(" | ")[2] ?? ""
+        expect(figure, `scenario ${id}`).not.toMatch(/error|n\/a|NaN/)
+        expect(figure, `scenario ${id}`).toMatch(/\d/)
+      }
+
+      const rows = (JSON.parse(fs.readFileSync(json, "utf8")) as { rows: ReadonlyArray<BenchRow> }).rows
+      expect(rows.map((row) => row.id)).toEqual([1, 2, 3, 4, 5, 6])
+      for (const row of rows) {
+        expect(row.error, `scenario ${row.id}`).toBeUndefined()
+        for (const name of keyFigures[row.id] ?? []) {
+          expect(Number.isFinite(row.values[name]), `scenario ${row.id}: ${name} = ${row.values[name]}`).toBe(true)
+          if (positive.has(name) || row.id === 3) expect(row.values[name], `scenario ${row.id}: ${name}`).toBeGreaterThan(0)
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
