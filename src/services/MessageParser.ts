@@ -5,15 +5,8 @@
  * whatever can be read is used, never an error.
  */
 import { Effect } from "effect"
-import type { ParsedMail } from "mailparser"
+import { simpleParser, type ParsedMail } from "mailparser"
 import type { Envelope, MessageView } from "../domain/Message.ts"
-
-/**
- * mailparser, loaded on first use: most key expressions read headers only,
- * so it is needed just for summary bodies, and it weighs ~30 MB resident.
- */
-let mailparser: Promise<typeof import("mailparser")> | undefined
-const loadMailparser = () => (mailparser ??= import("mailparser"))
 
 /** At most this many messages are decoded at once (mailparser buffers whole messages). */
 const PARSE_CONCURRENCY = 4
@@ -70,16 +63,14 @@ export class MessageParser extends Effect.Service<MessageParser>()("failmail/Mes
     const parse = (raw: Uint8Array, envelope: Envelope): Effect.Effect<MessageView> =>
       permits.withPermits(1)(
         Effect.tryPromise(() =>
-          loadMailparser().then(({ simpleParser }) =>
-            simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
-              skipHtmlToText: false,
-              maxHtmlLengthToParse: 1024 * 1024,
-              skipImageLinks: true,
-              skipTextToHtml: true,
-              skipTextLinks: true,
-              checksumAlgo: false
-            })
-          )
+          simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
+            skipHtmlToText: false,
+            maxHtmlLengthToParse: 1024 * 1024,
+            skipImageLinks: true,
+            skipTextToHtml: true,
+            skipTextLinks: true,
+            checksumAlgo: false
+          })
         ).pipe(
           Effect.map((parsed) => viewOf(parsed, envelope)),
           Effect.catchAll((error) =>
