@@ -8,18 +8,17 @@
  */
 import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
 import * as fs from "node:fs"
-import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import nodemailer from "nodemailer"
 import { chromium, type Browser } from "playwright-core"
-import { SMTPServer } from "smtp-server"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Settings from "../src/domain/Settings.ts"
 import { pipeline } from "../src/layers/Main.ts"
 import { Http } from "../src/services/Http.ts"
 import { Ingress } from "../src/services/Ingress.ts"
+import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 /** Where the screenshot goes: `docs/dashboard.png` when FAILMAIL_SCREENSHOT=1 (to refresh the README's), a temp file otherwise. */
@@ -41,33 +40,15 @@ const CHROMIUM_ARGS = [
 describe("dashboard in Chromium", () => {
   let dir = ""
   let browser: Browser | undefined
-  let upstreamServer: SMTPServer | undefined
+  let upstream: Upstream | undefined
   let scope: Scope.CloseableScope | undefined
-  const delivered: Array<string> = []
   let smtpPort = 0
   let httpPort = 0
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-browser-"))
-    upstreamServer = new SMTPServer({
-      logger: false,
-      disableReverseLookup: true,
-      authOptional: true,
-      disabledCommands: ["AUTH", "STARTTLS"],
-      closeTimeout: 200,
-      onData: (stream, _session, callback) => {
-        const chunks: Array<Buffer> = []
-        stream.on("data", (chunk: Buffer) => chunks.push(chunk))
-        stream.on("end", () => {
-          delivered.push(Buffer.concat(chunks).toString("utf8"))
-          callback(null, "Ok")
-        })
-      }
-    })
-    upstreamServer.on("error", () => undefined)
-    const upstream = upstreamServer
-    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", () => resolve()))
-    const upstreamPort = (upstream.server.address() as AddressInfo).port
+    upstream = await startUpstream()
+    const upstreamPort = upstream.port
 
     const config = {
       ...Settings.defaults({ hostname: "alerts.example.com" }),
@@ -93,7 +74,7 @@ describe("dashboard in Chromium", () => {
   afterAll(async () => {
     await browser?.close()
     if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void))
-    await new Promise<void>((resolve) => (upstreamServer === undefined ? resolve() : upstreamServer.close(() => resolve())))
+    await upstream?.close()
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
@@ -161,7 +142,7 @@ describe("dashboard in Chromium", () => {
     expect(await summaryRow.locator(".status").textContent()).toBe("delivered")
     expect(await summaryRow.textContent()).toContain("4 instances of 2 messages")
     expect(await summaryRow.textContent()).toContain("db-primary")
-    expect(delivered.some((raw) => raw.includes("X-Failmail-Batch: db-primary"))).toBe(true)
+    expect(upstream?.deliveries.some((delivery) => delivery.raw.toString("utf8").includes("X-Failmail-Batch: db-primary"))).toBe(true)
     expect(await page.locator("#stat-delivered").textContent()).toBe("1")
     expect(await page.locator("#notice").textContent()).toContain("db-primary")
 

@@ -11,48 +11,16 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
-import { SMTPServer } from "smtp-server"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Settings from "../src/domain/Settings.ts"
 import { pipeline } from "../src/layers/Main.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { Http } from "../src/services/Http.ts"
 import { Ingress } from "../src/services/Ingress.ts"
+import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 // ---------------------------------------------------------------------------
 // Harness
-
-interface Upstream {
-  readonly port: number
-  readonly messages: Array<{ readonly to: ReadonlyArray<string>; readonly raw: string }>
-  readonly close: () => Promise<void>
-}
-
-const startUpstream = async (): Promise<Upstream> => {
-  const messages: Array<{ to: ReadonlyArray<string>; raw: string }> = []
-  const server = new SMTPServer({
-    logger: false,
-    disableReverseLookup: true,
-    authOptional: true,
-    disabledCommands: ["AUTH", "STARTTLS"],
-    closeTimeout: 200,
-    onData: (stream, session, callback) => {
-      const chunks: Array<Buffer> = []
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk))
-      stream.on("end", () => {
-        messages.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString("utf8") })
-        callback(null, "Ok")
-      })
-    }
-  })
-  server.on("error", () => undefined)
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
-  return {
-    port: (server.server.address() as AddressInfo).port,
-    messages,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
-  }
-}
 
 interface Running {
   readonly smtpPort: number
@@ -247,7 +215,7 @@ describe("HTTP API", () => {
     expect(summary.subject).toContain("[failmail]")
     expect(summary.recipients).toEqual(["dev@example.com", "ops@example.com"])
     expect(summary.createdAt).toMatch(RFC3339)
-    await eventually("the summary upstream", () => upstream.messages.some((m) => m.raw.includes("X-Failmail-Batch: alpha")))
+    await eventually("the summary upstream", () => upstream.deliveries.some((m) => m.raw.toString("utf8").includes("X-Failmail-Batch: alpha")))
 
     const batches: Array<any> = (await get("/api/batches")).json()
     expect(batches.map((b) => b.key).sort()).toEqual(["", "beta"])
