@@ -92,10 +92,6 @@ export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
     } satisfies RecordingRelay
   })
 
-/**
- * The pipeline of `Main.ts` without the SMTP ingress (no sockets), relaying
- * with `relay`. Provides Intake, Batcher, Spool, History and the rest.
- */
 /** A configuration for in-process tests: spool and fail-dir under `dir`, HTTP off, default windows. */
 export const testConfig = (dir: string, overrides: Partial<RunningConfig> = {}): RunningConfig => ({
   ...Settings.defaults({ hostname: "test" }),
@@ -109,6 +105,10 @@ export const testConfig = (dir: string, overrides: Partial<RunningConfig> = {}):
   ...overrides
 })
 
+/**
+ * The pipeline of `Main.ts` without the SMTP ingress (no sockets), relaying
+ * with `relay`. Provides Intake, Batcher, Spool, History and the rest.
+ */
 export const testPipeline = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E>) => core(config, relay)
 
 /**
