@@ -10,6 +10,8 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
   sync: () => {
     const registry = new Prometheus.Registry()
     const registers = [registry]
+    // Process and Node.js runtime metrics (resident memory, heap, event-loop lag, GC) under their standard names.
+    Prometheus.collectDefaultMetrics({ register: registry })
     return {
       registry,
       messagesReceived: new Prometheus.Counter({
