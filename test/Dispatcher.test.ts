@@ -46,16 +46,19 @@ const tempDir = Effect.acquireRelease(
     })
 )
 
-const setup = (overrides: Partial<RunningConfig> = {}) =>
+/** A running pipeline with a recording relay; `prepare` runs on the configuration before it starts. */
+const setup = <A = void>(overrides: Partial<RunningConfig> = {}, prepare?: (config: RunningConfig) => A) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
     const config = testConfig(dir, overrides)
+    const prepared = prepare === undefined ? (undefined as A) : prepare(config)
     const relay = yield* recordingRelay()
     const pipeline = yield* startPipeline(config, relay.layer)
     return {
       ...pipeline,
       config,
       relay,
+      prepared,
       /** A message for `to`, in batch `split`. */
       accept: (subject: string, options: { split?: string; to?: string } = {}) =>
         pipeline.intake.accept(
@@ -293,15 +296,9 @@ describe("Dispatcher retries", () => {
 describe("Dispatcher fail-dir", () => {
   it.scoped("keeps messages in the spool while the fail-dir cannot be written, even on stop", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const config = testConfig(dir)
-      unwritableFailDir(config.failDir)
-      const relay = yield* recordingRelay()
-      const pipeline = yield* startPipeline(config, relay.layer)
-      yield* pipeline.intake.accept(rawMessage({ subject: "nowhere to go" }), {
-        mailFrom: "app@example.com",
-        rcptTo: ["ops@example.com"]
-      })
+      const pipeline = yield* setup({}, (config) => unwritableFailDir(config.failDir))
+      const { config, relay } = pipeline
+      yield* pipeline.accept("nowhere to go")
       yield* awaitWakeUpAt(WAIT)
       yield* relay.failNext(Infinity, permanent)
       yield* advanceTo(WAIT)
@@ -319,15 +316,9 @@ describe("Dispatcher fail-dir", () => {
 
   it.scoped("files the summary once the fail-dir can be written again, then empties the spool", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const config = testConfig(dir)
-      const repair = unwritableFailDir(config.failDir)
-      const relay = yield* recordingRelay()
-      const pipeline = yield* startPipeline(config, relay.layer)
-      yield* pipeline.intake.accept(rawMessage({ subject: "nowhere to go yet" }), {
-        mailFrom: "app@example.com",
-        rcptTo: ["ops@example.com"]
-      })
+      const pipeline = yield* setup({}, (config) => unwritableFailDir(config.failDir))
+      const { config, relay, prepared: repair } = pipeline
+      yield* pipeline.accept("nowhere to go yet")
       yield* awaitWakeUpAt(WAIT)
       yield* relay.failNext(Infinity, permanent)
       yield* advanceTo(WAIT)
