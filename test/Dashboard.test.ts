@@ -54,7 +54,7 @@ const page = (overrides: Partial<Dashboard.PageInput> = {}): string =>
   Dashboard.renderDashboard({
     now: T0 + 60_000,
     version: "0.1.0",
-    stats: { now: T0 + 60_000, version: "0.1.0", counts: { batches: 1, messages: 3 }, totals },
+    stats: { now: T0 + 60_000, version: "0.1.0", counts: { batches: 1, messages: 3, lastAt: T0 + 60_000 }, totals },
     batches: [batch()],
     summaries: [summary()],
     config: { "bind-addr": "localhost:2525", credentials: "<redacted>" },
@@ -167,12 +167,14 @@ describe("renderDashboard", () => {
 })
 
 describe("JSON shapes", () => {
-  it("stats carry the original's fields, LastReceived in RFC 3339", () => {
-    const stats = Dashboard.statsJson({ now: T0 + 90_000, version: "0.1.0", counts: { batches: 2, messages: 7 }, totals })
+  it("stats carry the original's fields, LastReceived (latest pending arrival) in RFC 3339", () => {
+    const counts = { batches: 2, messages: 7, lastAt: T0 + 45_000 }
+    const stats = Dashboard.statsJson({ now: T0 + 90_000, version: "0.1.0", counts, totals })
     expect(stats).toMatchObject({
       ActiveBatches: 2,
       ActiveMessages: 7,
-      LastReceived: "2026-11-25T08:31:00.000Z",
+      LastReceived: "2026-11-25T08:30:45.000Z",
+      LastAccepted: "2026-11-25T08:31:00.000Z",
       Received: 5,
       Rejected: 1,
       SummariesDelivered: 2,
@@ -183,14 +185,12 @@ describe("JSON shapes", () => {
     })
   })
 
-  it("LastReceived is Go's zero time before any message", () => {
-    const stats = Dashboard.statsJson({
-      now: T0,
-      version: "0.1.0",
-      counts: { batches: 0, messages: 0 },
-      totals: { ...totals, lastReceivedAt: 0 }
-    })
-    expect(stats.LastReceived).toBe("0001-01-01T00:00:00Z")
+  it("LastReceived is Go's zero time whenever nothing is pending, as in the original", () => {
+    const idle = { batches: 0, messages: 0, lastAt: 0 }
+    const before = Dashboard.statsJson({ now: T0, version: "0.1.0", counts: idle, totals: { ...totals, lastReceivedAt: 0 } })
+    expect(before).toMatchObject({ LastReceived: "0001-01-01T00:00:00Z", LastAccepted: "0001-01-01T00:00:00Z" })
+    const afterFlush = Dashboard.statsJson({ now: T0 + 90_000, version: "0.1.0", counts: idle, totals })
+    expect(afterFlush).toMatchObject({ LastReceived: "0001-01-01T00:00:00Z", LastAccepted: "2026-11-25T08:31:00.000Z" })
   })
 
   it("batches are listed soonest due first, with times and time left", () => {

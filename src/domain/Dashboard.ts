@@ -44,7 +44,8 @@ export interface TotalsInput {
 export interface StatsInput {
   readonly now: number
   readonly version: string
-  readonly counts: { readonly batches: number; readonly messages: number }
+  /** Pending now; `lastAt` is the latest arrival among pending batches, 0 when none is pending. */
+  readonly counts: { readonly batches: number; readonly messages: number; readonly lastAt: number }
   readonly totals: TotalsInput
 }
 
@@ -52,14 +53,17 @@ export interface StatsInput {
 // JSON shapes
 
 /**
- * `GET /api/stats`. The first three fields are the original failmail's
- * (`LastReceived` is RFC 3339, {@link ZERO_TIME} until a message arrives);
- * the others use the same PascalCase.
+ * `GET /api/stats`. The first three fields are the original failmail's:
+ * `LastReceived` is the latest arrival among pending batches in RFC 3339, so
+ * it is {@link ZERO_TIME} whenever nothing is pending (it resets after a
+ * flush). The others use the same PascalCase; `LastAccepted` is the last
+ * message accepted since start, pending or not.
  */
 export interface StatsJson {
   readonly ActiveBatches: number
   readonly ActiveMessages: number
   readonly LastReceived: string
+  readonly LastAccepted: string
   readonly Received: number
   readonly Rejected: number
   readonly SummariesDelivered: number
@@ -74,7 +78,8 @@ export interface StatsJson {
 export const statsJson = (input: StatsInput): StatsJson => ({
   ActiveBatches: input.counts.batches,
   ActiveMessages: input.counts.messages,
-  LastReceived: rfc3339(input.totals.lastReceivedAt),
+  LastReceived: rfc3339(input.counts.lastAt),
+  LastAccepted: rfc3339(input.totals.lastReceivedAt),
   Received: input.totals.received,
   Rejected: input.totals.rejected,
   SummariesDelivered: input.totals.summariesDelivered,
@@ -548,8 +553,8 @@ const SCRIPT = `
     $("stat-rejected").textContent = String(s.Rejected);
     $("stat-delivered").textContent = String(s.SummariesDelivered);
     $("stat-failed").textContent = String(s.SummariesFailed);
-    var last = $("stat-last"), at = ms(s.LastReceived);
-    if (s.LastReceived.indexOf("0001-") === 0) { last.textContent = "never"; }
+    var last = $("stat-last"), at = ms(s.LastAccepted);
+    if (s.LastAccepted.indexOf("0001-") === 0) { last.textContent = "never"; }
     else { var node = el("span", "", age(serverNow() - at)); node.dataset.at = String(at); last.replaceChildren(node); }
     $("uptime").dataset.since = String(ms(s.StartedAt));
   }

@@ -168,8 +168,12 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       }),
       /** Pending batches, oldest first. */
       snapshot: Effect.sync(() => [...pending.values()].map(snapshotOf)),
-      /** Counts for `/api/stats`. */
-      counts: Effect.sync(() => ({ batches: pending.size, messages: pendingMessages }))
+      /** Counts for `/api/stats`; `lastAt` is the latest arrival among pending batches (0 when none is pending). */
+      counts: Effect.sync(() => {
+        let lastAt = 0
+        for (const batch of pending.values()) lastAt = Math.max(lastAt, batch.lastAt)
+        return { batches: pending.size, messages: pendingMessages, lastAt }
+      })
     } as const
   })
 }) {}
