@@ -1,8 +1,14 @@
 /**
  * Scenarios 1 and 2: ingest throughput, failmail against the null sink on
- * the very same load, rounds alternating between the two so that both see
- * the same machine. failmail's spool fsyncs every message before its 250.
+ * the very same load, rounds rotating the order so that all see the same
+ * machine. failmail's spool fsyncs every message before its 250.
+ *
+ * Two ceilings are measured beside it, in the same run: the pinned listener
+ * (smtp-server) answering 250 without storing anything, and the disk's
+ * cheapest durable write with as many writers as there are clients.
  */
+import * as path from "node:path"
+import { measureDisk, startBareListener } from "./ceilings.ts"
 import type { Context } from "./context.ts"
 import type { Row } from "./report.ts"
 import { fixed, int, median } from "./util.ts"
@@ -39,30 +45,38 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
     await load(ctx.sink.port, warmup)
     await load(failmail.port, warmup)
     let spooled = warmup
-    const sinkRates: Array<number> = []
-    const failmailRates: Array<number> = []
-    for (let round = 0; round < sizes.rounds; round++) {
-      const measureFailmail = async () => {
-        const ms = await load(failmail.port, spec.messages)
-        spooled += spec.messages
-        await failmail.expectSpooled(spooled)
-        failmailRates.push((spec.messages / ms) * 1000)
-        ctx.log(`  ${spec.id}: round ${round + 1}: failmail ${int((spec.messages / ms) * 1000)} msg/s`)
+    const bare = await startBareListener(ctx.root)
+    const rates = { sink: [] as Array<number>, bare: [] as Array<number>, failmail: [] as Array<number> }
+    try {
+      await load(bare.port, warmup)
+      const measure = {
+        sink: async () => (spec.messages / (await load(ctx.sink.port, spec.messages))) * 1000,
+        bare: async () => (spec.messages / (await load(bare.port, spec.messages))) * 1000,
+        failmail: async () => {
+          const ms = await load(failmail.port, spec.messages)
+          spooled += spec.messages
+          await failmail.expectSpooled(spooled)
+          return (spec.messages / ms) * 1000
+        }
       }
-      const measureSink = async () => {
-        const ms = await load(ctx.sink.port, spec.messages)
-        sinkRates.push((spec.messages / ms) * 1000)
-        ctx.log(`  ${spec.id}: round ${round + 1}: ${ctx.sink.label} ${int((spec.messages / ms) * 1000)} msg/s`)
+      const order = ["sink", "bare", "failmail"] as const
+      for (let round = 0; round < sizes.rounds; round++) {
+        // Rotate who goes first, so a drift in the machine's load hits all alike.
+        for (let i = 0; i < order.length; i++) {
+          const who = order[(round + i) % order.length] as (typeof order)[number]
+          const rate = await measure[who]()
+          rates[who].push(rate)
+          ctx.log(`  ${spec.id}: round ${round + 1}: ${who === "sink" ? ctx.sink.label : who === "bare" ? bare.label : "failmail"} ${int(rate)} msg/s`)
+        }
       }
-      // Alternate who goes first, so a drift in the machine's load hits both alike.
-      if (round % 2 === 0) {
-        await measureSink()
-        await measureFailmail()
-      } else {
-        await measureFailmail()
-        await measureSink()
-      }
+    } finally {
+      await bare.close()
     }
+    const disk = await measureDisk(ctx.root, path.dirname(failmail.spoolDir), sizes.sessions, sizes.messageSize, ctx.options.quick ? 1 : 3)
+    ctx.log(`  ${spec.id}: disk ceiling ${int(disk.rate)} durable records/s (${sizes.sessions} writers)`)
+    const failmailRates = rates.failmail
+    const sinkRates = rates.sink
+    const bareRate = median(rates.bare)
     const failmailRate = median(failmailRates)
     const sinkRate = median(sinkRates)
     const ratio = failmailRate / sinkRate
@@ -71,13 +85,19 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
     return {
       id: spec.id,
       scenario: spec.scenario,
-      figure: `${int(failmailRate)} msg/s = ${fixed(ratio, 2)} × ${ctx.sink.label} (${int(sinkRate)} msg/s)`,
+      figure:
+        `${int(failmailRate)} msg/s = ${fixed(ratio, 2)} × ${ctx.sink.label} (${int(sinkRate)} msg/s); ` +
+        `ceilings: listener ${fixed(bareRate / sinkRate, 2)} ×, disk ${fixed(disk.rate / sinkRate, 2)} ×`,
       target: `≥ ${spec.targetRatio} × ${ctx.sink.label}`,
       pass: ratio >= spec.targetRatio,
       values: {
         failmailRate,
         sinkRate,
         ratio,
+        bareRate,
+        bareRatio: bareRate / sinkRate,
+        diskRate: disk.rate,
+        diskRatio: disk.rate / sinkRate,
         messages: spec.messages,
         rounds: sizes.rounds,
         ...(memory === undefined ? {} : { rssKb: memory.rssKb })
@@ -85,7 +105,10 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
       notes: [
         `${spec.id}: ${sizes.sessions} concurrent ${ctx.loadLabel} sessions, ${spec.reuse ? "reused connections" : "a new connection per message"}, ` +
           `${int(spec.messages)} messages of ${int(sizes.messageSize)} bytes per run, median of ${sizes.rounds} alternating rounds ` +
-          `(failmail: ${failmailRates.map(int).join(", ")}; ${ctx.sink.label}: ${sinkRates.map(int).join(", ")} msg/s).` +
+          `(failmail: ${failmailRates.map(int).join(", ")}; ${ctx.sink.label}: ${sinkRates.map(int).join(", ")} msg/s). ` +
+          `Ceilings in the same run: the bare listener (smtp-server answering 250 without storing) ${int(bareRate)} msg/s = ` +
+          `${fixed(bareRate / sinkRate, 2)} × ${ctx.sink.label}; the disk (${sizes.sessions} writers, each waiting for its own record, ` +
+          `group-committed append + fdatasync to a preallocated file) ${int(disk.rate)} records/s = ${fixed(disk.rate / sinkRate, 2)} × ${ctx.sink.label}.` +
           (problems.length > 0 ? ` failmail logged ${problems.length} warnings/errors, first: ${problems[0]}` : "")
       ]
     }
