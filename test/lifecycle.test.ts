@@ -135,6 +135,34 @@ describe("signals", () => {
     expect(fs.readdirSync(path.join(dir, "incoming", "msg"))).toHaveLength(0)
   })
 
+  it("SIGTERM closes idle sessions at once and lets a session with a message under way finish it", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    // An hour-long shutdown timeout: the stop must not wait on the idle session at all.
+    const child = launch([...baseArgs(dir, upstream), "--wait-period=10m", "--max-wait=1h", "--shutdown-timeout=1h"], dir)
+    await ready(child)
+    const port = smtpPortOf(child)
+    const idle = await Conversation.open(port)
+    expect((await idle.read()).code).toBe(220)
+    expect((await idle.command("EHLO pool.example")).code).toBe(250)
+    const busy = await Conversation.open(port)
+    expect((await busy.read()).code).toBe(220)
+    expect((await busy.command("EHLO client.example")).code).toBe(250)
+    expect((await busy.command("MAIL FROM:<app@example.org>")).code).toBe(250)
+
+    child.process.kill("SIGTERM")
+    expect((await idle.read()).code).toBe(421)
+    await idle.closedByPeer()
+    expect((await busy.command("RCPT TO:<ops@example.com>")).code).toBe(250)
+    expect((await busy.command("DATA")).code).toBe(354)
+    expect((await busy.command("Subject: in flight at stop\r\n\r\nbody\r\n.")).code).toBe(250)
+    await busy.quit()
+
+    expect(await child.exited).toBe(0)
+    expect(subjects(upstream)).toEqual(["[failmail] 1 instance: in flight at stop"])
+    expect(child.output()).toContain("waiting up to 1h0m0s for 1 sessions to finish their message")
+  })
+
   it("a second SIGTERM exits at once and leaves the spool intact", async () => {
     const dir = tempDir()
     const silent = net.createServer(() => undefined)
@@ -215,6 +243,25 @@ describe("signals", () => {
     await eventually("both summarized", () => upstream.deliveries.length >= 1, 10_000)
     await eventually("in-flight message summarized", () => subjects(upstream).join("|").includes("2 instances"), 10_000)
     expect(smtpPortOf(child)).toBe(port)
+  })
+
+  it("SIGHUP closes idle sessions at once, so new connections are not held back by them", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const configFile = path.join(dir, "failmail.conf")
+    fs.writeFileSync(configFile, `bind_addr = 127.0.0.1:0\nbind_http = ""\nrelay_addr = ${upstream.address}\nwait_period = 300ms\n`)
+    const child = launch([`--config=${configFile}`, "--shutdown-timeout=1h"], dir)
+    await ready(child)
+    const port = smtpPortOf(child)
+    const idle = await Conversation.open(port)
+    expect((await idle.read()).code).toBe(220)
+    expect((await idle.command("EHLO pool.example")).code).toBe(250)
+
+    child.process.kill("SIGHUP")
+    expect((await idle.read()).code).toBe(421)
+    await send(port, "right after reload")
+    await eventually("summary after reload", () => subjects(upstream).includes("[failmail] 1 instance: right after reload"), 10_000)
+    expect(child.output()).not.toContain("waiting up to")
   })
 
   it("SIGHUP with an invalid config file keeps the running configuration", async () => {

@@ -2,16 +2,19 @@
  * The SMTP listener (smtp-server) as a scoped resource. It answers 250 only
  * after the message is in the spool, 451 when it could not be stored (so the
  * client retries), 552 over `--max-message-size` and 421 beyond
- * `--max-connections`. Closing the scope stops accepting at once and gives
- * open sessions `--shutdown-timeout` to finish.
+ * `--max-connections`. Closing the scope stops accepting at once, closes
+ * idle sessions (421) and gives sessions with a message under way
+ * `--shutdown-timeout` to finish it.
  */
 import { Clock, Duration, Effect, Exit, FiberSet, Option, Runtime } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as util from "node:util"
 import { SMTPServer, type SMTPServerOptions } from "smtp-server"
+import type { SMTPConnection } from "smtp-server/lib/smtp-connection.js"
 import { parseHostPort } from "../domain/Address.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
+import * as GoDuration from "../domain/GoDuration.ts"
 import * as Rewrite from "../domain/Rewrite.ts"
 import { AppConfig, type RunningConfig } from "./AppConfig.ts"
 import "./GreetAtOnce.ts"
@@ -56,6 +59,15 @@ const listenTarget = (config: RunningConfig): Effect.Effect<ListenTarget, Config
     ? Effect.fail(new ConfigError({ message: `bind-addr: ${address}` }))
     : Effect.succeed({ _tag: "Address", ...address, label: `bind-addr ${config.bindAddr}` })
 }
+
+/**
+ * A session with no transaction under way: before MAIL FROM or after its
+ * last message was answered, and not waiting for a handler. Stopping or
+ * reloading closes it at once (421) instead of waiting for it: an idle
+ * client, such as a connection pool, has nothing to finish.
+ */
+const isIdle = (connection: SMTPConnection): boolean =>
+  connection.session?.envelope?.mailFrom === false && !connection._dataStream && !connection._handlerPending
 
 /** Polls until `done` holds or `timeout` passes. */
 const waitUntil = (done: () => boolean, timeout: Duration.Duration) =>
@@ -182,13 +194,22 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
           yield* Option.match(shared, { onNone: () => listener.close, onSome: (listeners) => listeners.release("smtp") })
         }
         yield* Effect.logInfo(`smtp: ${reloading ? "handing the listener to the new configuration" : "listener closed"}`)
-        if (server.connections.size > 0) {
-          yield* Effect.logInfo(`smtp: waiting up to ${Duration.format(config.shutdownTimeout)} for ${server.connections.size} open sessions`)
-          yield* waitUntil(() => server.connections.size === 0, config.shutdownTimeout)
+        const closeWhere = (which: (connection: SMTPConnection) => boolean) => {
           for (const connection of server.connections) {
+            if (!which(connection)) continue
             connection.send(421, "Server shutting down, try again later")
             connection.close()
           }
+        }
+        closeWhere(isIdle)
+        const busy = [...server.connections].filter((connection) => !isIdle(connection)).length
+        if (busy > 0) {
+          yield* Effect.logInfo(`smtp: waiting up to ${GoDuration.format(config.shutdownTimeout)} for ${busy} sessions to finish their message`)
+          yield* waitUntil(() => {
+            closeWhere(isIdle)
+            return server.connections.size === 0
+          }, config.shutdownTimeout)
+          closeWhere(() => true)
         }
       })
     )

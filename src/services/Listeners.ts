@@ -31,6 +31,7 @@ export interface Listener {
   readonly address: net.AddressInfo | undefined
   /** Routes accepted connections to `handler` (or queues them while it is `undefined`). */
   readonly route: (handler: ((socket: net.Socket) => void) | undefined) => void
+  /** Stops listening at once; connections already accepted are their handler's to end. */
   readonly close: Effect.Effect<void>
   readonly listening: () => boolean
 }
@@ -61,10 +62,12 @@ const open = (target: ListenTarget): Effect.Effect<Listener, ListenError> =>
             if (next === undefined) return
             for (const socket of waiting.splice(0)) if (!socket.destroyed) next(socket)
           },
-          close: Effect.async<void>((done) => {
+          // Not server.close's callback: it waits for every accepted connection to end,
+          // and ending them (idle at once, busy after --shutdown-timeout) is Ingress's job.
+          close: Effect.sync(() => {
             handler = undefined
             for (const socket of waiting.splice(0)) socket.destroy()
-            server.close(() => done(Effect.void))
+            if (server.listening) server.close()
           }),
           listening: () => server.listening
         })
