@@ -148,7 +148,7 @@ describe("Batcher timing", () => {
         groups: 1
       })
       yield* expectSentCount(pipeline.relay, 1)
-      expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0 })
+      expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0, lastAt: 0 })
     })
   )
 
@@ -355,7 +355,7 @@ describe("Batcher timing", () => {
         rawMessage({ subject: "connection refused", body: "the body of the latest one" }),
         { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] }
       )
-      expect(yield* pipeline.batcher.counts).toEqual({ batches: 1, messages: 10_000 })
+      expect(yield* pipeline.batcher.counts).toMatchObject({ batches: 1, messages: 10_000 })
       yield* awaitWakeUpAt(WAIT)
       yield* advanceTo(WAIT)
       yield* awaitSent(pipeline.relay, 1)
@@ -370,7 +370,7 @@ describe("Batcher timing", () => {
       expect(pipeline.relay.sent[0]?.raw.byteLength).toBeLessThan(200_000)
       yield* awaitSpoolEmpty(pipeline.config)
       yield* expectSentCount(pipeline.relay, 1)
-      expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0 })
+      expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0, lastAt: 0 })
     })
   )
 })
