@@ -5,6 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
@@ -262,6 +263,41 @@ describe("signals", () => {
     await send(port, "right after reload")
     await eventually("summary after reload", () => subjects(upstream).includes("[failmail] 1 instance: right after reload"), 10_000)
     expect(child.output()).not.toContain("waiting up to")
+  })
+
+  it("SIGHUP keeps the HTTP socket: a request made during the reload is answered by the new configuration", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const configFile = path.join(dir, "failmail.conf")
+    const config = `bind_addr = 127.0.0.1:0\nbind_http = 127.0.0.1:0\nrelay_addr = ${upstream.address}\nwait_period = 10m\nmax_wait = 1h\n`
+    fs.writeFileSync(configFile, config)
+    const child = launch([`--config=${configFile}`, "--shutdown-timeout=1h"], dir)
+    await ready(child)
+    const httpPortOf = () => [...child.output().matchAll(/http: listening on [^\s"]*:(\d+)/g)].map((match) => Number(match[1]))
+    const [httpPort] = httpPortOf()
+    // A session with a message under way holds the old configuration open while the reload waits for it.
+    const busy = await Conversation.open(smtpPortOf(child))
+    expect((await busy.read()).code).toBe(220)
+    expect((await busy.command("EHLO client.example")).code).toBe(250)
+    expect((await busy.command("MAIL FROM:<app@example.org>")).code).toBe(250)
+
+    child.process.kill("SIGHUP")
+    await eventually("reload waiting for the session", () => child.output().includes("for 1 sessions to finish their message"))
+    expect(child.output()).toContain("http: handing the listener to the new configuration")
+    const duringReload = new Promise<number>((resolve, reject) =>
+      http.get({ host: "127.0.0.1", port: httpPort, path: "/healthz" }, (response) => {
+        response.resume()
+        resolve(response.statusCode ?? 0)
+      }).once("error", reject)
+    )
+    expect((await busy.command("RCPT TO:<ops@example.com>")).code).toBe(250)
+    expect((await busy.command("DATA")).code).toBe(354)
+    expect((await busy.command("Subject: during reload\r\n\r\nbody\r\n.")).code).toBe(250)
+    await busy.quit()
+
+    expect(await duringReload).toBe(200)
+    await eventually("new configuration listening", () => httpPortOf().length === 2)
+    expect(httpPortOf()).toEqual([httpPort, httpPort])
   })
 
   it("SIGHUP with an invalid config file keeps the running configuration", async () => {

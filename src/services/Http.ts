@@ -1,6 +1,7 @@
 /**
  * The operator's HTTP surface on `--bind-http` (empty: off), served by
- * @effect/platform's router on a node `http` server as a scoped resource:
+ * @effect/platform's router on a node `http` server as a scoped resource,
+ * its listening socket kept across reloads (Listeners), like the SMTP one:
  *
  * - `GET /` — the live dashboard (server-rendered, then polls the API);
  * - `GET /api/stats`, `GET /api/batches`, `GET /api/summaries` — JSON;
@@ -23,7 +24,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option } from "effect"
 import * as crypto from "node:crypto"
 import * as http from "node:http"
 import { parseHostPort } from "../domain/Address.ts"
@@ -35,6 +36,8 @@ import { AppConfig } from "./AppConfig.ts"
 import { Batcher } from "./Batcher.ts"
 import { History } from "./History.ts"
 import { Ingress } from "./Ingress.ts"
+import { Lifecycle } from "./Lifecycle.ts"
+import { Listeners, scopedListener } from "./Listeners.ts"
 import { Metrics } from "./Metrics.ts"
 import { Spool } from "./Spool.ts"
 
@@ -243,27 +246,31 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
       return HttpServerResponse.setHeader(response, "x-content-type-options", "nosniff")
     })
 
-    const nodeServer = http.createServer()
-    const server = yield* NodeHttpServer.make(() => nodeServer, {
-      port: address.port,
-      ...(address.host === "" ? {} : { host: address.host })
-    }).pipe(
-      Effect.mapError((error) => {
-        const cause = error.cause as { code?: string; message?: string }
-        const reason = cause?.code === "EADDRINUSE" ? "address already in use" : String(cause?.message ?? cause)
-        return new StartError({ message: `bind-http ${config.bindHttp}: ${reason}` })
-      })
-    )
-    // Runs before the server's own close: idle keep-alive connections go at
-    // once, busy ones get a short grace period.
+    // The listening socket comes from Listeners when the process has them, so a
+    // reload that keeps --bind-http keeps the socket: requests made during the
+    // reload wait for the new graph instead of being refused.
+    const handler = yield* NodeHttpServer.makeHandler(app)
+    const nodeServer = http.createServer(handler)
+    const target = { _tag: "Address", ...address, label: `bind-http ${config.bindHttp}` } as const
+    const shared = yield* Effect.serviceOption(Listeners)
+    const lifecycle = yield* Effect.serviceOption(Lifecycle)
+    const listener = yield* Option.match(shared, {
+      onNone: () => scopedListener(target),
+      onSome: (listeners) => listeners.acquire("http", target)
+    }).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
+    listener.route((socket) => nodeServer.emit("connection", socket))
+    // Idle keep-alive connections go at once, busy ones get a short grace period.
     yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
+      Effect.gen(function* () {
+        listener.route(undefined)
+        const reloading = Option.isSome(lifecycle) && (yield* lifecycle.value.isReloading)
+        if (!reloading && Option.isSome(shared)) yield* shared.value.release("http")
         nodeServer.closeIdleConnections()
         setTimeout(() => nodeServer.closeAllConnections(), CLOSE_GRACE_MS).unref()
-      }).pipe(Effect.zipRight(Effect.logInfo("http: server closing")))
+        yield* Effect.logInfo(reloading ? "http: handing the listener to the new configuration" : "http: server closing")
+      })
     )
-    yield* server.serve(app)
-    const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+    const port = listener.address?.port ?? 0
     yield* Effect.logInfo(`http: listening on ${address.host === "" ? "*" : address.host}:${port}`)
     return { port }
   })

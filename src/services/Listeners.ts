@@ -1,9 +1,9 @@
 /**
  * Listening sockets that outlive a configuration: a reload that keeps the
- * SMTP address keeps the socket, so no connection is refused while the
- * service graph is rebuilt. Accepted connections go to the current handler
- * (the SMTP server of the running graph); between two graphs they wait in a
- * short queue.
+ * SMTP (or HTTP) address keeps the socket, so no connection is refused while
+ * the service graph is rebuilt. Accepted connections go to the current
+ * handler (the SMTP or HTTP server of the running graph); between two graphs
+ * they wait in a short queue.
  */
 import { Data, Effect, type Scope } from "effect"
 import * as net from "node:net"
