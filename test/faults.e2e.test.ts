@@ -124,6 +124,8 @@ describe("upstream faults", () => {
     })
     await send(failmail.port, "421 mid-session")
     await eventually("filed", () => maildirNew(failmail.config.failDir).length === 1, 15_000)
-    expect(fs.readdirSync(path.join(failmail.config.messageStore, "msg"))).toHaveLength(0)
+    // The message leaves the spool just after its summary is filed.
+    await eventually("spool emptied", () => fs.readdirSync(path.join(failmail.config.messageStore, "msg")).length === 0)
+    expect(maildirNew(failmail.config.failDir)).toHaveLength(1)
   })
 })

@@ -24,7 +24,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Clock, Effect, Option } from "effect"
+import { Clock, Effect } from "effect"
 import * as crypto from "node:crypto"
 import * as http from "node:http"
 import { parseHostPort } from "../domain/Address.ts"
@@ -36,8 +36,7 @@ import { AppConfig } from "./AppConfig.ts"
 import { Batcher } from "./Batcher.ts"
 import { History } from "./History.ts"
 import { Ingress } from "./Ingress.ts"
-import { Lifecycle } from "./Lifecycle.ts"
-import { Listeners, scopedListener } from "./Listeners.ts"
+import { attach } from "./Listeners.ts"
 import { Metrics } from "./Metrics.ts"
 import { Spool } from "./Spool.ts"
 
@@ -252,19 +251,12 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
     const handler = yield* NodeHttpServer.makeHandler(app)
     const nodeServer = http.createServer(handler)
     const target = { _tag: "Address", ...address, label: `bind-http ${config.bindHttp}` } as const
-    const shared = yield* Effect.serviceOption(Listeners)
-    const lifecycle = yield* Effect.serviceOption(Lifecycle)
-    const listener = yield* Option.match(shared, {
-      onNone: () => scopedListener(target),
-      onSome: (listeners) => listeners.acquire("http", target)
-    }).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
+    const listener = yield* attach("http", target).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
     listener.route((socket) => nodeServer.emit("connection", socket))
     // Idle keep-alive connections go at once, busy ones get a short grace period.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
-        listener.route(undefined)
-        const reloading = Option.isSome(lifecycle) && (yield* lifecycle.value.isReloading)
-        if (!reloading && Option.isSome(shared)) yield* shared.value.release("http")
+        const reloading = yield* listener.detach
         nodeServer.closeIdleConnections()
         setTimeout(() => nodeServer.closeAllConnections(), CLOSE_GRACE_MS).unref()
         yield* Effect.logInfo(reloading ? "http: handing the listener to the new configuration" : "http: server closing")

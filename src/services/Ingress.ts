@@ -6,7 +6,7 @@
  * idle sessions (421) and gives sessions with a message under way
  * `--shutdown-timeout` to finish it.
  */
-import { Clock, Duration, Effect, Exit, FiberSet, Option, Runtime } from "effect"
+import { Clock, Duration, Effect, Exit, FiberSet, Runtime } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as util from "node:util"
@@ -20,8 +20,7 @@ import { AppConfig, type RunningConfig } from "./AppConfig.ts"
 import "./GreetAtOnce.ts"
 import { History } from "./History.ts"
 import { Intake } from "./Intake.ts"
-import { Lifecycle } from "./Lifecycle.ts"
-import { type ListenTarget, Listeners, scopedListener } from "./Listeners.ts"
+import { attach, type ListenTarget } from "./Listeners.ts"
 import { Metrics } from "./Metrics.ts"
 
 /** A connection idle this long is closed (RFC 5321 asks servers to wait at least 5 minutes mid-command). */
@@ -176,23 +175,14 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
     const server = new SMTPServer(options)
     server.on("error", (error) => log(`smtp: ${error.message}`))
 
-    const shared = yield* Effect.serviceOption(Listeners)
-    const lifecycle = yield* Effect.serviceOption(Lifecycle)
-    const listener = yield* Option.match(shared, {
-      onNone: () => scopedListener(target),
-      onSome: (listeners) => listeners.acquire("smtp", target)
-    }).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
+    const listener = yield* attach("smtp", target).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
     listener.route((socket) => server.server.emit("connection", socket))
 
     // On stop: refuse new connections at once. On reload: new connections wait for the next graph.
-    // Either way, open sessions get --shutdown-timeout to finish on this graph.
+    // Either way, idle sessions are closed at once and busy ones get --shutdown-timeout to finish on this graph.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
-        listener.route(undefined)
-        const reloading = Option.isSome(lifecycle) && (yield* lifecycle.value.isReloading)
-        if (!reloading) {
-          yield* Option.match(shared, { onNone: () => listener.close, onSome: (listeners) => listeners.release("smtp") })
-        }
+        const reloading = yield* listener.detach
         yield* Effect.logInfo(`smtp: ${reloading ? "handing the listener to the new configuration" : "listener closed"}`)
         const closeWhere = (which: (connection: SMTPConnection) => boolean) => {
           for (const connection of server.connections) {
