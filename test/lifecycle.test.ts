@@ -50,6 +50,14 @@ const send = (port: number, subject: string, to = "ops@example.com") =>
     .createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true })
     .sendMail({ from: "app@example.org", to, subject, text: `body of ${subject}` })
 
+/** An SMTP session past its greeting and EHLO. */
+const greeted = async (port: number, name: string): Promise<Conversation> => {
+  const session = await Conversation.open(port)
+  expect((await session.read()).code).toBe(220)
+  expect((await session.command(`EHLO ${name}`)).code).toBe(250)
+  return session
+}
+
 const subjects = (upstream: Upstream) =>
   upstream.deliveries.map((delivery) => /^Subject: (.*)$/m.exec(delivery.raw.toString())?.[1] ?? "")
 
@@ -143,12 +151,8 @@ describe("signals", () => {
     const child = launch([...baseArgs(dir, upstream), "--wait-period=10m", "--max-wait=1h", "--shutdown-timeout=1h"], dir)
     await ready(child)
     const port = smtpPortOf(child)
-    const idle = await Conversation.open(port)
-    expect((await idle.read()).code).toBe(220)
-    expect((await idle.command("EHLO pool.example")).code).toBe(250)
-    const busy = await Conversation.open(port)
-    expect((await busy.read()).code).toBe(220)
-    expect((await busy.command("EHLO client.example")).code).toBe(250)
+    const idle = await greeted(port, "pool.example")
+    const busy = await greeted(port, "client.example")
     expect((await busy.command("MAIL FROM:<app@example.org>")).code).toBe(250)
 
     child.process.kill("SIGTERM")
@@ -223,9 +227,7 @@ describe("signals", () => {
     const child = launch([`--config=${configFile}`, "--shutdown-timeout=5s"], dir)
     await ready(child)
     const port = smtpPortOf(child)
-    const session = await Conversation.open(port)
-    expect((await session.read()).code).toBe(220)
-    expect((await session.command("EHLO client.example")).code).toBe(250)
+    const session = await greeted(port, "client.example")
     expect((await session.command("MAIL FROM:<app@example.org>")).code).toBe(250)
 
     fs.writeFileSync(configFile, `bind_addr = 127.0.0.1:0\nbind_http = ""\nrelay_addr = ${upstream.address}\nwait_period = 300ms\n`)
@@ -254,9 +256,7 @@ describe("signals", () => {
     const child = launch([`--config=${configFile}`, "--shutdown-timeout=1h"], dir)
     await ready(child)
     const port = smtpPortOf(child)
-    const idle = await Conversation.open(port)
-    expect((await idle.read()).code).toBe(220)
-    expect((await idle.command("EHLO pool.example")).code).toBe(250)
+    const idle = await greeted(port, "pool.example")
 
     child.process.kill("SIGHUP")
     expect((await idle.read()).code).toBe(421)
@@ -276,9 +276,7 @@ describe("signals", () => {
     const httpPortOf = () => [...child.output().matchAll(/http: listening on [^\s"]*:(\d+)/g)].map((match) => Number(match[1]))
     const [httpPort] = httpPortOf()
     // A session with a message under way holds the old configuration open while the reload waits for it.
-    const busy = await Conversation.open(smtpPortOf(child))
-    expect((await busy.read()).code).toBe(220)
-    expect((await busy.command("EHLO client.example")).code).toBe(250)
+    const busy = await greeted(smtpPortOf(child), "client.example")
     expect((await busy.command("MAIL FROM:<app@example.org>")).code).toBe(250)
 
     child.process.kill("SIGHUP")
