@@ -462,6 +462,28 @@ describe("other real clients", () => {
     expectSpoolEmpty(failmail)
   })
 
+  it("Python's logging SMTPHandler: records with long lines (quoted-printable) group by their decoded body", async () => {
+    const { failmail, upstream } = await startWithUpstream({ ...GATHER, groupExpr: "{{normalize body}}" })
+    // One connection per record, sent synchronously, a fixed subject; lines over 78 characters
+    // arrive quoted-printable with soft line breaks.
+    const script = [
+      "import logging, logging.handlers, sys",
+      "handler = logging.handlers.SMTPHandler(('127.0.0.1', int(sys.argv[1])), 'app@example.org', ['ops@example.com'], 'Error in app')",
+      "log = logging.getLogger('app')",
+      "log.addHandler(handler)",
+      "for n in range(3): log.error('timeout after %dms for user %d ' % (1500 + n, 40 + n) + 'x' * 120)",
+      "log.error('disk full on db1')"
+    ].join("\n")
+    await run("/usr/bin/python3", ["-c", script, String(failmail.port)], { timeout: 15_000 })
+    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    expect(rest).toHaveLength(0)
+    expect(summary).toMatchObject({ subject: "[failmail] 4 instances of 2 messages", messages: 4, groups: 2 })
+    const text = summary?.mail.text ?? ""
+    expect(text).toContain(`timeout after 1502ms for user 42 ${"x".repeat(120)}`)
+    expect(text).toMatch(/Message group 1 of 2: 3 instances/)
+    expect(text).toContain("disk full on db1")
+  })
+
   it("smtp-source: 40 messages over 4 sessions arrive in one summary", async () => {
     const { failmail, upstream } = await startWithUpstream(GATHER)
     await run(
