@@ -24,15 +24,15 @@ interface BenchRow {
 
 /** The figures each scenario must have measured (finite numbers), by scenario; those that must be positive. */
 const keyFigures: Record<number, ReadonlyArray<string>> = {
-  1: ["failmailRate", "sinkRate", "ratio"],
-  2: ["failmailRate", "sinkRate", "ratio"],
+  1: ["failmailRate", "sinkRate", "ratio", "bareRate", "diskRate"],
+  2: ["failmailRate", "sinkRate", "ratio", "bareRate", "diskRate"],
   3: ["p50", "p99"],
   4: ["hwmKb", "rssEndKb"],
   // Summary latency is measured across two processes' clocks at millisecond resolution: near 0, its sign is not asserted.
   5: ["p50", "p99"],
   6: ["readyMs", "smtpMs", "summaryMs", "emptyMs"]
 }
-const positive = new Set(["failmailRate", "sinkRate", "ratio", "hwmKb", "rssEndKb", "readyMs", "smtpMs", "summaryMs", "emptyMs"])
+const positive = new Set(["failmailRate", "sinkRate", "ratio", "bareRate", "diskRate", "hwmKb", "rssEndKb", "readyMs", "smtpMs", "summaryMs", "emptyMs"])
 
 const run = (args: ReadonlyArray<string>, timeoutMs: number) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
