@@ -307,4 +307,22 @@ describe("--all-dir and --relay-all", () => {
     expect(fs.readFileSync(filed[0]!).equals(tricky(3))).toBe(true)
     expect(upstream.deliveries.filter((delivery) => delivery.from !== failmail.config.from)).toEqual([])
   })
+
+  it("--relay-all: a copy still waiting for a retry when failmail stops is filed in the fail-dir, not dropped", async () => {
+    const { failmail, upstream } = await startWithUpstream({
+      relayAll: true,
+      relayRetryFor: Duration.minutes(10),
+      waitPeriod: Duration.minutes(10),
+      maxWait: Duration.hours(1)
+    })
+    upstream.failNext(451, 1_000)
+    await sendRaw(failmail.port, "app@example.org", ["ops@example.com"], tricky(4))
+    await eventually("the copy refused once", () => upstream.attempts() >= 1)
+    await failmail.close()
+    // The copy, byte for byte; the summary is filed beside it, as the upstream still refuses.
+    const filed = maildirNew(failmail.config.failDir).map((file) => fs.readFileSync(file))
+    expect(filed.filter((raw) => raw.equals(tricky(4)))).toHaveLength(1)
+    expect(filed).toHaveLength(2)
+    expect(failmail.logs.join("\n")).toContain("failmail stopped while it was pending")
+  })
 })

@@ -2,7 +2,8 @@
  * What happens to a received message before the SMTP 250: it is decoded,
  * keyed, written durably to the spool and added to its batch. After that,
  * in the background, `--all-dir` archives it as received and `--relay-all`
- * relays it unchanged with its original envelope.
+ * relays it unchanged with its original envelope (a copy that cannot be
+ * relayed, or is still pending when failmail stops, goes to the fail-dir).
  */
 import { Effect, FiberSet } from "effect"
 import type { Envelope } from "../domain/Message.ts"
@@ -34,15 +35,18 @@ export class Intake extends Effect.Service<Intake>()("failmail/Intake", {
         Effect.asVoid
       )
 
+    const fileCopy = (raw: Uint8Array, why: string) =>
+      Effect.logError(`relay-all: message not relayed (${why}); filing it in the fail-dir`).pipe(
+        Effect.zipRight(Maildir.deliver(config.failDir, raw)),
+        Effect.catchAll((failure) => Effect.logError(`relay-all: ${failure.message}`))
+      )
+
+    // A copy still being relayed (or waiting to retry) when failmail stops or reloads is filed, not dropped.
     const passThrough = (raw: Uint8Array, envelope: Envelope) =>
       relay.send({ from: envelope.mailFrom, to: envelope.rcptTo }, raw).pipe(
         Effect.retry({ schedule: retryPolicy(config.relayRetryFor), while: (error) => error.transient }),
-        Effect.catchAll((error) =>
-          Effect.logError(`relay-all: message not relayed (${error.message}); filing it in the fail-dir`).pipe(
-            Effect.zipRight(Maildir.deliver(config.failDir, raw)),
-            Effect.catchAll((failure) => Effect.logError(`relay-all: ${failure.message}`))
-          )
-        ),
+        Effect.catchAll((error) => fileCopy(raw, error.message)),
+        Effect.onInterrupt(() => fileCopy(raw, "failmail stopped while it was pending")),
         Effect.asVoid
       )
 
