@@ -9,8 +9,7 @@ import * as Settings from "../src/domain/Settings.ts"
 import type { SummaryGroup, SummaryInput } from "../src/domain/Summary.ts"
 import { AppConfig, type RunningConfig } from "../src/services/AppConfig.ts"
 import { Renderer } from "../src/services/Renderer.ts"
-
-const T0 = Date.UTC(2023, 10, 14, 22, 13, 20)
+import { summaryGroup as group, T0 } from "./support/summary.ts"
 
 const config = (overrides: Partial<RunningConfig> = {}): RunningConfig => ({
   ...Settings.defaults({ hostname: "test" }),
@@ -21,17 +20,6 @@ const config = (overrides: Partial<RunningConfig> = {}): RunningConfig => ({
 
 const rendererLayer = (overrides: Partial<RunningConfig> = {}) =>
   Renderer.Default.pipe(Layer.provide(AppConfig.layer(config(overrides))))
-
-const group = (n: number, overrides: Partial<SummaryGroup> = {}): SummaryGroup => ({
-  key: `key ${n}`,
-  count: 1,
-  firstAt: T0 + n * 1000,
-  lastAt: T0 + n * 2000,
-  subject: `subject ${n}`,
-  senders: [`app${n}@example.com`],
-  body: `body of group ${n}`,
-  ...overrides
-})
 
 const input = (groups: ReadonlyArray<SummaryGroup>, batchKey = "db-errors"): SummaryInput => ({
   batchKey,

@@ -1,19 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { SummaryGroup, SummaryInput } from "../src/domain/Summary.ts"
 import * as SummaryText from "../src/domain/SummaryText.ts"
-
-const T0 = Date.UTC(2023, 10, 14, 22, 13, 20)
-
-const group = (n: number, overrides: Partial<SummaryGroup> = {}): SummaryGroup => ({
-  key: `key ${n}`,
-  count: 1,
-  firstAt: T0 + n * 1000,
-  lastAt: T0 + n * 2000,
-  subject: `subject ${n}`,
-  senders: [`app${n}@example.com`],
-  body: `body ${n}`,
-  ...overrides
-})
+import { summaryGroup as group, T0 } from "./support/summary.ts"
 
 const input = (groups: ReadonlyArray<SummaryGroup>): SummaryInput => ({
   batchKey: "batch",
