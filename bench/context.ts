@@ -16,6 +16,8 @@ export interface Context {
   readonly loadLabel: string
   /** Starts failmail (with profiling flags when --profile is given). */
   readonly startFailmail: (options: Omit<FailmailOptions, "root" | "nodeArgs">) => Promise<Failmail>
+  /** Starts a failmail that holds every message (windows of hours) and would relay to the null sink: the ingest scenarios. */
+  readonly startHolding: (label: string) => Promise<Failmail>
   /** How to stop a failmail when done: SIGKILL, or SIGTERM when profiling (so the profile is written). */
   readonly stopHow: "kill" | "term"
   readonly log: (message: string) => void
@@ -24,6 +26,22 @@ export interface Context {
 export const makeContext = (root: string, options: Options, sizes: Sizes, sink: Sink): Context => {
   const useSource = smtpSourcePath !== undefined && !options.nodeLoad
   const profileDir = options.profileDir === undefined ? undefined : path.resolve(options.profileDir)
+  const startFailmail: Context["startFailmail"] = (failmailOptions) =>
+    Failmail.start({
+      ...failmailOptions,
+      root,
+      nodeArgs: [
+        ...options.nodeOptions,
+        ...(profileDir === undefined
+          ? []
+          : [
+              "--cpu-prof",
+              `--cpu-prof-dir=${profileDir}`,
+              `--cpu-prof-name=failmail-${failmailOptions.label}.cpuprofile`,
+              "--heapsnapshot-signal=SIGUSR2"
+            ])
+      ]
+    })
   return {
     root,
     options,
@@ -31,22 +49,9 @@ export const makeContext = (root: string, options: Options, sizes: Sizes, sink: 
     sink,
     load: useSource ? runSmtpSource : runNodeLoad,
     loadLabel: useSource ? "smtp-source" : "Node load generator",
-    startFailmail: (failmailOptions) =>
-      Failmail.start({
-        ...failmailOptions,
-        root,
-        nodeArgs: [
-          ...options.nodeOptions,
-          ...(profileDir === undefined
-            ? []
-            : [
-                "--cpu-prof",
-                `--cpu-prof-dir=${profileDir}`,
-                `--cpu-prof-name=failmail-${failmailOptions.label}.cpuprofile`,
-                "--heapsnapshot-signal=SIGUSR2"
-              ])
-        ]
-      }),
+    startFailmail,
+    startHolding: (label) =>
+      startFailmail({ label, relayAddr: `127.0.0.1:${sink.port}`, waitPeriod: "1h", maxWait: "2h", logLevel: "info" }),
     stopHow: profileDir === undefined ? "kill" : "term",
     log: (message) => process.stderr.write(`bench: ${message}\n`)
   }

@@ -26,13 +26,7 @@ export interface FloodResult {
 export const runFlood = async (ctx: Context): Promise<FloodResult> => {
   const { sizes } = ctx
   const total = sizes.floodGroups * sizes.floodPerGroup
-  const failmail = await ctx.startFailmail({
-    label: "s4",
-    relayAddr: `127.0.0.1:${ctx.sink.port}`,
-    waitPeriod: "1h",
-    maxWait: "2h",
-    logLevel: "info"
-  })
+  const failmail = await ctx.startHolding("s4")
   let keep = false
   try {
     const idle = failmail.memory()

@@ -20,13 +20,7 @@ const TO = "ops@bench.localhost"
 
 export const runAckLatency = async (ctx: Context): Promise<Row> => {
   const { sizes } = ctx
-  const failmail = await ctx.startFailmail({
-    label: "s3",
-    relayAddr: `127.0.0.1:${ctx.sink.port}`,
-    waitPeriod: "1h",
-    maxWait: "2h",
-    logLevel: "info"
-  })
+  const failmail = await ctx.startHolding("s3")
   try {
     const latencies: Array<number> = []
     const total = sizes.latencyWarmup + sizes.latencyMessages

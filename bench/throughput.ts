@@ -23,13 +23,7 @@ interface Spec {
 
 export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
   const { sizes } = ctx
-  const failmail = await ctx.startFailmail({
-    label: `s${spec.id}`,
-    relayAddr: `127.0.0.1:${ctx.sink.port}`,
-    waitPeriod: "1h",
-    maxWait: "2h",
-    logLevel: "info"
-  })
+  const failmail = await ctx.startHolding(`s${spec.id}`)
   try {
     const load = (port: number, messages: number) =>
       ctx.load({
