@@ -160,4 +160,47 @@ describe("Spool", () => {
       expect(spooledFiles(root)).toEqual([])
     })
   )
+
+  it.scoped("a write that fails at the rename leaves nothing behind in tmp/", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const spool = yield* openSpool(root)
+      const messages = path.join(root, "msg")
+      fs.renameSync(messages, `${messages}.away`)
+      fs.writeFileSync(messages, "in the way")
+      for (const subject of ["first", "second", "third"]) {
+        const error = yield* Effect.flip(put(spool, subject))
+        expect(error.message).toMatch(/^spool write: /)
+      }
+      expect(fs.readdirSync(path.join(root, "tmp"))).toEqual([])
+    })
+  )
+
+  it.scoped("health is probed on disk, so it recovers with the disk and not with the next message", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      const spool = yield* openSpool(root)
+      const messages = path.join(root, "msg")
+      expect(yield* spool.checkHealth).toBe(true)
+
+      // Broken: the answer stands for one second, then the probe sees it.
+      fs.renameSync(messages, `${messages}.away`)
+      fs.writeFileSync(messages, "in the way")
+      yield* TestClock.adjust(Duration.millis(999))
+      expect(yield* spool.checkHealth).toBe(true)
+      yield* TestClock.adjust(Duration.millis(1))
+      expect(yield* spool.checkHealth).toBe(false)
+
+      // Repaired, nothing stored in between: healthy again once the cached answer expires.
+      fs.rmSync(messages)
+      fs.renameSync(`${messages}.away`, messages)
+      expect(yield* spool.checkHealth).toBe(false)
+      yield* TestClock.adjust(Duration.seconds(1))
+      expect(yield* spool.checkHealth).toBe(true)
+
+      // The probe leaves no file anywhere.
+      expect(fs.readdirSync(path.join(root, "tmp"))).toEqual([])
+      expect(fs.readdirSync(messages)).toEqual([])
+    })
+  )
 })

@@ -56,12 +56,31 @@ describe("disk faults", () => {
 
     await expect(send(failmail.port, "while broken")).rejects.toMatchObject({ responseCode: 451 })
     expect(failmail.logs.join("\n")).toContain("answered 451")
+    expect(fs.readdirSync(path.join(failmail.config.messageStore, "tmp"))).toEqual([])
 
     fs.rmSync(messages)
     fs.renameSync(`${messages}.away`, messages)
     await send(failmail.port, "after repair")
     await eventually("summary of the repaired path", () => upstream.deliveries.length === 1)
     expect(upstream.deliveries[0]?.raw.toString()).toContain("after repair")
+  })
+
+  it("health probes say 503 while the spool cannot be written and 200 once it can, with no mail in between", async () => {
+    const failmail = await started({ relayAddr: `127.0.0.1:${await closedPort()}`, bindHttp: "127.0.0.1:0" })
+    const probes = async () =>
+      Promise.all(
+        ["/healthz", "/readyz"].map(async (probe) => (await fetch(`http://127.0.0.1:${failmail.httpPort}${probe}`)).status)
+      )
+    expect(await probes()).toEqual([200, 200])
+    const messages = path.join(failmail.config.messageStore, "msg")
+    fs.renameSync(messages, `${messages}.away`)
+    fs.writeFileSync(messages, "not a directory")
+    await eventually("probes to fail", async () => (await probes()).every((status) => status === 503))
+
+    fs.rmSync(messages)
+    fs.renameSync(`${messages}.away`, messages)
+    await eventually("probes to pass again", async () => (await probes()).every((status) => status === 200))
+    expect(failmail.logs.join("\n")).not.toContain("answered 451")
   })
 
   it("keeps summaries in the spool while the fail-dir cannot be written", async () => {

@@ -12,7 +12,7 @@
  * as few sequential steps as possible: every step is a round trip through
  * the thread pool, and an SMTP client waits for all of them before its 250.
  */
-import { Clock, Data, Effect } from "effect"
+import { Clock, Data, Duration, Effect } from "effect"
 import * as fsCallback from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -40,6 +40,9 @@ export class SpoolError extends Data.TaggedError("SpoolError")<{ readonly operat
 
 const HEADER_LIMIT = 64 * 1024
 
+/** How long a health probe's answer stands, so probes hammering `/healthz` cost one disk write a second. */
+export const HEALTH_TTL = Duration.seconds(1)
+
 /**
  * Numbers the messages of this process. Module-wide, not per spool: a reload
  * builds a new spool on the same directory in the same process, and a
@@ -57,6 +60,7 @@ const fsync = promisify(fsCallback.fsync)
 const fstat = promisify(fsCallback.fstat)
 const stat = promisify(fsCallback.stat)
 const read = promisify(fsCallback.read)
+const access = promisify(fsCallback.access)
 
 /** A new file, written with O_DSYNC: each write returns once its data is on disk (as write + fdatasync). */
 const CREATE_DURABLE =
@@ -135,10 +139,47 @@ const writeDurably = async (tmpPath: string, finalPath: string, chunks: Array<Ui
     if (bytesWritten !== expected) throw new Error(`short write (${bytesWritten} of ${expected} bytes)`)
   } catch (error) {
     await close(fd).catch(() => undefined)
+    await removeQuietly(tmpPath)
     throw error
   }
-  await Promise.all([close(fd), rename(tmpPath, finalPath)])
+  const [closed, renamed] = await Promise.allSettled([close(fd), rename(tmpPath, finalPath)])
+  if (renamed.status === "rejected") {
+    await removeQuietly(tmpPath)
+    throw renamed.reason
+  }
+  if (closed.status === "rejected") {
+    await removeQuietly(finalPath)
+    throw closed.reason
+  }
 }
+
+/** Removes a file that a failed write left behind; one already gone (or never made) is fine. */
+const removeQuietly = (file: string): Promise<void> => unlink(file).catch(() => undefined)
+
+/**
+ * Whether a message could be stored right now: a small file is written
+ * durably in `tmpDir` (so a full disk or a read-only file system shows) and
+ * removed, and `messagesDir` is still a writable directory.
+ */
+const probeWritable = async (tmpDir: string, messagesDir: string, name: string): Promise<void> => {
+  const probe = path.join(tmpDir, name)
+  const write = async () => {
+    const fd = await open(probe, CREATE_DURABLE, 0o600)
+    try {
+      await writev(fd, [PROBE_CONTENT])
+    } finally {
+      await close(fd).catch(() => undefined)
+      await removeQuietly(probe)
+    }
+  }
+  const target = async () => {
+    if (!(await stat(messagesDir)).isDirectory()) throw new Error(`${messagesDir} is not a directory`)
+    await access(messagesDir, fsCallback.constants.W_OK)
+  }
+  await Promise.all([write(), target()])
+}
+
+const PROBE_CONTENT = Buffer.from("failmail health probe\n")
 
 /** Bytes read first for the metadata line; most are far shorter. Longer ones are read up to HEADER_LIMIT. */
 const HEADER_FIRST_READ = 4096
@@ -199,7 +240,6 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
       }),
       (directory) => Effect.promise(() => directory.close())
     )
-    let lastWriteFailed = false
     const fileOf = (id: string) => path.join(messagesDir, `${id}.eml`)
 
     const put = (
@@ -216,15 +256,14 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
               Buffer.from(JSON.stringify(record) + "\n", "utf8"),
               raw
             ])
-            await directory.sync()
+            await directory.sync().catch(async (error: unknown) => {
+              // Not acknowledged, so not kept: the client retries and must not find a copy summarized later.
+              await removeQuietly(fileOf(id))
+              throw error
+            })
           },
           catch: (cause) => new SpoolError({ operation: "write", cause })
-        }).pipe(
-          Effect.tapBoth({
-            onFailure: () => Effect.sync(() => (lastWriteFailed = true)),
-            onSuccess: () => Effect.sync(() => (lastWriteFailed = false))
-          })
-        )
+        })
         return record
       })
 
@@ -282,9 +321,12 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
       return records.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
     })
 
-    const checkHealth = Effect.tryPromise(() => fs.access(messagesDir, fs.constants.W_OK)).pipe(
-      Effect.map(() => !lastWriteFailed),
-      Effect.orElseSucceed(() => false)
+    const checkHealth = yield* Effect.cachedWithTTL(
+      Effect.tryPromise(() => probeWritable(tmpDir, messagesDir, `probe-${process.pid}-${++counter}`)).pipe(
+        Effect.as(true),
+        Effect.orElseSucceed(() => false)
+      ),
+      HEALTH_TTL
     )
 
     return {
@@ -296,7 +338,7 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
       readRaw,
       /** Every message on disk, oldest first (for recovery after a restart). */
       recover,
-      /** Whether the spool directory is writable and the last write worked. */
+      /** Whether a message could be stored now (probed on disk, at most once per {@link HEALTH_TTL}). */
       checkHealth,
       /** The spool directory. */
       root

@@ -18,6 +18,7 @@ import { onTestFinished } from "vitest"
 import * as Settings from "../../src/domain/Settings.ts"
 import { pipeline } from "../../src/layers/Main.ts"
 import type { RunningConfig } from "../../src/services/AppConfig.ts"
+import { Http } from "../../src/services/Http.ts"
 import { Ingress } from "../../src/services/Ingress.ts"
 import { startUpstream, type Delivery, type Upstream, type UpstreamOptions } from "./upstream.ts"
 
@@ -25,6 +26,8 @@ import { startUpstream, type Delivery, type Upstream, type UpstreamOptions } fro
 export interface Failmail {
   /** The bound SMTP port. */
   readonly port: number
+  /** The bound HTTP port (0 while `bindHttp` is empty, the default here). */
+  readonly httpPort: number
   readonly config: RunningConfig
   /** The temp dir holding the spool (`spool/`) and the fail-dir (`failed/`). */
   readonly dir: string
@@ -90,6 +93,7 @@ export const startFailmail = async (overrides: Overrides | ((dir: string) => Ove
   const ingress = Context.get(exit.value.context, Ingress)
   return {
     port: ingress.port,
+    httpPort: Context.get(exit.value.context, Http).port,
     config,
     dir,
     logs,
