@@ -47,6 +47,13 @@ const failmail = (args: ReadonlyArray<string>, env: Record<string, string> = {})
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
+/** This process's umask (which the child inherits). */
+const currentUmask = (): number => {
+  const mask = process.umask(0)
+  process.umask(mask)
+  return mask
+}
+
 const inDir = (name: string): string => path.join(dir, name)
 const write = (name: string, text: string): void => fs.writeFileSync(inDir(name), text)
 const readText = (name: string): string => fs.readFileSync(inDir(name), "utf8")
@@ -113,6 +120,23 @@ describe("failmail --write-config", () => {
     expect(result.stdout).toBe("")
     expect(readText("defaults.conf")).toBe(ConfigFile.format(Settings.defaults(host), host))
     expect(readText("defaults.conf")).toContain("max_wait = 5m0s\n")
+  })
+
+  it("makes a file holding a secret private (0600), also one that existed world-readable", () => {
+    const modeOf = (name: string) => fs.statSync(inDir(name)).mode & 0o777
+    expect(failmail(["--credentials", "alice:s3cret", "--write-config", "credentials.conf"]).status).toBe(0)
+    expect(modeOf("credentials.conf")).toBe(0o600)
+    expect(readText("credentials.conf")).toContain("credentials = alice:s3cret\n")
+
+    write("relay.conf", "")
+    fs.chmodSync(inDir("relay.conf"), 0o644)
+    expect(failmail(["--relay-user", "bob", "--relay-password", "hunter2", "--write-config", "relay.conf"]).status).toBe(0)
+    expect(modeOf("relay.conf")).toBe(0o600)
+    expect(readText("relay.conf")).toContain("relay_password = hunter2\n")
+
+    // Without a secret the file is an ordinary one (the umask decides).
+    expect(failmail(["--write-config", "plain.conf"]).status).toBe(0)
+    expect(modeOf("plain.conf")).toBe(0o666 & ~currentUmask())
   })
 
   it("--config x --write-config y writes y identical to x", () => {

@@ -99,6 +99,10 @@ export const redacted = (values: Settings.Values): Record<string, string> =>
     })
   )
 
+/** Whether any setting marked `secret` has a value (so a file holding the configuration must be private). */
+export const holdsSecret = (values: Settings.Values): boolean =>
+  Settings.configKeys.some((key) => Settings.settings[key].secret && Settings.encodeValue(key, values[key]) !== "")
+
 /** The `--help` text: every setting with its default and help line. */
 export const usage = (host: Settings.HostFacts): string => {
   const rows = Settings.settingKeys.map((key) => {

@@ -80,6 +80,23 @@ const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Reso
     })
   ).pipe(Effect.provide(Layer.mergeAll(Lifecycle.Default, Listeners.Default, Logging.layer(first.config))))
 
+/**
+ * Writes `--write-config`'s file. One that holds a secret is made 0600 before
+ * anything is written into it, also when it existed with a wider mode.
+ */
+const writeConfigFile = (path: string, text: string, holdsSecret: boolean) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    holdsSecret
+      ? Effect.scoped(
+          Effect.gen(function* () {
+            const file = yield* fs.open(path, { flag: "w", mode: 0o600 })
+            yield* fs.chmod(path, 0o600)
+            yield* file.writeAll(new TextEncoder().encode(text))
+          })
+        )
+      : fs.writeFileString(path, text)
+  )
+
 /** Runs failmail with these arguments (without the program name) and environment. */
 export const program = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>) =>
   Effect.gen(function* () {
@@ -87,10 +104,9 @@ export const program = (argv: ReadonlyArray<string>, env: Readonly<Record<string
     yield* Invocation.Invocation.$match(invocation, {
       Help: ({ text }) => Console.log(text),
       Version: () => Console.log(`failmail ${VERSION}`),
-      WriteConfig: ({ path, text, warnings }) =>
+      WriteConfig: ({ path, text, warnings, holdsSecret }) =>
         Effect.forEach(warnings, (warning) => Console.error(`failmail: warning: ${warning}`)).pipe(
-          Effect.zipRight(FileSystem.FileSystem),
-          Effect.flatMap((fs) => fs.writeFileString(path, text)),
+          Effect.zipRight(writeConfigFile(path, text, holdsSecret)),
           Effect.mapError((error) => new ConfigError({ message: `write-config ${path}: ${error.message}` }))
         ),
       Run: ({ config, warnings, reread }) => serve({ config, warnings }, reread)

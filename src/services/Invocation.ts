@@ -17,7 +17,13 @@ import type { RunningConfig } from "./AppConfig.ts"
 export type Invocation = Data.TaggedEnum<{
   Help: { readonly text: string }
   Version: {}
-  WriteConfig: { readonly path: string; readonly text: string; readonly warnings: ReadonlyArray<string> }
+  WriteConfig: {
+    readonly path: string
+    readonly text: string
+    readonly warnings: ReadonlyArray<string>
+    /** The text holds a secret (credentials, relay password): the file must be private. */
+    readonly holdsSecret: boolean
+  }
   Run: Resolved & {
     /** Reads the config file again with the same flags and environment (SIGHUP). */
     readonly reread: Effect.Effect<Resolved, ConfigError, FileSystem.FileSystem>
@@ -87,7 +93,12 @@ export const fromArgs = (argv: ReadonlyArray<string>, environment: Readonly<Reco
     const { config, warnings } = yield* resolveConfig(flags, env, host)
     const writePath = flags.values.writeConfig as string | undefined
     if (writePath !== undefined && writePath !== "") {
-      return Invocation.WriteConfig({ path: writePath, text: ConfigFile.format(config, host), warnings })
+      return Invocation.WriteConfig({
+        path: writePath,
+        text: ConfigFile.format(config, host),
+        warnings,
+        holdsSecret: Configuration.holdsSecret(config)
+      })
     }
     return Invocation.Run({ config, warnings, reread: resolveConfig(flags, env, host) })
   })
