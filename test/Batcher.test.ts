@@ -13,7 +13,6 @@ import {
   advanceTo,
   awaitWakeUpAt,
   eventually,
-  headersOf,
   pendingWakeUps,
   rawMessage,
   recordingRelay,
@@ -23,6 +22,7 @@ import {
   testPipeline,
   testConfig
 } from "../src/layers/Test.ts"
+import { readHeaders } from "../src/domain/HeaderBlock.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { Intake } from "../src/services/Intake.ts"
 
@@ -78,7 +78,7 @@ const awaitSpoolEmpty = (config: RunningConfig) =>
 const summaryOf = (relay: RecordingRelay, index: number) => {
   const sent = relay.sent[index]
   if (sent === undefined) throw new Error(`no summary #${index}`)
-  const headers = headersOf(sent.raw)
+  const headers = readHeaders(sent.raw)
   return {
     at: sent.at,
     to: sent.envelope.to,
@@ -308,7 +308,7 @@ describe("Batcher timing", () => {
         { concurrency: "unbounded", discard: true }
       )
       const summarized = () =>
-        pipeline.relay.sent.reduce((sum, sent) => sum + Number(headersOf(sent.raw)["x-failmail-messages"]), 0)
+        pipeline.relay.sent.reduce((sum, sent) => sum + Number(readHeaders(sent.raw)["x-failmail-messages"]), 0)
       yield* eventually(
         "every message summarized or pending",
         Effect.map(pipeline.batcher.counts, (counts) => summarized() + counts.messages === subjects.length)
@@ -470,7 +470,7 @@ describe("Batcher durability", () => {
       yield* advanceTo(10_000)
       yield* pipeline.accept("b", { split: "b" })
       yield* pipeline.close
-      expect(pipeline.relay.sent.map((sent) => [headersOf(sent.raw)["x-failmail-batch"], sent.at]).sort()).toEqual([
+      expect(pipeline.relay.sent.map((sent) => [readHeaders(sent.raw)["x-failmail-batch"], sent.at]).sort()).toEqual([
         ["a", 10_000],
         ["b", 10_000]
       ])

@@ -1,7 +1,7 @@
 import MailComposer from "nodemailer/lib/mail-composer/index.js"
 import { simpleParser } from "mailparser"
 import { describe, expect, it } from "vitest"
-import { headerView, readHeaders } from "../src/domain/HeaderBlock.ts"
+import { messageView, readHeaders } from "../src/domain/HeaderBlock.ts"
 
 const envelope = { mailFrom: "app@example.org", rcptTo: ["ops@example.com"] }
 const bytes = (text: string) => Buffer.from(text, "utf8")
@@ -39,7 +39,7 @@ describe("readHeaders", () => {
       .compile()
       .build()
     const parsed = await simpleParser(raw)
-    const view = headerView(raw, envelope)
+    const view = messageView(raw, envelope)
     expect(view.subject).toBe(parsed.subject)
     expect(view.headers["x-failmail-split"]).toBe("nightly")
     expect(view.from).toContain("bot@example.org")

@@ -1,17 +1,25 @@
 /**
- * Reads just the header block of a message: cheap enough to run for every
- * received message before its 250, when the key expressions need no body.
- * Folded lines are unfolded and RFC 2047 encoded-words decoded (libmime), the
- * way mailparser presents them; a message whose first line is not a header
+ * The one header decoder: every view of a message (for keys, summaries and
+ * tests) gets its headers from here, whether or not its body is decoded, so
+ * a message has the same keys whatever the expressions read.
+ *
+ * It reads just the header block, which is cheap enough to run for every
+ * received message before its 250. Folded lines are unfolded, RFC 2047
+ * encoded-words decoded (libmime: UTF-8, ISO-8859-x, Windows-125x, KOI8-R,
+ * Shift_JIS, ISO-2022-JP, …), raw 8-bit bytes read as UTF-8 (as Latin-1 on a
+ * line that is not valid UTF-8). A message whose first line is not a header
  * has no headers.
  */
 import libmime from "libmime"
+import { parseAddressHeader } from "mailparser"
 import type { Envelope, MessageView } from "./Message.ts"
 
 /** The header block is looked for in this many bytes at most. */
 const HEADER_SCAN_LIMIT = 256 * 1024
 
 const HEADER_LINE = /^([^\s:]+)[ \t]*:(.*)$/s
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
 
 /** The end of the header block (index of the blank line), or the scanned length. */
 const headerEnd = (raw: Buffer): number => {
@@ -22,7 +30,30 @@ const headerEnd = (raw: Buffer): number => {
   return ends.length === 0 ? limit : Math.min(...ends)
 }
 
-const decode = (value: string): string => {
+/** One raw header line as text: UTF-8, or Latin-1 when the bytes are not UTF-8. */
+const lineText = (line: Buffer): string => {
+  try {
+    return strictUtf8.decode(line)
+  } catch {
+    return line.toString("latin1")
+  }
+}
+
+/** The header block as lines of text, line ends removed. */
+const headerLines = (raw: Buffer): Array<string> => {
+  const block = raw.subarray(0, headerEnd(raw))
+  const lines: Array<string> = []
+  let start = 0
+  while (start <= block.length) {
+    const newline = block.indexOf(0x0a, start)
+    const end = newline === -1 ? block.length : newline
+    lines.push(lineText(block.subarray(start, end)).replace(/\r$/, ""))
+    start = end + 1
+  }
+  return lines
+}
+
+const decodeWords = (value: string): string => {
   try {
     return libmime.decodeWords(value)
   } catch {
@@ -30,12 +61,10 @@ const decode = (value: string): string => {
   }
 }
 
-/** Lower-cased header name → first value, decoded and unfolded. */
-export const readHeaders = (raw: Uint8Array): Readonly<Record<string, string>> => {
-  const buffer = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
-  const lines = buffer.subarray(0, headerEnd(buffer)).toString("utf8").split(/\r?\n/)
+/** Lower-cased header name → first value, unfolded but not yet decoded. */
+const rawHeaders = (raw: Buffer): Record<string, string> => {
   const unfolded: Array<string> = []
-  for (const line of lines) {
+  for (const line of headerLines(raw)) {
     if (/^[ \t]/.test(line) && unfolded.length > 0) unfolded[unfolded.length - 1] += ` ${line.trim()}`
     else unfolded.push(line)
   }
@@ -47,20 +76,68 @@ export const readHeaders = (raw: Uint8Array): Readonly<Record<string, string>> =
       continue
     }
     const name = (match[1] ?? "").toLowerCase()
-    if (!(name in headers)) headers[name] = decode((match[2] ?? "").trim())
+    if (!Object.prototype.hasOwnProperty.call(headers, name)) headers[name] = (match[2] ?? "").trim()
   }
   return headers
 }
 
-/** A view of a message from its headers alone (`body` is empty). */
-export const headerView = (raw: Uint8Array, envelope: Envelope): MessageView => {
-  const headers = readHeaders(raw)
+const decodeAll = (headers: Record<string, string>): Record<string, string> => {
+  const decoded: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) decoded[name] = decodeWords(value)
+  return decoded
+}
+
+const asBuffer = (raw: Uint8Array): Buffer => Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
+
+/** Lower-cased header name → first value, unfolded and decoded, otherwise as written. */
+export const readHeaders = (raw: Uint8Array): Readonly<Record<string, string>> => decodeAll(rawHeaders(asBuffer(raw)))
+
+type ParsedAddress = ReturnType<typeof parseAddressHeader>["value"][number]
+
+/** A display name that would read as address syntax is quoted (`"Doe, John"`), any other is left bare. */
+const displayName = (name: string): string =>
+  /[",;:<>@()[\]\\]/.test(name) ? `"${name.replace(/["\\]/g, "\\$&")}"` : name
+
+const displayAddress = (address: ParsedAddress): string => {
+  if (address.group !== undefined) {
+    const members = address.group.map(displayAddress).join(", ")
+    return `${displayName(address.name)}:${members === "" ? "" : ` ${members}`};`
+  }
+  const mailbox = address.address ?? ""
+  if (address.name === "") return mailbox
+  if (mailbox === "") return address.name
+  return `${displayName(address.name)} <${mailbox}>`
+}
+
+/**
+ * An address header as a person reads it: `Name <address>` (name decoded,
+ * quoted only when it contains address punctuation), a bare `address` when
+ * there is no name, a comment standing in for a missing name
+ * (`bot@x (Build Bot)` reads `Build Bot <bot@x>`), several joined by `, `.
+ * Takes the raw header value (encoded-words not yet decoded).
+ */
+export const displayAddresses = (value: string): string => {
+  try {
+    return parseAddressHeader(value).value.map(displayAddress).join(", ")
+  } catch {
+    return decodeWords(value)
+  }
+}
+
+/**
+ * The decoded view of a message. Its headers always come from this module;
+ * `body` is the decoded text body when the caller decoded it (`""` when the
+ * keys need headers only), and never changes the other fields.
+ */
+export const messageView = (raw: Uint8Array, envelope: Envelope, body = ""): MessageView => {
+  const written = rawHeaders(asBuffer(raw))
+  const headers = decodeAll(written)
   return {
     subject: headers["subject"] ?? "",
-    from: headers["from"] ?? "",
-    to: headers["to"] ?? "",
+    from: displayAddresses(written["from"] ?? ""),
+    to: displayAddresses(written["to"] ?? ""),
     date: headers["date"] ?? "",
-    body: "",
+    body,
     headers,
     envelope
   }

@@ -13,18 +13,21 @@ export interface Envelope {
 
 /**
  * The decoded fields of one message: what `--batch-expr` / `--group-expr`
- * see and what a summary shows. Header values are decoded (RFC 2047,
- * unfolded); the body is the decoded text body.
+ * see and what a summary shows. Built by `HeaderBlock.messageView` alone, so
+ * the header fields are the same whether or not the body was decoded.
  */
 export interface MessageView {
+  /** Decoded Subject, `""` if absent. */
   readonly subject: string
+  /** The From addresses in display form (`Name <address>`). */
   readonly from: string
+  /** The To addresses in display form. */
   readonly to: string
   /** The Date header as written, `""` if absent. */
   readonly date: string
-  /** Decoded text body (text/plain part, or text from HTML). */
+  /** Decoded text body (text/plain part, or text from HTML); `""` when no expression reads it. */
   readonly body: string
-  /** Lower-cased header name → first value. */
+  /** Lower-cased header name → first value, unfolded and decoded, otherwise as written. */
   readonly headers: Readonly<Record<string, string>>
   readonly envelope: Envelope
 }

@@ -193,18 +193,3 @@ export const rawMessage = (fields: {
     ].join("\r\n"),
     "utf8"
   )
-
-/** The header fields of a raw message: lower-cased name → first value, unfolded. */
-export const headersOf = (raw: Uint8Array): Readonly<Record<string, string>> => {
-  const text = Buffer.from(raw).toString("utf8")
-  const end = text.search(/\r?\n\r?\n/)
-  const head = (end === -1 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, " ")
-  const headers: Record<string, string> = {}
-  for (const line of head.split(/\r?\n/)) {
-    const colon = line.indexOf(":")
-    if (colon <= 0) continue
-    const name = line.slice(0, colon).trim().toLowerCase()
-    if (!(name in headers)) headers[name] = line.slice(colon + 1).trim()
-  }
-  return headers
-}

@@ -1,6 +1,7 @@
 /**
  * Decides where a received message goes: decodes it (its headers only,
- * unless an expression reads the body) and renders `--batch-expr` and
+ * unless an expression reads the body; the headers are decoded the same way
+ * in both cases) and renders `--batch-expr` and
  * `--group-expr`. The expressions are compiled once; a
  * bad one stops the start (exit 2), a failure on one message only logs a
  * warning and uses the key `""`.
@@ -9,7 +10,7 @@ import { Effect, Either } from "effect"
 import * as crypto from "node:crypto"
 import { ConfigError } from "../domain/Errors.ts"
 import * as Expression from "../domain/Expression.ts"
-import { headerView } from "../domain/HeaderBlock.ts"
+import { messageView } from "../domain/HeaderBlock.ts"
 import type { Envelope, Keys, MessageView } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { MessageParser } from "./MessageParser.ts"
@@ -47,10 +48,10 @@ export class Classifier extends Effect.Service<Classifier>()("failmail/Classifie
         onRight: Effect.succeed
       })
 
-    // Most expressions read headers only: then the full MIME parse is skipped at intake.
+    // Most expressions read headers only: then the body is not decoded at intake (the headers are the same either way).
     const needsBody = [config.batchExpr, config.groupExpr].some((source) => /\bbody\b/.test(source))
     const viewOf = (raw: Uint8Array, envelope: Envelope) =>
-      needsBody ? parser.parse(raw, envelope) : Effect.sync(() => headerView(raw, envelope))
+      needsBody ? parser.parse(raw, envelope) : Effect.sync(() => messageView(raw, envelope))
 
     const classify = (raw: Uint8Array, envelope: Envelope): Effect.Effect<Classified> =>
       Effect.gen(function* () {

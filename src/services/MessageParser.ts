@@ -1,66 +1,24 @@
 /**
- * Decodes received messages into the fields expressions and summaries read
- * (mailparser): RFC 2047 subjects, folded headers, quoted-printable and
- * base64 bodies, charsets. A message that does not parse is still an alert:
+ * Decodes the body of received messages (mailparser: MIME structure,
+ * quoted-printable and base64, charsets, text from HTML), for expressions
+ * that read `body` and for summaries. The headers of the view come from
+ * `domain/HeaderBlock.ts`, as on the header-only path, so decoding the body
+ * never changes them. A message that does not parse is still an alert:
  * whatever can be read is used, never an error.
  */
 import { Effect } from "effect"
-import { simpleParser, type ParsedMail } from "mailparser"
+import { simpleParser } from "mailparser"
+import { messageView } from "../domain/HeaderBlock.ts"
 import type { Envelope, MessageView } from "../domain/Message.ts"
 
 /** At most this many messages are decoded at once (mailparser buffers whole messages). */
 const PARSE_CONCURRENCY = 4
 
-const headerText = (value: unknown): string => {
-  if (typeof value === "string") return value
-  if (value instanceof Date) return value.toUTCString()
-  if (Array.isArray(value)) return headerText(value[0])
-  if (value !== null && typeof value === "object") {
-    const record = value as { text?: unknown; value?: unknown }
-    if (typeof record.text === "string") return record.text
-    if (typeof record.value === "string") return record.value
-  }
-  return value === undefined || value === null ? "" : String(value)
-}
-
-const rawHeaderValue = (parsed: ParsedMail, name: string): string => {
-  const line = parsed.headerLines.find((header) => header.key === name)?.line ?? ""
-  return line.slice(line.indexOf(":") + 1).replace(/\r?\n[ \t]+/g, " ").trim()
-}
-
-const viewOf = (parsed: ParsedMail, envelope: Envelope): MessageView => {
-  const headers: Record<string, string> = {}
-  for (const [name, value] of parsed.headers) {
-    if (name in headers) continue
-    headers[name] = name === "date" ? rawHeaderValue(parsed, name) : headerText(value)
-  }
-  return {
-    subject: parsed.subject ?? "",
-    from: headerText(parsed.from),
-    to: headerText(parsed.to),
-    date: headers["date"] ?? "",
-    body: (parsed.text ?? "").replace(/\r\n/g, "\n"),
-    headers,
-    envelope
-  }
-}
-
-/** What can be read from bytes that mailparser could not handle at all. */
-const fallbackView = (raw: Uint8Array, envelope: Envelope): MessageView => ({
-  subject: "",
-  from: "",
-  to: "",
-  date: "",
-  body: Buffer.from(raw).toString("utf8"),
-  headers: {},
-  envelope
-})
-
 /** The message decoder. */
 export class MessageParser extends Effect.Service<MessageParser>()("failmail/MessageParser", {
   effect: Effect.gen(function* () {
     const permits = yield* Effect.makeSemaphore(PARSE_CONCURRENCY)
-    const parse = (raw: Uint8Array, envelope: Envelope): Effect.Effect<MessageView> =>
+    const bodyOf = (raw: Uint8Array): Effect.Effect<string> =>
       permits.withPermits(1)(
         Effect.tryPromise(() =>
           simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
@@ -72,14 +30,17 @@ export class MessageParser extends Effect.Service<MessageParser>()("failmail/Mes
             checksumAlgo: false
           })
         ).pipe(
-          Effect.map((parsed) => viewOf(parsed, envelope)),
+          Effect.map((parsed) => (parsed.text ?? "").replace(/\r\n/g, "\n")),
           Effect.catchAll((error) =>
             Effect.logWarning(`message does not parse, using it as text: ${error.message}`).pipe(
-              Effect.as(fallbackView(raw, envelope))
+              Effect.as(Buffer.from(raw).toString("utf8"))
             )
           )
         )
       )
+    /** The full view of a message: its headers, and its decoded text body. */
+    const parse = (raw: Uint8Array, envelope: Envelope): Effect.Effect<MessageView> =>
+      Effect.map(bodyOf(raw), (body) => messageView(raw, envelope, body))
     return { parse }
   })
 }) {}
