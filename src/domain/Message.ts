@@ -64,3 +64,18 @@ export interface Keys {
   readonly batchKey: string
   readonly groupKey: string
 }
+
+/**
+ * The pending form of a stored message (a spool record): its keys spelled
+ * out, its body left on disk.
+ */
+export const receivedOf = (stored: Omit<Received, "batchKey" | "groupKey"> & { readonly keys: Keys }): Received => ({
+  id: stored.id,
+  receivedAt: stored.receivedAt,
+  envelope: stored.envelope,
+  batchKey: stored.keys.batchKey,
+  groupKey: stored.keys.groupKey,
+  subject: stored.subject,
+  sender: stored.sender,
+  size: stored.size
+})

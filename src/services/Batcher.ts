@@ -12,28 +12,17 @@
  */
 import { Clock, Duration, Effect, FiberMap, Option } from "effect"
 import * as Batching from "../domain/Batching.ts"
-import type { Received } from "../domain/Message.ts"
+import { type Received, receivedOf } from "../domain/Message.ts"
 import type { BatchSnapshot } from "../domain/Status.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import { Metrics } from "./Metrics.ts"
-import { Spool, type SpoolRecord } from "./Spool.ts"
+import { Spool } from "./Spool.ts"
 
 /** How long the final flush may take on stop, beyond the relay timeout. */
 const FINAL_FLUSH_SLACK = Duration.seconds(5)
-
-const receivedOf = (record: SpoolRecord): Received => ({
-  id: record.id,
-  receivedAt: record.receivedAt,
-  envelope: record.envelope,
-  batchKey: record.keys.batchKey,
-  groupKey: record.keys.groupKey,
-  subject: record.subject,
-  sender: record.sender,
-  size: record.size
-})
 
 /** Pending batches and their timers. */
 export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {

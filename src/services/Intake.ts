@@ -6,7 +6,7 @@
  * relayed, or is still pending when failmail stops, goes to the fail-dir).
  */
 import { Effect, FiberSet } from "effect"
-import type { Envelope } from "../domain/Message.ts"
+import { type Envelope, receivedOf } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Batcher } from "./Batcher.ts"
 import { Classifier } from "./Classifier.ts"
@@ -68,16 +68,7 @@ export class Intake extends Effect.Service<Intake>()("failmail/Intake", {
         metrics.bytesReceived.inc(raw.byteLength)
         metrics.spooledMessages.inc()
         yield* history.received(record.receivedAt)
-        yield* batcher.add({
-          id: record.id,
-          receivedAt: record.receivedAt,
-          envelope,
-          batchKey: record.keys.batchKey,
-          groupKey: record.keys.groupKey,
-          subject: record.subject,
-          sender: record.sender,
-          size: record.size
-        })
+        yield* batcher.add(receivedOf(record))
         if (config.allDir !== "") yield* FiberSet.run(background, archive(raw))
         if (config.relayAll) yield* FiberSet.run(background, passThrough(raw, envelope))
       })
