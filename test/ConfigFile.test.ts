@@ -71,6 +71,7 @@ const everythingChanged: Settings.Values = {
   failDir: "/var/lib/failmail/failed",
   allDir: "/var/lib/failmail/all",
   bindHttp: "",
+  externalUrl: "https://failmail.example.com/ops/",
   pidfile: "/run/failmail.pid",
   maxMessageSize: 512 * 1024,
   maxConnections: 7,

@@ -102,6 +102,18 @@ describe("Other codecs", () => {
     expectLeft(Settings.decodeValue("logFormat", "xml"))
   })
 
+  it("external-url is an absolute http(s) URL, kept as written, or empty", () => {
+    for (const url of ["", "https://failmail.example.com/", "http://10.0.0.5:8025", "https://ops.example.com/failmail/"]) {
+      expect(Settings.decodeValue("externalUrl", url)).toEqual(Either.right(url))
+    }
+    for (const url of ["failmail.example.com", "/failmail", "ftp://failmail.example.com/", "mailto:ops@example.com", "http://"]) {
+      expect(expectLeft(Settings.decodeValue("externalUrl", url))).toContain("absolute http:// or https:// URL")
+    }
+    expect(expectLeft(Settings.decodeValue("externalUrl", "https://admin:pw@failmail.example.com/"))).toContain(
+      "must not hold a user name or password"
+    )
+  })
+
   it("text is kept as given", () => {
     expect(Settings.decodeValue("from", " a@b ")).toEqual(Either.right(" a@b "))
     expect(Settings.decodeValue("bindHttp", "")).toEqual(Either.right(""))
@@ -143,6 +155,7 @@ describe("The settings table", () => {
     ["batch-expr", "setting", `{{.Header.Get "X-Failmail-Split"}}`],
     ["bind-addr", "setting", "localhost:2525"],
     ["bind-http", "setting", "localhost:8025"],
+    ["external-url", "setting", ""],
     ["credentials", "setting", ""],
     ["fail-dir", "setting", "failed"],
     ["from", "setting", "failmail@mail.example"],

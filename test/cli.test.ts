@@ -179,6 +179,7 @@ describe("failmail --write-config", () => {
       failDir: inDir("failed"),
       allDir: inDir("all"),
       bindHttp: "",
+      externalUrl: "https://failmail.example.com/ops/",
       pidfile: inDir("failmail.pid"),
       maxMessageSize: 512 * 1024,
       maxConnections: 7,
@@ -278,6 +279,7 @@ describe("user errors: one line on stderr, exit 2", () => {
       ["only --tls-key", ["--tls-key", "key.pem"], {}, /tls-(cert|key): .*together/],
       ["--rewrite-src without --rewrite-dest", ["--rewrite-src", "^(.*)$"], {}, /rewrite-(src|dest): .*together/],
       ["a zero --wait-period", ["--wait-period", "0"], {}, /wait-period: .*greater than zero/],
+      ["an --external-url that is not an absolute URL", ["--external-url", "failmail.example.com"], {}, /external-url: .*absolute http/],
       ["a zero --shutdown-timeout", ["-shutdown-timeout=0s"], {}, /shutdown-timeout: .*greater than zero/],
       ["a zero FAILMAIL_RELAY_TIMEOUT", [], { FAILMAIL_RELAY_TIMEOUT: "0" }, /FAILMAIL_RELAY_TIMEOUT: .*greater than zero/],
       ["--max-wait shorter than --wait-period", ["--max-wait", "10s"], {}, /max-wait: .*wait-period/]

@@ -7,6 +7,7 @@
 import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as net from "node:net"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -404,6 +405,79 @@ describe("HTTP with --credentials", () => {
   it("keeps healthz and readyz open", async () => {
     expect((await request(failmail.httpPort, "GET", "/healthz")).status).toBe(200)
     expect((await request(failmail.httpPort, "GET", "/readyz")).status).toBe(200)
+  })
+})
+
+/** One raw HTTP request over a socket, `Host` (or its absence) exactly as given; resolves with the status and body. */
+const rawRequest = (port: number, lines: ReadonlyArray<string>): Promise<{ readonly status: number; readonly body: string }> =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port }, () => socket.write([...lines, "Connection: close", "", ""].join("\r\n")))
+    const chunks: Array<Buffer> = []
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+    socket.on("error", reject)
+    socket.on("close", () => {
+      const text = Buffer.concat(chunks).toString("utf8")
+      const status = /^HTTP\/1\.[01] (\d{3}) /.exec(text)
+      if (status === null) return reject(new Error(`no HTTP answer: ${JSON.stringify(text)}`))
+      resolve({ status: Number(status[1]), body: text.slice(text.indexOf("\r\n\r\n") + 4) })
+    })
+  })
+
+describe("HTTP Host check (DNS rebinding)", () => {
+  let dir = ""
+  let upstream: Upstream
+  let failmail: Running
+  const ask = (method: string, url: string, host: string | undefined, extra: ReadonlyArray<string> = []) =>
+    rawRequest(failmail.httpPort, [`${method} ${url} HTTP/1.${host === undefined ? 0 : 1}`, ...(host === undefined ? [] : [`Host: ${host}`]), ...extra])
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-host-"))
+    upstream = await startUpstream()
+    failmail = await start(configFor(dir, upstream.port, { externalUrl: "https://failmail.example.com/ops/" }))
+    const transport = nodemailer.createTransport({ host: "127.0.0.1", port: failmail.smtpPort, secure: false, ignoreTLS: true })
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "pending", text: "body" })
+    transport.close()
+  })
+
+  afterAll(async () => {
+    await failmail?.close()
+    await upstream?.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("refuses a foreign Host with 421 and says why, even same-origin, and does nothing", async () => {
+    const evil = `evil.example:${failmail.httpPort}`
+    for (const [method, url] of [["GET", "/"], ["GET", "/api/batches"], ["GET", "/api/stats"], ["GET", "/metrics"]] as const) {
+      const answer = await ask(method, url, evil)
+      expect(answer.status, `${method} ${url}`).toBe(421)
+      expect(answer.body).toContain(`does not answer to the host "${evil}"`)
+    }
+    // A rebound page's POST carries a matching Origin: the Origin check alone would let it through.
+    const flush = await ask("POST", "/api/flush", evil, [`Origin: http://${evil}`, "Content-Length: 0"])
+    expect(flush.status).toBe(421)
+    expect((await ask("GET", "/api/batches", `127.0.0.1:${failmail.httpPort}`)).body).toContain('"pending"')
+    expect((await ask("GET", "/api/stats", undefined)).status).toBe(421)
+  })
+
+  it("answers to localhost, IP literals, and the --external-url host, with or without a port", async () => {
+    for (const host of [
+      `localhost:${failmail.httpPort}`,
+      "localhost",
+      `127.0.0.1:${failmail.httpPort}`,
+      `[::1]:${failmail.httpPort}`,
+      "10.0.0.5:18025",
+      "failmail.example.com",
+      "FAILMAIL.example.com:443"
+    ]) {
+      expect((await ask("GET", "/api/stats", host)).status, host).toBe(200)
+    }
+  })
+
+  it("answers the probes whatever the Host (a load balancer or container health check may use any name)", async () => {
+    for (const host of ["evil.example", "failmail-container:8025", undefined]) {
+      expect((await ask("GET", "/healthz", host)).status, String(host)).toBe(200)
+      expect((await ask("GET", "/readyz", host)).status, String(host)).toBe(200)
+    }
   })
 })
 

@@ -39,6 +39,25 @@ export const Bool: Codec<boolean> = Schema.transformOrFail(Schema.String, Schema
   encode: (value) => ParseResult.succeed(value ? "true" : "false")
 })
 
+/**
+ * An absolute `http://` or `https://` URL with a host and no user name or
+ * password, or empty (not set). Kept as written, so `--write-config` gives it
+ * back unchanged.
+ */
+export const HttpUrl: Codec<string> = Schema.transformOrFail(Schema.String, Schema.String, {
+  strict: true,
+  decode: (text, _, ast) => {
+    if (text === "") return ParseResult.succeed(text)
+    const problem = `invalid URL "${text}" (use an absolute http:// or https:// URL, such as https://failmail.example.com/)`
+    if (!URL.canParse(text)) return failWith(ast, text, problem)
+    const url = new URL(text)
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") return failWith(ast, text, problem)
+    if (url.username !== "" || url.password !== "") return failWith(ast, text, `URL "${text}" must not hold a user name or password`)
+    return ParseResult.succeed(text)
+  },
+  encode: ParseResult.succeed
+})
+
 /** A whole number, zero or more. */
 export const Count: Codec<number> = Schema.transformOrFail(Schema.String, Schema.Number, {
   strict: true,
@@ -196,6 +215,11 @@ export const settings = {
   failDir: text("fail-dir", "failed", "maildir for summaries that could not be relayed"),
   allDir: text("all-dir", "", "archive every message received, as received, in this maildir"),
   bindHttp: text("bind-http", "localhost:8025", "HTTP dashboard/API listen address (empty: off)"),
+  externalUrl: define(HttpUrl, "url")(
+    "external-url",
+    "",
+    "the dashboard's public URL (behind a proxy); its host is accepted in HTTP Host headers"
+  ),
   pidfile: text("pidfile", "", "write the process id to this file"),
   maxMessageSize: define(Size, "size")("max-message-size", 10 * 1024 * 1024, "larger messages are refused with 552"),
   maxConnections: positiveCount("max-connections", 100, "concurrent SMTP clients; beyond this, 421"),

@@ -13,6 +13,9 @@
  * - `GET /healthz`, `GET /readyz` — 200 when the SMTP listener and the spool
  *   are healthy, 503 otherwise; never behind auth.
  *
+ * A request whose `Host` is not this failmail's is refused with 421 (see
+ * HostCheck), the probes excepted.
+ *
  * With `--credentials`, everything else needs HTTP Basic with the same
  * user:password. Requests other than GET/HEAD are refused (403) when they
  * come from another site (`Origin` host differs from `Host`, or
@@ -20,6 +23,7 @@
  * the wrong method 405 with `Allow`.
  */
 // Modules, not the "@effect/platform" index: the index also loads the bundled Swagger/Scalar UIs (~35 MB resident).
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -30,6 +34,7 @@ import * as http from "node:http"
 import { parseHostPort } from "../domain/Address.ts"
 import * as Configuration from "../domain/Configuration.ts"
 import * as Dashboard from "../domain/Dashboard.ts"
+import * as HostCheck from "../domain/HostCheck.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
 import { VERSION } from "../domain/Version.ts"
 import { AppConfig } from "./AppConfig.ts"
@@ -103,6 +108,27 @@ const unauthorized = HttpServerResponse.text("authentication required\n", {
   contentType: "text/plain; charset=utf-8",
   headers: { "www-authenticate": 'Basic realm="failmail", charset="UTF-8"', ...NO_STORE }
 })
+
+/**
+ * Refuses with 421 a request whose `Host` is not this failmail's (DNS
+ * rebinding, see HostCheck). The probes answer whatever the `Host`: they
+ * change nothing and tell nothing, and a load balancer or a container
+ * health check may call them by any name.
+ */
+export const refuseForeignHosts = (accepted: HostCheck.AcceptedHosts) =>
+  HttpMiddleware.make((app) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const host = request.headers["host"]
+      if (OPEN_PATHS.has(pathOf(request.url)) || HostCheck.isAccepted(accepted, host)) return app
+      const why = host === undefined ? "the request has no Host header" : `this failmail does not answer to the host ${JSON.stringify(host)}`
+      return Effect.succeed(
+        HttpServerResponse.text(
+          `misdirected request: ${why}; it answers to localhost, IP addresses, the --bind-http host and the --external-url host\n`,
+          { status: 421, contentType: "text/plain; charset=utf-8", headers: { ...NO_STORE, "x-content-type-options": "nosniff" } }
+        )
+      )
+    })
+  )
 
 type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext>
 
@@ -248,7 +274,8 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
     // The listening socket comes from Listeners when the process has them, so a
     // reload that keeps --bind-http keeps the socket: requests made during the
     // reload wait for the new graph instead of being refused.
-    const handler = yield* NodeHttpServer.makeHandler(app)
+    const accepted = HostCheck.acceptedHosts({ bindHost: address.host, externalUrl: config.externalUrl })
+    const handler = yield* NodeHttpServer.makeHandler(refuseForeignHosts(accepted)(app))
     const nodeServer = http.createServer(handler)
     const target = { _tag: "Address", ...address, label: `bind-http ${config.bindHttp}` } as const
     const listener = yield* attach("http", target).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
