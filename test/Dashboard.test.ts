@@ -5,50 +5,10 @@
  * style under the CSP nonce.
  */
 import { describe, expect, it } from "vitest"
-import type { BatchSnapshot, SummaryRecord } from "../src/domain/Status.ts"
 import * as Dashboard from "../src/domain/Dashboard.ts"
+import { batch, summary, T0, totals } from "./support/status.ts"
 
-const T0 = Date.UTC(2026, 10, 25, 8, 30, 0)
 const EVIL = `<script>alert(1)</script>`
-
-const totals: Dashboard.TotalsInput = {
-  startedAt: T0,
-  received: 5,
-  rejected: 1,
-  summariesDelivered: 2,
-  summariesFailed: 1,
-  lastReceivedAt: T0 + 60_000
-}
-
-const batch = (overrides: Partial<BatchSnapshot> = {}): BatchSnapshot => ({
-  key: "db",
-  recipients: ["ops@example.com", "dev@example.com"],
-  messageCount: 3,
-  firstAt: T0 + 10_000,
-  lastAt: T0 + 50_000,
-  dueAt: T0 + 120_000,
-  groups: [
-    { key: "g1", subject: "disk full", count: 2 },
-    { key: "g2", subject: "cpu hot", count: 1 }
-  ],
-  ...overrides
-})
-
-const summary = (overrides: Partial<SummaryRecord> = {}): SummaryRecord => ({
-  id: 7,
-  batchKey: "web",
-  subject: "[failmail] 2 instances: timeout",
-  recipients: ["ops@example.com"],
-  messageCount: 2,
-  groupCount: 1,
-  createdAt: T0 + 30_000,
-  status: "delivered",
-  attempts: 1,
-  updatedAt: T0 + 31_000,
-  error: "",
-  failedPath: "",
-  ...overrides
-})
 
 const page = (overrides: Partial<Dashboard.PageInput> = {}): string =>
   Dashboard.renderDashboard({
@@ -163,64 +123,6 @@ describe("renderDashboard", () => {
     expect(csp).toContain("script-src 'nonce-n0nce'")
     expect(csp).toContain("default-src 'none'")
     expect(csp).toContain("connect-src 'self'")
-  })
-})
-
-describe("JSON shapes", () => {
-  it("stats carry the original's fields, LastReceived (latest pending arrival) in RFC 3339", () => {
-    const counts = { batches: 2, messages: 7, lastAt: T0 + 45_000 }
-    const stats = Dashboard.statsJson({ now: T0 + 90_000, version: "0.1.0", counts, totals })
-    expect(stats).toMatchObject({
-      ActiveBatches: 2,
-      ActiveMessages: 7,
-      LastReceived: "2026-11-25T08:30:45.000Z",
-      LastAccepted: "2026-11-25T08:31:00.000Z",
-      Received: 5,
-      Rejected: 1,
-      SummariesDelivered: 2,
-      SummariesFailed: 1,
-      StartedAt: "2026-11-25T08:30:00.000Z",
-      UptimeSeconds: 90,
-      Version: "0.1.0"
-    })
-  })
-
-  it("LastReceived is Go's zero time whenever nothing is pending, as in the original", () => {
-    const idle = { batches: 0, messages: 0, lastAt: 0 }
-    const before = Dashboard.statsJson({ now: T0, version: "0.1.0", counts: idle, totals: { ...totals, lastReceivedAt: 0 } })
-    expect(before).toMatchObject({ LastReceived: "0001-01-01T00:00:00Z", LastAccepted: "0001-01-01T00:00:00Z" })
-    const afterFlush = Dashboard.statsJson({ now: T0 + 90_000, version: "0.1.0", counts: idle, totals })
-    expect(afterFlush).toMatchObject({ LastReceived: "0001-01-01T00:00:00Z", LastAccepted: "2026-11-25T08:31:00.000Z" })
-  })
-
-  it("batches are listed soonest due first, with times and time left", () => {
-    const list = Dashboard.batchesJson([batch({ key: "late", dueAt: T0 + 500_000 }), batch({ key: "soon" })], T0 + 100_000)
-    expect(list.map((b) => b.key)).toEqual(["soon", "late"])
-    expect(list[0]).toMatchObject({
-      messageCount: 3,
-      groupCount: 2,
-      firstAt: "2026-11-25T08:30:10.000Z",
-      dueAt: "2026-11-25T08:32:00.000Z",
-      dueInMs: 20_000
-    })
-    expect(Dashboard.batchJson(batch(), T0 + 999_000).dueInMs).toBe(0)
-  })
-
-  it("summaries keep status, error and times", () => {
-    expect(Dashboard.summaryJson(summary({ status: "retrying", attempts: 2, error: "421 busy" }))).toEqual({
-      id: 7,
-      batchKey: "web",
-      subject: "[failmail] 2 instances: timeout",
-      recipients: ["ops@example.com"],
-      messageCount: 2,
-      groupCount: 1,
-      status: "retrying",
-      attempts: 2,
-      error: "421 busy",
-      failedPath: "",
-      createdAt: "2026-11-25T08:30:30.000Z",
-      updatedAt: "2026-11-25T08:30:31.000Z"
-    })
   })
 })
 

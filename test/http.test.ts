@@ -290,6 +290,22 @@ describe("HTTP API", () => {
     expect(head.text).toBe("")
   })
 
+  it("serves its OpenAPI document, and a bad request is 400 naming the field", async () => {
+    const answer = await get("/api/openapi.json")
+    expect(answer.status).toBe(200)
+    expect(answer.headers["content-type"]).toMatch(/^application\/json/)
+    const spec = answer.json()
+    expect(spec.openapi).toMatch(/^3\./)
+    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/api/stats", "/api/batches/{key}/flush", "/api/flush"]))
+    expect((await post("/api/openapi.json")).status).toBe(405)
+
+    const bad = await post("/api/batches/flush")
+    expect(bad.status).toBe(400)
+    expect(bad.headers["content-type"]).toMatch(/^application\/json/)
+    expect(bad.json()).toMatchObject({ issues: [{ path: ["key"], message: expect.any(String) }] })
+    expect(bad.json().message).toContain("key")
+  })
+
   it("exposes Prometheus metrics", async () => {
     const answer = await get("/metrics")
     expect(answer.status).toBe(200)
@@ -378,6 +394,7 @@ describe("HTTP with --credentials", () => {
       ["GET", "/api/stats"],
       ["GET", "/api/batches"],
       ["GET", "/api/summaries"],
+      ["GET", "/api/openapi.json"],
       ["GET", "/metrics"],
       ["POST", "/api/flush"],
       ["POST", "/api/batches/x/flush"],

@@ -8,7 +8,9 @@
  * other programs: everything is escaped on the server ({@link escapeHtml})
  * and the script only ever sets `textContent`.
  */
-import type { BatchSnapshot, SummaryRecord, SummaryStatus } from "./Status.ts"
+import { soonestFirst } from "./api/Batches.ts"
+import { type StatsInput, statsOf } from "./api/Stats.ts"
+import { type BatchSnapshot, rfc3339, type SummaryRecord, type SummaryStatus } from "./Status.ts"
 
 /** Escapes text for HTML element content and quoted attribute values. */
 export const escapeHtml = (text: string): string =>
@@ -23,136 +25,6 @@ const HTML_ENTITIES: Readonly<Record<string, string>> = {
   "`": "&#x60;",
   "=": "&#x3D;"
 }
-
-/** Go's zero `time.Time` in RFC 3339: what the original reports before anything happened. */
-export const ZERO_TIME = "0001-01-01T00:00:00Z"
-
-/** A time (ms since the epoch) in RFC 3339, UTC; 0 or less is {@link ZERO_TIME}. */
-export const rfc3339 = (ms: number): string => (ms > 0 ? new Date(ms).toISOString() : ZERO_TIME)
-
-/** Totals since start, as History keeps them. */
-export interface TotalsInput {
-  readonly startedAt: number
-  readonly received: number
-  readonly rejected: number
-  readonly summariesDelivered: number
-  readonly summariesFailed: number
-  readonly lastReceivedAt: number
-}
-
-/** What `/api/stats` is computed from. */
-export interface StatsInput {
-  readonly now: number
-  readonly version: string
-  /** Pending now; `lastAt` is the latest arrival among pending batches, 0 when none is pending. */
-  readonly counts: { readonly batches: number; readonly messages: number; readonly lastAt: number }
-  readonly totals: TotalsInput
-}
-
-// ---------------------------------------------------------------------------
-// JSON shapes
-
-/**
- * `GET /api/stats`. The first three fields are the original failmail's:
- * `LastReceived` is the latest arrival among pending batches in RFC 3339, so
- * it is {@link ZERO_TIME} whenever nothing is pending (it resets after a
- * flush). The others use the same PascalCase; `LastAccepted` is the last
- * message accepted since start, pending or not.
- */
-export interface StatsJson {
-  readonly ActiveBatches: number
-  readonly ActiveMessages: number
-  readonly LastReceived: string
-  readonly LastAccepted: string
-  readonly Received: number
-  readonly Rejected: number
-  readonly SummariesDelivered: number
-  readonly SummariesFailed: number
-  readonly StartedAt: string
-  readonly Now: string
-  readonly UptimeSeconds: number
-  readonly Version: string
-}
-
-/** The stats object. */
-export const statsJson = (input: StatsInput): StatsJson => ({
-  ActiveBatches: input.counts.batches,
-  ActiveMessages: input.counts.messages,
-  LastReceived: rfc3339(input.counts.lastAt),
-  LastAccepted: rfc3339(input.totals.lastReceivedAt),
-  Received: input.totals.received,
-  Rejected: input.totals.rejected,
-  SummariesDelivered: input.totals.summariesDelivered,
-  SummariesFailed: input.totals.summariesFailed,
-  StartedAt: rfc3339(input.totals.startedAt),
-  Now: rfc3339(input.now),
-  UptimeSeconds: Math.max(0, Math.floor((input.now - input.totals.startedAt) / 1000)),
-  Version: input.version
-})
-
-/** One element of `GET /api/batches`. */
-export interface BatchJson {
-  readonly key: string
-  readonly recipients: ReadonlyArray<string>
-  readonly messageCount: number
-  readonly groupCount: number
-  readonly groups: ReadonlyArray<{ readonly key: string; readonly subject: string; readonly count: number }>
-  readonly firstAt: string
-  readonly lastAt: string
-  /** When the summary will be sent. */
-  readonly dueAt: string
-  /** Milliseconds from `now` until `dueAt` (0 when due). */
-  readonly dueInMs: number
-}
-
-/** A pending batch for the API. */
-export const batchJson = (batch: BatchSnapshot, now: number): BatchJson => ({
-  key: batch.key,
-  recipients: [...batch.recipients],
-  messageCount: batch.messageCount,
-  groupCount: batch.groups.length,
-  groups: batch.groups.map((group) => ({ key: group.key, subject: group.subject, count: group.count })),
-  firstAt: rfc3339(batch.firstAt),
-  lastAt: rfc3339(batch.lastAt),
-  dueAt: rfc3339(batch.dueAt),
-  dueInMs: Math.max(0, batch.dueAt - now)
-})
-
-/** Pending batches for the API, soonest due first. */
-export const batchesJson = (batches: ReadonlyArray<BatchSnapshot>, now: number): ReadonlyArray<BatchJson> =>
-  [...batches].sort((a, b) => a.dueAt - b.dueAt).map((batch) => batchJson(batch, now))
-
-/** One element of `GET /api/summaries`. */
-export interface SummaryJson {
-  readonly id: number
-  readonly batchKey: string
-  readonly subject: string
-  readonly recipients: ReadonlyArray<string>
-  readonly messageCount: number
-  readonly groupCount: number
-  readonly status: SummaryStatus
-  readonly attempts: number
-  readonly error: string
-  readonly failedPath: string
-  readonly createdAt: string
-  readonly updatedAt: string
-}
-
-/** A summary for the API. */
-export const summaryJson = (summary: SummaryRecord): SummaryJson => ({
-  id: summary.id,
-  batchKey: summary.batchKey,
-  subject: summary.subject,
-  recipients: [...summary.recipients],
-  messageCount: summary.messageCount,
-  groupCount: summary.groupCount,
-  status: summary.status,
-  attempts: summary.attempts,
-  error: summary.error,
-  failedPath: summary.failedPath,
-  createdAt: rfc3339(summary.createdAt),
-  updatedAt: rfc3339(summary.updatedAt)
-})
 
 // ---------------------------------------------------------------------------
 // Display helpers (mirrored by the page script, which re-renders every poll)
@@ -287,8 +159,8 @@ const card = (id: string, label: string, value: string): string =>
 /** Renders the whole dashboard page. */
 export const renderDashboard = (input: PageInput): string => {
   const { now } = input
-  const stats = statsJson(input.stats)
-  const batches = [...input.batches].sort((a, b) => a.dueAt - b.dueAt)
+  const stats = statsOf(input.stats)
+  const batches = soonestFirst(input.batches)
   const lastReceived =
     input.stats.totals.lastReceivedAt > 0
       ? `<span data-at="${input.stats.totals.lastReceivedAt}">${e(formatAge(now - input.stats.totals.lastReceivedAt))}</span>`

@@ -35,3 +35,9 @@ export interface SummaryRecord {
   /** Where it was filed when relaying failed. */
   failedPath: string
 }
+
+/** Go's zero `time.Time` in RFC 3339: what the original reports before anything happened. */
+export const ZERO_TIME = "0001-01-01T00:00:00Z"
+
+/** A time (ms since the epoch) in RFC 3339, UTC; 0 or less is {@link ZERO_TIME}. */
+export const rfc3339 = (ms: number): string => (ms > 0 ? new Date(ms).toISOString() : ZERO_TIME)

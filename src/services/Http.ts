@@ -1,52 +1,49 @@
 /**
- * The operator's HTTP surface on `--bind-http` (empty: off), served by
- * @effect/platform's router on a node `http` server as a scoped resource,
- * its listening socket kept across reloads (Listeners), like the SMTP one:
+ * The operator's HTTP surface on `--bind-http` (empty: off): a node `http`
+ * server as a scoped resource, its listening socket kept across reloads
+ * (Listeners), like the SMTP one.
  *
- * - `GET /` — the live dashboard (server-rendered, then polls the API);
- * - `GET /api/stats`, `GET /api/batches`, `GET /api/summaries` — JSON;
- * - `POST /api/batches/{key}/flush` — send one batch now (key URL-encoded);
- *   `POST /api/batches/flush?key=...` does the same and also reaches the
- *   default batch, whose key is the empty string (`?key=`);
- * - `POST /api/flush` — send every pending batch now;
- * - `GET /metrics` — Prometheus exposition;
- * - `GET /healthz`, `GET /readyz` — 200 when the SMTP listener and the spool
- *   are healthy, 503 otherwise; never behind auth.
+ * Routing is @effect/platform's `HttpApi`: the JSON API, the probes and
+ * `/metrics` are described in `src/domain/Api.ts` (one group per file in
+ * `src/domain/api/`, handlers in `src/services/http/`), the OpenAPI document
+ * of that description is served at `/api/openapi.json`, and the dashboard
+ * pages (`src/services/http/Pages.ts`) sit on the same router.
  *
- * A request whose `Host` is not this failmail's is refused with 421 (see
- * HostCheck), the probes excepted.
- *
- * With `--credentials`, everything else needs HTTP Basic with the same
- * user:password. Requests other than GET/HEAD are refused (403) when they
- * come from another site (`Origin` host differs from `Host`, or
- * `Sec-Fetch-Site: cross-site`). Unknown paths are 404, known paths with
- * the wrong method 405 with `Allow`.
+ * Around it, small middlewares do what HttpApi does not express:
+ * - a request whose `Host` is not this failmail's is refused with 421 (see
+ *   HostCheck), the probes excepted;
+ * - with `--credentials`, everything but `/healthz` and `/readyz` needs
+ *   HTTP Basic with the same user:password (HttpApi's Basic security splits
+ *   at every ':', and passwords may contain one);
+ * - requests other than GET/HEAD are refused (403) when they come from
+ *   another site (`Origin` host differs from `Host`, or
+ *   `Sec-Fetch-Site: cross-site`);
+ * - unknown paths are 404 (JSON under `/api/`, text elsewhere), known paths
+ *   with the wrong method 405 with `Allow` (derived from the routes);
+ * - every answer is `nosniff`, and `no-store` unless it says otherwise.
  */
 // Modules, not the "@effect/platform" index: the index also loads the bundled Swagger/Scalar UIs (~35 MB resident).
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import { RouteNotFound } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Clock, Effect } from "effect"
+import { Effect, Layer } from "effect"
 import * as crypto from "node:crypto"
 import * as http from "node:http"
 import { parseHostPort } from "../domain/Address.ts"
-import * as Configuration from "../domain/Configuration.ts"
-import * as Dashboard from "../domain/Dashboard.ts"
+import { OPENAPI_PATH } from "../domain/Api.ts"
+import { OPEN_PATHS } from "../domain/api/Probes.ts"
 import * as HostCheck from "../domain/HostCheck.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
-import { VERSION } from "../domain/Version.ts"
 import { AppConfig } from "./AppConfig.ts"
-import { Batcher } from "./Batcher.ts"
-import { History } from "./History.ts"
-import { Ingress } from "./Ingress.ts"
+import { ApiLive } from "./http/Api.ts"
+import { PagesLive } from "./http/Pages.ts"
 import { attach } from "./Listeners.ts"
-import { Metrics } from "./Metrics.ts"
-import { Spool } from "./Spool.ts"
 
-/** Paths open without credentials (probes). */
-const OPEN_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz"])
+const isRouteNotFound = (error: unknown): error is RouteNotFound => error instanceof RouteNotFound
 
 /** Methods that never change anything, so never need the cross-site check. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"])
@@ -95,18 +92,15 @@ export const isCrossSite = (headers: {
   }
 }
 
-const NO_STORE = { "cache-control": "no-store" } as const
-
-const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
-  HttpServerResponse.unsafeJson(body, { status, headers: { ...NO_STORE, ...headers } })
+const NO_STORE = "no-store"
 
 const errorJson = (status: number, error: string, headers: Record<string, string> = {}) =>
-  json({ error }, status, headers)
+  HttpServerResponse.unsafeJson({ error }, { status, headers: { "cache-control": NO_STORE, ...headers } })
 
 const unauthorized = HttpServerResponse.text("authentication required\n", {
   status: 401,
   contentType: "text/plain; charset=utf-8",
-  headers: { "www-authenticate": 'Basic realm="failmail", charset="UTF-8"', ...NO_STORE }
+  headers: { "www-authenticate": 'Basic realm="failmail", charset="UTF-8"', "cache-control": NO_STORE }
 })
 
 /**
@@ -124,131 +118,76 @@ export const refuseForeignHosts = (accepted: HostCheck.AcceptedHosts) =>
       return Effect.succeed(
         HttpServerResponse.text(
           `misdirected request: ${why}; it answers to localhost, IP addresses, the --bind-http host and the --external-url host\n`,
-          { status: 421, contentType: "text/plain; charset=utf-8", headers: { ...NO_STORE, "x-content-type-options": "nosniff" } }
+          { status: 421, contentType: "text/plain; charset=utf-8", headers: { "cache-control": NO_STORE, "x-content-type-options": "nosniff" } }
         )
       )
     })
   )
 
-type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext>
 
-/** Answers with the handler for the request's method (HEAD as GET), or 405 with `Allow`. */
-const byMethod = (handlers: { readonly GET?: Handler; readonly POST?: Handler }): Handler =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    const method = request.method === "HEAD" ? "GET" : request.method
-    const handler = method === "GET" ? handlers.GET : method === "POST" ? handlers.POST : undefined
-    if (handler !== undefined) return handler
-    const allow = [...(handlers.GET === undefined ? [] : ["GET", "HEAD"]), ...(handlers.POST === undefined ? [] : ["POST"])]
-    return Effect.succeed(errorJson(405, `method ${request.method} not allowed`, { allow: allow.join(", ") }))
-  })
+const notFound = (path: string) =>
+  path.startsWith("/api/")
+    ? errorJson(404, "not found")
+    : HttpServerResponse.text("not found\n", { status: 404, contentType: "text/plain; charset=utf-8" })
+
+/** The order methods are listed in `Allow`. */
+const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+/**
+ * What HttpApi's router does not do: a known path asked with another method
+ * is 405 with `Allow` (GET also allows HEAD), not 404. Built from the
+ * routes themselves, so every endpoint added later gets it too.
+ */
+const methodNotAllowed = (routes: Iterable<HttpRouter.Route<unknown, unknown>>): HttpRouter.HttpRouter<never, HttpServerRequest.HttpServerRequest> => {
+  const byPath = new Map<string, Set<string>>()
+  for (const route of routes) {
+    const methods = byPath.get(route.path) ?? new Set<string>()
+    methods.add(route.method)
+    if (route.method === "GET") methods.add("HEAD")
+    byPath.set(route.path, methods)
+  }
+  let router: HttpRouter.HttpRouter<never, HttpServerRequest.HttpServerRequest> = HttpRouter.empty
+  for (const [path, methods] of byPath) {
+    const allow = METHOD_ORDER.filter((method) => methods.has(method)).join(", ")
+    router = HttpRouter.all(
+      router,
+      path as HttpRouter.PathInput,
+      Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+        errorJson(405, `method ${request.method} not allowed`, { allow })
+      )
+    )
+  }
+  return router
+}
 
 /** The HTTP dashboard, API, metrics and probes. */
 export class Http extends Effect.Service<Http>()("failmail/Http", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
-    const batcher = yield* Batcher
-    const history = yield* History
-    const metrics = yield* Metrics
-    const spool = yield* Spool
-    const ingress = yield* Ingress
     if (config.bindHttp === "") return { port: 0 }
     const address = parseHostPort(config.bindHttp, 8025)
     if (typeof address === "string") return yield* new ConfigError({ message: `bind-http: ${address}` })
     const credentials = config.credentials
-    const shownConfig = Configuration.redacted(config)
 
-    const stats = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const counts = yield* batcher.counts
-      return { now, version: VERSION, counts, totals: history.totals }
-    })
-
-    const health = Effect.gen(function* () {
-      const smtp = yield* ingress.listening
-      const spoolOk = yield* spool.checkHealth
-      const ok = smtp && spoolOk
-      return json({ status: ok ? "ok" : "unavailable", smtp, spool: spoolOk }, ok ? 200 : 503)
-    })
-
-    const dashboard = Effect.gen(function* () {
-      const input = yield* stats
-      const batches = yield* batcher.snapshot
-      const nonce = crypto.randomBytes(16).toString("base64")
-      const page = Dashboard.renderDashboard({
-        now: input.now,
-        version: VERSION,
-        stats: input,
-        batches,
-        summaries: history.recent(),
-        config: shownConfig,
-        nonce
-      })
-      return HttpServerResponse.text(page, {
-        contentType: "text/html; charset=utf-8",
-        headers: {
-          ...NO_STORE,
-          "content-security-policy": Dashboard.contentSecurityPolicy(nonce),
-          "referrer-policy": "no-referrer",
-          "x-frame-options": "DENY"
-        }
-      })
-    })
-
-    const flushOne = (key: string) =>
-      Effect.map(batcher.flush(key), (flushed) =>
-        flushed ? json({ flushed: true, key }) : json({ error: "no pending batch with this key", key }, 404)
+    // Every route (API endpoints, the OpenAPI document, the pages) on one router.
+    const routes = yield* Layer.build(
+      Layer.mergeAll(
+        ApiLive,
+        PagesLive,
+        HttpApiBuilder.middlewareOpenApi({ path: OPENAPI_PATH }).pipe(Layer.provide(ApiLive)),
+        HttpApiBuilder.Router.Live,
+        HttpApiBuilder.Middleware.layer,
+        NodeHttpServer.layerContext
       )
-
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.all("/", byMethod({ GET: dashboard })),
-      HttpRouter.all("/api/stats", byMethod({ GET: Effect.map(stats, (input) => json(Dashboard.statsJson(input))) })),
-      HttpRouter.all(
-        "/api/batches",
-        byMethod({
-          GET: Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            return json(Dashboard.batchesJson(yield* batcher.snapshot, now))
-          })
-        })
-      ),
-      HttpRouter.all(
-        "/api/batches/flush",
-        byMethod({
-          POST: Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-            const key = new URL(request.url, "http://failmail.invalid").searchParams.get("key")
-            return key === null ? Effect.succeed(errorJson(400, "missing query parameter key (use ?key= for the default batch)")) : flushOne(key)
-          })
-        })
-      ),
-      HttpRouter.all(
-        "/api/batches/:key/flush",
-        byMethod({ POST: Effect.flatMap(HttpRouter.params, (params) => flushOne(params["key"] ?? "")) })
-      ),
-      HttpRouter.all("/api/flush", byMethod({ POST: Effect.map(batcher.flushAll, (flushed) => json({ flushed })) })),
-      HttpRouter.all(
-        "/api/summaries",
-        byMethod({ GET: Effect.sync(() => json(history.recent().map(Dashboard.summaryJson))) })
-      ),
-      HttpRouter.all(
-        "/metrics",
-        byMethod({
-          GET: Effect.map(Effect.promise(() => metrics.registry.metrics()), (text) =>
-            HttpServerResponse.text(text, { contentType: metrics.registry.contentType, headers: NO_STORE })
-          )
-        })
-      ),
-      HttpRouter.all("/healthz", byMethod({ GET: health })),
-      HttpRouter.all("/readyz", byMethod({ GET: health }))
     )
-
-    const routed = router.pipe(
-      Effect.catchTag("RouteNotFound", (error) =>
-        Effect.succeed(
-          pathOf(error.request.url).startsWith("/api/")
-            ? errorJson(404, "not found")
-            : HttpServerResponse.text("not found\n", { status: 404, contentType: "text/plain; charset=utf-8" })
-        )
-      )
+    const api = yield* Effect.provide(HttpApiBuilder.httpApp, routes)
+    const otherMethods = methodNotAllowed((yield* Effect.provide(HttpApiBuilder.Router.router, routes)).routes)
+    // HttpApi's app is typed as never failing, but an unknown path fails with RouteNotFound.
+    const routed = (api as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>).pipe(
+      Effect.catchIf(isRouteNotFound, () =>
+        otherMethods.pipe(Effect.catchIf(isRouteNotFound, (error) => Effect.succeed(notFound(pathOf(error.request.url)))))
+      ),
+      Effect.provide(routes)
     )
 
     const app = Effect.gen(function* () {
@@ -268,7 +207,10 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
         return errorJson(403, "cross-site request refused")
       }
       const response = yield* routed
-      return HttpServerResponse.setHeader(response, "x-content-type-options", "nosniff")
+      return response.pipe(
+        HttpServerResponse.setHeader("x-content-type-options", "nosniff"),
+        (answer) => ("cache-control" in answer.headers ? answer : HttpServerResponse.setHeader(answer, "cache-control", NO_STORE))
+      )
     })
 
     // The listening socket comes from Listeners when the process has them, so a

@@ -1,0 +1,42 @@
+/**
+ * failmail's HTTP API, described with Schema as an @effect/platform
+ * `HttpApi`: each endpoint's path, parameters, answer and errors (with
+ * their HTTP status). The same description routes and decodes requests
+ * (a bad request is 400 with the field named), encodes answers, and is
+ * served as an OpenAPI 3.1 document at `/api/openapi.json`.
+ *
+ * One endpoint group per file in `src/domain/api/` (schemas, the pure
+ * functions that build the answers, the endpoints), implemented by the
+ * file of the same name in `src/services/http/` (the handlers, reading
+ * services). To add a group: write both files and add the group here and
+ * its handlers in `src/services/http/Handlers.ts`.
+ *
+ * Modules, not the "@effect/platform" index: the index also loads the
+ * bundled Swagger/Scalar UIs (~35 MB resident).
+ */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as OpenApi from "@effect/platform/OpenApi"
+import { BatchesApi } from "./api/Batches.ts"
+import { ProbesApi } from "./api/Probes.ts"
+import { StatsApi } from "./api/Stats.ts"
+import { SummariesApi } from "./api/Summaries.ts"
+import { VERSION } from "./Version.ts"
+
+/** Where the OpenAPI document is served. */
+export const OPENAPI_PATH = "/api/openapi.json"
+
+/** The whole API. */
+export class FailmailApi extends HttpApi.make("failmail")
+  .add(StatsApi)
+  .add(BatchesApi)
+  .add(SummariesApi)
+  .add(ProbesApi)
+  .annotateContext(
+    OpenApi.annotations({
+      title: "failmail",
+      version: VERSION,
+      description:
+        "failmail's dashboard API. With --credentials every path but /healthz and /readyz needs HTTP Basic; " +
+        "requests other than GET/HEAD from another site are refused (403)."
+    })
+  ) {}

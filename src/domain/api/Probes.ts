@@ -1,0 +1,47 @@
+/**
+ * What monitoring asks: `GET /healthz` and `GET /readyz` (200 when the SMTP
+ * listener and the spool are healthy, 503 otherwise; never behind
+ * credentials) and `GET /metrics` (Prometheus exposition).
+ */
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
+import { Schema } from "effect"
+
+const healthFields = { smtp: Schema.Boolean, spool: Schema.Boolean }
+
+/** All is well (200). */
+export const Healthy = Schema.Struct({ status: Schema.Literal("ok"), ...healthFields }).annotations({ identifier: "Healthy" })
+
+/** The SMTP listener or the spool is not healthy (503). */
+export class Unhealthy extends Schema.Class<Unhealthy>("Unhealthy")(
+  { status: Schema.Literal("unavailable"), ...healthFields },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/** Prometheus' text exposition format. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+/** The paths open without credentials. */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz"])
+
+/** The `probes` endpoint group. */
+export class ProbesApi extends HttpApiGroup.make("probes")
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz")
+      .addSuccess(Healthy)
+      .addError(Unhealthy)
+      .annotate(OpenApi.Summary, "Liveness: the SMTP listener and the spool (open without credentials)")
+  )
+  .add(
+    HttpApiEndpoint.get("readyz", "/readyz")
+      .addSuccess(Healthy)
+      .addError(Unhealthy)
+      .annotate(OpenApi.Summary, "Readiness: the same checks as /healthz (open without credentials)")
+  )
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .addSuccess(HttpApiSchema.Text({ contentType: PROMETHEUS_CONTENT_TYPE }).annotations({ description: "Prometheus text exposition" }))
+      .annotate(OpenApi.Summary, "Prometheus metrics")
+  ) {}

@@ -1,0 +1,50 @@
+/** `GET /api/summaries`: the last summaries failmail made, newest first, with their delivery status. */
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
+import { Schema } from "effect"
+import { rfc3339, type SummaryRecord } from "../Status.ts"
+
+const Time = Schema.String.annotations({ description: "RFC 3339, UTC" })
+
+/** One summary. */
+export const Summary = Schema.Struct({
+  id: Schema.NonNegativeInt,
+  batchKey: Schema.String,
+  subject: Schema.String,
+  recipients: Schema.Array(Schema.String),
+  messageCount: Schema.NonNegativeInt,
+  groupCount: Schema.NonNegativeInt,
+  status: Schema.Literal("sending", "retrying", "delivered", "failed"),
+  attempts: Schema.NonNegativeInt,
+  error: Schema.String.annotations({ description: "the last relay error, empty when none" }),
+  failedPath: Schema.String.annotations({ description: "where it was filed when relaying gave up, empty otherwise" }),
+  createdAt: Time,
+  updatedAt: Time
+}).annotations({ identifier: "Summary" })
+
+/** One summary as it goes out. */
+export type Summary = typeof Summary.Type
+
+/** A summary for the API. */
+export const summaryOf = (summary: SummaryRecord): Summary => ({
+  id: summary.id,
+  batchKey: summary.batchKey,
+  subject: summary.subject,
+  recipients: [...summary.recipients],
+  messageCount: summary.messageCount,
+  groupCount: summary.groupCount,
+  status: summary.status,
+  attempts: summary.attempts,
+  error: summary.error,
+  failedPath: summary.failedPath,
+  createdAt: rfc3339(summary.createdAt),
+  updatedAt: rfc3339(summary.updatedAt)
+})
+
+/** The `summaries` endpoint group. */
+export class SummariesApi extends HttpApiGroup.make("summaries").add(
+  HttpApiEndpoint.get("list", "/api/summaries")
+    .addSuccess(Schema.Array(Summary))
+    .annotate(OpenApi.Summary, "The last 100 summaries, newest first")
+) {}

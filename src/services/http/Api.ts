@@ -1,0 +1,16 @@
+/**
+ * The API's handlers, one layer per endpoint group (see `src/domain/Api.ts`
+ * for how groups are described and added).
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import { Layer } from "effect"
+import { FailmailApi } from "../../domain/Api.ts"
+import { BatchesLive } from "./Batches.ts"
+import { ProbesLive } from "./Probes.ts"
+import { StatsLive } from "./Stats.ts"
+import { SummariesLive } from "./Summaries.ts"
+
+/** The implemented API. */
+export const ApiLive = HttpApiBuilder.api(FailmailApi).pipe(
+  Layer.provide([StatsLive, BatchesLive, SummariesLive, ProbesLive])
+)

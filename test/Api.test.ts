@@ -1,0 +1,119 @@
+/**
+ * The API's answers as pure functions (the original's stats fields, RFC 3339
+ * times, batches soonest due first) and the API's description: every
+ * endpoint is in the OpenAPI document with its errors' statuses.
+ */
+import * as OpenApi from "@effect/platform/OpenApi"
+import { Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import { FailmailApi } from "../src/domain/Api.ts"
+import { Batch, batchOf, batchesOf } from "../src/domain/api/Batches.ts"
+import { Stats, statsOf } from "../src/domain/api/Stats.ts"
+import { Summary, summaryOf } from "../src/domain/api/Summaries.ts"
+import { batch, summary, T0, totals } from "./support/status.ts"
+
+describe("JSON shapes", () => {
+  it("stats carry the original's fields, LastReceived (latest pending arrival) in RFC 3339", () => {
+    const counts = { batches: 2, messages: 7, lastAt: T0 + 45_000 }
+    const stats = statsOf({ now: T0 + 90_000, version: "0.1.0", counts, totals })
+    expect(stats).toMatchObject({
+      ActiveBatches: 2,
+      ActiveMessages: 7,
+      LastReceived: "2026-11-25T08:30:45.000Z",
+      LastAccepted: "2026-11-25T08:31:00.000Z",
+      Received: 5,
+      Rejected: 1,
+      SummariesDelivered: 2,
+      SummariesFailed: 1,
+      StartedAt: "2026-11-25T08:30:00.000Z",
+      UptimeSeconds: 90,
+      Version: "0.1.0"
+    })
+    // what goes out is exactly what the function built, in the original's field order
+    expect(Object.keys(Schema.encodeSync(Stats)(stats))).toEqual([
+      "ActiveBatches",
+      "ActiveMessages",
+      "LastReceived",
+      "LastAccepted",
+      "Received",
+      "Rejected",
+      "SummariesDelivered",
+      "SummariesFailed",
+      "StartedAt",
+      "Now",
+      "UptimeSeconds",
+      "Version"
+    ])
+  })
+
+  it("LastReceived is Go's zero time whenever nothing is pending, as in the original", () => {
+    const idle = { batches: 0, messages: 0, lastAt: 0 }
+    const before = statsOf({ now: T0, version: "0.1.0", counts: idle, totals: { ...totals, lastReceivedAt: 0 } })
+    expect(before).toMatchObject({ LastReceived: "0001-01-01T00:00:00Z", LastAccepted: "0001-01-01T00:00:00Z" })
+    const afterFlush = statsOf({ now: T0 + 90_000, version: "0.1.0", counts: idle, totals })
+    expect(afterFlush).toMatchObject({ LastReceived: "0001-01-01T00:00:00Z", LastAccepted: "2026-11-25T08:31:00.000Z" })
+  })
+
+  it("batches are listed soonest due first, with times and time left", () => {
+    const list = batchesOf([batch({ key: "late", dueAt: T0 + 500_000 }), batch({ key: "soon" })], T0 + 100_000)
+    expect(list.map((b) => b.key)).toEqual(["soon", "late"])
+    expect(list[0]).toMatchObject({
+      messageCount: 3,
+      groupCount: 2,
+      firstAt: "2026-11-25T08:30:10.000Z",
+      dueAt: "2026-11-25T08:32:00.000Z",
+      dueInMs: 20_000
+    })
+    expect(batchOf(batch(), T0 + 999_000).dueInMs).toBe(0)
+    expect(Schema.encodeSync(Schema.Array(Batch))(list)).toEqual(list)
+  })
+
+  it("summaries keep status, error and times", () => {
+    const answer = summaryOf(summary({ status: "retrying", attempts: 2, error: "421 busy" }))
+    expect(answer).toEqual({
+      id: 7,
+      batchKey: "web",
+      subject: "[failmail] 2 instances: timeout",
+      recipients: ["ops@example.com"],
+      messageCount: 2,
+      groupCount: 1,
+      status: "retrying",
+      attempts: 2,
+      error: "421 busy",
+      failedPath: "",
+      createdAt: "2026-11-25T08:30:30.000Z",
+      updatedAt: "2026-11-25T08:30:31.000Z"
+    })
+    expect(Schema.encodeSync(Summary)(answer)).toEqual(answer)
+  })
+})
+
+describe("OpenAPI document", () => {
+  const spec = OpenApi.fromApi(FailmailApi)
+  const operation = (path: string, method: "get" | "post") => (spec.paths[path] as Record<string, any> | undefined)?.[method]
+
+  it("describes every endpoint, with OpenAPI path parameters", () => {
+    expect(spec.info).toMatchObject({ title: "failmail", version: expect.stringMatching(/^\d+\.\d+\.\d+/) })
+    for (const [path, method] of [
+      ["/api/stats", "get"],
+      ["/api/batches", "get"],
+      ["/api/batches/{key}/flush", "post"],
+      ["/api/batches/flush", "post"],
+      ["/api/flush", "post"],
+      ["/api/summaries", "get"],
+      ["/healthz", "get"],
+      ["/readyz", "get"],
+      ["/metrics", "get"]
+    ] as const) {
+      expect(operation(path, method), `${method} ${path}`).toBeDefined()
+    }
+  })
+
+  it("names each error with its status: 404 for a batch not pending, 400 for a bad request, 503 when unhealthy", () => {
+    expect(Object.keys(operation("/api/batches/{key}/flush", "post").responses).sort()).toEqual(["200", "400", "404"])
+    const byQuery = operation("/api/batches/flush", "post")
+    expect(byQuery.parameters).toEqual([expect.objectContaining({ name: "key", in: "query", required: true })])
+    expect(Object.keys(operation("/healthz", "get").responses).sort()).toEqual(["200", "400", "503"])
+    expect(Object.keys(operation("/metrics", "get").responses["200"].content)).toEqual(["text/plain; version=0.0.4; charset=utf-8"])
+  })
+})
