@@ -7,7 +7,9 @@
  *   node dist-bench/bench/bare-listener.js   → prints "listening <port>"
  */
 import { SMTPServer } from "smtp-server"
-import "../src/services/GreetAtOnce.ts"
+import * as GreetAtOnce from "../src/services/GreetAtOnce.ts"
+
+GreetAtOnce.install()
 
 const server = new SMTPServer({
   banner: "bare smtp-server",

@@ -14,7 +14,9 @@
  */
 import type { AddressInfo } from "node:net"
 import { SMTPServer } from "smtp-server"
-import "../src/services/GreetAtOnce.ts"
+import * as GreetAtOnce from "../src/services/GreetAtOnce.ts"
+
+GreetAtOnce.install()
 
 const quiet = process.argv.includes("--null")
 

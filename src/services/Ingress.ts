@@ -17,7 +17,7 @@ import { ConfigError, StartError } from "../domain/Errors.ts"
 import * as GoDuration from "../domain/GoDuration.ts"
 import * as Rewrite from "../domain/Rewrite.ts"
 import { AppConfig, type RunningConfig } from "./AppConfig.ts"
-import "./GreetAtOnce.ts"
+import { greetAtOnce } from "./GreetAtOnce.ts"
 import { History } from "./History.ts"
 import { Intake } from "./Intake.ts"
 import { attach, type ListenTarget } from "./Listeners.ts"
@@ -92,6 +92,7 @@ const sameSecret = (given: string, expected: string) => {
 /** The SMTP listener. */
 export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
   scoped: Effect.gen(function* () {
+    yield* greetAtOnce
     const config = yield* AppConfig
     const intake = yield* Intake
     const metrics = yield* Metrics
