@@ -75,6 +75,7 @@ const everythingChanged: Settings.Values = {
   pidfile: "/run/failmail.pid",
   maxMessageSize: 512 * 1024,
   maxConnections: 7,
+  maxRecipients: 12,
   logLevel: "debug",
   logFormat: "json"
 }

@@ -181,6 +181,7 @@ describe("The settings table", () => {
     ["debug-receiver", "setting", "false"],
     ["max-message-size", "setting", "10MB"],
     ["max-connections", "setting", "100"],
+    ["max-recipients", "setting", "100"],
     ["relay-timeout", "setting", "30s"],
     ["relay-retry-for", "setting", "10m0s"],
     ["log-level", "setting", "info"],

@@ -183,6 +183,7 @@ describe("failmail --write-config", () => {
       pidfile: inDir("failmail.pid"),
       maxMessageSize: 512 * 1024,
       maxConnections: 7,
+      maxRecipients: 12,
       logLevel: "debug",
       logFormat: "json"
     }

@@ -382,6 +382,38 @@ describe("limits and misbehaving clients", () => {
     await second.conversation.quit()
   })
 
+  it("--max-recipients 3: each RCPT TO beyond it gets 452, the message goes to the accepted ones", async () => {
+    const { failmail, upstream } = await startWithUpstream({ maxRecipients: 3 })
+    const { conversation } = await session(failmail.port)
+    expect((await conversation.command("MAIL FROM:<app@example.org>")).code).toBe(250)
+    for (const name of ["a", "b", "c"]) expect((await conversation.command(`RCPT TO:<${name}@example.com>`)).code).toBe(250)
+    for (const name of ["d", "e"]) {
+      const refused = await conversation.command(`RCPT TO:<${name}@example.com>`)
+      expect(refused.code).toBe(452)
+      expect(refused.text).toMatch(/too many recipients/i)
+    }
+    expect((await conversation.command("DATA")).code).toBe(354)
+    expect((await conversation.command(`${alert("fan out")}\r\n.`)).code).toBe(250)
+    await conversation.quit()
+
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: fan out")
+    expect([...(summary?.delivery.to ?? [])].sort()).toEqual(["a@example.com", "b@example.com", "c@example.com"])
+  })
+
+  it("--max-recipients with swaks: the recipients beyond the cap are refused with 452, the message still goes", async () => {
+    const { failmail, upstream } = await startWithUpstream({ maxRecipients: 2 })
+    const { stdout } = await run(
+      "swaks",
+      ["--server", `127.0.0.1:${failmail.port}`, "--to", "a@example.com,b@example.com,c@example.com", "--from", "app@example.org",
+        "--header", "Subject: capped", "--body", "hi", "--timeout", "10"],
+      { timeout: 15_000 }
+    )
+    expect(stdout).toMatch(/<\*\* +452 .*too many recipients/i)
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect([...(summary?.delivery.to ?? [])].sort()).toEqual(["a@example.com", "b@example.com"])
+  })
+
   it("answers garbage and binary junk with 5xx and keeps serving other clients", async () => {
     const { failmail, upstream } = await startWithUpstream()
     const junk = await Conversation.open(failmail.port)

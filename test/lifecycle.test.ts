@@ -3,47 +3,17 @@
  * recovery after SIGKILL, flush on SIGTERM, SIGHUP reload, the pidfile and
  * inherited sockets. Real time, short windows, every wait a bounded poll.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
+import { buildDaemon, launch, main, ready, smtpPortOf } from "./support/daemon.ts"
 import { closedPort, Conversation, eventually, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
-const root = path.resolve(import.meta.dirname, "..")
-const main = path.join(root, "dist", "main.js")
-
-interface Child {
-  readonly process: ChildProcess
-  readonly output: () => string
-  readonly exited: Promise<number | null>
-}
-
-const children: Array<Child> = []
 const upstreams: Array<Upstream> = []
-
-const launch = (args: ReadonlyArray<string>, cwd: string, env: NodeJS.ProcessEnv = process.env, command = "node", prefix: ReadonlyArray<string> = [main]): Child => {
-  const child = spawn(command, [...prefix, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
-  let output = ""
-  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()))
-  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  const handle = { process: child, output: () => output, exited }
-  children.push(handle)
-  return handle
-}
-
-const ready = (child: Child) => eventually("failmail ready", () => child.output().includes("failmail ready"), 10_000)
-
-/** The SMTP port failmail logged last (a reload with port 0 binds a new one). */
-const smtpPortOf = (child: Child): number => {
-  const match = [...child.output().matchAll(/smtp: listening on [^\s"]*:(\d+)/g)].at(-1)
-  if (match === undefined) throw new Error(`no port in output: ${child.output()}`)
-  return Number(match[1])
-}
 
 const send = (port: number, subject: string, to = "ops@example.com") =>
   nodemailer
@@ -69,15 +39,9 @@ const baseArgs = (dir: string, upstream: Upstream) => [
   `--fail-dir=${path.join(dir, "failed")}`
 ]
 
-beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
-}, 120_000)
+beforeAll(buildDaemon, 120_000)
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGKILL")
-    await child.exited
-  }
   for (const upstream of upstreams.splice(0)) await upstream.close()
 })
 

@@ -223,6 +223,7 @@ export const settings = {
   pidfile: text("pidfile", "", "write the process id to this file"),
   maxMessageSize: define(Size, "size")("max-message-size", 10 * 1024 * 1024, "larger messages are refused with 552"),
   maxConnections: positiveCount("max-connections", 100, "concurrent SMTP clients; beyond this, 421"),
+  maxRecipients: positiveCount("max-recipients", 100, "recipients per message; each RCPT TO beyond this gets 452"),
   logLevel: define(LogLevelWord, "level")("log-level", "info" as const, "debug, info, warn or error"),
   logFormat: define(LogFormatWord, "format")("log-format", "text" as const, "text, or json (one object per line)"),
 

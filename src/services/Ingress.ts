@@ -1,8 +1,9 @@
 /**
  * The SMTP listener (smtp-server) as a scoped resource. It answers 250 only
  * after the message is in the spool, 451 when it could not be stored (so the
- * client retries), 552 over `--max-message-size` and 421 beyond
- * `--max-connections`. Closing the scope stops accepting at once, closes
+ * client retries), 552 over `--max-message-size` (the bytes past the limit
+ * are counted and dropped, never kept), 452 for each recipient beyond
+ * `--max-recipients` and 421 beyond `--max-connections`. Closing the scope stops accepting at once, closes
  * idle sessions (421) and gives sessions with a message under way
  * `--shutdown-timeout` to finish it.
  */
@@ -123,6 +124,8 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       allowInsecureAuth: config.allowUnencryptedAuth,
       disabledCommands: [...(hasTls && !config.ssl ? [] : ["STARTTLS"]), ...(config.credentials === "" ? ["AUTH"] : [])],
       maxClients: config.maxConnections,
+      // smtp-server answers each RCPT TO beyond this with "452 Error: too many recipients" (as Postfix does).
+      maxRecipients: config.maxRecipients,
       socketTimeout: Duration.toMillis(IDLE_TIMEOUT),
       disableReverseLookup: true,
       lenientAddressParsing: true,
@@ -149,7 +152,12 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       },
       onData: (stream, session, callback) => {
         const chunks: Array<Buffer> = []
-        stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+        // Past --max-message-size the rest is drained and counted (stream.byteLength), never kept,
+        // so a client's memory is bounded by the limit whatever it sends.
+        stream.on("data", (chunk: Buffer) => {
+          if (stream.sizeExceeded) chunks.length = 0
+          else chunks.push(chunk)
+        })
         stream.on("error", () => undefined)
         stream.on("end", () => {
           if (stream.sizeExceeded) {

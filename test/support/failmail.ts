@@ -269,6 +269,20 @@ export class Conversation {
     this.socket.write(typeof data === "string" ? Buffer.from(data, "latin1") : data)
   }
 
+  /** Writes raw bytes and resolves once the socket can take more (to stream large bodies without buffering them). */
+  async writeDrained(data: Buffer): Promise<void> {
+    if (this.socket.write(data) || this.ended) return
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off("drain", done)
+        this.socket.off("close", done)
+        resolve()
+      }
+      this.socket.on("drain", done)
+      this.socket.on("close", done)
+    })
+  }
+
   /** Sends one command line and reads its reply. */
   async command(line: string, timeoutMs = 5_000): Promise<Reply> {
     this.write(`${line}\r\n`)

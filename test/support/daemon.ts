@@ -1,0 +1,69 @@
+/**
+ * The built failmail (`node dist/main.js`) as a child process, the way an
+ * operator runs it: build once per test file, launch with arguments, wait
+ * for "failmail ready", read the SMTP port it logged. Every child still
+ * running when its test finishes is killed (SIGKILL).
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { onTestFinished } from "vitest"
+import { eventually } from "./failmail.ts"
+
+const root = path.resolve(import.meta.dirname, "..", "..")
+
+/** The built entry point. */
+export const main = path.join(root, "dist", "main.js")
+
+/** Compiles `src` to `dist` (call it from `beforeAll`, with a generous timeout). */
+export const buildDaemon = (): void => {
+  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+}
+
+/** A failmail child process. */
+export interface Child {
+  readonly process: ChildProcess
+  /** stdout and stderr so far, interleaved. */
+  readonly output: () => string
+  readonly exited: Promise<number | null>
+}
+
+/**
+ * Starts `command prefix... args...` (by default `node dist/main.js args...`)
+ * in `cwd`; killed when the current test finishes if it still runs.
+ */
+export const launch = (
+  args: ReadonlyArray<string>,
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+  command = "node",
+  prefix: ReadonlyArray<string> = [main]
+): Child => {
+  const child = spawn(command, [...prefix, ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    await exited
+  })
+  return { process: child, output: () => output, exited }
+}
+
+/** Resolves once the child logged "failmail ready". */
+export const ready = (child: Child) => eventually("failmail ready", () => child.output().includes("failmail ready"), 10_000)
+
+/** The SMTP port failmail logged last (a reload with port 0 binds a new one). */
+export const smtpPortOf = (child: Child): number => {
+  const match = [...child.output().matchAll(/smtp: listening on [^\s"]*:(\d+)/g)].at(-1)
+  if (match === undefined) throw new Error(`no port in output: ${child.output()}`)
+  return Number(match[1])
+}
+
+/** The resident set size of a running process, in bytes (Linux `/proc/<pid>/status`). */
+export const residentBytes = (pid: number): number => {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+  if (match === null) throw new Error(`no VmRSS for process ${pid}`)
+  return Number(match[1]) * 1024
+}
