@@ -39,18 +39,22 @@ const lineText = (line: Buffer): string => {
   }
 }
 
-/** The header block as lines of text, line ends removed. */
+/** The header block as lines of text, line ends removed; decoded line by line only when it is not all UTF-8. */
 const headerLines = (raw: Buffer): Array<string> => {
   const block = raw.subarray(0, headerEnd(raw))
-  const lines: Array<string> = []
-  let start = 0
-  while (start <= block.length) {
-    const newline = block.indexOf(0x0a, start)
-    const end = newline === -1 ? block.length : newline
-    lines.push(lineText(block.subarray(start, end)).replace(/\r$/, ""))
-    start = end + 1
+  try {
+    return strictUtf8.decode(block).split(/\r?\n/)
+  } catch {
+    const lines: Array<string> = []
+    let start = 0
+    while (start <= block.length) {
+      const newline = block.indexOf(0x0a, start)
+      const end = newline === -1 ? block.length : newline
+      lines.push(lineText(block.subarray(start, end)).replace(/\r$/, ""))
+      start = end + 1
+    }
+    return lines
   }
-  return lines
 }
 
 const decodeWords = (value: string): string => {
