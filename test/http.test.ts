@@ -18,6 +18,7 @@ import { pipeline } from "../src/layers/Main.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { Http } from "../src/services/Http.ts"
 import { Ingress } from "../src/services/Ingress.ts"
+import { eventually } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 // ---------------------------------------------------------------------------
@@ -89,16 +90,6 @@ const request = (port: number, method: string, url: string, headers: Record<stri
     req.end()
   })
 
-const eventually = async <A>(what: string, check: () => Promise<A | undefined | false> | A | undefined | false, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (true) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
 
 // ---------------------------------------------------------------------------
@@ -128,8 +119,10 @@ describe("HTTP API", () => {
 
   const summaries = async (): Promise<Array<any>> => (await get("/api/summaries")).json()
   const delivered = (key: string) =>
-    eventually(`summary of ${JSON.stringify(key)} delivered`, async () =>
-      (await summaries()).find((s) => s.batchKey === key && s.status === "delivered")
+    eventually(
+      `summary of ${JSON.stringify(key)} delivered`,
+      async () => (await summaries()).find((s) => s.batchKey === key && s.status === "delivered"),
+      10_000
     )
 
   beforeAll(async () => {
@@ -217,7 +210,11 @@ describe("HTTP API", () => {
     expect(summary.subject).toContain("[failmail]")
     expect(summary.recipients).toEqual(["dev@example.com", "ops@example.com"])
     expect(summary.createdAt).toMatch(RFC3339)
-    await eventually("the summary upstream", () => upstream.deliveries.some((m) => m.raw.toString("utf8").includes("X-Failmail-Batch: alpha")))
+    await eventually(
+      "the summary upstream",
+      () => upstream.deliveries.some((m) => m.raw.toString("utf8").includes("X-Failmail-Batch: alpha")),
+      10_000
+    )
 
     const batches: Array<any> = (await get("/api/batches")).json()
     expect(batches.map((b) => b.key).sort()).toEqual(["", "beta"])
