@@ -105,14 +105,38 @@ export const startFailmail = async (overrides: Overrides | ((dir: string) => Ove
   }
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on (bound, then released). */
-export const closedPort = async (): Promise<number> => {
-  const server = net.createServer()
+/**
+ * An upstream that is down: a listener on 127.0.0.1 that drops every
+ * connection at once, so each relay attempt fails (a transient error, as a
+ * refused connection is). It holds its port until the test ends, so no other
+ * process can take it meanwhile. Returns its `host:port`.
+ */
+export const deadUpstream = async (): Promise<string> => {
+  const server = net.createServer((socket) => socket.destroy())
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const port = (server.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`
 }
+
+/**
+ * The TCP port process `pid` listens on, once it does: for a peer started
+ * on port 0, found through `/proc` (the socket inodes among its descriptors,
+ * matched against the listening sockets in `/proc/<pid>/net/tcp`).
+ */
+export const listeningPortOf = (pid: number): Promise<number> =>
+  eventually(`process ${pid} listening`, () => {
+    const inodes = new Set(
+      fs
+        .readdirSync(`/proc/${pid}/fd`)
+        .map((fd) => /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1])
+        .filter((inode) => inode !== undefined)
+    )
+    for (const line of fs.readFileSync(`/proc/${pid}/net/tcp`, "utf8").split("\n").slice(1)) {
+      const [, local, , state, , , , , , inode] = line.trim().split(/\s+/)
+      if (state === "0A" && inode !== undefined && inodes.has(inode)) return Number.parseInt(local?.split(":")[1] ?? "", 16)
+    }
+    return undefined
+  })
 
 /**
  * Polls `check` every few milliseconds until it returns something other than
