@@ -21,7 +21,7 @@ import {
   startPipeline,
   testPipeline,
   testConfig
-} from "../src/layers/Test.ts"
+} from "./support/pipeline.ts"
 import { readHeaders } from "../src/domain/HeaderBlock.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { Intake } from "../src/services/Intake.ts"

@@ -19,7 +19,7 @@ import {
   settle,
   startPipeline,
   testConfig
-} from "../src/layers/Test.ts"
+} from "./support/pipeline.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { RelayError } from "../src/services/Relay.ts"
 

@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Settings from "../src/domain/Settings.ts"
-import { rawMessage } from "../src/layers/Test.ts"
+import { rawMessage } from "./support/pipeline.ts"
 import { AppConfig, type RunningConfig } from "../src/services/AppConfig.ts"
 import { Spool, SpoolError } from "../src/services/Spool.ts"
 

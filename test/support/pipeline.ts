@@ -11,14 +11,14 @@
  */
 import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Order, Scope, TestClock } from "effect"
 import * as path from "node:path"
-import * as Settings from "../domain/Settings.ts"
-import type { RunningConfig } from "../services/AppConfig.ts"
-import { Batcher } from "../services/Batcher.ts"
-import { History } from "../services/History.ts"
-import { Intake } from "../services/Intake.ts"
-import { Relay, type RelayEnvelope, type RelayError } from "../services/Relay.ts"
-import { Spool } from "../services/Spool.ts"
-import { core } from "./Main.ts"
+import * as Settings from "../../src/domain/Settings.ts"
+import type { RunningConfig } from "../../src/services/AppConfig.ts"
+import { Batcher } from "../../src/services/Batcher.ts"
+import { History } from "../../src/services/History.ts"
+import { Intake } from "../../src/services/Intake.ts"
+import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
+import { Spool } from "../../src/services/Spool.ts"
+import { core } from "../../src/layers/Main.ts"
 
 /** One relay attempt. */
 export interface RelayAttempt {
