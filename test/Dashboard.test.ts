@@ -1,41 +1,42 @@
 /**
- * The dashboard page and the API's JSON shapes, as pure functions: every
- * piece of text that came from an e-mail (subjects, keys, recipients, relay
- * errors) is escaped; times are RFC 3339; the page carries its script and
- * style under the CSP nonce.
+ * The dashboard as its templates render it (the real files of
+ * `templates/dashboard/`): every piece of text that came from an e-mail
+ * (subjects, keys, recipients, relay errors) is escaped; the live parts the
+ * page script swaps in are rendered by the same partials as the page; the
+ * page loads only its own nonce'd style and script.
  */
-import { describe, expect, it } from "vitest"
-import * as Dashboard from "../src/domain/Dashboard.ts"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import * as DashboardView from "../src/domain/DashboardView.ts"
+import { Dashboard } from "../src/services/Dashboard.ts"
+import { templatesDir } from "../src/services/Renderer.ts"
 import { batch, summary, T0, totals } from "./support/status.ts"
 
 const EVIL = `<script>alert(1)</script>`
 
-const page = (overrides: Partial<Dashboard.PageInput> = {}): string =>
-  Dashboard.renderDashboard({
-    now: T0 + 60_000,
-    version: "0.1.0",
-    stats: { now: T0 + 60_000, version: "0.1.0", counts: { batches: 1, messages: 3, lastAt: T0 + 60_000 }, totals },
-    batches: [batch()],
-    summaries: [summary()],
-    config: { "bind-addr": "localhost:2525", credentials: "<redacted>" },
-    nonce: "abc123",
-    ...overrides
-  })
-
-/** The page without its inline script and style (which are ours, not data). */
-const markup = (html: string): string =>
-  html.replace(/<script nonce="[^"]*">[\s\S]*?<\/script>/, "").replace(/<style nonce="[^"]*">[\s\S]*?<\/style>/, "")
-
-describe("escapeHtml", () => {
-  it("escapes everything that could open markup or leave an attribute", () => {
-    expect(Dashboard.escapeHtml(`<a href="x" onclick='y'>&\`=`)).toBe(
-      "&lt;a href&#x3D;&quot;x&quot; onclick&#x3D;&#x27;y&#x27;&gt;&amp;&#x60;&#x3D;"
-    )
-    expect(Dashboard.escapeHtml("plain text")).toBe("plain text")
-  })
+let dashboard: Dashboard
+beforeAll(async () => {
+  dashboard = await Effect.runPromise(Effect.provide(Dashboard, Dashboard.Default))
 })
 
-describe("renderDashboard", () => {
+const input = (overrides: Partial<DashboardView.PageInput> = {}): DashboardView.PageInput => ({
+  stats: { now: T0 + 60_000, version: "0.1.0", counts: { batches: 1, messages: 3, lastAt: T0 + 60_000 }, totals },
+  batches: [batch()],
+  summaries: [summary()],
+  config: { "bind-addr": "localhost:2525", credentials: "<redacted>" },
+  nonce: "abc123",
+  ...overrides
+})
+
+const page = (overrides: Partial<DashboardView.PageInput> = {}): string => dashboard.page(input(overrides))
+
+/** The live parts of a fragments answer, by name. */
+const parts = (html: string): Map<string, string> =>
+  new Map([...html.matchAll(/<template data-fragment="([\w-]+)">([\s\S]*?)<\/template>/g)].map((m) => [m[1]!, m[2]!]))
+
+describe("dashboard page", () => {
   it("shows pending batches, recent summaries, totals and the configuration", () => {
     const html = page()
     expect(html.startsWith("<!doctype html>")).toBe(true)
@@ -43,7 +44,7 @@ describe("renderDashboard", () => {
     expect(html).toContain("disk full")
     expect(html).toContain("ops@example.com")
     expect(html).toContain("in 1m 00s")
-    expect(html).toContain(`data-due="${T0 + 120_000}"`)
+    expect(html).toContain(`title="2026-11-25T08:32:00.000Z"`)
     expect(html).toContain("Send now")
     expect(html).toContain("Send all now")
     expect(html).toContain(`status-delivered`)
@@ -54,8 +55,8 @@ describe("renderDashboard", () => {
     expect(html).toContain("&lt;redacted&gt;")
   })
 
-  it(`never lets ${EVIL} from an e-mail through unescaped`, () => {
-    const html = page({
+  it(`never lets ${EVIL} from an e-mail through unescaped, in the page or its fragments`, () => {
+    const evil = input({
       batches: [
         batch({
           key: EVIL,
@@ -63,34 +64,42 @@ describe("renderDashboard", () => {
           groups: [{ key: EVIL, subject: EVIL, count: 1 }]
         })
       ],
-      summaries: [
-        summary({ subject: EVIL, batchKey: EVIL, recipients: [EVIL], error: EVIL, failedPath: EVIL, status: "failed" })
-      ],
+      summaries: [summary({ subject: EVIL, batchKey: EVIL, recipients: [EVIL], error: EVIL, failedPath: EVIL, status: "failed" })],
       config: { "subject-prefix": EVIL }
     })
-    expect(html).not.toContain(EVIL)
-    expect(html).not.toContain("<script>alert")
-    expect(markup(html)).not.toMatch(/<script/i)
-    expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;")
-    // exactly one script element: ours, with the nonce
+    for (const html of [dashboard.page(evil), dashboard.fragments(evil)]) {
+      expect(html).not.toContain(EVIL)
+      expect(html).not.toContain("<script>alert")
+      expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;")
+    }
+    // exactly one script element: ours, from a file, with the nonce
+    const html = dashboard.page(evil)
     expect(html.match(/<script/g)).toHaveLength(1)
-    expect(html).toContain(`<script nonce="abc123">`)
+    expect(html).toContain(`<script src="static/dashboard.js" nonce="abc123" defer></script>`)
+    expect(dashboard.fragments(evil)).not.toMatch(/<script/i)
+  })
+
+  it("escapes everything that could open markup or leave an attribute", () => {
+    const html = page({ batches: [batch({ groups: [{ key: "g", subject: `<a href="x" onclick='y'>&\`=`, count: 1 }] })] })
+    expect(html).toContain("&lt;a href&#x3D;&quot;x&quot; onclick&#x3D;&#x27;y&#x27;&gt;&amp;&#x60;&#x3D;")
   })
 
   it("escapes quotes in attribute values", () => {
     const html = page({ batches: [batch({ key: `x" onmouseover="alert(1)` })] })
     expect(html).not.toContain(`onmouseover="alert(1)"`)
-    expect(html).toContain(`data-key="x&quot; onmouseover&#x3D;&quot;alert(1)"`)
+    expect(html).toContain(`data-batch-key="x&quot; onmouseover&#x3D;&quot;alert(1)"`)
+    // the key travels URL-encoded in the flush call
+    expect(html).toContain(`data-post="api/batches/flush?key&#x3D;x%22%20onmouseover%3D%22alert(1)"`)
   })
 
   it("shows the default batch key and empty tables readably", () => {
     const html = page({ batches: [batch({ key: "" })] })
-    expect(html).toContain(Dashboard.DEFAULT_KEY_LABEL)
-    expect(html).toContain(`data-key=""`)
+    expect(html).toContain(DashboardView.DEFAULT_KEY_LABEL)
+    expect(html).toContain(`data-post="api/batches/flush?key&#x3D;"`)
     const empty = page({ batches: [], summaries: [] })
     expect(empty).toContain("No pending batches.")
     expect(empty).toContain("No summaries yet.")
-    expect(empty).toMatch(/data-action="flush-all" disabled/)
+    expect(empty).toMatch(/data-post="api\/flush"[^>]* disabled>Send all now/)
   })
 
   it("shows relay errors and where a failed summary was filed", () => {
@@ -106,36 +115,58 @@ describe("renderDashboard", () => {
   it("limits the groups listed per batch", () => {
     const groups = Array.from({ length: 20 }, (_, n) => ({ key: `g${n}`, subject: `subject ${n}`, count: 1 }))
     const html = page({ batches: [batch({ groups })] })
-    expect(html).toContain(`subject ${Dashboard.GROUPS_SHOWN - 1}<`)
-    expect(html).not.toContain(`subject ${Dashboard.GROUPS_SHOWN}<`)
-    expect(html).toContain(`and ${20 - Dashboard.GROUPS_SHOWN} more groups`)
+    expect(html).toContain(`subject ${DashboardView.GROUPS_SHOWN - 1}<`)
+    expect(html).not.toContain(`subject ${DashboardView.GROUPS_SHOWN}<`)
+    expect(html).toContain(`and ${20 - DashboardView.GROUPS_SHOWN} more groups`)
   })
 
-  it("keeps its script free of innerHTML and of anything that would end the script early", () => {
-    const script = /<script nonce="[^"]*">([\s\S]*?)<\/script>/.exec(page())?.[1] ?? ""
-    expect(script.length).toBeGreaterThan(1000)
-    expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/)
-    expect(script).toContain("textContent")
+  it("renders its live parts with the same partials as the page: each fragment is in the page as it is", () => {
+    const view = input({ batches: [batch(), batch({ key: "" })], summaries: [summary(), summary({ id: 8, status: "retrying", attempts: 2 })] })
+    const html = dashboard.page(view)
+    const live = parts(dashboard.fragments(view))
+    expect([...live.keys()]).toEqual(["uptime", "cards", "batches", "summaries"])
+    for (const [name, part] of live) {
+      expect(html, name).toContain(`data-fragment="${name}">${part}<`)
+    }
+  })
+})
+
+describe("dashboard script and style", () => {
+  const script = fs.readFileSync(path.join(templatesDir, "static", "dashboard.js"), "utf8")
+
+  it("are served as files, and the script renders nothing itself: it swaps in what the server rendered", () => {
+    expect([...dashboard.staticFiles.keys()].sort()).toEqual(["dashboard.css", "dashboard.js"])
+    expect(dashboard.staticFiles.get("dashboard.js")?.contentType).toBe("text/javascript; charset=utf-8")
+    expect(script).toContain(`fetch("fragments"`)
+    // markup is parsed only inside an inert <template>, never written into the document
+    expect(script.match(/\.innerHTML\s*=/g)).toHaveLength(1)
+    expect(script).toMatch(/var answer = document\.createElement\("template"\);\s*answer\.innerHTML = html;/)
+    expect(script).not.toMatch(/outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/)
+    // no second rendering of the data: no time formatting, no row building
+    expect(script).not.toMatch(/createElement\("(tr|td|li|span)"\)|Date\.parse|toISOString/)
   })
 
   it("has a CSP that allows only its own nonce", () => {
-    const csp = Dashboard.contentSecurityPolicy("n0nce")
+    const csp = DashboardView.contentSecurityPolicy("n0nce")
     expect(csp).toContain("script-src 'nonce-n0nce'")
+    expect(csp).toContain("style-src 'nonce-n0nce'")
     expect(csp).toContain("default-src 'none'")
     expect(csp).toContain("connect-src 'self'")
+    expect(page()).toContain(`<link rel="stylesheet" href="static/dashboard.css" nonce="abc123">`)
+    expect(page()).not.toMatch(/style="/)
   })
 })
 
 describe("formatting", () => {
   it("formats spans, countdowns and ages", () => {
-    expect(Dashboard.formatSpan(45_900)).toBe("45s")
-    expect(Dashboard.formatSpan(598_000)).toBe("9m 58s")
-    expect(Dashboard.formatSpan(7_500_000)).toBe("2h 05m")
-    expect(Dashboard.formatSpan(3 * 86_400_000 + 4 * 3_600_000)).toBe("3d 4h")
-    expect(Dashboard.formatCountdown(0)).toBe("due now")
-    expect(Dashboard.formatCountdown(5_000)).toBe("in 5s")
-    expect(Dashboard.formatAge(500)).toBe("just now")
-    expect(Dashboard.formatAge(65_000)).toBe("1m 05s ago")
-    expect(Dashboard.formatClock(T0 + 3_000)).toBe("08:30:03")
+    expect(DashboardView.formatSpan(45_900)).toBe("45s")
+    expect(DashboardView.formatSpan(598_000)).toBe("9m 58s")
+    expect(DashboardView.formatSpan(7_500_000)).toBe("2h 05m")
+    expect(DashboardView.formatSpan(3 * 86_400_000 + 4 * 3_600_000)).toBe("3d 4h")
+    expect(DashboardView.formatCountdown(0)).toBe("due now")
+    expect(DashboardView.formatCountdown(5_000)).toBe("in 5s")
+    expect(DashboardView.formatAge(500)).toBe("just now")
+    expect(DashboardView.formatAge(65_000)).toBe("1m 05s ago")
+    expect(DashboardView.formatClock(T0 + 3_000)).toBe("08:30:03")
   })
 })

@@ -287,6 +287,31 @@ describe("HTTP API", () => {
     expect(head.text).toBe("")
   })
 
+  it("serves the dashboard's live parts and its own style and script, which the CSP lets in by nonce", async () => {
+    const page = await get("/")
+    const nonce = /script-src 'nonce-([^']+)'/.exec(String(page.headers["content-security-policy"]))?.[1]
+    expect(page.text).toContain(`<script src="static/dashboard.js" nonce="${nonce}" defer>`)
+    expect(page.text).toContain(`<link rel="stylesheet" href="static/dashboard.css" nonce="${nonce}">`)
+
+    const fragments = await get("/fragments")
+    expect(fragments.status).toBe(200)
+    expect(fragments.headers["content-type"]).toBe("text/html; charset=utf-8")
+    expect(fragments.headers["cache-control"]).toBe("no-store")
+    expect(fragments.text).toContain(`<template data-fragment="batches">`)
+    expect(fragments.text).toContain("&lt;script&gt;alert(1)&lt;/script&gt;")
+    expect(fragments.text).not.toContain("<script>alert(1)</script>")
+
+    for (const [file, type] of [["dashboard.js", "text/javascript"], ["dashboard.css", "text/css"]] as const) {
+      const answer = await get(`/static/${file}`)
+      expect(answer.status, file).toBe(200)
+      expect(answer.headers["content-type"]).toBe(`${type}; charset=utf-8`)
+      expect(answer.headers["x-content-type-options"]).toBe("nosniff")
+      expect(answer.text.length).toBeGreaterThan(500)
+    }
+    expect((await get("/static/nope.js")).status).toBe(404)
+    expect((await post("/fragments")).headers["allow"]).toBe("GET, HEAD")
+  })
+
   it("serves its OpenAPI document, and a bad request is 400 naming the field", async () => {
     const answer = await get("/api/openapi.json")
     expect(answer.status).toBe(200)
@@ -392,6 +417,8 @@ describe("HTTP with --credentials", () => {
       ["GET", "/api/batches"],
       ["GET", "/api/summaries"],
       ["GET", "/api/openapi.json"],
+      ["GET", "/fragments"],
+      ["GET", "/static/dashboard.js"],
       ["GET", "/metrics"],
       ["POST", "/api/flush"],
       ["POST", "/api/batches/x/flush"],

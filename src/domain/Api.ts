@@ -9,7 +9,7 @@
  * functions that build the answers, the endpoints), implemented by the
  * file of the same name in `src/services/http/` (the handlers, reading
  * services). To add a group: write both files and add the group here and
- * its handlers in `src/services/http/Handlers.ts`.
+ * its handlers in `src/services/http/Api.ts`.
  *
  * Modules, not the "@effect/platform" index: the index also loads the
  * bundled Swagger/Scalar UIs (~35 MB resident).

@@ -41,6 +41,7 @@ import { ConfigError, StartError } from "../domain/Errors.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { ApiLive } from "./http/Api.ts"
 import { PagesLive } from "./http/Pages.ts"
+import { Dashboard } from "./Dashboard.ts"
 import { attach } from "./Listeners.ts"
 
 const isRouteNotFound = (error: unknown): error is RouteNotFound => error instanceof RouteNotFound
@@ -162,6 +163,7 @@ const methodNotAllowed = (routes: Iterable<HttpRouter.Route<unknown, unknown>>):
 
 /** The HTTP dashboard, API, metrics and probes. */
 export class Http extends Effect.Service<Http>()("failmail/Http", {
+  dependencies: [Dashboard.Default],
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     if (config.bindHttp === "") return { port: 0 }

@@ -80,12 +80,9 @@ const loadTemplate = (hb: typeof Handlebars, file: string, escape: boolean) =>
     })
   })
 
-const escapeHtml = (text: string): string =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-
 /** The HTML part when the HTML template fails: the plain rendering in a `<pre>`. */
 const plainHtml = (text: string): string =>
-  `<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body><pre style="white-space:pre-wrap;">${escapeHtml(text)}</pre></body></html>\n`
+  `<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body><pre style="white-space:pre-wrap;">${Handlebars.Utils.escapeExpression(text)}</pre></body></html>\n`
 
 /** The domain of an address (`failmail@host.example` → `host.example`), for Message-IDs. */
 const domainOf = (address: string): string => {

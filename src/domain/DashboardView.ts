@@ -1,0 +1,192 @@
+/**
+ * What the dashboard shows, as plain data for its templates
+ * (`templates/dashboard/`): every number formatted and every time turned
+ * into words ("in 4m 58s", "12s ago") here, once, on the server. No HTML:
+ * the templates are the markup, and Handlebars escapes everything put into
+ * it (subjects, keys, recipients and relay errors come from e-mails).
+ */
+import { soonestFirst } from "./api/Batches.ts"
+import { type StatsInput, statsOf } from "./api/Stats.ts"
+import { type BatchSnapshot, rfc3339, type SummaryRecord } from "./Status.ts"
+
+/** A span of time, coarse: `45s`, `9m 58s`, `2h 05m`, `3d 4h`. */
+export const formatSpan = (ms: number): string => {
+  const seconds = Math.max(0, Math.floor(ms / 1000))
+  if (seconds < 60) return `${seconds}s`
+  const minutes = Math.floor(seconds / 60)
+  if (minutes < 60) return `${minutes}m ${String(seconds % 60).padStart(2, "0")}s`
+  const hours = Math.floor(minutes / 60)
+  if (hours < 24) return `${hours}h ${String(minutes % 60).padStart(2, "0")}m`
+  return `${Math.floor(hours / 24)}d ${hours % 24}h`
+}
+
+/** Time left until a deadline. */
+export const formatCountdown = (ms: number): string => (ms <= 0 ? "due now" : `in ${formatSpan(ms)}`)
+
+/** Time since a moment. */
+export const formatAge = (ms: number): string => (ms < 1000 ? "just now" : `${formatSpan(ms)} ago`)
+
+/** Wall-clock time of day in UTC, `HH:MM:SS`. */
+export const formatClock = (ms: number): string => new Date(ms).toISOString().slice(11, 19)
+
+/** How the default (empty) batch key is shown. */
+export const DEFAULT_KEY_LABEL = "(default)"
+
+/** Most groups listed per batch; the rest are counted. */
+export const GROUPS_SHOWN = 8
+
+/** A moment: RFC 3339 (for `title`/`datetime`) and in words. */
+export interface MomentView {
+  readonly iso: string
+  readonly text: string
+}
+
+/** A batch key; the default batch's (empty) key is shown as its `label`. */
+export interface KeyView {
+  readonly key: string
+  readonly isDefault: boolean
+  readonly label: string
+}
+
+/** One stats card. */
+export interface CardView {
+  readonly id: string
+  readonly label: string
+  readonly value: string
+  /** When the value is a moment, its RFC 3339 (empty otherwise). */
+  readonly iso: string
+}
+
+/** One pending batch. */
+export interface BatchView extends KeyView {
+  readonly recipients: ReadonlyArray<string>
+  readonly messageCount: number
+  readonly groups: ReadonlyArray<{ readonly count: number; readonly subject: string }>
+  /** Groups not listed (beyond {@link GROUPS_SHOWN}); 0 when all are. */
+  readonly moreGroups: number
+  readonly first: MomentView
+  readonly last: MomentView
+  readonly due: MomentView
+  /** The API call that sends it now (relative to the page). */
+  readonly flushUrl: string
+  /** What the page says once it asked. */
+  readonly flushNotice: string
+}
+
+/** One recent summary. */
+export interface SummaryView {
+  readonly id: number
+  readonly status: SummaryRecord["status"]
+  readonly created: MomentView
+  readonly subject: string
+  readonly batch: KeyView
+  readonly recipients: ReadonlyArray<string>
+  readonly messageCount: number
+  readonly groupCount: number
+  /** "4 attempts" when it took more than one, empty otherwise. */
+  readonly attempts: string
+  readonly error: string
+  readonly failedPath: string
+  /** Whether any of attempts, error and failedPath is to be shown. */
+  readonly hasDetail: boolean
+}
+
+/** Everything the page shows. */
+export interface PageView {
+  readonly version: string
+  readonly startedAt: string
+  readonly uptime: string
+  readonly cards: ReadonlyArray<CardView>
+  readonly batches: ReadonlyArray<BatchView>
+  readonly summaries: ReadonlyArray<SummaryView>
+  readonly config: ReadonlyArray<{ readonly name: string; readonly value: string }>
+  /** The CSP nonce of the page's script and style. */
+  readonly nonce: string
+}
+
+/** What the page is made from. */
+export interface PageInput {
+  readonly stats: StatsInput
+  readonly batches: ReadonlyArray<BatchSnapshot>
+  readonly summaries: ReadonlyArray<SummaryRecord>
+  /** The running configuration without secrets (setting name → value). */
+  readonly config: Readonly<Record<string, string>>
+  readonly nonce: string
+}
+
+const keyView = (key: string): KeyView => ({ key, isDefault: key === "", label: key === "" ? DEFAULT_KEY_LABEL : key })
+
+const age = (at: number, now: number): MomentView => ({ iso: rfc3339(at), text: formatAge(now - at) })
+
+const batchView = (batch: BatchSnapshot, now: number): BatchView => ({
+  ...keyView(batch.key),
+  recipients: batch.recipients,
+  messageCount: batch.messageCount,
+  groups: batch.groups.slice(0, GROUPS_SHOWN).map((group) => ({ count: group.count, subject: group.subject })),
+  moreGroups: Math.max(0, batch.groups.length - GROUPS_SHOWN),
+  first: age(batch.firstAt, now),
+  last: age(batch.lastAt, now),
+  due: { iso: rfc3339(batch.dueAt), text: formatCountdown(batch.dueAt - now) },
+  flushUrl: `api/batches/flush?key=${encodeURIComponent(batch.key)}`,
+  flushNotice: `Sending batch ${keyView(batch.key).label} now.`
+})
+
+const summaryView = (summary: SummaryRecord): SummaryView => ({
+  id: summary.id,
+  status: summary.status,
+  created: { iso: rfc3339(summary.createdAt), text: formatClock(summary.createdAt) },
+  subject: summary.subject,
+  batch: keyView(summary.batchKey),
+  recipients: summary.recipients,
+  messageCount: summary.messageCount,
+  groupCount: summary.groupCount,
+  attempts: summary.attempts > 1 ? `${summary.attempts} attempts` : "",
+  error: summary.error,
+  failedPath: summary.failedPath,
+  hasDetail: summary.attempts > 1 || summary.error !== "" || summary.failedPath !== ""
+})
+
+const cards = (input: StatsInput): ReadonlyArray<CardView> => {
+  const stats = statsOf(input)
+  const count = (id: string, label: string, value: number): CardView => ({ id, label, value: String(value), iso: "" })
+  const last = input.totals.lastReceivedAt
+  return [
+    count("stat-batches", "pending batches", stats.ActiveBatches),
+    count("stat-messages", "pending messages", stats.ActiveMessages),
+    count("stat-received", "messages received", stats.Received),
+    count("stat-rejected", "messages refused", stats.Rejected),
+    count("stat-delivered", "summaries delivered", stats.SummariesDelivered),
+    count("stat-failed", "summaries failed", stats.SummariesFailed),
+    last > 0
+      ? { id: "stat-last", label: "last message", value: formatAge(input.now - last), iso: rfc3339(last) }
+      : { id: "stat-last", label: "last message", value: "never", iso: "" }
+  ]
+}
+
+/** The page's view of a moment. */
+export const pageView = (input: PageInput): PageView => {
+  const now = input.stats.now
+  return {
+    version: input.stats.version,
+    startedAt: rfc3339(input.stats.totals.startedAt),
+    uptime: formatSpan(now - input.stats.totals.startedAt),
+    cards: cards(input.stats),
+    batches: soonestFirst(input.batches).map((batch) => batchView(batch, now)),
+    summaries: input.summaries.map(summaryView),
+    config: Object.entries(input.config).map(([name, value]) => ({ name, value })),
+    nonce: input.nonce
+  }
+}
+
+/** The Content-Security-Policy that goes with a page whose script and style carry `nonce`. */
+export const contentSecurityPolicy = (nonce: string): string =>
+  [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src 'nonce-${nonce}'`,
+    "connect-src 'self'",
+    "img-src data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'"
+  ].join("; ")

@@ -1,0 +1,117 @@
+/**
+ * The dashboard's markup: the Handlebars templates of `templates/dashboard/`
+ * (the page, its live parts as fragments, and the partials both are made
+ * of) and the static files of `templates/static/` (its style and script).
+ *
+ * Everything is read and compiled once, when the service is built (a broken
+ * template is a start error, found by rendering a sample page), in an
+ * isolated Handlebars instance in strict mode, with Handlebars' escaping:
+ * the page and its fragments come from the same partials, so there is one
+ * way anything is rendered.
+ *
+ * To add a live part: a partial in `templates/dashboard/partials/`, an
+ * element with `data-fragment="<name>"` rendering it in `page.hbs`, and the
+ * same name in `fragments.hbs`; its data goes into `DashboardView`. To add
+ * an action: a button with `data-post="api/…"` (and `data-notice`), which
+ * the page script posts and then refreshes the live parts.
+ */
+import { Effect } from "effect"
+import Handlebars from "handlebars"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { type PageInput, type PageView, pageView } from "../domain/DashboardView.ts"
+import { StartError } from "../domain/Errors.ts"
+import { templatesDir } from "./Renderer.ts"
+
+/** A file of `templates/static/`, as it is served. */
+export interface StaticFile {
+  readonly contentType: string
+  readonly body: Uint8Array
+}
+
+/** The files of `templates/static/` and their content types. */
+const STATIC_FILES: Readonly<Record<string, string>> = {
+  "dashboard.css": "text/css; charset=utf-8",
+  "dashboard.js": "text/javascript; charset=utf-8"
+}
+
+const dashboardDir = path.join(templatesDir, "dashboard")
+const partialsDir = path.join(dashboardDir, "partials")
+const staticDir = path.join(templatesDir, "static")
+
+const read = (file: string) =>
+  Effect.tryPromise({
+    try: () => fs.readFile(file),
+    catch: (error) => new StartError({ message: `dashboard: cannot read ${file}: ${String(error)}` })
+  })
+
+/** A page that reaches every branch of the templates, rendered once at start. */
+const samplePage: PageInput = {
+  stats: {
+    now: 120_000,
+    version: "0.0.0",
+    counts: { batches: 2, messages: 3, lastAt: 60_000 },
+    totals: { startedAt: 1, received: 3, rejected: 0, summariesDelivered: 1, summariesFailed: 1, lastReceivedAt: 60_000 }
+  },
+  batches: [
+    { key: "", recipients: [], messageCount: 1, firstAt: 1, lastAt: 1, dueAt: 1, groups: [{ key: "", subject: "", count: 1 }] },
+    {
+      key: "k",
+      recipients: ["a@example.com"],
+      messageCount: 2,
+      firstAt: 1,
+      lastAt: 1,
+      dueAt: 240_000,
+      groups: Array.from({ length: 9 }, (_, n) => ({ key: `g${n}`, subject: `s${n}`, count: 1 }))
+    }
+  ],
+  summaries: [
+    { id: 1, batchKey: "", subject: "s", recipients: [], messageCount: 1, groupCount: 1, createdAt: 1, status: "delivered", attempts: 1, updatedAt: 1, error: "", failedPath: "" },
+    { id: 2, batchKey: "k", subject: "s", recipients: ["a@example.com"], messageCount: 1, groupCount: 1, createdAt: 1, status: "failed", attempts: 2, updatedAt: 1, error: "e", failedPath: "f" }
+  ],
+  config: { a: "", b: "x" },
+  nonce: "n"
+}
+
+/** The dashboard's templates and static files. */
+export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard", {
+  effect: Effect.gen(function* () {
+    const hb = Handlebars.create()
+    const compile = (file: string) =>
+      Effect.flatMap(read(file), (source) =>
+        Effect.try({
+          try: () => hb.compile<PageView>(source.toString("utf8"), { strict: true }),
+          catch: (error) => new StartError({ message: `dashboard: cannot compile ${file}: ${String(error)}` })
+        })
+      )
+    const partials = (yield* Effect.tryPromise({
+      try: () => fs.readdir(partialsDir),
+      catch: (error) => new StartError({ message: `dashboard: cannot list ${partialsDir}: ${String(error)}` })
+    })).filter((name) => name.endsWith(".hbs"))
+    for (const name of partials) {
+      hb.registerPartial(path.basename(name, ".hbs"), yield* compile(path.join(partialsDir, name)))
+    }
+    const page = yield* compile(path.join(dashboardDir, "page.hbs"))
+    const fragments = yield* compile(path.join(dashboardDir, "fragments.hbs"))
+    const files = new Map<string, StaticFile>()
+    for (const [name, contentType] of Object.entries(STATIC_FILES)) {
+      files.set(name, { contentType, body: yield* read(path.join(staticDir, name)) })
+    }
+    yield* Effect.try({
+      try: () => {
+        page(pageView(samplePage))
+        fragments(pageView(samplePage))
+      },
+      catch: (error) => new StartError({ message: `dashboard: a template fails: ${String(error)}` })
+    })
+
+    return {
+      /** The whole page. */
+      page: (input: PageInput): string => page(pageView(input)),
+      /** The live parts of the page, one `<template data-fragment=…>` each. */
+      fragments: (input: PageInput): string => fragments(pageView(input)),
+      /** The files of `templates/static/` by name. */
+      staticFiles: files as ReadonlyMap<string, StaticFile>
+    } as const
+  })
+}) {}
