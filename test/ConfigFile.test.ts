@@ -75,6 +75,9 @@ const everythingChanged: Settings.Values = {
   pidfile: "/run/failmail.pid",
   maxMessageSize: 512 * 1024,
   maxConnections: 7,
+  maxConnectionsPerIp: Settings.shareCount(3),
+  lineTimeout: Duration.seconds(20),
+  dataTimeout: Duration.minutes(3),
   maxRecipients: 12,
   logLevel: "debug",
   logFormat: "json"

@@ -93,6 +93,18 @@ describe("Other codecs", () => {
     expectLeft(Settings.decodeValue("maxConnections", "0"))
   })
 
+  it("a share (--max-connections-per-ip) is a whole number or a percentage from 1% to 100%", () => {
+    expect(Settings.decodeValue("maxConnectionsPerIp", "0")).toEqual(Either.right(Settings.shareCount(0)))
+    expect(Settings.decodeValue("maxConnectionsPerIp", "12")).toEqual(Either.right(Settings.shareCount(12)))
+    expect(Settings.decodeValue("maxConnectionsPerIp", "25%")).toEqual(Either.right(Settings.sharePercent(25)))
+    expect(Settings.decodeValue("maxConnectionsPerIp", "100%")).toEqual(Either.right(Settings.sharePercent(100)))
+    for (const text of ["0%", "101%", "-1", "1.5", "half", "%", "50 %", ""]) {
+      expect(expectLeft(Settings.decodeValue("maxConnectionsPerIp", text))).toContain(`"${text}"`)
+    }
+    expect(Settings.encodeValue("maxConnectionsPerIp", Settings.sharePercent(50))).toBe("50%")
+    expect(Settings.encodeValue("maxConnectionsPerIp", Settings.shareCount(0))).toBe("0")
+  })
+
   it("log level and format are fixed words", () => {
     for (const word of ["debug", "info", "warn", "error"]) {
       expect(Settings.decodeValue("logLevel", word)).toEqual(Either.right(word))
@@ -181,6 +193,9 @@ describe("The settings table", () => {
     ["debug-receiver", "setting", "false"],
     ["max-message-size", "setting", "10MB"],
     ["max-connections", "setting", "100"],
+    ["max-connections-per-ip", "setting", "50%"],
+    ["line-timeout", "setting", "1m0s"],
+    ["data-timeout", "setting", "10m0s"],
     ["max-recipients", "setting", "100"],
     ["relay-timeout", "setting", "30s"],
     ["relay-retry-for", "setting", "10m0s"],

@@ -183,6 +183,9 @@ describe("failmail --write-config", () => {
       pidfile: inDir("failmail.pid"),
       maxMessageSize: 512 * 1024,
       maxConnections: 7,
+      maxConnectionsPerIp: Settings.sharePercent(20),
+      lineTimeout: Duration.seconds(20),
+      dataTimeout: Duration.minutes(3),
       maxRecipients: 12,
       logLevel: "debug",
       logFormat: "json"

@@ -5,8 +5,10 @@
  */
 import { execFile } from "node:child_process"
 import { promisify } from "node:util"
+import { Duration } from "effect"
 import nodemailer from "nodemailer"
 import { afterAll, describe, expect, it, vi } from "vitest"
+import * as Settings from "../src/domain/Settings.ts"
 import { removeCertificate, selfSignedCertificate } from "./support/certs.ts"
 import {
   Conversation,
@@ -339,7 +341,7 @@ describe("limits and misbehaving clients", () => {
   })
 
   it("--max-connections 2: the third concurrent client gets 421, a later one is served", async () => {
-    const { failmail } = await startWithUpstream({ maxConnections: 2 })
+    const { failmail } = await startWithUpstream({ maxConnections: 2, maxConnectionsPerIp: Settings.shareCount(0) })
     const first = await session(failmail.port)
     const second = await session(failmail.port)
     const third = await Conversation.open(failmail.port)
@@ -357,6 +359,87 @@ describe("limits and misbehaving clients", () => {
     expect((await fourth.command("EHLO client.example")).code).toBe(250)
     await fourth.quit()
     await second.conversation.quit()
+  })
+
+  it("--line-timeout: a client trickling a line one byte at a time, never a newline, gets 421 and is closed; others are served", async () => {
+    const { failmail, upstream } = await startWithUpstream({ lineTimeout: Duration.millis(300) })
+    const trickler = await Conversation.open(failmail.port)
+    expect((await trickler.read()).code).toBe(220)
+    // Each byte comes well within the idle timeout, which restarts on every byte; the line never ends.
+    const trickle = setInterval(() => trickler.write("x"), 20)
+    try {
+      const cutOff = await trickler.read(10_000)
+      expect(cutOff.code).toBe(421)
+      expect(cutOff.text).toContain("line not completed in time")
+      await trickler.closedByPeer()
+    } finally {
+      clearInterval(trickle)
+    }
+
+    const transport = client(failmail.port)
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "served meanwhile", text: "ok" })
+    transport.close()
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: served meanwhile")
+  })
+
+  it("--data-timeout: a message whose lines keep coming but never end gets 421 and nothing is stored", async () => {
+    const { failmail, upstream } = await startWithUpstream({ dataTimeout: Duration.millis(500) })
+    const { conversation } = await session(failmail.port)
+    expect((await conversation.command("MAIL FROM:<app@example.org>")).code).toBe(250)
+    expect((await conversation.command("RCPT TO:<ops@example.com>")).code).toBe(250)
+    expect((await conversation.command("DATA")).code).toBe(354)
+    conversation.write("Subject: endless\r\n\r\n")
+    // Whole lines, so neither the idle timer nor --line-timeout ever fires: only the DATA limit can.
+    const drip = setInterval(() => conversation.write("one more line\r\n"), 20)
+    try {
+      const cutOff = await conversation.read(10_000)
+      expect(cutOff.code).toBe(421)
+      expect(cutOff.text).toContain("message not received in time")
+      await conversation.closedByPeer()
+    } finally {
+      clearInterval(drip)
+    }
+    expectSpoolEmpty(failmail)
+
+    const transport = client(failmail.port)
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "after the endless one", text: "ok" })
+    transport.close()
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: after the endless one")
+  })
+
+  it("--max-connections-per-ip 2: a third connection from one address gets 421, another address is served", async () => {
+    const { failmail, upstream } = await startWithUpstream({ maxConnectionsPerIp: Settings.shareCount(2) })
+    const first = await session(failmail.port)
+    const second = await session(failmail.port)
+    const third = await Conversation.open(failmail.port)
+    const refused = await third.read()
+    expect(refused.code).toBe(421)
+    expect(refused.text).toContain("Too many connections from your address")
+    await third.closedByPeer()
+
+    // Every 127.x address is loopback: 127.0.0.2 is another client host.
+    const other = await Conversation.open(failmail.port, { localAddress: "127.0.0.2" })
+    expect((await other.read()).code).toBe(220)
+    expect((await other.command("EHLO other.example")).code).toBe(250)
+    expect(await transaction(other, "app@example.org", ["ops@example.com"], alert("from another host"))).toBe(250)
+    await other.quit()
+
+    // A slot of the first address, once freed, is its own again.
+    await first.conversation.quit()
+    const fourth = await eventually("a slot of 127.0.0.1 to free up", async () => {
+      const attempt = await Conversation.open(failmail.port)
+      if ((await attempt.read()).code === 220) return attempt
+      attempt.destroy()
+      return undefined
+    })
+    expect((await fourth.command("EHLO client.example")).code).toBe(250)
+    await fourth.quit()
+    await second.conversation.quit()
+
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: from another host")
   })
 
   it("--max-recipients 3: each RCPT TO beyond it gets 452, the message goes to the accepted ones", async () => {

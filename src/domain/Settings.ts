@@ -6,7 +6,7 @@
  * spelled anywhere else.
  */
 import bytes from "bytes"
-import { Duration, Either, ParseResult, Schema } from "effect"
+import { Data, Duration, Either, ParseResult, Schema } from "effect"
 import * as GoDuration from "./GoDuration.ts"
 
 /** Facts about the host that some defaults depend on (injected, so the domain does no I/O). */
@@ -113,6 +113,32 @@ export const Size: Codec<number> = Schema.transformOrFail(Schema.String, Schema.
     return ParseResult.succeed(unit === undefined ? String(value) : `${value / (unit[1] as number)}${unit[0]}`)
   }
 })
+
+/** A share of a whole: a fixed count, or a percentage of the whole. */
+export type Share = { readonly _tag: "Count"; readonly count: number } | { readonly _tag: "Percent"; readonly percent: number }
+
+/** A share of `count` (0 or more). */
+export const shareCount = (count: number): Share => Data.struct({ _tag: "Count" as const, count })
+
+/** A share of `percent` % (1 to 100) of the whole. */
+export const sharePercent = (percent: number): Share => Data.struct({ _tag: "Percent" as const, percent })
+
+/** A share: a whole number (`10`, 0 or more) or a percentage (`50%`, 1 to 100). */
+export const ShareText: Codec<Share> = Schema.transformOrFail(
+  Schema.String,
+  Schema.declare((value): value is Share => typeof value === "object" && value !== null && "_tag" in value),
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text))) return ParseResult.succeed(shareCount(Number(text)))
+      const percent = /^(\d{1,3})%$/.exec(text)?.[1]
+      return percent !== undefined && Number(percent) >= 1 && Number(percent) <= 100
+        ? ParseResult.succeed(sharePercent(Number(percent)))
+        : failWith(ast, text, `invalid share "${text}" (use a whole number, 0 or more, or a percentage from 1% to 100%)`)
+    },
+    encode: (share) => ParseResult.succeed(share._tag === "Count" ? String(share.count) : `${share.percent}%`)
+  }
+)
 
 /** One of a fixed set of words. */
 const oneOf = <const Words extends ReadonlyArray<string>>(...words: Words): Codec<Words[number]> =>
@@ -223,6 +249,13 @@ export const settings = {
   pidfile: text("pidfile", "", "write the process id to this file"),
   maxMessageSize: define(Size, "size")("max-message-size", 10 * 1024 * 1024, "larger messages are refused with 552"),
   maxConnections: positiveCount("max-connections", 100, "concurrent SMTP clients; beyond this, 421"),
+  maxConnectionsPerIp: define(ShareText, "n|n%")(
+    "max-connections-per-ip",
+    sharePercent(50),
+    "connections one client address may hold: a number (0: no limit) or a share of --max-connections; beyond it, 421"
+  ),
+  lineTimeout: positiveDuration("line-timeout", Duration.minutes(1), "longest a client may take to send one line, from its first byte; then 421"),
+  dataTimeout: positiveDuration("data-timeout", Duration.minutes(10), "longest a client may take to send a message, from DATA to the final dot; then 421"),
   maxRecipients: positiveCount("max-recipients", 100, "recipients per message; each RCPT TO beyond this gets 452"),
   logLevel: define(LogLevelWord, "level")("log-level", "info" as const, "debug, info, warn or error"),
   logFormat: define(LogFormatWord, "format")("log-format", "text" as const, "text, or json (one object per line)"),

@@ -17,10 +17,10 @@
  * of running a patch that no longer fits.
  */
 import { Effect } from "effect"
-import { createRequire } from "node:module"
 import { SMTPServer } from "smtp-server"
 import { SMTPConnection } from "smtp-server/lib/smtp-connection.js"
 import { StartError } from "../domain/Errors.ts"
+import { notShapedAsPinned } from "./SmtpServerShape.ts"
 
 /** The `init` of the pinned smtp-server (3.21.6), comments and whitespace removed: what {@link greetAtOnceInit} replaces. */
 const PINNED_INIT =
@@ -54,14 +54,6 @@ function greetAtOnceInit(this: SMTPConnection): void {
   })
 }
 
-const installedVersion = (): string => {
-  try {
-    return (createRequire(import.meta.url)("smtp-server/package.json") as { version: string }).version
-  } catch {
-    return "(unknown version)"
-  }
-}
-
 /**
  * Why `connection` is not shaped as the patch expects, or `undefined` when
  * it is (or is already patched).
@@ -83,9 +75,7 @@ export const shapeProblem = (connection: ConnectionClass): string | undefined =>
 export const install = (connection: ConnectionClass = SMTPConnection): void => {
   const problem = shapeProblem(connection)
   if (problem !== undefined) {
-    throw new Error(
-      `smtp-server ${installedVersion()} is not shaped as the pinned version src/services/GreetAtOnce.ts patches: ${problem}`
-    )
+    throw notShapedAsPinned("src/services/GreetAtOnce.ts", problem)
   }
   connection.prototype.init = greetAtOnceInit
 }

@@ -3,9 +3,11 @@
  * after the message is in the spool, 451 when it could not be stored (so the
  * client retries), 552 over `--max-message-size` (the bytes past the limit
  * are counted and dropped, never kept), 452 for each recipient beyond
- * `--max-recipients` and 421 beyond `--max-connections`. Closing the scope stops accepting at once, closes
- * idle sessions (421) and gives sessions with a message under way
- * `--shutdown-timeout` to finish it.
+ * `--max-recipients`, and 421 beyond `--max-connections` or
+ * `--max-connections-per-ip` and to a client that takes longer than
+ * `--line-timeout` for a line or `--data-timeout` for a message. Closing the
+ * scope stops accepting at once, closes idle sessions (421) and gives
+ * sessions with a message under way `--shutdown-timeout` to finish it.
  */
 import { Clock, Duration, Effect, Exit, FiberSet, Runtime } from "effect"
 import * as crypto from "node:crypto"
@@ -17,10 +19,12 @@ import { parseHostPort } from "../domain/Address.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
 import * as GoDuration from "../domain/GoDuration.ts"
 import * as Rewrite from "../domain/Rewrite.ts"
+import { perAddressLimit } from "../domain/SessionLimits.ts"
 import { AppConfig, type RunningConfig } from "./AppConfig.ts"
 import { greetAtOnce } from "./GreetAtOnce.ts"
 import { History } from "./History.ts"
 import { Intake } from "./Intake.ts"
+import * as LineDeadline from "./LineDeadline.ts"
 import { attach, type ListenTarget } from "./Listeners.ts"
 import { Metrics } from "./Metrics.ts"
 
@@ -108,6 +112,10 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
     const password = config.credentials.slice(separator + 1)
     const hasTls = config.tlsCert !== ""
     const log = (message: string) => Runtime.runSync(runtime)(Effect.logInfo(message))
+    const dataTimeoutMs = Duration.toMillis(config.dataTimeout)
+    const perAddress = perAddressLimit(config.maxConnectionsPerIp, config.maxConnections)
+    /** Sessions past onConnect: only they count in the connections gauge. */
+    const accepted = new Set<string>()
 
     const reject = (reason: string) => {
       metrics.messagesRejected.inc({ reason })
@@ -132,12 +140,17 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       logger: config.debugReceiver
         ? { info: conversationLog(log), debug: conversationLog(log), error: conversationLog(log) }
         : false,
-      onConnect: (_session, callback) => {
+      onConnect: (session, callback) => {
+        if (perAddress > 0 && connectionsFrom(session.remoteAddress) > perAddress) {
+          log(`smtp: refused ${session.remoteAddress}: it holds ${perAddress} connections already (--max-connections-per-ip)`)
+          return callback(reply(421, "Too many connections from your address, try again later"))
+        }
+        accepted.add(session.id)
         metrics.smtpConnections.inc()
         callback()
       },
-      onClose: (_session, callback) => {
-        metrics.smtpConnections.dec()
+      onClose: (session, callback) => {
+        if (accepted.delete(session.id)) metrics.smtpConnections.dec()
         callback?.()
       },
       onAuth: (auth, session, callback) => {
@@ -151,6 +164,9 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
         callback(reply(535, "Authentication credentials invalid"))
       },
       onData: (stream, session, callback) => {
+        const deadline = setTimeout(() => closeSession(session.id, "Timeout - message not received in time"), dataTimeoutMs)
+        deadline.unref()
+        stream.once("close", () => clearTimeout(deadline))
         const chunks: Array<Buffer> = []
         // Past --max-message-size the rest is drained and counted (stream.byteLength), never kept,
         // so a client's memory is bounded by the limit whatever it sends.
@@ -160,6 +176,7 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
         })
         stream.on("error", () => undefined)
         stream.on("end", () => {
+          clearTimeout(deadline)
           if (stream.sizeExceeded) {
             reject("too-large")
             return callback(reply(552, `Message exceeds the maximum size of ${config.maxMessageSize} bytes`))
@@ -183,6 +200,19 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
     }
     const server = new SMTPServer(options)
     server.on("error", (error) => log(`smtp: ${error.message}`))
+    yield* LineDeadline.enforce(server, Duration.toMillis(config.lineTimeout))
+
+    /** How many open sessions come from `address`. */
+    function connectionsFrom(address: string): number {
+      let count = 0
+      for (const connection of server.connections) if (connection.remoteAddress === address) count++
+      return count
+    }
+
+    /** Answers a session 421 with `text` and closes it. */
+    function closeSession(id: string, text: string): void {
+      for (const connection of server.connections) if (connection.id === id) connection.send(421, text)
+    }
 
     const listener = yield* attach("smtp", target).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
     listener.route((socket) => server.server.emit("connection", socket))

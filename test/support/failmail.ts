@@ -236,15 +236,18 @@ export class Conversation {
     for (const waiter of this.waiting.splice(0)) waiter()
   }
 
-  /** Connects; with `tls`, implicit TLS (certificate not checked). Does not read the greeting. */
-  static open(port: number, options: { readonly tls?: boolean; readonly onConnect?: (socket: net.Socket) => void } = {}): Promise<Conversation> {
+  /** Connects; with `tls`, implicit TLS (certificate not checked); with `localAddress`, from that address (another 127.x "host"). Does not read the greeting. */
+  static open(
+    port: number,
+    options: { readonly tls?: boolean; readonly localAddress?: string; readonly onConnect?: (socket: net.Socket) => void } = {}
+  ): Promise<Conversation> {
     return new Promise((resolve, reject) => {
       const socket: net.Socket = options.tls
         ? tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
             options.onConnect?.(socket)
             resolve(conversation)
           })
-        : net.connect({ host: "127.0.0.1", port }, () => {
+        : net.connect({ host: "127.0.0.1", port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) }, () => {
             options.onConnect?.(socket)
             resolve(conversation)
           })

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest"
+import { pendingLineSince, perAddressLimit } from "../src/domain/SessionLimits.ts"
+import { shareCount, sharePercent } from "../src/domain/Settings.ts"
+
+const bytes = (text: string) => Buffer.from(text, "latin1")
+
+describe("perAddressLimit (--max-connections-per-ip)", () => {
+  it("a count is taken as given; 0 means no per-address limit", () => {
+    expect(perAddressLimit(shareCount(7), 100)).toBe(7)
+    expect(perAddressLimit(shareCount(0), 100)).toBe(0)
+    expect(perAddressLimit(shareCount(500), 100)).toBe(500)
+  })
+
+  it("a percentage is of --max-connections, rounded down, and at least 1", () => {
+    expect(perAddressLimit(sharePercent(50), 100)).toBe(50)
+    expect(perAddressLimit(sharePercent(50), 7)).toBe(3)
+    expect(perAddressLimit(sharePercent(100), 7)).toBe(7)
+    expect(perAddressLimit(sharePercent(1), 10)).toBe(1)
+    expect(perAddressLimit(sharePercent(50), 1)).toBe(1)
+  })
+})
+
+describe("pendingLineSince (--line-timeout)", () => {
+  it("nothing is owed after a chunk that ends its line", () => {
+    expect(pendingLineSince(undefined, bytes("EHLO x\r\n"), 10)).toBeUndefined()
+    expect(pendingLineSince(5, bytes("LO x\r\n"), 10)).toBeUndefined()
+    expect(pendingLineSince(undefined, bytes("MAIL FROM:<a>\r\nRCPT TO:<b>\r\n"), 10)).toBeUndefined()
+  })
+
+  it("a chunk that leaves a line unfinished starts its clock then", () => {
+    expect(pendingLineSince(undefined, bytes("EH"), 10)).toBe(10)
+    expect(pendingLineSince(undefined, bytes("EHLO x\r\nMAIL FR"), 10)).toBe(10)
+  })
+
+  it("more bytes of the same unfinished line never move its clock (trickling does not help)", () => {
+    let since = pendingLineSince(undefined, bytes("E"), 10)
+    for (const [byte, now] of [["H", 20], ["L", 30], ["O", 40]] as const) since = pendingLineSince(since, bytes(byte), now)
+    expect(since).toBe(10)
+  })
+
+  it("a new unfinished line after a finished one starts a new clock", () => {
+    expect(pendingLineSince(10, bytes("O x\r\nMAIL"), 30)).toBe(30)
+  })
+
+  it("an empty chunk changes nothing", () => {
+    expect(pendingLineSince(10, bytes(""), 30)).toBe(10)
+    expect(pendingLineSince(undefined, bytes(""), 30)).toBeUndefined()
+  })
+})
