@@ -15,20 +15,11 @@
 import type { AddressInfo } from "node:net"
 import { SMTPServer } from "smtp-server"
 import * as GreetAtOnce from "../src/services/GreetAtOnce.ts"
+import { headerOf } from "./headers.ts"
 
 GreetAtOnce.install()
 
 const quiet = process.argv.includes("--null")
-
-const headerOf = (raw: Buffer, name: string): string => {
-  const end = raw.indexOf("\r\n\r\n")
-  const head = raw
-    .subarray(0, end === -1 ? Math.min(raw.length, 64 * 1024) : end)
-    .toString("latin1")
-    .replace(/\r\n[ \t]+/g, " ")
-  const match = new RegExp(`^${name}:[ \\t]*(.*)$`, "im").exec(head)
-  return match?.[1]?.trim() ?? ""
-}
 
 const server = new SMTPServer({
   name: "recorder.bench",

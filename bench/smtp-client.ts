@@ -40,6 +40,12 @@ const dataBlock = (message: Buffer): Buffer => {
   return Buffer.from(`${text}.\r\n`, "latin1")
 }
 
+/**
+ * The connection failed after the message's final `.` was written and before
+ * its reply came: the server may or may not have stored it.
+ */
+export class UnansweredData extends Error {}
+
 export class SmtpConnection {
   private buffered = ""
   private lines: Array<string> = []
@@ -123,7 +129,9 @@ export class SmtpConnection {
     this.socket.write(dataBlock(message))
     const dataEndAt = now()
     const dataEndWall = Date.now()
-    const final = await reply
+    const final = await reply.catch((error: Error) => {
+      throw new UnansweredData(`DATA end: ${error.message}`)
+    })
     const ackAt = now()
     const ackWall = Date.now()
     if (final.code !== 250) throw new SmtpError(`DATA end: ${final.code} ${final.text}`, final)
