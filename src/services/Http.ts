@@ -26,11 +26,11 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import { RouteNotFound } from "@effect/platform/HttpServerError"
+import { RequestError, RouteNotFound } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as crypto from "node:crypto"
 import * as http from "node:http"
 import { parseHostPort } from "../domain/Address.ts"
@@ -139,7 +139,7 @@ const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
  * is 405 with `Allow` (GET also allows HEAD), not 404. Built from the
  * routes themselves, so every endpoint added later gets it too.
  */
-const methodNotAllowed = (routes: Iterable<HttpRouter.Route<unknown, unknown>>): HttpRouter.HttpRouter<never, HttpServerRequest.HttpServerRequest> => {
+export const methodNotAllowed = (routes: Iterable<HttpRouter.Route<unknown, unknown>>): HttpRouter.HttpRouter<never, HttpServerRequest.HttpServerRequest> => {
   const byPath = new Map<string, Set<string>>()
   for (const route of routes) {
     const methods = byPath.get(route.path) ?? new Set<string>()
@@ -160,6 +160,30 @@ const methodNotAllowed = (routes: Iterable<HttpRouter.Route<unknown, unknown>>):
   }
   return router
 }
+
+const isBodyDecodeError = (defect: unknown): defect is RequestError => defect instanceof RequestError && defect.reason === "Decode"
+
+/**
+ * The answers the API's router leaves to its host: an unknown path is 404,
+ * a known path asked with another method is answered by `otherMethods`
+ * (see {@link methodNotAllowed}), and a body that does not parse as its
+ * `Content-Type` says (HttpApi decodes it as a defect) is 400 with a JSON
+ * `error`.
+ */
+export const answerRoutingErrors =
+  (otherMethods: HttpRouter.HttpRouter<never, HttpServerRequest.HttpServerRequest>) =>
+  <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    // HttpApi's app is typed as never failing, but an unknown path fails with RouteNotFound.
+    (app as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>).pipe(
+      Effect.catchIf(isRouteNotFound, () =>
+        otherMethods.pipe(Effect.catchIf(isRouteNotFound, (error) => Effect.succeed(notFound(pathOf(error.request.url)))))
+      ),
+      Effect.catchSomeDefect((defect) =>
+        isBodyDecodeError(defect)
+          ? Option.some(Effect.succeed(errorJson(400, `the request body cannot be read as ${defect.request.headers["content-type"] ?? "JSON"}`)))
+          : Option.none()
+      )
+    )
 
 /** The HTTP dashboard, API, metrics and probes. */
 export class Http extends Effect.Service<Http>()("failmail/Http", {
@@ -184,13 +208,7 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
     )
     const api = yield* Effect.provide(HttpApiBuilder.httpApp, routes)
     const otherMethods = methodNotAllowed((yield* Effect.provide(HttpApiBuilder.Router.router, routes)).routes)
-    // HttpApi's app is typed as never failing, but an unknown path fails with RouteNotFound.
-    const routed = (api as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>).pipe(
-      Effect.catchIf(isRouteNotFound, () =>
-        otherMethods.pipe(Effect.catchIf(isRouteNotFound, (error) => Effect.succeed(notFound(pathOf(error.request.url)))))
-      ),
-      Effect.provide(routes)
-    )
+    const routed = answerRoutingErrors(otherMethods)(api).pipe(Effect.provide(routes))
 
     const app = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
