@@ -7,7 +7,8 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { FailmailApi } from "../src/domain/Api.ts"
-import { Batch, batchOf, batchesOf } from "../src/domain/api/Batches.ts"
+import { Batch, BatchNotPending, batchOf, batchesOf } from "../src/domain/api/Batches.ts"
+import { Unhealthy } from "../src/domain/api/Probes.ts"
 import { Stats, statsOf } from "../src/domain/api/Stats.ts"
 import { Summary, summaryOf } from "../src/domain/api/Summaries.ts"
 import { batch, summary, T0, totals } from "./support/status.ts"
@@ -85,6 +86,20 @@ describe("JSON shapes", () => {
       updatedAt: "2026-11-25T08:30:31.000Z"
     })
     expect(Schema.encodeSync(Summary)(answer)).toEqual(answer)
+  })
+})
+
+describe("error answers", () => {
+  it("are plain JSON objects in the shapes the API always had", () => {
+    expect(Schema.encodeSync(BatchNotPending)(new BatchNotPending({ error: "no pending batch with this key", key: "db" }))).toEqual({
+      error: "no pending batch with this key",
+      key: "db"
+    })
+    expect(Schema.encodeSync(Unhealthy)(new Unhealthy({ status: "unavailable", smtp: true, spool: false }))).toEqual({
+      status: "unavailable",
+      smtp: true,
+      spool: false
+    })
   })
 })
 
