@@ -4,7 +4,7 @@
  * nothing leaves the spool before it was relayed or filed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Fiber, Layer, Ref } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -20,8 +20,9 @@ import {
   startPipeline,
   testConfig
 } from "./support/pipeline.ts"
+import { processServices } from "../src/layers/Main.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
-import { RelayError } from "../src/services/Relay.ts"
+import { Relay, RelayError } from "../src/services/Relay.ts"
 
 const WAIT = 30_000
 /** How long Dispatcher waits before trying an unwritable fail-dir again. */
@@ -46,14 +47,31 @@ const tempDir = Effect.acquireRelease(
     })
 )
 
+/** A relay that dies (a defect, not a RelayError) on its first attempt, then is `relay`. */
+const dyingOnce = (relay: Layer.Layer<Relay>): Layer.Layer<Relay> =>
+  Layer.effect(
+    Relay,
+    Effect.map(Relay, (inner) => {
+      let died = false
+      return Relay.make({
+        send: (envelope, raw) =>
+          died ? inner.send(envelope, raw) : Effect.suspend(() => ((died = true), Effect.dieMessage("relay bug")))
+      })
+    })
+  ).pipe(Layer.provide(relay))
+
 /** A running pipeline with a recording relay; `prepare` runs on the configuration before it starts. */
-const setup = <A = void>(overrides: Partial<RunningConfig> = {}, prepare?: (config: RunningConfig) => A) =>
+const setup = <A = void>(
+  overrides: Partial<RunningConfig> = {},
+  prepare?: (config: RunningConfig) => A,
+  wrapRelay: (relay: Layer.Layer<Relay>) => Layer.Layer<Relay> = (relay) => relay
+) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
     const config = testConfig(dir, overrides)
     const prepared = prepare === undefined ? (undefined as A) : prepare(config)
     const relay = yield* recordingRelay()
-    const pipeline = yield* startPipeline(config, relay.layer)
+    const pipeline = yield* startPipeline(config, wrapRelay(relay.layer))
     return {
       ...pipeline,
       config,
@@ -289,6 +307,117 @@ describe("Dispatcher retries", () => {
       expect(pipeline.relay.attempts).toHaveLength(2)
       expect(failed(pipeline.config)).toHaveLength(1)
       expect(spooled(pipeline.config)).toEqual([])
+    })
+  )
+})
+
+/** When closing gives up waiting for deliveries: --relay-timeout (30 s by default) and 5 s of slack. */
+const CLOSE_BOUND = 35_000
+
+const alert = (subject: string) =>
+  rawMessage({ subject })
+const envelope = { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] }
+
+describe("Dispatcher on stop and reload", () => {
+  it.scoped("on stop, an attempt under way finishes alone, and its messages leave the spool", () =>
+    Effect.gen(function* () {
+      const pipeline = yield* setup()
+      yield* pipeline.accept("slow upstream")
+      yield* awaitWakeUpAt(WAIT)
+      yield* pipeline.relay.pause
+      yield* advanceTo(WAIT)
+      yield* awaitAttempts(pipeline.relay, 1)
+      const closing = yield* Effect.fork(pipeline.close)
+      // The close is waiting for the delivery (its bound is armed) while the upstream still holds DATA.
+      yield* awaitWakeUpAt(WAIT + CLOSE_BOUND)
+      yield* pipeline.relay.resume
+      yield* Fiber.join(closing)
+      expect(pipeline.relay.attempts).toHaveLength(1)
+      expect(pipeline.relay.sent).toHaveLength(1)
+      expect(spooled(pipeline.config)).toEqual([])
+      expect(failed(pipeline.config)).toEqual([])
+      expect(pipeline.history.recent()[0]).toMatchObject({ status: "delivered", attempts: 1 })
+    })
+  )
+
+  it.scoped("on reload, an attempt under way finishes, and the new graph does not send it again", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const config = testConfig(dir)
+      const shared = Layer.succeedContext(yield* Layer.build(processServices))
+      const relay = yield* recordingRelay()
+      const old = yield* startPipeline(config, relay.layer, shared)
+      yield* old.intake.accept(alert("slow upstream"), envelope)
+      yield* awaitWakeUpAt(WAIT)
+      yield* relay.pause
+      yield* advanceTo(WAIT)
+      yield* awaitAttempts(relay, 1)
+
+      yield* Ref.set(old.lifecycle.phase, "reloading")
+      const closing = yield* Effect.fork(old.close)
+      yield* awaitWakeUpAt(WAIT + CLOSE_BOUND)
+      yield* relay.resume
+      yield* Fiber.join(closing)
+      expect(spooled(config)).toEqual([])
+
+      yield* Ref.set(old.lifecycle.phase, "running")
+      const next = yield* startPipeline(config, relay.layer, shared)
+      expect(yield* next.batcher.counts).toEqual({ batches: 0, messages: 0, lastAt: 0 })
+      expect(relay.attempts).toHaveLength(1)
+      expect(relay.sent).toHaveLength(1)
+      expect(failed(config)).toEqual([])
+    })
+  )
+
+  it.scoped("on reload, a summary waiting to retry is left to the new graph, which sends it once", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const config = testConfig(dir)
+      const shared = Layer.succeedContext(yield* Layer.build(processServices))
+      const relay = yield* recordingRelay()
+      const old = yield* startPipeline(config, relay.layer, shared)
+      yield* old.intake.accept(alert("upstream busy"), envelope)
+      yield* awaitWakeUpAt(WAIT)
+      yield* relay.failNext(1, transient)
+      yield* advanceTo(WAIT)
+      yield* awaitAttempts(relay, 1)
+      yield* nextWakeUpAfter(WAIT)
+
+      yield* Ref.set(old.lifecycle.phase, "reloading")
+      yield* old.close
+      // No last attempt and no fail-dir on reload: the message waits in the spool.
+      expect(relay.attempts).toHaveLength(1)
+      expect(spooled(config)).toHaveLength(1)
+      expect(failed(config)).toEqual([])
+
+      yield* Ref.set(old.lifecycle.phase, "running")
+      yield* startPipeline(config, relay.layer, shared)
+      // Overdue, so it goes out at once under the new graph.
+      yield* awaitSent(relay, 1)
+      yield* awaitSpoolEmpty(config)
+      expect(relay.attempts).toHaveLength(2)
+      expect(relay.sent).toHaveLength(1)
+      expect(failed(config)).toEqual([])
+    })
+  )
+})
+
+describe("Dispatcher defects", () => {
+  it.scoped("a relay that dies once does not strand the batch: it is retried and relayed once", () =>
+    Effect.gen(function* () {
+      const pipeline = yield* setup({}, undefined, dyingOnce)
+      yield* pipeline.accept("relay bug")
+      yield* awaitWakeUpAt(WAIT)
+      yield* advanceTo(WAIT)
+      // The death counts as a failed attempt: a retry about 1 s later.
+      const retryAt = yield* nextWakeUpAfter(WAIT)
+      expect(pipeline.relay.attempts).toEqual([])
+      yield* advanceTo(retryAt)
+      yield* awaitSent(pipeline.relay, 1)
+      yield* awaitSpoolEmpty(pipeline.config)
+      expect(pipeline.relay.attempts).toHaveLength(1)
+      expect(failed(pipeline.config)).toEqual([])
+      expect(pipeline.history.recent()[0]).toMatchObject({ status: "delivered", attempts: 2, error: "" })
     })
   )
 })

@@ -1,7 +1,8 @@
 /**
  * The built failmail as an operator runs it, as a child process: crash
- * recovery after SIGKILL, flush on SIGTERM, SIGHUP reload, the pidfile and
- * inherited sockets. Real time, short windows, every wait a bounded poll.
+ * recovery after SIGKILL, flush on SIGTERM, SIGHUP reload (also while a
+ * summary is being relayed), the pidfile and inherited sockets. Real time,
+ * short windows, every wait a bounded poll.
  */
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -11,7 +12,7 @@ import nodemailer from "nodemailer"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, launch, main, ready, smtpPortOf } from "./support/daemon.ts"
 import { Conversation, deadUpstream, eventually, tempDir } from "./support/failmail.ts"
-import { startUpstream, type Upstream } from "./support/upstream.ts"
+import { startUpstream, type Upstream, type UpstreamOptions } from "./support/upstream.ts"
 
 const upstreams: Array<Upstream> = []
 
@@ -61,8 +62,8 @@ afterEach(async () => {
   for (const upstream of upstreams.splice(0)) await upstream.close()
 })
 
-const newUpstream = async () => {
-  const upstream = await startUpstream()
+const newUpstream = async (options: UpstreamOptions = {}) => {
+  const upstream = await startUpstream(options)
   upstreams.push(upstream)
   return upstream
 }
@@ -291,6 +292,54 @@ describe("signals", () => {
     expect(child.output()).toContain("failmail.conf:5: wait_period")
     await send(smtpPortOf(child), "still served")
     await eventually("summary", () => upstream.deliveries.length === 1)
+  })
+})
+
+describe("signals while a summary is being relayed", () => {
+  /** An upstream that answers DATA after 1.5 s, so a signal can arrive while a summary is under way. */
+  const slowUpstream = () => newUpstream({ replyDelayMs: 1_500 })
+  const spooled = (dir: string) => fs.readdirSync(path.join(dir, "spool", "msg"))
+
+  it("SIGTERM lets the summary finish: the upstream gets it once, the spool ends empty", async () => {
+    const dir = tempDir()
+    const upstream = await slowUpstream()
+    const child = launch([...baseArgs(dir, upstream), "--wait-period=200ms", "--max-wait=1m"], dir)
+    await ready(child)
+    await send(smtpPortOf(child), "slow upstream at stop")
+    await eventually("the summary's DATA upstream", () => upstream.attempts() === 1, 10_000)
+    expect(upstream.deliveries).toHaveLength(0)
+
+    child.process.kill("SIGTERM")
+    expect(await child.exited).toBe(0)
+    expect(subjects(upstream)).toEqual(["[failmail] 1 instance: slow upstream at stop"])
+    expect(upstream.attempts()).toBe(1)
+    expect(spooled(dir)).toEqual([])
+    expect(fs.existsSync(path.join(dir, "failed", "new"))).toBe(false)
+  })
+
+  it("SIGHUP lets the summary finish, and the new configuration does not send it again", async () => {
+    const dir = tempDir()
+    const upstream = await slowUpstream()
+    const configFile = path.join(dir, "failmail.conf")
+    fs.writeFileSync(configFile, `bind_addr = 127.0.0.1:0\nbind_http = ""\nrelay_addr = ${upstream.address}\nmessage_store = spool\nwait_period = 200ms\n`)
+    const child = launch([`--config=${configFile}`], dir)
+    await ready(child)
+    await send(smtpPortOf(child), "slow upstream at reload")
+    await eventually("the summary's DATA upstream", () => upstream.attempts() === 1, 10_000)
+    expect(upstream.deliveries).toHaveLength(0)
+
+    child.process.kill("SIGHUP")
+    await eventually("reloaded", () => (child.output().match(/failmail ready/g) ?? []).length === 2, 10_000)
+    // The old configuration finished the delivery and emptied the spool before the new one started.
+    expect(subjects(upstream)).toEqual(["[failmail] 1 instance: slow upstream at reload"])
+    expect(spooled(dir)).toEqual([])
+    expect(child.output()).not.toContain("recovered")
+
+    await send(smtpPortOf(child), "after reload")
+    await eventually("the next summary", () => upstream.deliveries.length === 2, 10_000)
+    expect(subjects(upstream)).toEqual(["[failmail] 1 instance: slow upstream at reload", "[failmail] 1 instance: after reload"])
+    expect(upstream.attempts()).toBe(2)
+    await eventually("an empty spool", () => spooled(dir).length === 0)
   })
 })
 

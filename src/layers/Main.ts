@@ -2,6 +2,9 @@
  * The production service graph for one configuration: SMTP in, spool,
  * batches, summaries, relay, fail-dir. Scopes close in reverse: the listener
  * stops first, then pending batches are flushed, then the relay closes.
+ *
+ * What outlives a configuration ({@link processServices}) is not part of it:
+ * the process builds those once, and a reload rebuilds only the graph.
  */
 import { Effect, Layer } from "effect"
 import * as Configuration from "../domain/Configuration.ts"
@@ -13,10 +16,18 @@ import { History } from "../services/History.ts"
 import { Http } from "../services/Http.ts"
 import { Ingress } from "../services/Ingress.ts"
 import { Intake } from "../services/Intake.ts"
+import { Lifecycle } from "../services/Lifecycle.ts"
+import { Listeners } from "../services/Listeners.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { Relay } from "../services/Relay.ts"
 import { Renderer } from "../services/Renderer.ts"
 import { Spool } from "../services/Spool.ts"
+
+/** What outlives a configuration: the process phase and the listening sockets. */
+export const processServices = Layer.mergeAll(Lifecycle.Default, Listeners.Default)
+
+/** The services in {@link processServices}. */
+export type ProcessServices = Layer.Layer.Success<typeof processServices>
 
 /**
  * The mail pipeline without the SMTP listener: intake, spool, batches,
@@ -38,9 +49,12 @@ export const core = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E, AppC
     Layer.provideMerge(AppConfig.layer(config))
   )
 
-/** Every service of the mail pipeline, for one configuration (tests use it with their own). */
-export const pipeline = (config: RunningConfig) =>
+/** Every service of one configuration: SMTP, HTTP and the mail pipeline, on the process's {@link processServices}. */
+export const graph = (config: RunningConfig) =>
   Http.Default.pipe(Layer.provideMerge(Ingress.Default), Layer.provideMerge(core(config, Relay.Default)))
+
+/** {@link graph} with process services of its own: a failmail that never reloads, as tests run it. */
+export const pipeline = (config: RunningConfig) => graph(config).pipe(Layer.provideMerge(processServices))
 
 const announce = Layer.scopedDiscard(
   Effect.gen(function* () {
@@ -51,4 +65,4 @@ const announce = Layer.scopedDiscard(
 )
 
 /** Everything failmail runs, for this configuration. */
-export const layer = (config: RunningConfig) => announce.pipe(Layer.provide(pipeline(config)))
+export const layer = (config: RunningConfig) => announce.pipe(Layer.provide(graph(config)))

@@ -12,7 +12,6 @@ import { ConfigError, exitCodeOf, StartError } from "../domain/Errors.ts"
 import { VERSION } from "../domain/Version.ts"
 import * as Invocation from "../services/Invocation.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
-import { Listeners } from "../services/Listeners.ts"
 import * as Pidfile from "../services/Pidfile.ts"
 import * as Logging from "./Logging.ts"
 import * as Main from "./Main.ts"
@@ -49,6 +48,8 @@ const runUntilReload = (
       for (const warning of current.warnings) yield* Effect.logWarning(warning)
       yield* Layer.build(Main.layer(current.config))
       yield* Ref.set(lifecycle.phase, "running")
+      // Runs before the graph's own finalizers: a close that is not a reload is a stop.
+      yield* Effect.addFinalizer(() => Ref.update(lifecycle.phase, (phase) => (phase === "reloading" ? phase : "stopping")))
       const next = yield* nextValidConfig(reread)
       yield* Ref.set(lifecycle.phase, "reloading")
       return next
@@ -78,7 +79,7 @@ const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Reso
         next = yield* runUntilReload(running, reread)
       }
     })
-  ).pipe(Effect.provide(Layer.mergeAll(Lifecycle.Default, Listeners.Default, Logging.layer(first.config))))
+  ).pipe(Effect.provide(Layer.merge(Main.processServices, Logging.layer(first.config))))
 
 /**
  * Writes `--write-config`'s file. One that holds a secret is made 0600 before

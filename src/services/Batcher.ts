@@ -10,7 +10,7 @@
  * its original arrival time (overdue batches go out at once). On stop, every
  * pending batch is summarized and delivered, bounded in time.
  */
-import { Clock, Duration, Effect, FiberMap, Option } from "effect"
+import { Clock, Duration, Effect, FiberMap } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import { type Received, receivedOf } from "../domain/Message.ts"
 import type { BatchSnapshot } from "../domain/Status.ts"
@@ -21,8 +21,6 @@ import { Lifecycle } from "./Lifecycle.ts"
 import { Metrics } from "./Metrics.ts"
 import { Spool } from "./Spool.ts"
 
-/** How long the final flush may take on stop, beyond the relay timeout. */
-const FINAL_FLUSH_SLACK = Duration.seconds(5)
 
 /** Pending batches and their timers. */
 export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
@@ -66,20 +64,19 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         yield* release(batch)
       })
 
-    const lifecycle = yield* Effect.serviceOption(Lifecycle)
-    const reloading = Option.match(lifecycle, { onNone: () => Effect.succeed(false), onSome: (l) => l.isReloading })
+    const lifecycle = yield* Lifecycle
 
     // Registered before any timer starts, so it runs after they are interrupted.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         const batches = [...pending.values()]
-        if (yield* reloading) {
+        if (yield* lifecycle.isReloading) {
           yield* Effect.logInfo(`reload: ${batches.length} pending batches stay in the spool for the new configuration`)
           return
         }
         yield* Effect.logInfo(`stopping: summarizing ${batches.length} pending batches`)
         yield* Effect.forEach(batches, release, { discard: true })
-        yield* dispatcher.drain(Duration.sum(config.relayTimeout, FINAL_FLUSH_SLACK))
+        yield* dispatcher.drain
         yield* Effect.logInfo("stopping: pending summaries delivered or filed")
       })
     )

@@ -5,10 +5,30 @@
  * do the batch's messages leave the spool.
  *
  * Every batch is delivered on its own fiber, so a slow or dead relay never
- * holds back other batches. When failmail stops, retries end at once: each
- * summary gets one last attempt, then the fail-dir.
+ * holds back other batches. A delivery that dies (a defect, not a relay
+ * failure) does not strand its messages: a relay that dies counts as a
+ * failed attempt, and a summary that could not be built is built again after
+ * a backoff.
+ *
+ * Closing (stop or reload) never cuts an attempt short, and never starts one
+ * beside another: deliveries belong to the graph that started them, and its
+ * close waits for them (at most `--relay-timeout` and a little slack) before
+ * the relay, the spool and the fail-dir close. Closing only ends *waiting*:
+ * - an attempt under way finishes, and its messages leave the spool (relayed,
+ *   or on stop filed when it failed) before the graph is gone;
+ * - a summary waiting to retry gets, on stop, exactly one last attempt, then
+ *   the fail-dir; on reload none: its messages stay in the spool;
+ * - a summary waiting for an unwritable fail-dir keeps its messages in the spool.
+ * A reload builds the new graph only once the old one has closed, so the new
+ * graph's recovery never sees a message the old one is still delivering, and
+ * what the old one left in the spool is summarized again under the new
+ * configuration. The price is that a reload during a slow relay waits for it
+ * (new connections wait in the listener's queue meanwhile). Letting the
+ * deliveries outlive the graph instead would keep the old relay, spool and
+ * fail-dir open beside the new ones, and would need a way to hand back a
+ * summary whose attempt failed after the new graph had recovered.
  */
-import { Clock, Deferred, Duration, Effect, FiberSet, Schedule } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import type { RenderedSummary, SummaryGroup } from "../domain/Summary.ts"
 import { MAX_BODY_GROUPS } from "../domain/SummaryText.ts"
@@ -16,9 +36,10 @@ import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import type { SummaryRecord } from "../domain/Status.ts"
 import { History } from "./History.ts"
+import { Lifecycle } from "./Lifecycle.ts"
 import * as Maildir from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
-import { Relay, type RelayError } from "./Relay.ts"
+import { Relay, RelayError } from "./Relay.ts"
 import { Renderer } from "./Renderer.ts"
 import { Spool } from "./Spool.ts"
 
@@ -42,7 +63,10 @@ export const retryPolicy = (retryFor: Duration.Duration) =>
 /** How long to wait before trying an unwritable fail-dir again. */
 const FAIL_DIR_RETRY = Duration.seconds(30)
 
-/** What became of one summary. */
+/** How long closing may wait for deliveries beyond `--relay-timeout` (rendering, filing, spool removal). */
+const CLOSE_SLACK = Duration.seconds(5)
+
+/** What became of one summary: relayed, filed in the fail-dir, or its messages kept in the spool. */
 type Outcome = "delivered" | "filed" | "kept"
 
 /** Summarizes and delivers due batches. */
@@ -55,10 +79,17 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const relay = yield* Relay
     const history = yield* History
     const metrics = yield* Metrics
-    const stopping = yield* Deferred.make<void>()
+    const lifecycle = yield* Lifecycle
+    const closing = yield* Deferred.make<void>()
     const running = yield* FiberSet.make<void>()
 
     const retries = retryPolicy(config.relayRetryFor)
+
+    /** Waits for `wait`, unless failmail starts closing first. */
+    const unlessClosing = <A>(wait: Effect.Effect<A>): Effect.Effect<A | "closing"> =>
+      Effect.flatMap(Deferred.isDone(closing), (closed) =>
+        closed ? Effect.succeed("closing" as const) : Effect.raceFirst(wait, Effect.as(Deferred.await(closing), "closing" as const))
+      )
 
     const bodyOf = (id: string) =>
       spool.readRaw(id).pipe(
@@ -88,11 +119,32 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         return yield* renderer.render({ batchKey, recipients: delivery.recipients, groups: withBodies, createdAt })
       })
 
+    /** Summarizes; a summary that dies while being built is built again after a backoff, until failmail closes. */
+    const summarizeAgainIfDead = (batchKey: string, delivery: Batching.Delivery) =>
+      Effect.gen(function* () {
+        const pause = yield* Schedule.driver(backoff)
+        while (true) {
+          const built = yield* summarize(batchKey, delivery).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.logError("summary could not be built; trying again", Cause.die(defect)).pipe(Effect.as(undefined))
+            )
+          )
+          if (built !== undefined) return built
+          if ((yield* unlessClosing(Effect.ignore(pause.next(undefined)))) === "closing") return "kept" as const
+        }
+      })
+
+    /** One relay attempt; a relay that dies (a defect) is a failed attempt, worth retrying. */
     const attempt = (summary: RenderedSummary, record: SummaryRecord) =>
       Effect.gen(function* () {
         const started = yield* Clock.currentTimeMillis
         yield* history.update(record, { attempts: record.attempts + 1 })
         yield* relay.send({ from: config.from, to: summary.recipients }, summary.raw).pipe(
+          Effect.catchAllDefect((defect) =>
+            Effect.logError("relay died", Cause.die(defect)).pipe(
+              Effect.zipRight(Effect.fail(new RelayError({ reason: `relay died: ${String(defect)}`, transient: true })))
+            )
+          ),
           Effect.tapError((error) =>
             Effect.gen(function* () {
               yield* Effect.logWarning(`relay of "${summary.subject}" failed: ${error.message}`)
@@ -105,18 +157,36 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         metrics.relayLatency.observe((finished - started) / 1000)
       })
 
-    /** Relays with retries; once failmail is stopping, one last attempt. */
-    const relayWithRetries = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<void, RelayError> =>
-      Effect.flatMap(Deferred.isDone(stopping), (stopped) =>
-        stopped
-          ? attempt(summary, record)
-          : Effect.raceFirst(
-              attempt(summary, record).pipe(Effect.retry({ schedule: retries, while: (error) => error.transient })),
-              Deferred.await(stopping).pipe(Effect.zipRight(attempt(summary, record)))
-            )
-      )
+    /** After a transient failure while closing: on reload the messages stay for the new graph, on stop it was the last attempt. */
+    const closedAfter = (error: RelayError) =>
+      Effect.flatMap(lifecycle.isReloading, (reloading) => (reloading ? Effect.succeed("kept" as const) : Effect.fail(error)))
 
-    /** Files a summary in the fail-dir, retrying an unwritable one until it works or failmail stops. */
+    /**
+     * Relays, retrying transient failures with {@link retryPolicy}, one attempt
+     * at a time. Closing ends a wait, never an attempt: a summary waiting to
+     * retry gets one last attempt on stop and none on reload.
+     */
+    const relayWithRetries = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<"delivered" | "kept", RelayError> =>
+      Effect.gen(function* () {
+        const schedule = yield* Schedule.driver(retries)
+        while (true) {
+          const result = yield* Effect.either(attempt(summary, record))
+          if (Either.isRight(result)) return "delivered" as const
+          const error = result.left
+          if (!error.transient) return yield* Effect.fail(error)
+          if (yield* Deferred.isDone(closing)) return yield* closedAfter(error)
+          const wake = yield* unlessClosing(
+            schedule.next(error).pipe(
+              Effect.as("retry" as const),
+              Effect.orElseSucceed(() => "give up" as const)
+            )
+          )
+          if (wake === "give up") return yield* Effect.fail(error)
+          if (wake === "closing" && (yield* lifecycle.isReloading)) return "kept" as const
+        }
+      })
+
+    /** Files a summary in the fail-dir, retrying an unwritable one until it works or failmail closes. */
     const fileAway = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<Outcome> =>
       Maildir.deliver(config.failDir, summary.raw).pipe(
         Effect.tap((file) =>
@@ -129,12 +199,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         Effect.as<Outcome>("filed"),
         Effect.catchAll((error) =>
           Effect.logError(`${error.message}; summary kept in the spool, retrying in ${Duration.format(FAIL_DIR_RETRY)}`).pipe(
-            Effect.zipRight(
-              Effect.raceFirst(
-                Effect.sleep(FAIL_DIR_RETRY).pipe(Effect.zipRight(Effect.suspend(() => fileAway(summary, record)))),
-                Deferred.await(stopping).pipe(Effect.as<Outcome>("kept"))
-              )
-            )
+            Effect.zipRight(unlessClosing(Effect.sleep(FAIL_DIR_RETRY))),
+            Effect.flatMap((wake) => (wake === "closing" ? Effect.succeed<Outcome>("kept") : fileAway(summary, record)))
           )
         )
       )
@@ -142,49 +208,64 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const deliver = (summary: RenderedSummary): Effect.Effect<Outcome> =>
       Effect.gen(function* () {
         const record = yield* history.track(summary)
-        return yield* relayWithRetries(summary, record).pipe(
-          Effect.zipRight(
-            Effect.all([
-              history.update(record, { status: "delivered", error: "" }),
-              Effect.sync(() => metrics.summariesSent.inc()),
-              Effect.logInfo(`summary "${summary.subject}" relayed to ${summary.recipients.join(", ")}`)
-            ])
-          ),
-          Effect.as<Outcome>("delivered"),
-          Effect.catchAll((error) =>
-            history.update(record, { error: error.message }).pipe(Effect.zipRight(fileAway(summary, record)))
-          )
-        )
+        const relayed = yield* Effect.either(relayWithRetries(summary, record))
+        if (Either.isLeft(relayed)) {
+          yield* history.update(record, { error: relayed.left.message })
+          return yield* fileAway(summary, record)
+        }
+        if (relayed.right === "kept") {
+          yield* history.update(record, { error: `${record.error} (left in the spool for the reloaded configuration)` })
+          yield* Effect.logInfo(`reload: summary "${summary.subject}" not relayed yet; its messages stay in the spool`)
+          return "kept"
+        }
+        yield* history.update(record, { status: "delivered", error: "" })
+        metrics.summariesSent.inc()
+        yield* Effect.logInfo(`summary "${summary.subject}" relayed to ${summary.recipients.join(", ")}`)
+        return "delivered"
       })
 
-    const process = (batch: Batching.PendingBatch) =>
+    /** Summarizes and delivers one batch, then removes its messages from the spool, except those kept. */
+    const deliverBatch = (batch: Batching.PendingBatch) =>
       Effect.gen(function* () {
         const deliveries = Batching.partition(batch.messages)
         const outcomes = yield* Effect.forEach(
           deliveries,
-          (delivery) => summarize(batch.key, delivery).pipe(Effect.flatMap(deliver)),
+          (delivery) =>
+            summarizeAgainIfDead(batch.key, delivery).pipe(
+              Effect.flatMap((summary) => (summary === "kept" ? Effect.succeed<Outcome>("kept") : deliver(summary)))
+            ),
           { concurrency: "unbounded" }
         )
         const kept = new Set(
           deliveries.flatMap((delivery, index) => (outcomes[index] === "kept" ? delivery.messages.map((m) => m.id) : []))
         )
         const done = batch.messages.map((message) => message.id).filter((id) => !kept.has(id))
-        yield* spool.remove(done)
-        metrics.spooledMessages.dec(done.length)
+        yield* Effect.uninterruptible(
+          Effect.zipRight(
+            spool.remove(done),
+            Effect.sync(() => metrics.spooledMessages.dec(done.length))
+          )
+        )
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("summary delivery failed; messages stay in the spool", cause)))
 
-    yield* Effect.addFinalizer(() => Deferred.succeed(stopping, undefined))
+    /** Ends every wait and lets the deliveries under way finish, at most `--relay-timeout` and a little slack. */
+    const drain = Deferred.succeed(closing, undefined).pipe(
+      Effect.zipRight(FiberSet.awaitEmpty(running)),
+      Effect.timeoutOption(Duration.sum(config.relayTimeout, CLOSE_SLACK)),
+      Effect.asVoid
+    )
+    // Registered after `running`, so it runs first: deliveries end before they would be interrupted.
+    yield* Effect.addFinalizer(() => drain)
 
     return {
       /** Starts delivering a due batch in the background. */
-      dispatch: (batch: Batching.PendingBatch) => FiberSet.run(running, process(batch)).pipe(Effect.asVoid),
-      /** Ends retries (each summary gets one last attempt) and waits for every delivery, at most `timeout`. */
-      drain: (timeout: Duration.DurationInput) =>
-        Deferred.succeed(stopping, undefined).pipe(
-          Effect.zipRight(FiberSet.awaitEmpty(running)),
-          Effect.timeoutOption(timeout),
-          Effect.asVoid
-        )
+      dispatch: (batch: Batching.PendingBatch) => FiberSet.run(running, deliverBatch(batch)).pipe(Effect.asVoid),
+      /**
+       * Ends waiting (on stop a summary waiting to retry gets one last
+       * attempt) and waits for every delivery, at most `--relay-timeout` and
+       * a little slack.
+       */
+      drain
     } as const
   })
 }) {}

@@ -1,7 +1,9 @@
 /**
  * Why the service graph is closing: a stop (flush everything) or a reload
  * (pending batches stay in the spool and come back in the new graph with
- * their original arrival times). Lives outside the per-configuration graph.
+ * their original arrival times). Lives outside the per-configuration graph;
+ * every service whose close depends on it requires it, so tests provide it
+ * too (a graph closed while `"running"` is a stop).
  */
 import { Effect, Ref } from "effect"
 

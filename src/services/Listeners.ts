@@ -5,7 +5,7 @@
  * handler (the SMTP or HTTP server of the running graph); between two graphs
  * they wait in a short queue.
  */
-import { Data, Effect, Option, type Scope } from "effect"
+import { Data, Effect } from "effect"
 import * as net from "node:net"
 import { Lifecycle } from "./Lifecycle.ts"
 
@@ -111,10 +111,6 @@ export class Listeners extends Effect.Service<Listeners>()("failmail/Listeners",
   })
 }) {}
 
-/** A listener owned by one scope (when no process-wide {@link Listeners} is provided, as in tests). */
-export const scopedListener = (target: ListenTarget): Effect.Effect<Listener, ListenError, Scope.Scope> =>
-  Effect.acquireRelease(open(target), (listener) => listener.close)
-
 /** A listener as one service graph uses it. */
 export interface AttachedListener extends Listener {
   /**
@@ -125,23 +121,19 @@ export interface AttachedListener extends Listener {
   readonly detach: Effect.Effect<boolean>
 }
 
-/**
- * The listener of `kind` for this graph: the process's own, kept across
- * reloads, when {@link Listeners} is provided; otherwise one owned by the
- * scope (as in tests).
- */
-export const attach = (kind: string, target: ListenTarget): Effect.Effect<AttachedListener, ListenError, Scope.Scope> =>
+/** The process's listener of `kind` for this graph, kept across reloads. */
+export const attach = (
+  kind: string,
+  target: ListenTarget
+): Effect.Effect<AttachedListener, ListenError, Listeners | Lifecycle> =>
   Effect.gen(function* () {
-    const shared = yield* Effect.serviceOption(Listeners)
-    const lifecycle = yield* Effect.serviceOption(Lifecycle)
-    const listener = yield* Option.match(shared, {
-      onNone: () => scopedListener(target),
-      onSome: (listeners) => listeners.acquire(kind, target)
-    })
+    const listeners = yield* Listeners
+    const lifecycle = yield* Lifecycle
+    const listener = yield* listeners.acquire(kind, target)
     const detach = Effect.gen(function* () {
       listener.route(undefined)
-      const reloading = Option.isSome(lifecycle) && (yield* lifecycle.value.isReloading)
-      if (!reloading) yield* Option.match(shared, { onNone: () => listener.close, onSome: (listeners) => listeners.release(kind) })
+      const reloading = yield* lifecycle.isReloading
+      if (!reloading) yield* listeners.release(kind)
       return reloading
     })
     return { ...listener, detach }

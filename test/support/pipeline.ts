@@ -16,9 +16,10 @@ import type { RunningConfig } from "../../src/services/AppConfig.ts"
 import { Batcher } from "../../src/services/Batcher.ts"
 import { History } from "../../src/services/History.ts"
 import { Intake } from "../../src/services/Intake.ts"
+import { Lifecycle } from "../../src/services/Lifecycle.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
 import { Spool } from "../../src/services/Spool.ts"
-import { core } from "../../src/layers/Main.ts"
+import { core, processServices, type ProcessServices } from "../../src/layers/Main.ts"
 
 /** One relay attempt. */
 export interface RelayAttempt {
@@ -107,24 +108,35 @@ export const testConfig = (dir: string, overrides: Partial<RunningConfig> = {}):
 
 /**
  * The pipeline of `Main.ts` without the SMTP ingress (no sockets), relaying
- * with `relay`. Provides Intake, Batcher, Spool, History and the rest.
+ * with `relay`, on process services of its own. Provides Intake, Batcher,
+ * Spool, History and the rest.
  */
-export const testPipeline = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E>) => core(config, relay)
+export const testPipeline = <E>(
+  config: RunningConfig,
+  relay: Layer.Layer<Relay, E>,
+  process: Layer.Layer<ProcessServices> = processServices
+) => core(config, relay).pipe(Layer.provideMerge(process))
 
 /**
  * Starts {@link testPipeline} in a scope of its own, closed by `close` (the
  * final flush runs then) or, at the latest, when the caller's scope closes.
+ * Pass `process` to share process services between pipelines, as a reload does.
  */
-export const startPipeline = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E>) =>
+export const startPipeline = <E>(
+  config: RunningConfig,
+  relay: Layer.Layer<Relay, E>,
+  process: Layer.Layer<ProcessServices> = processServices
+) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    const context = yield* Layer.buildWithScope(testPipeline(config, relay), scope)
+    const context = yield* Layer.buildWithScope(testPipeline(config, relay, process), scope)
     return {
       intake: Context.get(context, Intake),
       batcher: Context.get(context, Batcher),
       spool: Context.get(context, Spool),
       history: Context.get(context, History),
+      lifecycle: Context.get(context, Lifecycle),
       close: Scope.close(scope, Exit.void)
     }
   })

@@ -2,8 +2,8 @@
  * A recording upstream SMTP server for end-to-end tests, built with
  * smtp-server on 127.0.0.1:0. It records the envelope and raw message of
  * every delivery, can be told to fail the next N messages with a given reply
- * (451, 550, ...), can require AUTH, and offers STARTTLS when given a
- * certificate.
+ * (451, 550, ...), can require AUTH, offers STARTTLS when given a
+ * certificate, and can be slow to answer DATA.
  */
 import type { AddressInfo } from "node:net"
 import { SMTPServer, type SMTPServerOptions } from "smtp-server"
@@ -27,6 +27,8 @@ export interface UpstreamOptions {
   readonly auth?: { readonly user: string; readonly pass: string }
   /** Offer STARTTLS with this certificate and key (PEM). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
+  /** Wait this long after a message's DATA before answering it (a slow upstream); it counts as delivered when answered. */
+  readonly replyDelayMs?: number
 }
 
 /** A running upstream. */
@@ -36,7 +38,7 @@ export interface Upstream {
   readonly address: string
   /** Accepted messages, in order. */
   readonly deliveries: Array<Delivery>
-  /** Every DATA transaction seen, accepted or failed (to count retries). */
+  /** Every DATA transaction seen, accepted or failed (to count retries), counted once its data is in, before the reply. */
   readonly attempts: () => number
   /** Connections accepted so far. */
   readonly connections: () => number
@@ -80,17 +82,21 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
       stream.on("error", () => undefined)
       stream.on("end", () => {
         attempts++
-        const failure = failures.shift()
-        if (failure !== undefined) return callback(reply(failure.code, failure.text))
-        const user = session.user as unknown
-        deliveries.push({
-          from: session.envelope.mailFrom === false ? "" : session.envelope.mailFrom.address,
-          to: session.envelope.rcptTo.map((recipient) => recipient.address),
-          raw: Buffer.concat(chunks),
-          secure: session.secure,
-          user: typeof user === "string" ? user : ""
-        })
-        callback(null, "Ok: recorded")
+        const answer = () => {
+          const failure = failures.shift()
+          if (failure !== undefined) return callback(reply(failure.code, failure.text))
+          const user = session.user as unknown
+          deliveries.push({
+            from: session.envelope.mailFrom === false ? "" : session.envelope.mailFrom.address,
+            to: session.envelope.rcptTo.map((recipient) => recipient.address),
+            raw: Buffer.concat(chunks),
+            secure: session.secure,
+            user: typeof user === "string" ? user : ""
+          })
+          callback(null, "Ok: recorded")
+        }
+        if (options.replyDelayMs === undefined) answer()
+        else setTimeout(answer, options.replyDelayMs)
       })
     }
   }
