@@ -1,12 +1,30 @@
 #!/usr/bin/env node
-/** failmail's entry point: wiring only. */
-// Modules, not the package index, which loads all of @effect/platform (resident memory).
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect } from "effect"
-import { program, teardown } from "./layers/Program.ts"
+/**
+ * failmail's entry point: wiring only. The command is chosen first and only
+ * its modules are loaded, so `failmail sendmail` (run by cron for every
+ * job) starts without the daemon's.
+ */
+import { commandOf } from "./domain/Command.ts"
 
-program(process.argv.slice(2), process.env).pipe(
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })
-)
+const command = commandOf(process.argv[1] ?? "", process.argv.slice(2))
+
+if (command._tag === "Subcommand" && command.name === "sendmail") {
+  const { sendmail } = await import("./layers/Sendmail.ts")
+  process.exit(await sendmail(command.args, process.env))
+} else {
+  // Modules, not the package index, which loads all of @effect/platform (resident memory).
+  const [NodeContext, NodeRuntime, { Effect }, { program, teardown }] = await Promise.all([
+    import("@effect/platform-node/NodeContext"),
+    import("@effect/platform-node/NodeRuntime"),
+    import("effect"),
+    import("./layers/Program.ts")
+  ])
+  const run =
+    command._tag === "Daemon"
+      ? program(command.args, process.env)
+      : (await import("./layers/Preview.ts")).preview(command.args, process.env)
+  run.pipe(
+    Effect.provide(NodeContext.layer),
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })
+  )
+}

@@ -1,6 +1,11 @@
 /**
- * `host:port` listen and relay addresses, as failmail's flags spell them.
+ * Addresses: `host:port` listen and relay addresses as failmail's flags
+ * spell them, and the mail addresses a header names.
  */
+import addressparser from "nodemailer/lib/addressparser"
+
+/** The default `--bind-addr`, which is also where `failmail sendmail` submits by default. */
+export const DEFAULT_BIND_ADDR = "localhost:2525"
 
 /** A host and port. */
 export interface HostPort {
@@ -22,3 +27,13 @@ export const parseHostPort = (text: string, defaultPort: number): HostPort | str
   if (!Number.isInteger(port) || port < 0 || port > 65535) return `invalid port in "${text}"`
   return { host, port }
 }
+
+/**
+ * The mail addresses a header value names (`"Ops" <ops@example.com>,
+ * dev@example.com`; groups flattened). A bare word is a local address
+ * (`To: root`, as cron writes it).
+ */
+export const addressesIn = (value: string): ReadonlyArray<string> =>
+  addressparser(value, { flatten: true })
+    .map((entry) => (entry.address.trim() !== "" ? entry.address.trim() : /^[^\s@"<>()]+$/.test(entry.name) ? entry.name : ""))
+    .filter((address) => address !== "")

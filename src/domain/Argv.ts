@@ -13,25 +13,47 @@ export interface FlagSettings {
   readonly warnings: ReadonlyArray<string>
 }
 
+/** What a subcommand's command line sets: flags, and the words that are not flags (`failmail preview … SOURCE`). */
+export interface FlagsAndOperands extends FlagSettings {
+  readonly operands: ReadonlyArray<string>
+}
+
 /** A command-line problem as one line naming the flag. */
 export type FlagProblem = string
 
 const isBoolean = (key: Settings.SettingKey): boolean => Settings.settings[key].codec === Settings.Bool
 
-/** Parses the arguments after the program name. */
-export const parse = (argv: ReadonlyArray<string>): Either.Either<FlagSettings, FlagProblem> => {
+/** Parses the daemon's arguments (after the program name): flags only. */
+export const parse = (argv: ReadonlyArray<string>): Either.Either<FlagSettings, FlagProblem> =>
+  Either.flatMap(parseWithOperands(argv, false), ({ values, warnings }) => Either.right({ values, warnings }))
+
+/**
+ * Parses a command line of flags and operands; operands may stand between
+ * flags, and everything after `--` is an operand. With `allowOperands`
+ * false, the first operand is an error (the daemon takes none).
+ */
+export const parseWithOperands = (
+  argv: ReadonlyArray<string>,
+  allowOperands = true
+): Either.Either<FlagsAndOperands, FlagProblem> => {
   const values: Partial<Record<Settings.SettingKey, unknown>> = {}
   const warnings: Array<string> = []
+  const operands: Array<string> = []
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? ""
     if (arg === "--") {
       const rest = argv.slice(index + 1)
-      return rest.length === 0
-        ? Either.right({ values, warnings })
-        : Either.left(`unexpected argument "${rest[0]}" (failmail takes no arguments)`)
+      if (rest.length > 0 && !allowOperands) {
+        return Either.left(`unexpected argument "${rest[0]}" (failmail takes no arguments)`)
+      }
+      return Either.right({ values, warnings, operands: [...operands, ...rest] })
     }
     if (!arg.startsWith("-") || arg === "-") {
-      return Either.left(`unexpected argument "${arg}" (failmail takes no arguments; flags start with -)`)
+      if (!allowOperands) {
+        return Either.left(`unexpected argument "${arg}" (failmail takes no arguments; flags start with -)`)
+      }
+      operands.push(arg)
+      continue
     }
     const body = arg.replace(/^--?/, "")
     const equals = body.indexOf("=")
@@ -59,5 +81,5 @@ export const parse = (argv: ReadonlyArray<string>): Either.Either<FlagSettings, 
     }
     values[key] = decoded.right
   }
-  return Either.right({ values, warnings })
+  return Either.right({ values, warnings, operands })
 }

@@ -4,6 +4,7 @@
  * together, checked before anything is bound.
  */
 import { Duration, Either } from "effect"
+import { subcommands } from "./Command.ts"
 import type { FileSettings } from "./ConfigFile.ts"
 import type { FlagSettings } from "./Argv.ts"
 import * as Settings from "./Settings.ts"
@@ -117,6 +118,10 @@ export const usage = (host: Settings.HostFacts): string => {
     "failmail: an SMTP proxy that rolls alert e-mails into summaries",
     "",
     "Usage: failmail [flags]",
+    "       failmail COMMAND [arguments]   (failmail COMMAND --help for its own)",
+    "",
+    "Commands:",
+    ...Object.entries(subcommands).map(([name, help]) => `  ${name.padEnd(32)} ${help}`),
     "",
     "Flags (-name and --name are the same; -name=value or -name value; booleans -name or -name=false).",
     "Every setting can also come from FAILMAIL_<NAME> or a --config file line name = value.",

@@ -5,7 +5,9 @@
  * Parsing follows Go's `time.ParseDuration`; formatting follows Go's
  * `Duration.String`, so a value written by `--write-config` reads back equal.
  */
-import { Duration, Either } from "effect"
+// Modules, not the "effect" index: `failmail sendmail` parses durations and must start fast.
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 
 const NANOS_PER_UNIT: Record<string, bigint> = {
   ns: 1n,

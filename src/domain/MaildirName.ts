@@ -21,3 +21,14 @@ export const uniqueName = (parts: UniqueParts, hostname: string): string => {
   const micros = (parts.nowMillis % 1000) * 1000
   return `${seconds}.M${micros}P${parts.pid}Q${parts.counter}R${parts.random}.${safeHostname(hostname)}`
 }
+
+/**
+ * When a maildir file was delivered, from its name (`<seconds>.M<micros>…`
+ * or `<seconds>.…`, as failmail and most MDAs write them), in milliseconds;
+ * `undefined` for a name that does not start with the time.
+ */
+export const deliveredAtOf = (name: string): number | undefined => {
+  const match = /^(\d{9,11})\.(?:M(\d{1,6})(?=\D|$))?/.exec(name)
+  if (match === null) return undefined
+  return Number(match[1]) * 1000 + (match[2] === undefined ? 0 : Math.floor(Number(match[2]) / 1000))
+}

@@ -7,6 +7,7 @@
  */
 import bytes from "bytes"
 import { Data, Duration, Either, ParseResult, Schema } from "effect"
+import { DEFAULT_BIND_ADDR } from "./Address.ts"
 import * as GoDuration from "./GoDuration.ts"
 
 /** Facts about the host that some defaults depend on (injected, so the domain does no I/O). */
@@ -213,7 +214,7 @@ export const settings = {
   version: bool("version", false, "print the version and exit", { role: "action" }),
   help: bool("help", false, "print this help and exit", { role: "action" }),
 
-  bindAddr: text("bind-addr", "localhost:2525", "SMTP listen address (host:port)"),
+  bindAddr: text("bind-addr", DEFAULT_BIND_ADDR, "SMTP listen address (host:port)"),
   socketFd: count("socket-fd", 0, "listen on this inherited file descriptor instead of binding (0: off)"),
   credentials: text("credentials", "", "username:password clients must AUTH with", { secret: true }),
   tlsCert: text("tls-cert", "", "PEM certificate file; with --tls-key, STARTTLS is offered"),

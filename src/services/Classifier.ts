@@ -21,6 +21,8 @@ export interface Classified {
   readonly keys: Keys
   /** Envelope sender, or the From header for the null sender. */
   readonly sender: string
+  /** Why an expression failed on this message (its key is then `""`); empty when both worked. */
+  readonly problems: ReadonlyArray<string>
 }
 
 const compileOrFail = (source: string, name: string) =>
@@ -42,9 +44,13 @@ export class Classifier extends Effect.Service<Classifier>()("failmail/Classifie
       .digest("hex")
       .slice(0, 16)
 
-    const keyOf = (expression: Expression.Expression, view: MessageView) =>
+    const keyOf = (expression: Expression.Expression, view: MessageView, problems: Array<string>) =>
       Either.match(expression.evaluate(view), {
-        onLeft: (warning) => Effect.logWarning(`${warning}; using key ""`).pipe(Effect.as("")),
+        onLeft: (warning) =>
+          Effect.logWarning(`${warning}; using key ""`).pipe(
+            Effect.zipRight(Effect.sync(() => problems.push(warning))),
+            Effect.as("")
+          ),
         onRight: Effect.succeed
       })
 
@@ -56,12 +62,14 @@ export class Classifier extends Effect.Service<Classifier>()("failmail/Classifie
     const classify = (raw: Uint8Array, envelope: Envelope): Effect.Effect<Classified> =>
       Effect.gen(function* () {
         const view = yield* viewOf(raw, envelope)
-        const batchKey = yield* keyOf(batchExpr, view)
-        const groupKey = yield* keyOf(groupExpr, view)
+        const problems: Array<string> = []
+        const batchKey = yield* keyOf(batchExpr, view, problems)
+        const groupKey = yield* keyOf(groupExpr, view, problems)
         return {
           view,
           keys: { fingerprint, batchKey, groupKey },
-          sender: envelope.mailFrom !== "" ? envelope.mailFrom : view.from
+          sender: envelope.mailFrom !== "" ? envelope.mailFrom : view.from,
+          problems
         }
       })
 

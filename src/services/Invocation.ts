@@ -82,6 +82,21 @@ export const resolveConfig = (
     return { config, warnings: [...flags.warnings, ...(file?.warnings ?? [])] }
   })
 
+/**
+ * The running configuration for parsed flags, read the way the daemon reads
+ * it (flag, `FAILMAIL_*`, config file, default); subcommands use it too.
+ */
+export const resolveFlags = (
+  flags: Argv.FlagSettings,
+  environment: Readonly<Record<string, string | undefined>>,
+  host: Settings.HostFacts
+): Effect.Effect<Resolved, ConfigError, FileSystem.FileSystem> =>
+  Effect.flatMap(fromEither(Configuration.fromEnv(environment)), (env) => resolveConfig(flags, env, host))
+
+/** Parses a subcommand's flags and operands (a bad flag is a {@link ConfigError} naming it). */
+export const parseSubcommandArgs = (argv: ReadonlyArray<string>): Effect.Effect<Argv.FlagsAndOperands, ConfigError> =>
+  fromEither(Argv.parseWithOperands(argv))
+
 /** Decides what to do from `argv` (without the program name) and the environment. */
 export const fromArgs = (argv: ReadonlyArray<string>, environment: Readonly<Record<string, string | undefined>>) =>
   Effect.gen(function* () {

@@ -209,6 +209,21 @@ const readHeader = async (file: string): Promise<{ record: SpoolRecord; headerLe
   }
 }
 
+/** The folder of a spool's message files (`<message-store>/msg`). */
+export const messagesDirOf = (root: string): string => path.join(root, "msg")
+
+/**
+ * Reads one spool file: its metadata and the raw message. Read-only, so
+ * tools can inspect the spool of a running (or stopped) failmail.
+ */
+export const readSpoolFile = async (file: string): Promise<{ readonly record: SpoolRecord; readonly raw: Buffer }> => {
+  const content = await fs.readFile(file)
+  const newline = content.indexOf(10)
+  if (newline === -1 || newline >= HEADER_LIMIT) throw new Error(`${file}: no metadata line`)
+  const record = JSON.parse(content.subarray(0, newline).toString("utf8")) as SpoolRecord
+  return { record, raw: content.subarray(newline + 1) }
+}
+
 /** Runs `task` on every item, at most `concurrency` at a time; resolves when all are done. */
 const eachLimited = async <A>(items: ReadonlyArray<A>, concurrency: number, task: (item: A) => Promise<void>) => {
   let next = 0
@@ -223,7 +238,7 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const root = path.resolve(config.messageStore)
-    const messagesDir = path.join(root, "msg")
+    const messagesDir = messagesDirOf(root)
     const tmpDir = path.join(root, "tmp")
     yield* Effect.tryPromise({
       try: async () => {
@@ -286,13 +301,7 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
 
     const readRaw = (id: string): Effect.Effect<Buffer, SpoolError> =>
       Effect.tryPromise({
-        try: async () => {
-          const content = await fs.readFile(fileOf(id))
-          const newline = content.indexOf(10)
-          if (newline === -1 || newline >= HEADER_LIMIT) throw new Error(`${fileOf(id)}: no metadata line`)
-          JSON.parse(content.subarray(0, newline).toString("utf8"))
-          return content.subarray(newline + 1)
-        },
+        try: async () => (await readSpoolFile(fileOf(id))).raw,
         catch: (cause) => new SpoolError({ operation: `read ${id}`, cause })
       })
 

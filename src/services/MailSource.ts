@@ -1,0 +1,117 @@
+/**
+ * Stored messages to look at without touching them (for `failmail
+ * preview`): a failmail spool directory (`--message-store`: `msg/*.eml`), a
+ * maildir such as the `--all-dir` archive (`cur/`, `new/`), or the Go
+ * failmail's store (a maildir whose `.meta/` holds each message's envelope).
+ * Nothing is created, moved or deleted; a file that vanishes meanwhile (a
+ * running failmail sent it) is skipped.
+ */
+import { Effect } from "effect"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { ConfigError } from "../domain/Errors.ts"
+import { deliveredAtOf } from "../domain/MaildirName.ts"
+import type { Envelope } from "../domain/Message.ts"
+import { messagesDirOf, readSpoolFile } from "./Spool.ts"
+
+/** One stored message, as read. */
+export interface StoredMessage {
+  readonly raw: Buffer
+  /** When failmail stored it (ms since the epoch). */
+  readonly receivedAt: number
+  /** The SMTP envelope when the store kept it; `undefined` for a plain maildir (read it from the headers). */
+  readonly envelope: Envelope | undefined
+  /** Whether `--rewrite-src`/`--rewrite-dest` still applies to the envelope (it was stored as received). */
+  readonly rewrite: boolean
+}
+
+/** A message in a store, read on demand. */
+export interface Candidate {
+  /** Where it is: spool id or path inside the store. */
+  readonly id: string
+  /** Reads it; fails with a one-line reason, or succeeds with `undefined` when it is gone. */
+  readonly load: Effect.Effect<StoredMessage | undefined, string>
+}
+
+/** The kinds of store `failmail preview` reads. */
+export type SourceKind = "failmail spool" | "maildir" | "Go failmail store"
+
+const isDirectory = (dir: string) =>
+  Effect.promise(() => fs.stat(dir).then((info) => info.isDirectory(), () => false))
+
+const listDir = (dir: string) => Effect.promise(() => fs.readdir(dir).catch(() => [] as Array<string>))
+
+const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ")
+
+/** Reads a file; `undefined` when it no longer exists. */
+const readGone = <A>(read: () => Promise<A>): Effect.Effect<A | undefined, string> =>
+  Effect.tryPromise({ try: read, catch: reason }).pipe(
+    Effect.catchAll((message) => (/ENOENT/.test(message) ? Effect.succeed(undefined) : Effect.fail(message)))
+  )
+
+const spoolCandidates = (root: string): Effect.Effect<ReadonlyArray<Candidate>> =>
+  Effect.map(listDir(messagesDirOf(root)), (names) =>
+    names
+      .filter((name) => name.endsWith(".eml"))
+      .sort()
+      .map((name) => ({
+        id: name.slice(0, -".eml".length),
+        load: Effect.map(readGone(() => readSpoolFile(path.join(messagesDirOf(root), name))), (entry) =>
+          entry === undefined
+            ? undefined
+            : { raw: entry.raw, receivedAt: entry.record.receivedAt, envelope: entry.record.envelope, rewrite: false }
+        )
+      }))
+  )
+
+/** The Go failmail's metadata file: the envelope, and (as its modification time) when the message arrived. */
+const readGoMeta = async (file: string): Promise<{ envelope: Envelope; receivedAt: number }> => {
+  const [text, info] = await Promise.all([fs.readFile(file, "utf8"), fs.stat(file)])
+  const meta = JSON.parse(text) as { EnvelopeFrom?: unknown; EnvelopeTo?: unknown }
+  const to = Array.isArray(meta.EnvelopeTo) ? meta.EnvelopeTo.filter((item): item is string => typeof item === "string") : []
+  return {
+    envelope: { mailFrom: typeof meta.EnvelopeFrom === "string" ? meta.EnvelopeFrom : "", rcptTo: to },
+    receivedAt: info.mtimeMs
+  }
+}
+
+const maildirCandidates = (root: string, withMeta: boolean): Effect.Effect<ReadonlyArray<Candidate>> =>
+  Effect.gen(function* () {
+    const candidates: Array<Candidate> = []
+    for (const sub of ["cur", "new"]) {
+      for (const name of (yield* listDir(path.join(root, sub))).sort()) {
+        if (name.startsWith(".")) continue
+        const file = path.join(root, sub, name)
+        // In a maildir, flags follow the unique name after ":" (`…host:2,S`).
+        const unique = name.split(":")[0] ?? name
+        const load = Effect.gen(function* () {
+          const raw = yield* readGone(() => fs.readFile(file))
+          if (raw === undefined) return undefined
+          const meta = withMeta ? yield* readGone(() => readGoMeta(path.join(root, ".meta", unique))) : undefined
+          if (meta !== undefined) return { raw, receivedAt: meta.receivedAt, envelope: meta.envelope, rewrite: true }
+          const receivedAt =
+            deliveredAtOf(unique) ?? (yield* readGone(() => fs.stat(file).then((info) => info.mtimeMs))) ?? 0
+          return { raw, receivedAt, envelope: undefined, rewrite: true }
+        })
+        candidates.push({ id: `${sub}/${name}`, load })
+      }
+    }
+    return candidates
+  })
+
+/** What kind of store `dir` is, and its messages; a directory that is none of them is a {@link ConfigError}. */
+export const open = (dir: string): Effect.Effect<{ readonly kind: SourceKind; readonly candidates: ReadonlyArray<Candidate> }, ConfigError> =>
+  Effect.gen(function* () {
+    if (!(yield* isDirectory(dir))) {
+      return yield* new ConfigError({ message: `preview: ${dir}: no such directory` })
+    }
+    if (yield* isDirectory(messagesDirOf(dir))) return { kind: "failmail spool", candidates: yield* spoolCandidates(dir) }
+    const isMaildir = (yield* isDirectory(path.join(dir, "cur"))) || (yield* isDirectory(path.join(dir, "new")))
+    if (!isMaildir) {
+      return yield* new ConfigError({
+        message: `preview: ${dir} is neither a maildir (cur/, new/) nor a failmail spool (msg/)`
+      })
+    }
+    const goStore = yield* isDirectory(path.join(dir, ".meta"))
+    return { kind: goStore ? "Go failmail store" : "maildir", candidates: yield* maildirCandidates(dir, goStore) }
+  })
