@@ -5,18 +5,21 @@
  * relays to a recording upstream, and against peers that refuse, fail or
  * stay silent.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { closedPort, eventually, tempDir } from "./support/failmail.ts"
+import { buildDaemon, main, smtpPortOf, type Child } from "./support/daemon.ts"
+import { deadUpstream, eventually, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
-const root = fileURLToPath(new URL("..", import.meta.url))
-const main = path.join(root, "dist", "main.js")
+/**
+ * A port nothing listens on, so connecting is refused at once: tcpmux (1),
+ * privileged and unused on any machine that runs these tests.
+ */
+const REFUSING = "127.0.0.1:1"
 const hostname = os.hostname()
 const user = os.userInfo().username
 
@@ -68,7 +71,7 @@ let dir = ""
 let sendmailLink = ""
 
 beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "pipe" })
+  buildDaemon()
   dir = tempDir("failmail-commands-")
   fs.mkdirSync(path.join(dir, "bin"))
   sendmailLink = path.join(dir, "bin", "sendmail")
@@ -79,27 +82,30 @@ afterAll(() => {
   if (dir !== "") fs.rmSync(dir, { recursive: true, force: true })
 })
 
-/** A failmail daemon as a child process, relaying to `upstream`, holding every batch for an hour. */
+/**
+ * A failmail daemon as a child process, relaying to `upstream`, holding
+ * every batch for an hour; it lives across the tests of one describe (so not
+ * support/daemon.ts's `launch`, which ends its child with the test).
+ */
 const startDaemon = async (name: string, upstream: Upstream) => {
   const home = path.join(dir, name)
   fs.mkdirSync(home)
-  const child: ChildProcess = spawn(
+  const process_ = spawn(
     process.execPath,
     [main, "--bind-addr", "127.0.0.1:0", "--bind-http", "", "--relay-addr", upstream.address, "--message-store", "spool", "--all-dir", "all", "--wait-period", "1h", "--max-wait", "2h"],
     { cwd: home, env: environment(), stdio: ["ignore", "pipe", "pipe"] }
   )
   let output = ""
-  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()))
-  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  const port = await eventually("the daemon to listen", () => /smtp: listening on [^\s"]*:(\d+)/.exec(output)?.[1], 10_000)
+  process_.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  process_.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  const child: Child = { process: process_, output: () => output, exited: new Promise((resolve) => process_.on("exit", resolve)) }
+  const port = await eventually("the daemon to listen", () => smtpPortOf(child), 10_000)
   return {
     home,
     smtp: `127.0.0.1:${port}`,
-    output: () => output,
     stop: async () => {
-      child.kill("SIGTERM")
-      return exited
+      if (process_.exitCode === null) process_.kill("SIGTERM")
+      return child.exited
     }
   }
 }
@@ -170,7 +176,7 @@ describe("failmail sendmail and preview with a running failmail", () => {
   it("without -i a line holding a single dot ends the message; --smtp beats FAILMAIL_SMTP", async () => {
     const result = await failmail(["sendmail", "--smtp", daemon.smtp, "ops@example.com"], {
       input: "Subject: [nyc] error in db\nX-Failmail-Split: nyc\n\nkept\n.\nnot part of the message\n",
-      env: { FAILMAIL_SMTP: `127.0.0.1:${await closedPort()}` }
+      env: { FAILMAIL_SMTP: REFUSING }
     })
     expect(result, result.stderr).toMatchObject({ status: 0, stderr: "" })
     const message = spooled(daemon.home).find((entry) => entry.subject === "[nyc] error in db")
@@ -186,7 +192,7 @@ describe("failmail sendmail and preview with a running failmail", () => {
     expect(result.stdout).toMatch(/^3 summaries from 3 messages in spool \(failmail spool\)\n/)
     expect(result.stdout).toContain('       1 × "Cron <root@box> backup"')
     expect(await daemon.stop()).toBe(0)
-    const sent = await settledSummaries(upstream, previewed.length)
+    const sent = await relayedSummaries(upstream, previewed.length)
     expect(sent).toHaveLength(3)
     expect(new Set(sent.map((summary) => summary.subject))).toEqual(new Set(previewed))
     for (const summary of sent) {
@@ -210,7 +216,7 @@ describe("failmail sendmail and preview with a running failmail", () => {
 })
 
 /** Summaries (mail from failmail@host) the upstream holds, once `count` arrived. */
-const settledSummaries = async (upstream: Upstream, count: number) => {
+const relayedSummaries = async (upstream: Upstream, count: number) => {
   await eventually(`${count} summaries upstream`, () => upstream.deliveries.length >= count, 10_000)
   return upstream.deliveries.map((delivery) => ({
     subject: /^Subject: (.*)$/m.exec(delivery.raw.toString("utf8"))?.[1]?.trim() ?? "",
@@ -221,11 +227,14 @@ const settledSummaries = async (upstream: Upstream, count: number) => {
 describe("failmail sendmail when it cannot submit", () => {
   const message = "Subject: s\n\nbody\n"
 
-  it("a refused connection: one line naming the address, exit 75 (EX_TEMPFAIL)", async () => {
-    const port = await closedPort()
-    const result = await failmail(["sendmail", "--smtp", `127.0.0.1:${port}`, "ops@example.com"], { input: message })
-    expect(result.status).toBe(75)
-    expect(oneLineError(result)).toBe(`failmail sendmail: cannot connect to 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`)
+  it("a refused connection, or one dropped at once: one line naming the address, exit 75 (EX_TEMPFAIL)", async () => {
+    const refused = await failmail(["sendmail", "--smtp", REFUSING, "ops@example.com"], { input: message })
+    expect(refused.status).toBe(75)
+    expect(oneLineError(refused)).toBe(`failmail sendmail: cannot connect to ${REFUSING}: connect ECONNREFUSED ${REFUSING}`)
+    const down = await deadUpstream()
+    const dropped = await failmail(["sendmail", "--smtp", down, "ops@example.com"], { input: message })
+    expect(dropped.status).toBe(75)
+    expect(oneLineError(dropped)).toMatch(new RegExp(`^failmail sendmail: cannot connect to ${down.replace(/\./g, "\\.")}: `))
   })
 
   it("a 4xx answer is exit 75, a 5xx answer exit 69, each with the server's reply", async () => {
@@ -261,8 +270,7 @@ describe("failmail sendmail when it cannot submit", () => {
   })
 
   it("bad usage is exit 64 and no recipient in the headers with -t exit 65, before any connection", async () => {
-    const port = await closedPort()
-    const smtp = ["--smtp", `127.0.0.1:${port}`]
+    const smtp = ["--smtp", REFUSING]
     const none = await failmail(["sendmail", ...smtp], { input: message })
     expect(none.status).toBe(64)
     expect(oneLineError(none)).toMatch(/no recipients given/)

@@ -98,9 +98,10 @@ const connect = async (options: SendmailOptions, timeoutMs: number): Promise<SMT
     try {
       await new Promise<void>((resolve, reject) => {
         connection.once("error", reject)
-        connection.connect(() => {
+        connection.connect((error) => {
           connection.off("error", reject)
-          resolve()
+          if (error === undefined || error === null) resolve()
+          else reject(error)
         })
       })
       connection.on("error", () => undefined)
