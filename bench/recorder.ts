@@ -6,7 +6,9 @@
  * arrivals, taken just before the 250 is sent), its X-Failmail-Batch header
  * and size.
  * With `--null` it prints nothing per message (a Node null sink, the
- * reference when postfix's smtp-sink is not installed).
+ * reference when postfix's smtp-sink is not installed); with
+ * `--delay-ms=N` it answers each DATA N ms late (a slow upstream), and
+ * records only the messages whose 250 goes to an open connection.
  *
  * failmail's own greeting fix is applied, as a real MTA greets at once:
  * smtp-server's default 100 ms greeting pause would otherwise be counted
@@ -20,6 +22,10 @@ import { headerOf } from "./headers.ts"
 GreetAtOnce.install()
 
 const quiet = process.argv.includes("--null")
+/** `--delay-ms=N`: answer each DATA N ms after it ended (a slow upstream). */
+const delayMs = Number(/^--delay-ms=(\d+)$/.exec(process.argv.find((arg) => arg.startsWith("--delay-ms=")) ?? "")?.[1] ?? "0")
+/** Sessions whose connection closed: a message whose 250 would go to a closed connection was not accepted. */
+const closed = new Set<string>()
 
 const server = new SMTPServer({
   name: "recorder.bench",
@@ -30,13 +36,15 @@ const server = new SMTPServer({
   size: 100 * 1024 * 1024,
   maxClients: 1000,
   closeTimeout: 200,
-  onData: (stream, _session, callback) => {
+  onClose: (session) => void closed.add(session.id),
+  onData: (stream, session, callback) => {
     const chunks: Array<Buffer> = []
     stream.on("data", (chunk: Buffer) => {
       if (!quiet) chunks.push(chunk)
     })
     stream.on("error", () => undefined)
-    stream.on("end", () => {
+    const accept = () => {
+      if (closed.has(session.id)) return callback(new Error("connection closed"))
       if (!quiet) {
         // Date.now(): the clock failmail stamps arrivals with (performance.timeOrigin + now() may be a millisecond or two apart).
         const at = Date.now()
@@ -51,7 +59,8 @@ const server = new SMTPServer({
         process.stdout.write(`${JSON.stringify(record)}\n`)
       }
       callback(null, "Ok: recorded")
-    })
+    }
+    stream.on("end", () => (delayMs === 0 ? accept() : setTimeout(accept, delayMs)))
   }
 })
 

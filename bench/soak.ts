@@ -5,7 +5,9 @@
  *
  * failmail runs as a user runs it (`node dist/main.js`, its own temporary
  * spool and fail-dir, wait-period 1 s, max-wait 5 s) and relays to the
- * recording upstream on 127.0.0.1. For `--duration`, it gets:
+ * recording upstream on 127.0.0.1, which answers each summary's DATA
+ * `--upstream-delay` late (so reloads meet summaries in flight). For
+ * `--duration`, it gets:
  * - clients on a new connection per message and clients reusing one,
  *   paced to `--rate` messages a second in all;
  * - a client sending 1 MB messages, one a second;
@@ -30,6 +32,7 @@ import * as GoDuration from "../src/domain/GoDuration.ts"
 import { Failmail } from "./failmail.ts"
 import { headerOf } from "./headers.ts"
 import { GARBAGE_KINDS, Ledger, runClient, runGarbage, type ClientKind, type GarbageKind } from "./soak-load.ts"
+import { judge } from "./soak-verdict.ts"
 import { startRecorder, type Recorder } from "./upstream.ts"
 import { int, killAll, now, projectRoot, sleep } from "./util.ts"
 
@@ -37,17 +40,19 @@ interface SoakOptions {
   readonly durationMs: number
   readonly rate: number
   readonly hupEveryMs: number
+  readonly upstreamDelayMs: number
   readonly json: string | undefined
 }
 
-const usage = `usage: node dist-bench/bench/soak.js [--duration D] [--rate N] [--hup-every D] [--json FILE]
-  --duration D   how long the load runs (Go syntax: 30s, 5m; default 30s)
-  --rate N       messages a second from the 2 KB clients, in all (default 100)
-  --hup-every D  SIGHUP failmail this often (default 3s; 0: never)
-  --json FILE    also write the figures as JSON`
+const usage = `usage: node dist-bench/bench/soak.js [--duration D] [--rate N] [--hup-every D] [--upstream-delay D] [--json FILE]
+  --duration D        how long the load runs (Go syntax: 30s, 5m; default 30s)
+  --rate N            messages a second from the 2 KB clients, in all (default 100)
+  --hup-every D       SIGHUP failmail this often (default 3s; 0: never)
+  --upstream-delay D  the upstream answers each summary's DATA this late (default 500ms: a relay across a network)
+  --json FILE         also write the figures as JSON`
 
 const parseOptions = (argv: ReadonlyArray<string>): SoakOptions => {
-  const options = { durationMs: 30_000, rate: 100, hupEveryMs: 3_000, json: undefined as string | undefined }
+  const options = { durationMs: 30_000, rate: 100, hupEveryMs: 3_000, upstreamDelayMs: 500, json: undefined as string | undefined }
   const duration = (flag: string, text: string) =>
     Either.match(GoDuration.parse(text), {
       onLeft: (problem) => {
@@ -76,6 +81,9 @@ const parseOptions = (argv: ReadonlyArray<string>): SoakOptions => {
       }
       case "--hup-every":
         options.hupEveryMs = duration(flag, value())
+        break
+      case "--upstream-delay":
+        options.upstreamDelayMs = duration(flag, value())
         break
       case "--json":
         options.json = value()
@@ -137,7 +145,7 @@ const run = async (): Promise<number> => {
   const options = parseOptions(process.argv.slice(2))
   const root = projectRoot()
   const log = (message: string) => process.stderr.write(`soak: ${message}\n`)
-  const recorder = await startRecorder()
+  const recorder = await startRecorder({ delayMs: options.upstreamDelayMs })
   const failmail = await Failmail.start({ root, label: "soak", relayAddr: recorder.address, waitPeriod: "1s", maxWait: "5s" })
   log(`failmail pid ${failmail.pid} on 127.0.0.1:${failmail.port}; load for ${int(options.durationMs / 1000)} s`)
 
@@ -202,24 +210,7 @@ const run = async (): Promise<number> => {
   const leftover = new Map<string, number>()
   for (const key of spooledKeys(failmail.messagesDir)) leftover.set(key, (leftover.get(key) ?? 0) + 1)
 
-  let lost = 0
-  let duplicated = 0
-  const duplicatedKeys: Array<string> = []
-  const lostKeys: Array<string> = []
-  for (const [key, entry] of ledger.keys) {
-    const got = summarized.get(key) ?? 0
-    const missing = entry.acknowledged - got - (leftover.get(key) ?? 0)
-    const extra = got - entry.acknowledged - entry.unanswered
-    if (missing > 0) {
-      lost += missing
-      lostKeys.push(`${key} (${missing})`)
-    }
-    if (extra > 0) {
-      duplicated += extra
-      duplicatedKeys.push(`${key} (${extra})`)
-    }
-  }
-  const unknown = [...summarized.keys()].filter((key) => !ledger.keys.has(key))
+  const { lost, duplicated, lostKeys, duplicatedKeys, unknownKeys: unknown } = judge(ledger.keys, summarized, leftover)
   const leftInSpool = [...leftover.values()].reduce((sum, count) => sum + count, 0)
   const messagesSummarized = [...summarized.values()].reduce((sum, count) => sum + count, 0)
   const cleanStop = exit === 0
@@ -229,7 +220,7 @@ const run = async (): Promise<number> => {
   const mb = (kb: number) => (kb / 1024).toFixed(0)
   const refused = [...ledger.refused].sort(([a], [b]) => a - b)
   const lines = [
-    `failmail soak: ${int(options.durationMs / 1000)} s, ${int(options.rate)} msg/s of 2 KB (4 clients on new connections, 4 on reused ones), ${LARGE_PER_SECOND} msg/s of 1 MB, ${GARBAGE_CLIENTS} garbage clients, SIGHUP every ${options.hupEveryMs > 0 ? `${options.hupEveryMs / 1000} s` : "never"}`,
+    `failmail soak: ${int(options.durationMs / 1000)} s, ${int(options.rate)} msg/s of 2 KB (4 clients on new connections, 4 on reused ones), ${LARGE_PER_SECOND} msg/s of 1 MB, ${GARBAGE_CLIENTS} garbage clients, SIGHUP every ${options.hupEveryMs > 0 ? `${options.hupEveryMs / 1000} s` : "never"}, upstream answering DATA after ${int(options.upstreamDelayMs)} ms`,
     "",
     `acknowledged (250)          ${int(ledger.acknowledged)} messages in ${int(ledger.keys.size)} batch keys (1 MB: ${int(ledger.large)})`,
     `refused                     ${refused.length === 0 ? "0" : refused.map(([code, count]) => `${code}: ${int(count)}`).join(", ")}`,

@@ -27,11 +27,12 @@ export interface Recorder {
   readonly close: () => Promise<void>
 }
 
-/** Starts a recording upstream (or, with `quiet`, a Node null sink). */
-export const startRecorder = async (options: { readonly quiet?: boolean } = {}): Promise<Recorder> => {
+/** Starts a recording upstream (or, with `quiet`, a Node null sink), answering DATA `delayMs` late. */
+export const startRecorder = async (options: { readonly quiet?: boolean; readonly delayMs?: number } = {}): Promise<Recorder> => {
   const script = fileURLToPath(new URL("./recorder.js", import.meta.url))
+  const args = [...(options.quiet === true ? ["--null"] : []), ...(options.delayMs ? [`--delay-ms=${Math.round(options.delayMs)}`] : [])]
   const child = track(
-    spawn(process.execPath, [script, ...(options.quiet === true ? ["--null"] : [])], {
+    spawn(process.execPath, [script, ...args], {
       stdio: ["pipe", "pipe", "inherit"]
     })
   )
