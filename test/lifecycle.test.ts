@@ -343,6 +343,58 @@ describe("signals while a summary is being relayed", () => {
   })
 })
 
+describe("what outlives a reload", () => {
+  /** GET `path` on 127.0.0.1:`port`: the body as text. */
+  const fetchText = (port: number, path: string) =>
+    new Promise<string>((resolve, reject) =>
+      http
+        .get({ host: "127.0.0.1", port, path }, (response) => {
+          let body = ""
+          response.setEncoding("utf8")
+          response.on("data", (chunk: string) => (body += chunk))
+          response.on("end", () => resolve(body))
+        })
+        .once("error", reject)
+    )
+  /** The value of an unlabelled Prometheus sample. */
+  const sample = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1])
+
+  it("SIGHUP keeps counters and the summary history: after it, they are the ones before plus what came after", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const configFile = path.join(dir, "failmail.conf")
+    // A quiet period long enough for two messages sent one after the other to share a summary.
+    fs.writeFileSync(configFile, `bind_addr = 127.0.0.1:0\nbind_http = 127.0.0.1:0\nrelay_addr = ${upstream.address}\nwait_period = 1s\n`)
+    const child = launch([`--config=${configFile}`], dir)
+    await ready(child)
+    const httpPort = Number(/http: listening on [^\s"]*:(\d+)/.exec(child.output())?.[1])
+    const stats = async () => JSON.parse(await fetchText(httpPort, "/api/stats"))
+    const history = async (): Promise<Array<{ subject: string; status: string }>> =>
+      JSON.parse(await fetchText(httpPort, "/api/summaries"))
+
+    await send(smtpPortOf(child), "before reload")
+    await send(smtpPortOf(child), "before reload")
+    await eventually("the first summary delivered", async () => (await stats()).SummariesDelivered === 1, 10_000)
+    const before = await stats()
+    expect(before).toMatchObject({ Received: 2, Rejected: 0, SummariesDelivered: 1 })
+
+    child.process.kill("SIGHUP")
+    await eventually("reloaded", () => (child.output().match(/failmail ready/g) ?? []).length === 2, 10_000)
+    await send(smtpPortOf(child), "after reload")
+    await eventually("the second summary delivered", async () => (await stats()).SummariesDelivered === 2, 10_000)
+
+    expect(await stats()).toMatchObject({ Received: 3, Rejected: 0, SummariesDelivered: 2, StartedAt: before.StartedAt })
+    const metrics = await fetchText(httpPort, "/metrics")
+    expect(sample(metrics, "failmail_messages_received_total")).toBe(3)
+    expect(sample(metrics, "failmail_summaries_sent_total")).toBe(2)
+    expect((await history()).map((summary) => [summary.subject, summary.status])).toEqual([
+      ["[failmail] 1 instance: after reload", "delivered"],
+      ["[failmail] 2 instances: before reload", "delivered"]
+    ])
+    expect(subjects(upstream)).toEqual(["[failmail] 2 instances: before reload", "[failmail] 1 instance: after reload"])
+  })
+})
+
 describe("pidfile", () => {
   it("blocks a second start while the first runs, and is removed on exit", async () => {
     const dir = tempDir()

@@ -23,8 +23,12 @@ import { Relay } from "../services/Relay.ts"
 import { Renderer } from "../services/Renderer.ts"
 import { Spool } from "../services/Spool.ts"
 
-/** What outlives a configuration: the process phase and the listening sockets. */
-export const processServices = Layer.mergeAll(Lifecycle.Default, Listeners.Default)
+/**
+ * What outlives a configuration: the process phase, the listening sockets,
+ * and what failmail reports about itself (the summary history and totals of
+ * `/api/stats`, the Prometheus counters), so a reload never resets them.
+ */
+export const processServices = Layer.mergeAll(Lifecycle.Default, Listeners.Default, History.Default, Metrics.Default)
 
 /** The services in {@link processServices}. */
 export type ProcessServices = Layer.Layer.Success<typeof processServices>
@@ -45,7 +49,6 @@ export const core = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E, AppC
         relay
       )
     ),
-    Layer.provideMerge(Layer.mergeAll(Metrics.Default, History.Default)),
     Layer.provideMerge(AppConfig.layer(config))
   )
 

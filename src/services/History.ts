@@ -1,6 +1,7 @@
 /**
  * What failmail did lately, for the dashboard and `/api/stats`: the last
- * summaries with their delivery status, and totals since start.
+ * summaries with their delivery status, and totals since start. Built once
+ * per process and kept across reloads (`processServices` in `Main.ts`).
  */
 import { Clock, Effect } from "effect"
 import type { SummaryRecord } from "../domain/Status.ts"

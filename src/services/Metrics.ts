@@ -1,6 +1,8 @@
 /**
- * Prometheus metrics (prom-client), one registry per running failmail so
- * tests and reloads never share counters by accident.
+ * Prometheus metrics (prom-client) in a registry of their own (not
+ * prom-client's global one), built once per process and kept across reloads,
+ * so a counter resets only when failmail restarts (tests build one per
+ * pipeline).
  */
 import { Effect } from "effect"
 import * as Prometheus from "prom-client"
