@@ -30,6 +30,7 @@
  */
 import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
 import * as Batching from "../domain/Batching.ts"
+import { backoff, retryPolicy } from "../domain/RelayRetry.ts"
 import type { RenderedSummary, SummaryGroup } from "../domain/Summary.ts"
 import { MAX_BODY_GROUPS } from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
@@ -42,23 +43,6 @@ import { Metrics } from "./Metrics.ts"
 import { Relay, RelayError } from "./Relay.ts"
 import { Renderer } from "./Renderer.ts"
 import { Spool } from "./Spool.ts"
-
-/** The backoff between relay attempts: about 1 s, doubling, at most 3 minutes apart, jittered. */
-export const backoff = Schedule.exponential("1 second").pipe(
-  Schedule.union(Schedule.spaced("3 minutes")),
-  Schedule.jittered
-)
-
-/**
- * {@link backoff} for at most `retryFor`: the last retry is made at the end of
- * the window, never a backoff step after it (0: no retry).
- */
-export const retryPolicy = (retryFor: Duration.Duration) =>
-  backoff.pipe(
-    Schedule.intersect(Schedule.elapsed),
-    Schedule.whileOutput(([, elapsed]) => Duration.lessThan(elapsed, retryFor)),
-    Schedule.modifyDelay(([, elapsed], delay) => Duration.min(delay, Duration.subtract(retryFor, elapsed)))
-  )
 
 /** How long to wait before trying an unwritable fail-dir again. */
 const FAIL_DIR_RETRY = Duration.seconds(30)

@@ -7,10 +7,10 @@
  */
 import { Effect, FiberSet } from "effect"
 import { type Envelope, receivedOf } from "../domain/Message.ts"
+import { retryPolicy } from "../domain/RelayRetry.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Batcher } from "./Batcher.ts"
 import { Classifier } from "./Classifier.ts"
-import { retryPolicy } from "./Dispatcher.ts"
 import { History } from "./History.ts"
 import * as Maildir from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
