@@ -1,4 +1,6 @@
+import { Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import { PreviewAnswer, previewAnswerOf, PreviewRequest } from "../src/domain/api/Preview.ts"
 import * as Preview from "../src/domain/Preview.ts"
 
 const timing = { waitPeriodMs: 30_000, maxWaitMs: 300_000 }
@@ -82,8 +84,8 @@ describe("preview of expressions", () => {
     expect(text.split("\n").slice(0, 3)).toEqual(["1 summary from 1 message in spool (failmail spool)", "", "[failmail] 1 instance: x"])
   })
 
-  it("answers the API with the same structure, times in ISO 8601", () => {
-    const json = Preview.toJson(build([message({ at: Date.UTC(2026, 0, 1), subject: "s" })]))
+  it("answers the API with the same structure, times in RFC 3339", () => {
+    const json = Schema.encodeSync(PreviewAnswer)(previewAnswerOf(build([message({ at: Date.UTC(2026, 0, 1), subject: "s" })])))
     expect(json).toEqual({
       messages: 1,
       summaries: [
@@ -100,5 +102,23 @@ describe("preview of expressions", () => {
       failures: [],
       unreadable: []
     })
+  })
+})
+
+describe("POST /api/preview request", () => {
+  const decode = Schema.decodeUnknownEither(PreviewRequest)
+
+  it("takes either expression, or none (the running ones)", () => {
+    expect(decode({})).toEqual(Either.right({}))
+    expect(decode({ groupExpr: "{{normalize subject}}" })).toEqual(Either.right({ groupExpr: "{{normalize subject}}" }))
+  })
+
+  it("refuses an expression that does not compile, naming the field and the setting", () => {
+    const refused = decode({ batchExpr: "{{#if" })
+    expect(Either.isLeft(refused)).toBe(true)
+    if (Either.isLeft(refused)) {
+      expect(refused.left.message).toContain("batchExpr")
+      expect(refused.left.message).toContain('batch-expr: invalid expression "{{#if"')
+    }
   })
 })

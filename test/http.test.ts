@@ -74,9 +74,10 @@ interface Answer {
   readonly json: () => any
 }
 
-/** One HTTP request to 127.0.0.1:`port`. */
-const request = (port: number, method: string, url: string, headers: Record<string, string> = {}): Promise<Answer> =>
+/** One HTTP request to 127.0.0.1:`port` (with `body`, a JSON one). */
+const request = (port: number, method: string, url: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> =>
   new Promise((resolve, reject) => {
+    if (body !== undefined) headers = { "content-type": "application/json", ...headers }
     const req = http.request({ host: "127.0.0.1", port, method, path: url, headers, agent: false }, (res) => {
       const chunks: Array<Buffer> = []
       res.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -87,7 +88,7 @@ const request = (port: number, method: string, url: string, headers: Record<stri
       res.on("error", reject)
     })
     req.on("error", reject)
-    req.end()
+    req.end(body === undefined ? undefined : JSON.stringify(body))
   })
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
@@ -197,6 +198,39 @@ describe("HTTP API", () => {
     // wait-period and max-wait are both 10 minutes: due 10 minutes after the first message
     expect(Date.parse(alpha.dueAt) - Date.parse(alpha.firstAt)).toBe(10 * 60_000)
     expect(alpha.dueInMs).toBeGreaterThan(9 * 60_000)
+  })
+
+  it("previews other expressions over what is pending, changing nothing; a bad one is 400 naming its field", async () => {
+    const preview = (body: unknown) => request(port, "POST", "/api/preview", {}, body)
+    const batchesBefore = (await get("/api/batches")).text.replace(/"dueInMs":\d+/g, "")
+
+    const running = await preview({})
+    expect(running.status, running.text).toBe(200)
+    expect(running.json().messages).toBe(5)
+    expect(running.json().summaries.map((summary: any) => [summary.batchKey, summary.subject, summary.recipients])).toEqual([
+      ["alpha", "[failmail] 3 instances of 2 messages", ["dev@example.com", "ops@example.com"]],
+      ["beta", "[failmail] 1 instance: web down", ["ops@example.com"]],
+      ["", "[failmail] 1 instance: no split header", ["ops@example.com"]]
+    ])
+
+    const other = await preview({ batchExpr: "{{lower (match \"^\\w+\" subject)}}", groupExpr: '{{match "(" subject}}' })
+    expect(other.status, other.text).toBe(200)
+    const answer = other.json()
+    expect(answer.summaries.map((summary: any) => summary.batchKey).sort()).toEqual(["cpu", "disk", "no", "web"])
+    const disk = answer.summaries.find((summary: any) => summary.batchKey === "disk")
+    expect(disk).toMatchObject({ subject: "[failmail] 2 instances: disk full on db1", messages: 2, groups: [{ key: "", count: 2 }] })
+    expect(disk.firstAt).toMatch(RFC3339)
+    expect(answer.failures).toHaveLength(5)
+    expect(answer.failures[0].errors).toEqual([expect.stringMatching(/^group-expr: invalid regular expression "\(": /)])
+    expect(answer.unreadable).toEqual([])
+
+    const bad = await preview({ groupExpr: "{{#if" })
+    expect(bad.status).toBe(400)
+    expect(bad.json()).toMatchObject({ issues: [{ path: ["groupExpr"], message: expect.stringContaining('group-expr: invalid expression "{{#if"') }] })
+    expect((await preview({ batchExpr: 7 })).json()).toMatchObject({ issues: [{ path: ["batchExpr"] }] })
+
+    expect((await get("/api/batches")).text.replace(/"dueInMs":\d+/g, "")).toBe(batchesBefore)
+    expect((await get("/api/stats")).json()).toMatchObject({ ActiveBatches: 3, ActiveMessages: 5 })
   })
 
   it("flushes one batch by key, then reports it delivered", async () => {

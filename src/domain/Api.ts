@@ -17,6 +17,7 @@
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { BatchesApi } from "./api/Batches.ts"
+import { PreviewApi } from "./api/Preview.ts"
 import { ProbesApi } from "./api/Probes.ts"
 import { StatsApi } from "./api/Stats.ts"
 import { SummariesApi } from "./api/Summaries.ts"
@@ -31,6 +32,7 @@ export class FailmailApi extends HttpApi.make("failmail")
   .add(BatchesApi)
   .add(SummariesApi)
   .add(ProbesApi)
+  .add(PreviewApi)
   .annotateContext(
     OpenApi.annotations({
       title: "failmail",

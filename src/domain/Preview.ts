@@ -161,19 +161,3 @@ export const formatText = (preview: Preview, source: string): string => {
   }
   return lines.join("\n") + "\n"
 }
-
-/** The preview as the API answers it (times in ISO 8601). */
-export const toJson = (preview: Preview) => ({
-  messages: preview.messageCount,
-  summaries: preview.summaries.map((summary) => ({
-    subject: summary.subject,
-    recipients: summary.recipients,
-    batchKey: summary.batchKey,
-    messages: summary.messageCount,
-    firstAt: formatIso(summary.firstAt),
-    lastAt: formatIso(summary.lastAt),
-    groups: summary.groups
-  })),
-  failures: preview.failures,
-  unreadable: preview.unreadable
-})

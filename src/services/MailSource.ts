@@ -1,6 +1,7 @@
 /**
  * Stored messages to look at without touching them (for `failmail
- * preview`): a failmail spool directory (`--message-store`: `msg/*.eml`), a
+ * preview` and `POST /api/preview`): what the running spool holds, a
+ * failmail spool directory (`--message-store`: `msg/*.eml`), a
  * maildir such as the `--all-dir` archive (`cur/`, `new/`), or the Go
  * failmail's store (a maildir whose `.meta/` holds each message's envelope).
  * Nothing is created, moved or deleted; a file that vanishes meanwhile (a
@@ -12,7 +13,7 @@ import * as path from "node:path"
 import { ConfigError } from "../domain/Errors.ts"
 import { deliveredAtOf } from "../domain/MaildirName.ts"
 import type { Envelope } from "../domain/Message.ts"
-import { messagesDirOf, readSpoolFile } from "./Spool.ts"
+import { messagesDirOf, readSpoolFile, Spool, type SpoolError } from "./Spool.ts"
 
 /** One stored message, as read. */
 export interface StoredMessage {
@@ -43,11 +44,27 @@ const listDir = (dir: string) => Effect.promise(() => fs.readdir(dir).catch(() =
 
 const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ")
 
+/** A read whose file may have gone meanwhile (a running failmail sent it): `undefined` then; other failures as one line. */
+const goneAsUndefined = <A>(read: Effect.Effect<A, string>): Effect.Effect<A | undefined, string> =>
+  Effect.catchAll(read, (message) => (/ENOENT/.test(message) ? Effect.succeed(undefined) : Effect.fail(message)))
+
 /** Reads a file; `undefined` when it no longer exists. */
 const readGone = <A>(read: () => Promise<A>): Effect.Effect<A | undefined, string> =>
-  Effect.tryPromise({ try: read, catch: reason }).pipe(
-    Effect.catchAll((message) => (/ENOENT/.test(message) ? Effect.succeed(undefined) : Effect.fail(message)))
-  )
+  goneAsUndefined(Effect.tryPromise({ try: read, catch: reason }))
+
+/** What the running failmail's spool holds now (for `POST /api/preview`). */
+export const pending: Effect.Effect<ReadonlyArray<Candidate>, SpoolError, Spool> = Effect.gen(function* () {
+  const spool = yield* Spool
+  const records = yield* spool.recover
+  return records.map((record) => ({
+    id: record.id,
+    load: goneAsUndefined(Effect.mapError(spool.readRaw(record.id), (error) => error.message)).pipe(
+      Effect.map((raw) =>
+        raw === undefined ? undefined : { raw, receivedAt: record.receivedAt, envelope: record.envelope, rewrite: false }
+      )
+    )
+  }))
+})
 
 const spoolCandidates = (root: string): Effect.Effect<ReadonlyArray<Candidate>> =>
   Effect.map(listDir(messagesDirOf(root)), (names) =>

@@ -6,11 +6,12 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Layer } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
 import { BatchesLive } from "./Batches.ts"
+import { PreviewLive } from "./Preview.ts"
 import { ProbesLive } from "./Probes.ts"
 import { StatsLive } from "./Stats.ts"
 import { SummariesLive } from "./Summaries.ts"
 
 /** The implemented API. */
 export const ApiLive = HttpApiBuilder.api(FailmailApi).pipe(
-  Layer.provide([StatsLive, BatchesLive, SummariesLive, ProbesLive])
+  Layer.provide([StatsLive, BatchesLive, SummariesLive, ProbesLive, PreviewLive])
 )
