@@ -34,7 +34,7 @@ import { headerOf } from "./headers.ts"
 import { GARBAGE_KINDS, Ledger, runClient, runGarbage, type ClientKind, type GarbageKind } from "./soak-load.ts"
 import { judge } from "./soak-verdict.ts"
 import { startRecorder, type Recorder } from "./upstream.ts"
-import { int, killAll, now, projectRoot, sleep } from "./util.ts"
+import { int, killAll, now, projectRoot, sleep, waitExit } from "./util.ts"
 
 interface SoakOptions {
   readonly durationMs: number
@@ -188,14 +188,7 @@ const run = async (): Promise<number> => {
   log("load done; SIGTERM")
   const stopStarted = now()
   failmail.child.kill("SIGTERM")
-  const exit = await new Promise<number | string>((resolve) => {
-    const timer = setTimeout(() => failmail.child.kill("SIGKILL"), 120_000)
-    failmail.child.once("exit", (code, signal) => {
-      clearTimeout(timer)
-      resolve(code ?? signal ?? "unknown")
-    })
-    if (failmail.child.exitCode !== null) resolve(failmail.child.exitCode)
-  })
+  const exit = await waitExit(failmail.child, 120_000)
   const stopMs = now() - stopStarted
   clearInterval(sampler)
   await settled(recorder, 500, 10_000)

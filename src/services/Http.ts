@@ -125,7 +125,6 @@ export const refuseForeignHosts = (accepted: HostCheck.AcceptedHosts) =>
     })
   )
 
-
 const notFound = (path: string) =>
   path.startsWith("/api/")
     ? errorJson(404, "not found")
