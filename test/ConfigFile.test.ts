@@ -1,4 +1,4 @@
-import { Duration, Either, Equal } from "effect"
+import { Duration, Either, Equal, Redacted } from "effect"
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import * as ConfigFile from "../src/domain/ConfigFile.ts"
@@ -45,7 +45,7 @@ const expectSameConfig = (actual: Settings.Values, expected: Settings.Values) =>
 const everythingChanged: Settings.Values = {
   bindAddr: "0.0.0.0:2626",
   socketFd: 3,
-  credentials: "alice:s3cr:et",
+  credentials: Redacted.make("alice:s3cr:et"),
   tlsCert: "/etc/failmail/cert.pem",
   tlsKey: "/etc/failmail/key.pem",
   ssl: true,
@@ -64,7 +64,7 @@ const everythingChanged: Settings.Values = {
   template: "/etc/failmail/summary.hbs",
   relayAddr: "debug",
   relayUser: "relay",
-  relayPassword: "p = w # \"q\"",
+  relayPassword: Redacted.make("p = w # \"q\""),
   relayAll: true,
   relayTimeout: Duration.millis(250),
   relayRetryFor: Duration.zero,
@@ -189,7 +189,7 @@ describe("ConfigFile.parse", () => {
     const config = effective(file)
     expect(config.from).toBe("failmail@vm")
     expect(millis(config.maxWait)).toBe(300_000)
-    expect(config.credentials).toBe("")
+    expect(Redacted.value(config.credentials)).toBe("")
     expect(Either.isRight(Configuration.validate(config))).toBe(true)
     expectSameConfig(config, { ...Settings.defaults(host), from: "failmail@vm" })
   })
@@ -213,7 +213,7 @@ describe("ConfigFile.format (--write-config)", () => {
 
   it("quotes values that would not read back otherwise", () => {
     const text = ConfigFile.format(
-      { ...Settings.defaults(host), bindHttp: "", subjectPrefix: " [x] ", relayUser: `"quoted"`, credentials: "" },
+      { ...Settings.defaults(host), bindHttp: "", subjectPrefix: " [x] ", relayUser: `"quoted"`, credentials: Redacted.make("") },
       host
     )
     expect(text).toContain(`bind_http = ""\n`)

@@ -1,4 +1,4 @@
-import { Duration, Either } from "effect"
+import { Duration, Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Argv from "../src/domain/Argv.ts"
 import * as ConfigFile from "../src/domain/ConfigFile.ts"
@@ -133,12 +133,12 @@ describe("Configuration.validate: start-time rules, each a one-line error naming
   })
 
   it("credentials without a colon", () => {
-    expect(refused({ credentials: "alice" })).toMatch(/^credentials: .*username:password/)
+    expect(refused({ credentials: Redacted.make("alice") })).toMatch(/^credentials: .*username:password/)
   })
 
   it("credentials are split at the first colon, so the password may hold more", () => {
-    accepted({ credentials: "alice:pa:ss" })
-    accepted({ credentials: "alice:" })
+    accepted({ credentials: Redacted.make("alice:pa:ss") })
+    accepted({ credentials: Redacted.make("alice:") })
   })
 
   it("only one of tls-cert and tls-key", () => {
@@ -203,7 +203,7 @@ describe("Configuration.validate: start-time rules, each a one-line error naming
 
 describe("Configuration.redacted", () => {
   it("hides secrets that are set, shows everything else", () => {
-    const shown = Configuration.redacted({ ...Settings.defaults(host), credentials: "alice:pw", relayPassword: "pw2" })
+    const shown = Configuration.redacted({ ...Settings.defaults(host), credentials: Redacted.make("alice:pw"), relayPassword: Redacted.make("pw2") })
     expect(shown.credentials).toBe("<redacted>")
     expect(shown["relay-password"]).toBe("<redacted>")
     expect(shown["max-wait"]).toBe("5m0s")

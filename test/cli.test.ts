@@ -2,7 +2,7 @@
  * The built program, run the way an operator runs it: `node dist/main.js ...`
  * in a scratch directory, judged by exit status, stdout, stderr and files.
  */
-import { Duration, Either, Equal } from "effect"
+import { Duration, Either, Equal, Redacted } from "effect"
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -153,7 +153,7 @@ describe("failmail --write-config", () => {
     const changed: Settings.Values = {
       bindAddr: "127.0.0.1:2626",
       socketFd: 3,
-      credentials: "alice:s3cr:et",
+      credentials: Redacted.make("alice:s3cr:et"),
       tlsCert: inDir("cert.pem"),
       tlsKey: inDir("key.pem"),
       ssl: true,
@@ -172,7 +172,7 @@ describe("failmail --write-config", () => {
       template: inDir("summary.hbs"),
       relayAddr: "debug",
       relayUser: "relay",
-      relayPassword: `p = w # "q"`,
+      relayPassword: Redacted.make(`p = w # "q"`),
       relayAll: true,
       relayTimeout: Duration.millis(250),
       relayRetryFor: Duration.zero,

@@ -4,7 +4,7 @@
  * recording upstream (smtp-server), and every endpoint asked with node's
  * `http` client (so `Host`, `Origin` and `Sec-Fetch-Site` are ours to set).
  */
-import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Logger, Redacted, Scope } from "effect"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
@@ -435,7 +435,7 @@ describe("HTTP with --credentials", () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-auth-"))
     upstream = await startUpstream()
-    failmail = await start(configFor(dir, upstream.port, { credentials: "admin:s3cr:et", allowUnencryptedAuth: true }))
+    failmail = await start(configFor(dir, upstream.port, { credentials: Redacted.make("admin:s3cr:et"), allowUnencryptedAuth: true }))
   })
 
   afterAll(async () => {

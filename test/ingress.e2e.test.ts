@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process"
 import { promisify } from "node:util"
-import { Duration } from "effect"
+import { Duration, Redacted } from "effect"
 import nodemailer from "nodemailer"
 import { afterAll, describe, expect, it, vi } from "vitest"
 import * as Settings from "../src/domain/Settings.ts"
@@ -139,7 +139,7 @@ describe("EHLO", () => {
   })
 
   it("advertises AUTH PLAIN LOGIN only with credentials", async () => {
-    const { failmail } = await startWithUpstream({ credentials: "user:secret", allowUnencryptedAuth: true })
+    const { failmail } = await startWithUpstream({ credentials: Redacted.make("user:secret"), allowUnencryptedAuth: true })
     const { conversation, ehlo } = await session(failmail.port)
     const auth = ehlo.lines.find((line) => line.slice(4).startsWith("AUTH"))
     expect(auth?.slice(4).split(" ").slice(1).sort()).toEqual(["LOGIN", "PLAIN"])
@@ -198,7 +198,7 @@ describe("liberal in what it accepts", () => {
 
 describe("AUTH", () => {
   it("with credentials: 530 before AUTH, 535 for a wrong password, PLAIN and LOGIN succeed", async () => {
-    const { failmail, upstream } = await startWithUpstream({ ...GATHER, credentials: "user:secret", allowUnencryptedAuth: true })
+    const { failmail, upstream } = await startWithUpstream({ ...GATHER, credentials: Redacted.make("user:secret"), allowUnencryptedAuth: true })
     const { conversation } = await session(failmail.port)
     expect((await conversation.command("MAIL FROM:<app@example.org>")).code).toBe(530)
     expect((await conversation.command(`AUTH PLAIN ${plainAuth("user", "wrong")}`)).code).toBe(535)
@@ -239,7 +239,7 @@ describe("AUTH", () => {
   })
 
   it("without --allow-unencrypted-auth and without TLS, AUTH is refused with 538 and mail still needs AUTH", async () => {
-    const { failmail, upstream } = await startWithUpstream({ credentials: "user:secret" })
+    const { failmail, upstream } = await startWithUpstream({ credentials: Redacted.make("user:secret") })
     const { conversation } = await session(failmail.port)
     expect((await conversation.command(`AUTH PLAIN ${plainAuth("user", "secret")}`)).code).toBe(538)
     expect((await conversation.command("AUTH LOGIN")).code).toBe(334)
@@ -258,7 +258,7 @@ describe("AUTH", () => {
 
   it("with TLS files but before STARTTLS, AUTH gets 538; after STARTTLS it succeeds", async () => {
     const cert = selfSignedCertificate()
-    const { failmail, upstream } = await startWithUpstream({ credentials: "user:secret", tlsCert: cert.certFile, tlsKey: cert.keyFile })
+    const { failmail, upstream } = await startWithUpstream({ credentials: Redacted.make("user:secret"), tlsCert: cert.certFile, tlsKey: cert.keyFile })
     const { conversation } = await session(failmail.port)
     expect((await conversation.command(`AUTH PLAIN ${plainAuth("user", "secret")}`)).code).toBe(538)
     expect((await conversation.startTls()).code).toBe(220)
@@ -295,7 +295,7 @@ describe("TLS", () => {
       ssl: true,
       tlsCert: cert.certFile,
       tlsKey: cert.keyFile,
-      credentials: "user:secret"
+      credentials: Redacted.make("user:secret")
     })
     const raw = await Conversation.open(failmail.port, { tls: true })
     expect((await raw.read()).code).toBe(220)

@@ -4,7 +4,7 @@
  * counts, groups, recipients), what happens when it is down or refuses, and
  * the `--all-dir` and `--relay-all` copies.
  */
-import { Duration } from "effect"
+import { Duration, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
@@ -164,7 +164,7 @@ describe("summaries upstream", () => {
   it("relays with STARTTLS and AUTH when the upstream asks for them", async () => {
     const cert = selfSignedCertificate()
     const { failmail, upstream } = await startWithUpstream(
-      { relayUser: "relay", relayPassword: "relay-secret" },
+      { relayUser: "relay", relayPassword: Redacted.make("relay-secret") },
       { auth: { user: "relay", pass: "relay-secret" }, tls: { cert: cert.cert, key: cert.key } }
     )
     await send(failmail.port, [{ subject: "over a secure relay", to: "ops@example.com" }])

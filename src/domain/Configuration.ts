@@ -3,10 +3,11 @@
  * variable, then config file, then default — and the rules that tie settings
  * together, checked before anything is bound.
  */
-import { Duration, Either } from "effect"
+import { Duration, Either, Redacted } from "effect"
 import { subcommands } from "./Command.ts"
 import type { FileSettings } from "./ConfigFile.ts"
 import type { FlagSettings } from "./Argv.ts"
+import * as Secrets from "./Secrets.ts"
 import * as Settings from "./Settings.ts"
 
 /** What the `FAILMAIL_*` environment variables set. */
@@ -68,7 +69,7 @@ const compiles = (pattern: string): boolean => {
  * template files) happen where the files are opened.
  */
 export const validate = (values: Settings.Values): Either.Either<Settings.Values, string> => {
-  if (values.credentials !== "" && !values.credentials.includes(":")) {
+  if (Secrets.isSet(values.credentials) && !Redacted.value(values.credentials).includes(":")) {
     return problem("credentials", "must be username:password")
   }
   if ((values.tlsCert === "") !== (values.tlsKey === "")) {

@@ -6,7 +6,7 @@
  * spelled anywhere else.
  */
 import bytes from "bytes"
-import { Data, Duration, Either, ParseResult, Schema } from "effect"
+import { Data, Duration, Either, ParseResult, Redacted, Schema } from "effect"
 import { DEFAULT_BIND_ADDR } from "./Address.ts"
 import * as GoDuration from "./GoDuration.ts"
 
@@ -28,6 +28,14 @@ export const Text: Codec<string> = Schema.transformOrFail(Schema.String, Schema.
     /[\r\n]/.test(text) ? failWith(ast, text, "must be a single line") : ParseResult.succeed(text),
   encode: ParseResult.succeed
 })
+
+/**
+ * A secret on one line, held as `Redacted` from the moment it is read: it
+ * prints as `<redacted>` in logs, errors and JSON, and only the code that
+ * uses it (`Redacted.value`) sees the text. Encoding gives the real text
+ * back, for `--write-config`.
+ */
+export const SecretText: Codec<Redacted.Redacted<string>> = Schema.compose(Text, Schema.Redacted(Schema.String))
 
 /** Booleans the way Go's `strconv.ParseBool` spells them. */
 export const Bool: Codec<boolean> = Schema.transformOrFail(Schema.String, Schema.Boolean, {
@@ -198,6 +206,7 @@ const define =
   })
 
 const text = define(Text, "string")
+const secret = define(SecretText, "string")
 const bool = define(Bool, "")
 const count = define(Count, "n")
 const positiveCount = define(PositiveCount, "n")
@@ -216,7 +225,7 @@ export const settings = {
 
   bindAddr: text("bind-addr", DEFAULT_BIND_ADDR, "SMTP listen address (host:port)"),
   socketFd: count("socket-fd", 0, "listen on this inherited file descriptor instead of binding (0: off)"),
-  credentials: text("credentials", "", "username:password clients must AUTH with", { secret: true }),
+  credentials: secret("credentials", Redacted.make(""), "username:password clients must AUTH with", { secret: true }),
   tlsCert: text("tls-cert", "", "PEM certificate file; with --tls-key, STARTTLS is offered"),
   tlsKey: text("tls-key", "", "PEM private key file for --tls-cert"),
   ssl: bool("ssl", false, "implicit TLS on the SMTP listener (needs --tls-cert and --tls-key)"),
@@ -235,7 +244,7 @@ export const settings = {
   template: text("template", "", "Handlebars template file for the text part of summaries"),
   relayAddr: text("relay-addr", "localhost:25", "upstream SMTP server (host:port); debug prints summaries to stdout"),
   relayUser: text("relay-user", "", "user for AUTH to the relay"),
-  relayPassword: text("relay-password", "", "password for AUTH to the relay", { secret: true }),
+  relayPassword: secret("relay-password", Redacted.make(""), "password for AUTH to the relay", { secret: true }),
   relayAll: bool("relay-all", false, "also relay every received message upstream unchanged, at once"),
   relayTimeout: positiveDuration("relay-timeout", Duration.seconds(30), "bound on one relay attempt"),
   relayRetryFor: durationOrZero("relay-retry-for", Duration.minutes(10), "how long transient relay failures are retried before the fail-dir (0: no retry)"),

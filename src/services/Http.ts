@@ -30,13 +30,13 @@ import { RequestError, RouteNotFound } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer, Option } from "effect"
-import * as crypto from "node:crypto"
+import { Effect, Layer, Option, type Redacted } from "effect"
 import * as http from "node:http"
 import { parseHostPort } from "../domain/Address.ts"
 import { OPENAPI_PATH } from "../domain/Api.ts"
 import { OPEN_PATHS } from "../domain/api/Probes.ts"
 import * as HostCheck from "../domain/HostCheck.ts"
+import * as Secrets from "../domain/Secrets.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { ApiLive } from "./http/Api.ts"
@@ -58,17 +58,11 @@ export const pathOf = (url: string): string => {
   return query === -1 ? url : url.slice(0, query)
 }
 
-const sameSecret = (given: string, expected: string): boolean => {
-  const a = crypto.createHash("sha256").update(given).digest()
-  const b = crypto.createHash("sha256").update(expected).digest()
-  return crypto.timingSafeEqual(a, b)
-}
-
 /** Whether an `Authorization` header carries HTTP Basic `credentials` ("user:pass"). */
-export const basicAuthorized = (header: string | undefined, credentials: string): boolean => {
+export const basicAuthorized = (header: string | undefined, credentials: Redacted.Redacted<string>): boolean => {
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? "")
   if (match === null || match[1] === undefined) return false
-  return sameSecret(Buffer.from(match[1], "base64").toString("utf8"), credentials)
+  return Secrets.sameSecret(Buffer.from(match[1], "base64").toString("utf8"), credentials)
 }
 
 /**
@@ -212,7 +206,7 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
     const app = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const path = pathOf(request.url)
-      if (credentials !== "" && !OPEN_PATHS.has(path) && !basicAuthorized(request.headers["authorization"], credentials)) {
+      if (Secrets.isSet(credentials) && !OPEN_PATHS.has(path) && !basicAuthorized(request.headers["authorization"], credentials)) {
         return unauthorized
       }
       if (

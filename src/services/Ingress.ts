@@ -10,7 +10,6 @@
  * sessions with a message under way `--shutdown-timeout` to finish it.
  */
 import { Clock, Duration, Effect, Exit, FiberSet, Runtime } from "effect"
-import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as util from "node:util"
 import { SMTPServer, type SMTPServerOptions } from "smtp-server"
@@ -19,7 +18,9 @@ import { parseHostPort } from "../domain/Address.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
 import * as GoDuration from "../domain/GoDuration.ts"
 import * as Rewrite from "../domain/Rewrite.ts"
+import * as Secrets from "../domain/Secrets.ts"
 import { perAddressLimit } from "../domain/SessionLimits.ts"
+import { smtpReply as reply } from "../domain/SmtpReply.ts"
 import { AppConfig, type RunningConfig } from "./AppConfig.ts"
 import { greetAtOnce } from "./GreetAtOnce.ts"
 import { History } from "./History.ts"
@@ -30,9 +31,6 @@ import { Metrics } from "./Metrics.ts"
 
 /** A connection idle this long is closed (RFC 5321 asks servers to wait at least 5 minutes mid-command). */
 const IDLE_TIMEOUT = Duration.minutes(5)
-
-/** An SMTP reply for a failed transaction. */
-const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code })
 
 const readTls = (config: RunningConfig) =>
   Effect.tryPromise({
@@ -88,12 +86,6 @@ const conversationLog =
     log(`smtp${connection === undefined ? "" : ` [${connection}]`}: ${util.format(format, ...args)}`)
   }
 
-const sameSecret = (given: string, expected: string) => {
-  const a = crypto.createHash("sha256").update(given).digest()
-  const b = crypto.createHash("sha256").update(expected).digest()
-  return crypto.timingSafeEqual(a, b)
-}
-
 /** The SMTP listener. */
 export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
   scoped: Effect.gen(function* () {
@@ -107,9 +99,8 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
     const tls = yield* readTls(config)
     const target = yield* listenTarget(config)
     const rewrite = Rewrite.makeRule(config.rewriteSrc, config.rewriteDest)
-    const separator = config.credentials.indexOf(":")
-    const user = config.credentials.slice(0, separator)
-    const password = config.credentials.slice(separator + 1)
+    const needsAuth = Secrets.isSet(config.credentials)
+    const { user, password } = Secrets.credentialsOf(config.credentials)
     const hasTls = config.tlsCert !== ""
     const log = (message: string) => Runtime.runSync(runtime)(Effect.logInfo(message))
     const dataTimeoutMs = Duration.toMillis(config.dataTimeout)
@@ -127,10 +118,10 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       secure: config.ssl,
       banner: "failmail ready",
       size: config.maxMessageSize,
-      authOptional: config.credentials === "",
+      authOptional: !needsAuth,
       authMethods: ["PLAIN", "LOGIN"],
       allowInsecureAuth: config.allowUnencryptedAuth,
-      disabledCommands: [...(hasTls && !config.ssl ? [] : ["STARTTLS"]), ...(config.credentials === "" ? ["AUTH"] : [])],
+      disabledCommands: [...(hasTls && !config.ssl ? [] : ["STARTTLS"]), ...(needsAuth ? [] : ["AUTH"])],
       maxClients: config.maxConnections,
       // smtp-server answers each RCPT TO beyond this with "452 Error: too many recipients" (as Postfix does).
       maxRecipients: config.maxRecipients,
@@ -158,7 +149,7 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
         if (!session.secure && !config.allowUnencryptedAuth) {
           return callback(reply(538, "Error: Encryption required for requested authentication mechanism"))
         }
-        if (sameSecret(auth.username ?? "", user) && sameSecret(auth.password ?? "", password)) {
+        if (Secrets.sameSecret(auth.username ?? "", user) && Secrets.sameSecret(auth.password ?? "", password)) {
           return callback(null, { user: auth.username })
         }
         callback(reply(535, "Authentication credentials invalid"))
@@ -244,7 +235,7 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
     )
     const address = listener.address
     yield* Effect.logInfo(`smtp: listening on ${address ? `${address.address}:${address.port}` : target.label}`)
-    if (config.credentials !== "" && !hasTls && !config.allowUnencryptedAuth) {
+    if (needsAuth && !hasTls && !config.allowUnencryptedAuth) {
       yield* Effect.logWarning(
         "credentials are set but TLS is not: clients cannot authenticate (set --tls-cert/--tls-key or --allow-unencrypted-auth)"
       )

@@ -6,10 +6,11 @@
  * Errors say whether they are worth retrying: connection problems, timeouts
  * and 4xx replies are transient; 5xx replies are permanent.
  */
-import { Data, Duration, Effect } from "effect"
+import { Data, Duration, Effect, Redacted } from "effect"
 import nodemailer from "nodemailer"
 import { parseHostPort } from "../domain/Address.ts"
 import { ConfigError } from "../domain/Errors.ts"
+import * as Secrets from "../domain/Secrets.ts"
 import { AppConfig } from "./AppConfig.ts"
 
 /** An envelope to relay with. */
@@ -49,7 +50,7 @@ export class Relay extends Effect.Service<Relay>()("failmail/Relay", {
     const address = parseHostPort(config.relayAddr, 25)
     if (typeof address === "string") return yield* new ConfigError({ message: `relay-addr: ${address}` })
     const timeoutMs = Duration.toMillis(config.relayTimeout)
-    const auth = config.relayUser !== "" || config.relayPassword !== ""
+    const auth = config.relayUser !== "" || Secrets.isSet(config.relayPassword)
     const transport = yield* Effect.acquireRelease(
       Effect.sync(() =>
         nodemailer.createTransport({
@@ -66,7 +67,7 @@ export class Relay extends Effect.Service<Relay>()("failmail/Relay", {
           connectionTimeout: timeoutMs,
           greetingTimeout: timeoutMs,
           socketTimeout: timeoutMs,
-          ...(auth ? { auth: { user: config.relayUser, pass: config.relayPassword } } : {})
+          ...(auth ? { auth: { user: config.relayUser, pass: Redacted.value(config.relayPassword) } } : {})
         })
       ),
       (transport) => Effect.sync(() => transport.close())

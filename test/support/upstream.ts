@@ -7,6 +7,7 @@
  */
 import type { AddressInfo } from "node:net"
 import { SMTPServer, type SMTPServerOptions } from "smtp-server"
+import { smtpReply as reply } from "../../src/domain/SmtpReply.ts"
 
 /** One message as the upstream received it. */
 export interface Delivery {
@@ -47,7 +48,6 @@ export interface Upstream {
   readonly close: () => Promise<void>
 }
 
-const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code })
 
 /** Starts an upstream on 127.0.0.1 on a free port. */
 export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upstream> => {
