@@ -202,6 +202,7 @@ describe("failmail sendmail and preview with a running failmail", () => {
   })
 
   it("preview of the --all-dir archive with other expressions groups as asked and lists failed expressions", async () => {
+    const before = snapshot(path.join(daemon.home, "all"))
     const result = await failmail(
       ["preview", "--batch-expr", String.raw`{{match "\[\w+\]" (.Header.Get "Subject")}}`, "--group-expr", '{{match "(" subject}}', "all"],
       { cwd: daemon.home }
@@ -212,6 +213,7 @@ describe("failmail sendmail and preview with a running failmail", () => {
     expect(result.stdout).toContain('\n  batch "[nyc]", 1 message from ')
     expect(result.stdout).toContain('3 messages on which an expression failed (key ""):\n')
     expect(result.stdout).toMatch(/\n {2}new\/\S+ "\[bos\] error in db": group-expr: invalid regular expression "\(": .+\n/)
+    expect(snapshot(path.join(daemon.home, "all"))).toEqual(before)
   })
 })
 
