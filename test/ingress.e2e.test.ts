@@ -383,6 +383,23 @@ describe("limits and misbehaving clients", () => {
     expect(summary?.subject).toBe("[failmail] 1 instance: served meanwhile")
   })
 
+  it("--line-timeout holds after STARTTLS too (the encrypted session gets a new parser)", async () => {
+    const cert = selfSignedCertificate()
+    const { failmail } = await startWithUpstream({ tlsCert: cert.certFile, tlsKey: cert.keyFile, lineTimeout: Duration.millis(300) })
+    const { conversation } = await session(failmail.port)
+    expect((await conversation.startTls()).code).toBe(220)
+    expect(conversation.encrypted).toBe(true)
+    const trickle = setInterval(() => conversation.write("x"), 20)
+    try {
+      const cutOff = await conversation.read(10_000)
+      expect(cutOff.code).toBe(421)
+      expect(cutOff.text).toContain("line not completed in time")
+      await conversation.closedByPeer()
+    } finally {
+      clearInterval(trickle)
+    }
+  })
+
   it("--data-timeout: a message whose lines keep coming but never end gets 421 and nothing is stored", async () => {
     const { failmail, upstream } = await startWithUpstream({ dataTimeout: Duration.millis(500) })
     const { conversation } = await session(failmail.port)
