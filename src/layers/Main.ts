@@ -18,10 +18,14 @@ import { Ingress } from "../services/Ingress.ts"
 import { Intake } from "../services/Intake.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
 import { Listeners } from "../services/Listeners.ts"
+import { Maildir } from "../services/Maildir.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { Relay } from "../services/Relay.ts"
 import { Renderer } from "../services/Renderer.ts"
-import { Spool } from "../services/Spool.ts"
+import { Spool, type SpoolError } from "../services/Spool.ts"
+
+/** Where failmail keeps what it received and files what it could not relay: on disk. */
+export const storage: Layer.Layer<Spool | Maildir, SpoolError, AppConfig> = Layer.merge(Spool.Default, Maildir.Default)
 
 /**
  * What outlives a configuration: the process phase, the listening sockets,
@@ -35,15 +39,20 @@ export type ProcessServices = Layer.Layer.Success<typeof processServices>
 
 /**
  * The mail pipeline without the SMTP listener: intake, spool, batches,
- * summaries, fail-dir, with the given relay (tests pass an in-memory one).
+ * summaries, fail-dir, with the given relay and storage (tests pass
+ * in-memory ones).
  */
-export const core = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E, AppConfig>) =>
+export const core = <E1, E2>(
+  config: RunningConfig,
+  relay: Layer.Layer<Relay, E1, AppConfig>,
+  store: Layer.Layer<Spool | Maildir, E2, AppConfig>
+) =>
   Intake.Default.pipe(
     Layer.provideMerge(Batcher.Default),
     Layer.provideMerge(Dispatcher.Default),
     Layer.provideMerge(
       Layer.mergeAll(
-        Spool.Default,
+        store,
         Classifier.Default,
         Renderer.Default,
         relay
@@ -54,7 +63,7 @@ export const core = <E>(config: RunningConfig, relay: Layer.Layer<Relay, E, AppC
 
 /** Every service of one configuration: SMTP, HTTP and the mail pipeline, on the process's {@link processServices}. */
 export const graph = (config: RunningConfig) =>
-  Http.Default.pipe(Layer.provideMerge(Ingress.Default), Layer.provideMerge(core(config, Relay.Default)))
+  Http.Default.pipe(Layer.provideMerge(Ingress.Default), Layer.provideMerge(core(config, Relay.Default, storage)))
 
 /** {@link graph} with process services of its own: a failmail that never reloads, as tests run it. */
 export const pipeline = (config: RunningConfig) => graph(config).pipe(Layer.provideMerge(processServices))

@@ -38,7 +38,7 @@ import { Classifier } from "./Classifier.ts"
 import type { SummaryRecord } from "../domain/Status.ts"
 import { History } from "./History.ts"
 import { Lifecycle } from "./Lifecycle.ts"
-import * as Maildir from "./Maildir.ts"
+import { Maildir } from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
 import { Relay, RelayError } from "./Relay.ts"
 import { Renderer } from "./Renderer.ts"
@@ -64,6 +64,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const history = yield* History
     const metrics = yield* Metrics
     const lifecycle = yield* Lifecycle
+    const maildir = yield* Maildir
     const closing = yield* Deferred.make<void>()
     const running = yield* FiberSet.make<void>()
 
@@ -172,7 +173,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
 
     /** Files a summary in the fail-dir, retrying an unwritable one until it works or failmail closes. */
     const fileAway = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<Outcome> =>
-      Maildir.deliver(config.failDir, summary.raw).pipe(
+      maildir.deliver(config.failDir, summary.raw).pipe(
         Effect.tap((file) =>
           Effect.all([
             history.update(record, { status: "failed", failedPath: file }),

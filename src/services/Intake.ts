@@ -12,7 +12,7 @@ import { AppConfig } from "./AppConfig.ts"
 import { Batcher } from "./Batcher.ts"
 import { Classifier } from "./Classifier.ts"
 import { History } from "./History.ts"
-import * as Maildir from "./Maildir.ts"
+import { Maildir } from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
 import { Relay } from "./Relay.ts"
 import { Spool, type SpoolError } from "./Spool.ts"
@@ -27,17 +27,18 @@ export class Intake extends Effect.Service<Intake>()("failmail/Intake", {
     const relay = yield* Relay
     const history = yield* History
     const metrics = yield* Metrics
+    const maildir = yield* Maildir
     const background = yield* FiberSet.make<void>()
 
     const archive = (raw: Uint8Array) =>
-      Maildir.deliver(config.allDir, raw).pipe(
+      maildir.deliver(config.allDir, raw).pipe(
         Effect.catchAll((error) => Effect.logError(`all-dir: ${error.message}`)),
         Effect.asVoid
       )
 
     const fileCopy = (raw: Uint8Array, why: string) =>
       Effect.logError(`relay-all: message not relayed (${why}); filing it in the fail-dir`).pipe(
-        Effect.zipRight(Maildir.deliver(config.failDir, raw)),
+        Effect.zipRight(maildir.deliver(config.failDir, raw)),
         Effect.catchAll((failure) => Effect.logError(`relay-all: ${failure.message}`))
       )
 

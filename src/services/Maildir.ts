@@ -24,7 +24,7 @@ const ensureDirs = (dir: string) =>
   Promise.all(["tmp", "new", "cur"].map((sub) => fs.mkdir(path.join(dir, sub), { recursive: true, mode: 0o700 })))
 
 /** Writes one message into the maildir at `dir`; returns the path of the new file. */
-export const deliver = (dir: string, message: Uint8Array): Effect.Effect<string, MaildirError> =>
+const deliver = (dir: string, message: Uint8Array): Effect.Effect<string, MaildirError> =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     const name = uniqueName(
@@ -49,3 +49,11 @@ export const deliver = (dir: string, message: Uint8Array): Effect.Effect<string,
       catch: (cause) => new MaildirError({ dir, cause })
     })
   })
+
+/** The maildirs failmail writes (`--fail-dir`, `--all-dir`). */
+export class Maildir extends Effect.Service<Maildir>()("failmail/Maildir", {
+  succeed: {
+    /** Writes one message into the maildir at `dir`; returns the path of the new file. */
+    deliver
+  }
+}) {}

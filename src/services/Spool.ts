@@ -348,9 +348,7 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
       /** Every message on disk, oldest first (for recovery after a restart). */
       recover,
       /** Whether a message could be stored now (probed on disk, at most once per {@link HEALTH_TTL}). */
-      checkHealth,
-      /** The spool directory. */
-      root
+      checkHealth
     } as const
   })
 }) {}
