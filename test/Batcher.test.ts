@@ -1,79 +1,56 @@
 /**
  * The batching timing and durability rules (SPEC §3, §6), on the TestClock:
- * the pipeline without sockets, messages fed through Intake, summaries
- * caught by a recording relay.
+ * the pipeline without sockets, storing in memory, messages fed through
+ * Intake, summaries caught by a recording relay. Every step completes before
+ * the next (see `idle`), so each assertion holds exactly at its instant.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Effect, Layer, Scope } from "effect"
 import { simpleParser } from "mailparser"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
+import { readHeaders } from "../src/domain/HeaderBlock.ts"
+import type { RunningConfig } from "../src/services/AppConfig.ts"
+import { Intake } from "../src/services/Intake.ts"
 import {
   advanceTo,
-  awaitWakeUpAt,
-  eventually,
+  expectWakeUpAt,
+  idle,
+  memoryStorage,
+  type MemoryStorage,
   pendingWakeUps,
   rawMessage,
   recordingRelay,
   type RecordingRelay,
-  settle,
   startPipeline,
-  testPipeline,
-  testConfig
+  testConfig,
+  testPipeline
 } from "./support/pipeline.ts"
-import { readHeaders } from "../src/domain/HeaderBlock.ts"
-import type { RunningConfig } from "../src/services/AppConfig.ts"
-import { Intake } from "../src/services/Intake.ts"
 
 const WAIT = 30_000
 const MAX_WAIT = 300_000
 
-/** A temporary directory, removed after the test (after the pipeline, which is built later and so closed first). */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-batcher-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+/** The configuration of these tests (its paths name in-memory maildirs only). */
+const config = testConfig("/failmail-test")
 
-/** A running pipeline; `accept` sends a message to ops@example.com (or `to`), as after an SMTP DATA. */
-const start = (config: RunningConfig, relay: RecordingRelay) =>
-  Effect.map(startPipeline(config, relay.layer), (pipeline) => ({
+/** A running pipeline; `accept` sends a message to ops@example.com (or `to`), as after an SMTP DATA, and lets it settle. */
+const start = (config: RunningConfig, relay: RecordingRelay, storage?: MemoryStorage) =>
+  Effect.map(startPipeline(config, relay.layer, storage === undefined ? {} : { storage }), (pipeline) => ({
     ...pipeline,
     relay,
     config,
     accept: (subject: string, options: { split?: string; to?: ReadonlyArray<string> } = {}) =>
-      pipeline.intake.accept(
-        rawMessage({ subject, headers: options.split === undefined ? {} : { "X-Failmail-Split": options.split } }),
-        { mailFrom: "app@example.com", rcptTo: options.to ?? ["ops@example.com"] }
-      )
+      pipeline.intake
+        .accept(rawMessage({ subject, headers: options.split === undefined ? {} : { "X-Failmail-Split": options.split } }), {
+          mailFrom: "app@example.com",
+          rcptTo: options.to ?? ["ops@example.com"]
+        })
+        .pipe(Effect.zipRight(idle))
   }))
 
 const setup = (overrides: Partial<RunningConfig> = {}) =>
-  Effect.gen(function* () {
-    const dir = yield* tempDir
-    const relay = yield* recordingRelay()
-    return yield* start(testConfig(dir, overrides), relay)
-  })
+  Effect.flatMap(recordingRelay(), (relay) => start(testConfig("/failmail-test", overrides), relay))
 
-/** Waits (real time) until the relay delivered `n` summaries. */
-const awaitSent = (relay: RecordingRelay, n: number) =>
-  eventually(`${n} summaries`, Effect.sync(() => relay.sent.length >= n))
-
-/** Checks, after letting real time pass, that the relay saw exactly `n` attempts (nothing more went out). */
-const expectSentCount = (relay: RecordingRelay, n: number) =>
-  Effect.gen(function* () {
-    yield* settle()
-    expect(relay.attempts).toHaveLength(n)
-  })
-
-const spooled = (config: RunningConfig) => {
-  const dir = path.join(config.messageStore, "msg")
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((name) => name.endsWith(".eml")) : []
-}
-
-const awaitSpoolEmpty = (config: RunningConfig) =>
-  // Listing a big spool is costly: poll slowly, or the polling starves the removals.
-  eventually("an empty spool", Effect.sync(() => spooled(config).length === 0), { intervalMs: 20 })
+/** How many messages the spool holds. */
+const spooled = (storage: MemoryStorage) => storage.spool.messages.size
 
 const summaryOf = (relay: RecordingRelay, index: number) => {
   const sent = relay.sent[index]
@@ -95,7 +72,7 @@ const summaryOf = (relay: RecordingRelay, index: number) => {
  * with the TestClock's time whose timers never fire, and it is never
  * finalized, so nothing it stored is summarized by it.
  */
-const crashingProcess = (config: RunningConfig) =>
+const crashingProcess = (storage: MemoryStorage) =>
   Effect.gen(function* () {
     const testClock = yield* Effect.clock
     const frozen: Clock.Clock = {
@@ -108,7 +85,9 @@ const crashingProcess = (config: RunningConfig) =>
     }
     const relay = yield* recordingRelay()
     const scope = yield* Scope.make() // never closed: a crash runs no finalizer
-    const context = yield* Layer.buildWithScope(testPipeline(config, relay.layer), scope).pipe(Effect.withClock(frozen))
+    const context = yield* Layer.buildWithScope(testPipeline(config, relay.layer, storage.layer), scope).pipe(
+      Effect.withClock(frozen)
+    )
     const intake = Context.get(context, Intake)
     return {
       relay,
@@ -122,23 +101,19 @@ const crashingProcess = (config: RunningConfig) =>
     }
   })
 
-/** Waits until the batch timer sleeps until some instant after `now` (after a wake-up that found a later deadline). */
-const awaitTimerAfter = (now: number) =>
-  eventually(`a timer after ${now}`, Effect.map(pendingWakeUps, (wakeUps) => wakeUps.some((instant) => instant > now)))
-
 describe("Batcher timing", () => {
   it.scoped("sends a lone message exactly wait-period after it arrived", () =>
     Effect.gen(function* () {
       const pipeline = yield* setup()
       yield* pipeline.accept("disk full")
-      yield* awaitWakeUpAt(WAIT)
+      yield* expectWakeUpAt(WAIT)
 
       yield* advanceTo(WAIT - 1)
-      yield* expectSentCount(pipeline.relay, 0)
+      expect(pipeline.relay.attempts).toHaveLength(0)
       expect(yield* pendingWakeUps).toEqual([WAIT])
 
       yield* advanceTo(WAIT)
-      yield* awaitSent(pipeline.relay, 1)
+      expect(pipeline.relay.sent).toHaveLength(1)
       expect(summaryOf(pipeline.relay, 0)).toMatchObject({
         at: WAIT,
         from: "failmail@test",
@@ -147,7 +122,7 @@ describe("Batcher timing", () => {
         messages: 1,
         groups: 1
       })
-      yield* expectSentCount(pipeline.relay, 1)
+      expect(pipeline.relay.attempts).toHaveLength(1)
       expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0, lastAt: 0 })
     })
   )
@@ -156,26 +131,26 @@ describe("Batcher timing", () => {
     Effect.gen(function* () {
       const pipeline = yield* setup()
       yield* pipeline.accept("timeout")
-      yield* awaitWakeUpAt(WAIT)
+      yield* expectWakeUpAt(WAIT)
       yield* advanceTo(20_000)
       yield* pipeline.accept("timeout")
       expect((yield* pipeline.batcher.snapshot)[0]).toMatchObject({ firstAt: 0, lastAt: 20_000, dueAt: 50_000 })
 
       // The timer wakes at the old deadline, sees the new one, and sleeps again.
       yield* advanceTo(WAIT)
-      yield* awaitWakeUpAt(50_000)
-      yield* expectSentCount(pipeline.relay, 0)
+      yield* expectWakeUpAt(50_000)
+      expect(pipeline.relay.attempts).toHaveLength(0)
 
       yield* advanceTo(49_999)
-      yield* expectSentCount(pipeline.relay, 0)
+      expect(pipeline.relay.attempts).toHaveLength(0)
       yield* advanceTo(50_000)
-      yield* awaitSent(pipeline.relay, 1)
+      expect(pipeline.relay.sent).toHaveLength(1)
       expect(summaryOf(pipeline.relay, 0)).toMatchObject({
         at: 50_000,
         subject: "[failmail] 2 instances: timeout",
         messages: 2
       })
-      yield* expectSentCount(pipeline.relay, 1)
+      expect(pipeline.relay.attempts).toHaveLength(1)
     })
   )
 
@@ -186,23 +161,24 @@ describe("Batcher timing", () => {
       for (let now = 0; now < MAX_WAIT; now += 10_000) {
         yield* advanceTo(now)
         if (now % 20_000 === 0) yield* pipeline.accept("flapping")
-        yield* awaitTimerAfter(now)
+        // Its timer sleeps until some instant after now (after a wake-up that found a later deadline).
+        expect((yield* pendingWakeUps).some((instant) => instant > now)).toBe(true)
       }
       expect(yield* pendingWakeUps).toEqual([MAX_WAIT])
-      yield* expectSentCount(pipeline.relay, 0)
+      expect(pipeline.relay.attempts).toHaveLength(0)
       expect((yield* pipeline.batcher.snapshot)[0]).toMatchObject({ firstAt: 0, lastAt: 280_000, dueAt: MAX_WAIT })
 
       yield* advanceTo(MAX_WAIT - 1)
-      yield* expectSentCount(pipeline.relay, 0)
+      expect(pipeline.relay.attempts).toHaveLength(0)
       yield* advanceTo(MAX_WAIT)
-      yield* awaitSent(pipeline.relay, 1)
+      expect(pipeline.relay.sent).toHaveLength(1)
       expect(summaryOf(pipeline.relay, 0)).toMatchObject({ at: MAX_WAIT, messages: 15 })
 
       // The next message opens a new batch with its own clock.
       yield* pipeline.accept("flapping")
-      yield* awaitWakeUpAt(MAX_WAIT + WAIT)
+      yield* expectWakeUpAt(MAX_WAIT + WAIT)
       yield* advanceTo(MAX_WAIT + WAIT)
-      yield* awaitSent(pipeline.relay, 2)
+      expect(pipeline.relay.sent).toHaveLength(2)
       expect(summaryOf(pipeline.relay, 1)).toMatchObject({ at: MAX_WAIT + WAIT, messages: 1 })
     })
   )
@@ -217,24 +193,24 @@ describe("Batcher timing", () => {
       yield* pipeline.accept("no key") // default batch expression, no header: key ""
       yield* advanceTo(25_000)
       yield* pipeline.accept("a2", { split: "a" })
-      yield* awaitWakeUpAt(40_000)
-      yield* awaitWakeUpAt(50_000)
+      yield* expectWakeUpAt(40_000)
+      yield* expectWakeUpAt(50_000)
       expect(yield* pendingWakeUps).toEqual([30_000, 40_000, 50_000])
 
       yield* advanceTo(30_000) // a's first deadline, pushed to 55 s by a2
-      yield* awaitWakeUpAt(55_000)
-      yield* expectSentCount(pipeline.relay, 0)
+      yield* expectWakeUpAt(55_000)
+      expect(pipeline.relay.attempts).toHaveLength(0)
 
       yield* advanceTo(40_000)
-      yield* awaitSent(pipeline.relay, 1)
+      expect(pipeline.relay.sent).toHaveLength(1)
       expect(summaryOf(pipeline.relay, 0)).toMatchObject({ at: 40_000, batch: "b", messages: 1 })
 
       yield* advanceTo(50_000)
-      yield* awaitSent(pipeline.relay, 2)
+      expect(pipeline.relay.sent).toHaveLength(2)
       expect(summaryOf(pipeline.relay, 1)).toMatchObject({ at: 50_000, batch: "", messages: 1 })
 
       yield* advanceTo(55_000)
-      yield* awaitSent(pipeline.relay, 3)
+      expect(pipeline.relay.sent).toHaveLength(3)
       expect(summaryOf(pipeline.relay, 2)).toMatchObject({
         at: 55_000,
         batch: "a",
@@ -242,7 +218,7 @@ describe("Batcher timing", () => {
         groups: 2,
         subject: "[failmail] 2 instances of 2 messages"
       })
-      yield* expectSentCount(pipeline.relay, 3)
+      expect(pipeline.relay.attempts).toHaveLength(3)
     })
   )
 
@@ -251,10 +227,10 @@ describe("Batcher timing", () => {
       const pipeline = yield* setup()
       yield* pipeline.accept("for both", { to: ["ops@example.com", "Dev@Example.com"] })
       yield* pipeline.accept("for ops", { to: ["OPS@example.com"] })
-      yield* awaitWakeUpAt(WAIT)
+      yield* expectWakeUpAt(WAIT)
       yield* advanceTo(WAIT)
-      yield* awaitSent(pipeline.relay, 2)
-      yield* expectSentCount(pipeline.relay, 2)
+      expect(pipeline.relay.sent).toHaveLength(2)
+      expect(pipeline.relay.attempts).toHaveLength(2)
       const byRecipients = new Map(
         [0, 1].map((index) => {
           const summary = summaryOf(pipeline.relay, index)
@@ -270,27 +246,28 @@ describe("Batcher timing", () => {
     Effect.gen(function* () {
       const pipeline = yield* setup()
       yield* pipeline.accept("first")
-      yield* awaitWakeUpAt(WAIT)
+      yield* expectWakeUpAt(WAIT)
       yield* pipeline.relay.pause
       yield* advanceTo(WAIT)
       // The batch is out of the pending set and its summary is at the relay.
-      yield* eventually("the first relay attempt", Effect.sync(() => pipeline.relay.attempts.length === 1))
+      expect(pipeline.relay.attempts).toHaveLength(1)
       yield* pipeline.accept("second")
       expect((yield* pipeline.batcher.snapshot).map((batch) => [batch.messageCount, batch.firstAt])).toEqual([[1, WAIT]])
       yield* pipeline.relay.resume
-      yield* awaitSent(pipeline.relay, 1)
+      yield* idle
+      expect(pipeline.relay.sent).toHaveLength(1)
       expect(summaryOf(pipeline.relay, 0)).toMatchObject({ at: WAIT, messages: 1, subject: "[failmail] 1 instance: first" })
 
-      yield* awaitWakeUpAt(2 * WAIT)
+      yield* expectWakeUpAt(2 * WAIT)
       yield* advanceTo(2 * WAIT)
-      yield* awaitSent(pipeline.relay, 2)
+      expect(pipeline.relay.sent).toHaveLength(2)
       expect(summaryOf(pipeline.relay, 1)).toMatchObject({
         at: 2 * WAIT,
         messages: 1,
         subject: "[failmail] 1 instance: second"
       })
-      yield* expectSentCount(pipeline.relay, 2)
-      yield* awaitSpoolEmpty(pipeline.config)
+      expect(pipeline.relay.attempts).toHaveLength(2)
+      expect(spooled(pipeline.storage)).toBe(0)
     })
   )
 
@@ -299,7 +276,7 @@ describe("Batcher timing", () => {
       const pipeline = yield* setup()
       const subjects = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
       yield* pipeline.accept(subjects[0] ?? "")
-      yield* awaitWakeUpAt(WAIT)
+      yield* expectWakeUpAt(WAIT)
       // Messages are being stored at the very moment the batch becomes due; each
       // lands in the due batch, or in a new one (at once if it was stored before
       // the deadline, since its arrival time is when it was stored).
@@ -309,20 +286,13 @@ describe("Batcher timing", () => {
       )
       const summarized = () =>
         pipeline.relay.sent.reduce((sum, sent) => sum + Number(readHeaders(sent.raw)["x-failmail-messages"]), 0)
-      yield* eventually(
-        "every message summarized or pending",
-        Effect.map(pipeline.batcher.counts, (counts) => summarized() + counts.messages === subjects.length)
-      )
-      // A batch still pending has its timer asleep (or is overdue and on its way out) before the clock moves.
-      yield* eventually(
-        "the pending batch's timer",
-        Effect.map(Effect.all([pipeline.batcher.counts, pendingWakeUps]), ([counts, wakeUps]) =>
-          counts.batches === 0 || wakeUps.some((instant) => instant > WAIT)
-        )
-      )
+      yield* idle
+      // Every message is summarized or pending...
+      const counts = yield* pipeline.batcher.counts
+      expect(summarized() + counts.messages).toBe(subjects.length)
+      // ...and a batch still pending has its timer asleep.
+      expect(counts.batches === 0 || (yield* pendingWakeUps).some((instant) => instant > WAIT)).toBe(true)
       for (const wakeUp of yield* pendingWakeUps) yield* advanceTo(wakeUp)
-      yield* eventually("every message summarized", Effect.sync(() => summarized() === subjects.length))
-      yield* settle()
       expect(summarized()).toBe(subjects.length)
       const texts = yield* Effect.forEach(pipeline.relay.sent, (sent) =>
         Effect.promise(() => simpleParser(sent.raw)).pipe(Effect.map((parsed) => parsed.text ?? ""))
@@ -330,7 +300,7 @@ describe("Batcher timing", () => {
       for (const subject of subjects) {
         expect(texts.filter((text) => text.includes(subject)), subject).toHaveLength(1)
       }
-      yield* awaitSpoolEmpty(pipeline.config)
+      expect(spooled(pipeline.storage)).toBe(0)
     })
   )
 
@@ -356,9 +326,9 @@ describe("Batcher timing", () => {
         { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] }
       )
       expect(yield* pipeline.batcher.counts).toMatchObject({ batches: 1, messages: 10_000 })
-      yield* awaitWakeUpAt(WAIT)
+      yield* expectWakeUpAt(WAIT)
       yield* advanceTo(WAIT)
-      yield* awaitSent(pipeline.relay, 1)
+      expect(pipeline.relay.sent).toHaveLength(1)
       expect(summaryOf(pipeline.relay, 0)).toMatchObject({
         at: WAIT,
         messages: 10_000,
@@ -368,8 +338,8 @@ describe("Batcher timing", () => {
       const parsed = yield* Effect.promise(() => simpleParser(pipeline.relay.sent[0]?.raw ?? ""))
       expect(parsed.text).toContain("the body of the latest one")
       expect(pipeline.relay.sent[0]?.raw.byteLength).toBeLessThan(200_000)
-      yield* awaitSpoolEmpty(pipeline.config)
-      yield* expectSentCount(pipeline.relay, 1)
+      expect(spooled(pipeline.storage)).toBe(0)
+      expect(pipeline.relay.attempts).toHaveLength(1)
       expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0, lastAt: 0 })
     })
   )
@@ -381,84 +351,86 @@ describe("Batcher durability", () => {
       const pipeline = yield* setup()
       yield* pipeline.accept("one", { split: "x" })
       yield* pipeline.accept("two", { split: "y" })
-      expect(spooled(pipeline.config)).toHaveLength(2)
-      yield* awaitWakeUpAt(WAIT)
+      expect(spooled(pipeline.storage)).toBe(2)
+      yield* expectWakeUpAt(WAIT)
       yield* pipeline.relay.pause
       yield* advanceTo(WAIT)
-      yield* eventually("two relay attempts", Effect.sync(() => pipeline.relay.attempts.length === 2))
-      // Not relayed yet: still on disk.
-      expect(spooled(pipeline.config)).toHaveLength(2)
+      expect(pipeline.relay.attempts).toHaveLength(2)
+      // Not relayed yet: still stored.
+      expect(spooled(pipeline.storage)).toBe(2)
       yield* pipeline.relay.resume
-      yield* awaitSent(pipeline.relay, 2)
-      yield* awaitSpoolEmpty(pipeline.config)
+      yield* idle
+      expect(pipeline.relay.sent).toHaveLength(2)
+      expect(spooled(pipeline.storage)).toBe(0)
     })
   )
 
   it.scoped("after a crash, recovers messages with their arrival times and sends overdue batches at once", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const config = testConfig(dir)
+      const storage = memoryStorage()
       // The first process stores messages, then dies before any batch is due.
-      const crashed = yield* crashingProcess(config)
+      const crashed = yield* crashingProcess(storage)
       yield* crashed.accept("x1", "x")
       yield* advanceTo(5_000)
       yield* crashed.accept("y1", "y")
       yield* advanceTo(10_000)
       yield* crashed.accept("x2", "x")
-      expect(spooled(config)).toHaveLength(3)
+      expect(spooled(storage)).toBe(3)
 
       // Restart long after both batches were due.
       yield* advanceTo(100_000)
-      const restarted = yield* start(config, yield* recordingRelay())
-      yield* awaitSent(restarted.relay, 2)
+      const restarted = yield* start(config, yield* recordingRelay(), storage)
+      expect(restarted.relay.sent).toHaveLength(2)
       const summaries = [0, 1].map((index) => summaryOf(restarted.relay, index))
       expect(summaries.map((summary) => [summary.batch, summary.messages, summary.at]).sort()).toEqual([
         ["x", 2, 100_000],
         ["y", 1, 100_000]
       ])
-      yield* awaitSpoolEmpty(config)
-      yield* expectSentCount(restarted.relay, 2)
+      expect(spooled(storage)).toBe(0)
+      expect(restarted.relay.attempts).toHaveLength(2)
       expect(crashed.relay.attempts).toHaveLength(0)
     })
   )
 
   it.scoped("after a crash, a batch not yet due keeps its original deadline", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const config = testConfig(dir)
-      const crashed = yield* crashingProcess(config)
+      const storage = memoryStorage()
+      const crashed = yield* crashingProcess(storage)
       yield* crashed.accept("early")
       yield* advanceTo(10_000)
       yield* crashed.accept("late")
       yield* advanceTo(20_000)
-      const restarted = yield* start(config, yield* recordingRelay())
+      const restarted = yield* start(config, yield* recordingRelay(), storage)
       // Due 30 s after the last arrival (10 s), not 30 s after the restart.
       expect(yield* restarted.batcher.snapshot).toMatchObject([
         { key: "", messageCount: 2, firstAt: 0, lastAt: 10_000, dueAt: 40_000 }
       ])
-      yield* awaitWakeUpAt(40_000)
+      yield* expectWakeUpAt(40_000)
       yield* advanceTo(39_999)
-      yield* expectSentCount(restarted.relay, 0)
+      expect(restarted.relay.attempts).toHaveLength(0)
       yield* advanceTo(40_000)
-      yield* awaitSent(restarted.relay, 1)
+      expect(restarted.relay.sent).toHaveLength(1)
       expect(summaryOf(restarted.relay, 0)).toMatchObject({
         at: 40_000,
         messages: 2,
         subject: "[failmail] 2 instances of 2 messages"
       })
-      yield* awaitSpoolEmpty(config)
+      expect(spooled(storage)).toBe(0)
       expect(crashed.relay.attempts).toHaveLength(0)
     })
   )
 
   it.scoped("recomputes the keys of recovered messages when the batch expression changed", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const config = testConfig(dir)
-      const crashed = yield* crashingProcess(config)
+      const storage = memoryStorage()
+      const crashed = yield* crashingProcess(storage)
       yield* crashed.accept("[db] down")
       yield* crashed.accept("[web] down")
-      const restarted = yield* start({ ...config, batchExpr: `{{match "\\[\\w+\\]" (.Header.Get "Subject")}}` }, yield* recordingRelay())
+      const restarted = yield* start(
+        { ...config, batchExpr: `{{match "\\[\\w+\\]" (.Header.Get "Subject")}}` },
+        yield* recordingRelay(),
+        storage
+      )
       expect((yield* restarted.batcher.snapshot).map((batch) => batch.key).sort()).toEqual(["[db]", "[web]"])
     })
   )
@@ -474,7 +446,7 @@ describe("Batcher durability", () => {
         ["a", 10_000],
         ["b", 10_000]
       ])
-      expect(spooled(pipeline.config)).toEqual([])
+      expect(spooled(pipeline.storage)).toBe(0)
     })
   )
 })

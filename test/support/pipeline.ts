@@ -1,25 +1,31 @@
 /**
- * Test graphs: the mail pipeline without sockets, relaying into memory.
+ * Test graphs: the mail pipeline without sockets, relaying and storing in
+ * memory, on the `TestClock`.
  *
  * - {@link recordingRelay}: an in-memory {@link Relay} that records every
  *   attempt with the `Clock` time it happened at (so `TestClock` tests check
  *   timing exactly), and can be told to fail or to hold attempts.
  * - {@link testPipeline}: the production graph of `Main.ts` minus the SMTP
- *   listener, with a given relay.
- * - {@link eventually}: waits in real time for the pipeline's file I/O, which
- *   the `TestClock` does not control.
+ *   listener, with a given relay and the in-memory storage of `memory.ts`.
+ * - {@link idle}: waits until everything the pipeline started is done or
+ *   waits on the clock (or on the test), so that after {@link advanceTo} a
+ *   test asserts at once, and "nothing more happened" is exact.
  */
-import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Order, Scope, TestClock } from "effect"
+import { expect } from "@effect/vitest"
+import type { Fiber } from "effect"
+import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, FiberRef, Layer, Order, Scope, Supervisor, TestClock } from "effect"
 import * as path from "node:path"
 import * as Settings from "../../src/domain/Settings.ts"
-import type { RunningConfig } from "../../src/services/AppConfig.ts"
+import { core, processServices, type ProcessServices } from "../../src/layers/Main.ts"
+import type { AppConfig, RunningConfig } from "../../src/services/AppConfig.ts"
 import { Batcher } from "../../src/services/Batcher.ts"
 import { History } from "../../src/services/History.ts"
 import { Intake } from "../../src/services/Intake.ts"
 import { Lifecycle } from "../../src/services/Lifecycle.ts"
+import type { Maildir } from "../../src/services/Maildir.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
-import { Spool } from "../../src/services/Spool.ts"
-import { core, processServices, type ProcessServices } from "../../src/layers/Main.ts"
+import type { Spool } from "../../src/services/Spool.ts"
+import { maildirInMemory, memoryMaildirs, memorySpool, spoolInMemory, type MemoryMaildirs, type MemorySpool } from "./memory.ts"
 
 /** One relay attempt. */
 export interface RelayAttempt {
@@ -106,65 +112,132 @@ export const testConfig = (dir: string, overrides: Partial<RunningConfig> = {}):
   ...overrides
 })
 
+/** In-memory storage for a test pipeline: what it holds, and the layer that provides it. */
+export interface MemoryStorage {
+  readonly spool: MemorySpool
+  readonly maildirs: MemoryMaildirs
+  readonly layer: Layer.Layer<Spool | Maildir>
+}
+
+/** Empty in-memory storage; give one to two pipelines in turn to model a restart. */
+export const memoryStorage = (): MemoryStorage => {
+  const spool = memorySpool()
+  const maildirs = memoryMaildirs()
+  return { spool, maildirs, layer: Layer.merge(spoolInMemory(spool), maildirInMemory(maildirs)) }
+}
+
 /**
  * The pipeline of `Main.ts` without the SMTP ingress (no sockets), relaying
- * with `relay`, on process services of its own. Provides Intake, Batcher,
- * Spool, History and the rest.
+ * with `relay` and storing in `storage`, on process services of its own.
+ * Provides Intake, Batcher, Spool, History and the rest.
  */
-export const testPipeline = <E>(
+export const testPipeline = <E1, E2>(
   config: RunningConfig,
-  relay: Layer.Layer<Relay, E>,
+  relay: Layer.Layer<Relay, E1>,
+  storage: Layer.Layer<Spool | Maildir, E2, AppConfig>,
   process: Layer.Layer<ProcessServices> = processServices
-) => core(config, relay).pipe(Layer.provideMerge(process))
+) => core(config, relay, storage).pipe(Layer.provideMerge(process))
+
+/** The fiber trackers installed in this fiber by {@link trackFibers}. */
+const trackers = FiberRef.unsafeMake<ReadonlyArray<Supervisor.Supervisor<Array<Fiber.RuntimeFiber<unknown, unknown>>>>>([])
+
+/**
+ * Tracks every fiber this (test) fiber forks from now on, and every fiber
+ * those fork, for {@link idle}, until the current scope closes. Also ends the
+ * `TestClock`'s "not advancing the clock" warning, whose real-time fiber
+ * would otherwise count as work.
+ */
+export const trackFibers: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
+  yield* TestClock.adjust(0)
+  const tracker = yield* Supervisor.track
+  yield* Layer.build(Supervisor.addSupervisor(tracker))
+  yield* FiberRef.update(trackers, (all) => [...all, tracker])
+})
+
+/** How many {@link nextTurn} callbacks are queued (several `idle` may run at once). */
+let ownTurns = 0
+
+/** How many other `setImmediate` callbacks are queued (stream work of mailparser or nodemailer, say). */
+const queuedImmediates = () =>
+  process.getActiveResourcesInfo().filter((resource) => resource === "Immediate").length - ownTurns
+
+/**
+ * One turn of the event loop: resolves in a `setImmediate` callback, when
+ * every microtask and `nextTick` queued before it has run, with the number
+ * of other immediates still queued.
+ */
+const nextTurn: Effect.Effect<number> = Effect.async((resume) => {
+  ownTurns++
+  const handle = setImmediate(() => {
+    ownTurns--
+    resume(Effect.succeed(queuedImmediates()))
+  })
+  return Effect.sync(() => {
+    ownTurns--
+    clearImmediate(handle)
+  })
+})
+
+/**
+ * Waits until the pipeline has done all it can without the clock moving:
+ * every tracked fiber is done or suspended (on a timer, a deferred, a paused
+ * relay) and no promise-based work (MIME parsing or composing, which run as
+ * Node streams) is still queued, twice in a row with nothing changed. Not a
+ * wait in time: it polls the event loop turn by turn until that holds.
+ */
+export const idle: Effect.Effect<void> = Effect.gen(function* () {
+  const tracked = yield* FiberRef.get(trackers)
+  const self = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
+  let previous: ReadonlyArray<readonly [Fiber.RuntimeFiber<unknown, unknown>, string, unknown]> | undefined
+  while (true) {
+    const immediates = yield* nextTurn
+    const fibers = (yield* Effect.forEach(tracked, (tracker) => tracker.value)).flat().filter((fiber) => fiber !== self)
+    const statuses = yield* Effect.forEach(fibers, (fiber) => fiber.status)
+    const snapshot = fibers.map((fiber, index) => {
+      const status = statuses[index]
+      return [fiber, status?._tag ?? "", status?._tag === "Suspended" ? status.blockingOn : undefined] as const
+    })
+    const quiet = immediates === 0 && snapshot.every(([, tag]) => tag !== "Running")
+    const unchanged =
+      previous !== undefined &&
+      previous.length === snapshot.length &&
+      previous.every(([fiber, tag, on], index) => {
+        const [nowFiber, nowTag, nowOn] = snapshot[index] ?? []
+        return fiber === nowFiber && tag === nowTag && on === nowOn
+      })
+    if (quiet && unchanged) return
+    previous = quiet ? snapshot : undefined
+  }
+})
 
 /**
  * Starts {@link testPipeline} in a scope of its own, closed by `close` (the
  * final flush runs then) or, at the latest, when the caller's scope closes.
- * Pass `process` to share process services between pipelines, as a reload does.
+ * It stores in `storage` (a new in-memory one by default; pass one to model
+ * a restart) and runs on `process` (pass shared process services to model a
+ * reload). Every fiber it forks is tracked for {@link idle}; it returns once
+ * the pipeline is idle.
  */
 export const startPipeline = <E>(
   config: RunningConfig,
   relay: Layer.Layer<Relay, E>,
-  process: Layer.Layer<ProcessServices> = processServices
+  options: { readonly storage?: MemoryStorage; readonly process?: Layer.Layer<ProcessServices> } = {}
 ) =>
   Effect.gen(function* () {
+    const storage = options.storage ?? memoryStorage()
+    yield* trackFibers
     const scope = yield* Scope.make()
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    const context = yield* Layer.buildWithScope(testPipeline(config, relay, process), scope)
+    const context = yield* Layer.buildWithScope(testPipeline(config, relay, storage.layer, options.process), scope)
+    yield* idle
     return {
       intake: Context.get(context, Intake),
       batcher: Context.get(context, Batcher),
-      spool: Context.get(context, Spool),
       history: Context.get(context, History),
       lifecycle: Context.get(context, Lifecycle),
+      storage,
       close: Scope.close(scope, Exit.void)
     }
-  })
-
-/** Lets real time pass (for file I/O, which the `TestClock` does not control). */
-export const settle = (ms = 25): Effect.Effect<void> =>
-  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
-/**
- * Polls `condition` in real time, every `intervalMs`, until it holds; dies
- * after `timeoutMs` (real time) naming what it waited for. Needed because the
- * pipeline does real file I/O after a timer fires. A costly condition (a big
- * directory listing) wants a longer interval, or it starves that I/O.
- */
-export const eventually = <E, R>(
-  label: string,
-  condition: Effect.Effect<boolean, E, R>,
-  options: { readonly timeoutMs?: number; readonly intervalMs?: number } = {}
-): Effect.Effect<void, E, R> =>
-  Effect.suspend(() => {
-    const started = Date.now()
-    const pause = settle(options.intervalMs ?? 1)
-    const loop: Effect.Effect<void, E, R> = Effect.flatMap(condition, (ok) => {
-      if (ok) return Effect.void
-      if (Date.now() - started > (options.timeoutMs ?? 10_000)) return Effect.dieMessage(`timed out waiting for ${label}`)
-      return Effect.zipRight(pause, loop)
-    })
-    return loop
   })
 
 /** The instants at which fibers sleeping on the `TestClock` wake, in order. */
@@ -172,17 +245,24 @@ export const pendingWakeUps: Effect.Effect<ReadonlyArray<number>> = Effect.map(T
   Chunk.toReadonlyArray(Chunk.sort(sleeps, Order.number))
 )
 
-/** Waits until some fiber sleeps on the `TestClock` until exactly `instant`. */
-export const awaitWakeUpAt = (instant: number): Effect.Effect<void> =>
-  eventually(`a timer for ${instant}`, Effect.map(pendingWakeUps, (wakeUps) => wakeUps.includes(instant)))
+/** Checks that, once the pipeline is {@link idle}, some fiber sleeps on the `TestClock` until exactly `instant`. */
+export const expectWakeUpAt = (instant: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    yield* idle
+    expect(yield* pendingWakeUps).toContain(instant)
+  })
 
 /**
  * Moves the `TestClock` to exactly `instant` (ms since the epoch), never
- * back. `setTime`, not `adjust(instant - now)`: jittered retry delays make
- * instants fractional, and `now + (instant - now)` can fall a hair short.
+ * back, and waits until the pipeline is {@link idle}: whatever that instant
+ * set off has happened when it returns. `setTime`, not
+ * `adjust(instant - now)`: jittered retry delays make instants fractional,
+ * and `now + (instant - now)` can fall a hair short.
  */
 export const advanceTo = (instant: number): Effect.Effect<void> =>
-  Effect.flatMap(TestClock.currentTimeMillis, (now) => (instant > now ? TestClock.setTime(instant) : Effect.void))
+  Effect.flatMap(TestClock.currentTimeMillis, (now) => (instant > now ? TestClock.setTime(instant) : Effect.void)).pipe(
+    Effect.zipRight(idle)
+  )
 
 /** A raw RFC 5322 message (CRLF line ends). */
 export const rawMessage = (fields: {

@@ -1,0 +1,102 @@
+/**
+ * In-memory implementations of failmail's storage services, for tests that
+ * run the pipeline on the `TestClock`: with them every step of the pipeline
+ * completes inside the Effect runtime, so a test moves the clock and asserts
+ * at once, without waiting for disk I/O in real time.
+ *
+ * Each implements exactly the interface of the real service (built with its
+ * `make`), and the contract tests (`test/Spool.test.ts`, `test/Maildir.test.ts`)
+ * run the same cases against both. What they hold is a plain object the test
+ * can read, and share between two layers to model a restart.
+ */
+import { Clock, Effect, Layer } from "effect"
+import * as path from "node:path"
+import { Maildir, MaildirError } from "../../src/services/Maildir.ts"
+import { Spool, SpoolError, type SpoolRecord } from "../../src/services/Spool.ts"
+
+/** What an in-memory spool holds; it outlives the layers built on it, as a directory does. */
+export interface MemorySpool {
+  /** Stored messages by id. */
+  readonly messages: Map<string, { readonly record: SpoolRecord; readonly raw: Buffer }>
+  /** While set, every `put` fails (a full or broken disk). */
+  unwritable: boolean
+  /** Ids handed out so far: one sequence per store, so two spools on it never reuse an id. */
+  issued: number
+}
+
+/** An empty in-memory spool. */
+export const memorySpool = (): MemorySpool => ({ messages: new Map(), unwritable: false, issued: 0 })
+
+/** {@link Spool} kept in `contents`. */
+export const spoolInMemory = (contents: MemorySpool): Layer.Layer<Spool> =>
+  Layer.succeed(
+    Spool,
+    Spool.make({
+      put: (fields, raw) =>
+        Effect.gen(function* () {
+          if (contents.unwritable) return yield* new SpoolError({ operation: "write", cause: new Error("unwritable (test)") })
+          const receivedAt = yield* Clock.currentTimeMillis
+          const id = `${receivedAt.toString().padStart(14, "0")}-memory-${(++contents.issued).toString().padStart(8, "0")}`
+          const record: SpoolRecord = { id, receivedAt, ...fields }
+          contents.messages.set(id, { record, raw: Buffer.from(raw) })
+          return record
+        }),
+      remove: (ids) =>
+        Effect.sync(() => {
+          for (const id of ids) contents.messages.delete(id)
+        }),
+      readRaw: (id) =>
+        Effect.suspend(() => {
+          const stored = contents.messages.get(id)
+          return stored === undefined
+            ? Effect.fail(new SpoolError({ operation: `read ${id}`, cause: new Error("no such message") }))
+            : Effect.succeed(stored.raw)
+        }),
+      recover: Effect.sync(() =>
+        [...contents.messages.values()]
+          .map((stored) => stored.record)
+          .sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
+      ),
+      checkHealth: Effect.sync(() => !contents.unwritable)
+    })
+  )
+
+/** One message in an in-memory maildir. */
+export interface MemoryMaildirFile {
+  /** The path the real maildir would have given it (`<dir>/new/<name>`). */
+  readonly path: string
+  readonly raw: Buffer
+  /** `Clock` time it was written at (ms). */
+  readonly at: number
+}
+
+/** What in-memory maildirs hold, by maildir path. */
+export interface MemoryMaildirs {
+  readonly files: Map<string, Array<MemoryMaildirFile>>
+  /** Maildirs that cannot be written (delivering to them fails). */
+  readonly unwritable: Set<string>
+}
+
+/** Empty in-memory maildirs. */
+export const memoryMaildirs = (): MemoryMaildirs => ({ files: new Map(), unwritable: new Set() })
+
+/** The messages delivered to the maildir at `dir`, in order. */
+export const filesIn = (maildirs: MemoryMaildirs, dir: string): ReadonlyArray<MemoryMaildirFile> => maildirs.files.get(dir) ?? []
+
+/** {@link Maildir} kept in `contents`. */
+export const maildirInMemory = (contents: MemoryMaildirs): Layer.Layer<Maildir> => {
+  let counter = 0
+  return Layer.succeed(
+    Maildir,
+    Maildir.make({
+      deliver: (dir, message) =>
+        Effect.gen(function* () {
+          if (contents.unwritable.has(dir)) return yield* new MaildirError({ dir, cause: new Error("unwritable (test)") })
+          const at = yield* Clock.currentTimeMillis
+          const file = { path: path.join(dir, "new", `${Math.floor(at / 1000)}.memory${++counter}.test`), raw: Buffer.from(message), at }
+          contents.files.set(dir, [...filesIn(contents, dir), file])
+          return file.path
+        })
+    })
+  )
+}
