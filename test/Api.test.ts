@@ -15,7 +15,7 @@ import { batch, summary, T0, totals } from "./support/status.ts"
 
 describe("JSON shapes", () => {
   it("stats carry the original's fields, LastReceived (latest pending arrival) in RFC 3339", () => {
-    const counts = { batches: 2, messages: 7, lastAt: T0 + 45_000 }
+    const counts = { batches: 2, messages: 7, silenced: 3, lastAt: T0 + 45_000 }
     const stats = statsOf({ now: T0 + 90_000, version: "0.1.0", counts, totals })
     expect(stats).toMatchObject({
       ActiveBatches: 2,
@@ -24,6 +24,7 @@ describe("JSON shapes", () => {
       LastAccepted: "2026-11-25T08:31:00.000Z",
       Received: 5,
       Rejected: 1,
+      Silenced: 3,
       SummariesDelivered: 2,
       SummariesFailed: 1,
       StartedAt: "2026-11-25T08:30:00.000Z",
@@ -38,6 +39,7 @@ describe("JSON shapes", () => {
       "LastAccepted",
       "Received",
       "Rejected",
+      "Silenced",
       "SummariesDelivered",
       "SummariesFailed",
       "StartedAt",
@@ -48,7 +50,7 @@ describe("JSON shapes", () => {
   })
 
   it("LastReceived is Go's zero time whenever nothing is pending, as in the original", () => {
-    const idle = { batches: 0, messages: 0, lastAt: 0 }
+    const idle = { batches: 0, messages: 0, silenced: 0, lastAt: 0 }
     const before = statsOf({ now: T0, version: "0.1.0", counts: idle, totals: { ...totals, lastReceivedAt: 0 } })
     expect(before).toMatchObject({ LastReceived: "0001-01-01T00:00:00Z", LastAccepted: "0001-01-01T00:00:00Z" })
     const afterFlush = statsOf({ now: T0 + 90_000, version: "0.1.0", counts: idle, totals })

@@ -123,7 +123,7 @@ describe("Batcher timing", () => {
         groups: 1
       })
       expect(pipeline.relay.attempts).toHaveLength(1)
-      expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0, lastAt: 0 })
+      expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0, silenced: 0, lastAt: 0 })
     })
   )
 
@@ -340,7 +340,7 @@ describe("Batcher timing", () => {
       expect(pipeline.relay.sent[0]?.raw.byteLength).toBeLessThan(200_000)
       expect(spooled(pipeline.storage)).toBe(0)
       expect(pipeline.relay.attempts).toHaveLength(1)
-      expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0, lastAt: 0 })
+      expect(yield* pipeline.batcher.counts).toEqual({ batches: 0, messages: 0, silenced: 0, lastAt: 0 })
     })
   )
 })

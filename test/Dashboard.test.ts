@@ -22,7 +22,7 @@ beforeAll(async () => {
 })
 
 const input = (overrides: Partial<DashboardView.PageInput> = {}): DashboardView.PageInput => ({
-  stats: { now: T0 + 60_000, version: "0.1.0", counts: { batches: 1, messages: 3, lastAt: T0 + 60_000 }, totals },
+  stats: { now: T0 + 60_000, version: "0.1.0", counts: { batches: 1, messages: 3, silenced: 0, lastAt: T0 + 60_000 }, totals },
   batches: [batch()],
   summaries: [summary()],
   config: { "bind-addr": "localhost:2525", credentials: "<redacted>" },

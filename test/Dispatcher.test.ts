@@ -353,7 +353,7 @@ describe("Dispatcher on stop and reload", () => {
 
       yield* Ref.set(old.lifecycle.phase, "running")
       const next = yield* startPipeline(config, relay.layer, shared)
-      expect(yield* next.batcher.counts).toEqual({ batches: 0, messages: 0, lastAt: 0 })
+      expect(yield* next.batcher.counts).toEqual({ batches: 0, messages: 0, silenced: 0, lastAt: 0 })
       expect(relay.attempts).toHaveLength(1)
       expect(relay.sent).toHaveLength(1)
       expect(failed(storage)).toEqual([])

@@ -102,6 +102,8 @@ describe("HTTP API", () => {
   let port = 0
   const get = (url: string, headers: Record<string, string> = {}) => request(port, "GET", url, headers)
   const post = (url: string, headers: Record<string, string> = {}) => request(port, "POST", url, headers)
+  const postJson = (url: string, body: unknown) => request(port, "POST", url, {}, body)
+  const del = (url: string) => request(port, "DELETE", url)
 
   const send = async (subject: string, split: string | undefined, to = "ops@example.com") => {
     const transport = nodemailer.createTransport({ host: "127.0.0.1", port: failmail.smtpPort, secure: false, ignoreTLS: true })
@@ -360,6 +362,57 @@ describe("HTTP API", () => {
     expect(bad.headers["content-type"]).toMatch(/^application\/json/)
     expect(bad.json()).toMatchObject({ issues: [{ path: ["key"], message: expect.any(String) }] })
     expect(bad.json().message).toContain("key")
+  })
+
+  it("creates, lists and ends silences; a bad one is 400 naming the field", async () => {
+    const created = await postJson("/api/silences", { match: { subject: "^never sent" }, for: "1h", comment: "known", author: "ann" })
+    expect(created.status).toBe(201)
+    const id = created.json().id as string
+    expect(id).toMatch(/^[0-9a-f]+$/)
+    const listed = (await get("/api/silences")).json()
+    expect(listed).toContainEqual(
+      expect.objectContaining({ id, match: { subject: "^never sent" }, comment: "known", author: "ann", active: true, heldMessages: 0 })
+    )
+    expect(listed.find((s: any) => s.id === id).endsAt).toMatch(RFC3339)
+
+    const bad = async (body: unknown) => {
+      const answer = await postJson("/api/silences", body)
+      expect(answer.status, JSON.stringify(body)).toBe(400)
+      return JSON.stringify(answer.json())
+    }
+    expect(await bad({ match: {}, for: "1h" })).toContain('"field":"match"')
+    expect(await bad({ match: { subject: "(" }, for: "1h" })).toContain('"field":"match.subject"')
+    expect(await bad({ match: { subject: "x" } })).toContain('"field":"for"')
+    expect(await bad({ match: { subject: "x" }, for: "1h", until: "2099-01-01T00:00:00Z" })).toContain('"field":"for"')
+    expect(await bad({ match: { subject: "x" }, until: "2001-01-01T00:00:00Z" })).toContain('"field":"until"')
+    expect(await bad({ match: { subject: "x" }, for: "1h", colour: "red" })).toContain("colour")
+
+    const ended = await del(`/api/silences/${id}`)
+    expect(ended.status).toBe(200)
+    expect(ended.json()).toMatchObject({ id, active: false })
+    expect((await get("/api/silences")).json().find((s: any) => s.id === id)).toMatchObject({ active: false })
+    expect((await del("/api/silences/nope")).status).toBe(404)
+    expect((await get("/api/stats")).json()).toHaveProperty("Silenced", 0)
+  })
+
+  it("creates, lists and deletes expectations; a bad one is 400 naming the field", async () => {
+    const created = await postJson("/api/expectations", {
+      name: "nightly backup",
+      match: { subject: "^backup OK" },
+      every: "24h",
+      to: ["ops@example.com"]
+    })
+    expect(created.status).toBe(201)
+    const id = created.json().id as string
+    expect((await get("/api/expectations")).json()).toContainEqual(
+      expect.objectContaining({ id, name: "nightly backup", every: "24h0m0s", to: ["ops@example.com"], lastMetAt: "", missing: false })
+    )
+    const bad = await postJson("/api/expectations", { name: "x", match: { subject: "x" }, every: "soon", to: ["ops@example.com"] })
+    expect(bad.status).toBe(400)
+    expect(bad.json()).toMatchObject({ field: "every" })
+    expect((await del(`/api/expectations/${id}`)).status).toBe(200)
+    expect((await del(`/api/expectations/${id}`)).status).toBe(404)
+    expect((await get("/api/expectations")).json()).toEqual([])
   })
 
   it("exposes Prometheus metrics", async () => {

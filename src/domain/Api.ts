@@ -18,7 +18,9 @@ import * as HttpApi from "@effect/platform/HttpApi"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { BatchesApi } from "./api/Batches.ts"
 import { PreviewApi } from "./api/Preview.ts"
+import { ExpectationsApi } from "./api/Expectations.ts"
 import { ProbesApi } from "./api/Probes.ts"
+import { SilencesApi } from "./api/Silences.ts"
 import { StatsApi } from "./api/Stats.ts"
 import { SummariesApi } from "./api/Summaries.ts"
 import { VERSION } from "./Version.ts"
@@ -33,6 +35,8 @@ export class FailmailApi extends HttpApi.make("failmail")
   .add(SummariesApi)
   .add(ProbesApi)
   .add(PreviewApi)
+  .add(SilencesApi)
+  .add(ExpectationsApi)
   .annotateContext(
     OpenApi.annotations({
       title: "failmail",

@@ -76,6 +76,17 @@ export const open = (serial: number, message: Received): PendingBatch => {
   return batch
 }
 
+/** A batch of messages already pending elsewhere (those a silence held back), under `key`. */
+export const ofMessages = (serial: number, key: string, messages: ReadonlyArray<PendingMessage>): PendingBatch => ({
+  serial,
+  key,
+  firstAt: messages.reduce((min, message) => Math.min(min, message.receivedAt), Number.POSITIVE_INFINITY),
+  lastAt: messages.reduce((max, message) => Math.max(max, message.receivedAt), 0),
+  messages: [...messages],
+  strings: new Map(),
+  recipientSets: new Map()
+})
+
 /** Adds a message to a batch (in place; batches are owned by one service). */
 export const add = (batch: PendingBatch, message: Received): void => {
   const { key: recipientsKey, recipients } = recipientSetOf(batch, message.envelope.rcptTo)

@@ -2,6 +2,7 @@
  * A summary before rendering: which messages it covers and how they group.
  * Times are milliseconds since the epoch, when failmail stored each message.
  */
+import type { HeldNote } from "./Silence.ts"
 
 /** One group inside a summary (messages with the same group key). */
 export interface SummaryGroup {
@@ -28,6 +29,8 @@ export interface SummaryInput {
   readonly groups: ReadonlyArray<SummaryGroup>
   /** When the summary was made. */
   readonly createdAt: number
+  /** What silences held back of this batch from these recipients (one line each at the end). */
+  readonly held?: ReadonlyArray<HeldNote> | undefined
 }
 
 /** A rendered summary, ready to relay or to file in a maildir. */

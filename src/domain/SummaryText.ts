@@ -6,6 +6,7 @@
  * attacker-controlled: header-bound text loses every control character, and
  * the view stays bounded in size however large the flood.
  */
+import type { HeldNote } from "./Silence.ts"
 import { messageCount, type SummaryGroup, type SummaryInput } from "./Summary.ts"
 
 /** Groups, in order, whose body excerpt is shown. */
@@ -182,6 +183,39 @@ export interface SummaryView {
   readonly bodiesLimited: boolean
   /** The limits in force, for templates that explain them. */
   readonly limits: Limits
+  /** One line per silence that held back messages of this batch from these recipients. */
+  readonly held: ReadonlyArray<HeldView>
+  readonly hasHeld: boolean
+}
+
+/** A silence that held back messages, as the end of a summary shows it. */
+export interface HeldView {
+  readonly silenceId: string
+  readonly count: number
+  readonly matchers: string
+  readonly until: string
+  readonly untilIso: string
+  readonly comment: string
+  /** The whole line: `Silence 3f2a… (subject=~"^disk") until …: held back 4 messages`. */
+  readonly line: string
+}
+
+const heldView = (note: HeldNote, limits: Limits): HeldView => {
+  const matchers = truncate(oneLine(note.matchers), limits.fieldChars)
+  const until = formatRfc2822(note.endsAt)
+  const comment = truncate(oneLine(note.comment), limits.fieldChars)
+  const by = note.author === "" ? "" : ` by ${truncate(oneLine(note.author), limits.fieldChars)}`
+  return {
+    silenceId: note.silenceId,
+    count: note.count,
+    matchers,
+    until,
+    untilIso: formatIso(note.endsAt),
+    comment,
+    line:
+      `Silence ${note.silenceId} (${matchers}${comment === "" ? "" : `, "${comment}"`}${by}) until ${until}: ` +
+      `held back ${plural(note.count, "message", "messages")}`
+  }
 }
 
 /** How to build a view. */
@@ -260,7 +294,9 @@ export const viewOf = (input: SummaryInput, options: ViewOptions): SummaryView =
     omittedMessages: omitted.reduce((sum, group) => sum + group.count, 0),
     hasOmitted: omitted.length > 0,
     bodiesLimited: groups.some((group) => !group.hasBody),
-    limits
+    limits,
+    held: (input.held ?? []).map((note) => heldView(note, limits)),
+    hasHeld: (input.held ?? []).length > 0
   }
 }
 
@@ -294,5 +330,6 @@ export const plainText = (view: SummaryView): string => {
   if (view.hasOmitted) {
     lines.push("", `[${view.omittedGroups} more groups (${view.omittedMessages} messages) omitted]`)
   }
+  if (view.hasHeld) lines.push("", "Silenced (not in this summary; summarized when the silence ends):", ...view.held.map((note) => `- ${note.line}`))
   return `${lines.join("\n")}\n`
 }

@@ -12,6 +12,7 @@ import { AppConfig, type RunningConfig } from "../services/AppConfig.ts"
 import { Batcher } from "../services/Batcher.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { Dispatcher } from "../services/Dispatcher.ts"
+import { Expectations } from "../services/Expectations.ts"
 import { History } from "../services/History.ts"
 import { Http } from "../services/Http.ts"
 import { Ingress } from "../services/Ingress.ts"
@@ -22,6 +23,7 @@ import { Maildir } from "../services/Maildir.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { Relay } from "../services/Relay.ts"
 import { Renderer } from "../services/Renderer.ts"
+import { Silences } from "../services/Silences.ts"
 import { Spool, type SpoolError } from "../services/Spool.ts"
 
 /** Where failmail keeps what it received and files what it could not relay: on disk. */
@@ -49,6 +51,7 @@ export const core = <E1, E2>(
 ) =>
   Intake.Default.pipe(
     Layer.provideMerge(Batcher.Default),
+    Layer.provideMerge(Layer.mergeAll(Expectations.Default, Silences.Default)),
     Layer.provideMerge(Dispatcher.Default),
     Layer.provideMerge(
       Layer.mergeAll(

@@ -9,16 +9,27 @@
  * On start, every message left in the spool comes back into its batch with
  * its original arrival time (overdue batches go out at once). On stop, every
  * pending batch is summarized and delivered, bounded in time.
+ *
+ * Two operator rules apply here. A message an expectation is waiting for
+ * marks it met and is not batched (it leaves the spool at once). When a
+ * batch comes due, the messages a silence in force matches are held back by
+ * that silence (still in the spool, counted as silenced): the rest is
+ * summarized, with a line per silence saying how many it holds; when the
+ * silence ends, what it held is summarized at once (unless another silence
+ * holds it then).
  */
-import { Clock, Duration, Effect, FiberMap } from "effect"
+import { Clock, Duration, Effect, FiberMap, PubSub, Queue } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import { type Received, receivedOf } from "../domain/Message.ts"
+import * as Silence from "../domain/Silence.ts"
 import type { BatchSnapshot } from "../domain/Status.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
-import { Dispatcher } from "./Dispatcher.ts"
+import { Dispatcher, type HeldBack } from "./Dispatcher.ts"
+import { Expectations } from "./Expectations.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import { Metrics } from "./Metrics.ts"
+import { Silences } from "./Silences.ts"
 import { Spool } from "./Spool.ts"
 
 
@@ -30,6 +41,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     const spool = yield* Spool
     const classifier = yield* Classifier
     const metrics = yield* Metrics
+    const silences = yield* Silences
+    const expectations = yield* Expectations
     const timing: Batching.Timing = {
       waitPeriodMs: Duration.toMillis(config.waitPeriod),
       maxWaitMs: Duration.toMillis(config.maxWait)
@@ -37,11 +50,44 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     const pending = new Map<string, Batching.PendingBatch>()
     let serial = 0
     let pendingMessages = 0
+    /** Silence id → batch key → the messages it holds back. */
+    const held = new Map<string, Map<string, Array<Batching.PendingMessage>>>()
+    let heldMessages = 0
 
     const publishGauges = () => {
       metrics.pendingBatches.set(pending.size)
       metrics.pendingMessages.set(pendingMessages)
+      metrics.silencedMessages.set(heldMessages)
     }
+
+    const hold = (silenceId: string, batchKey: string, messages: ReadonlyArray<Batching.PendingMessage>) => {
+      let byBatch = held.get(silenceId)
+      if (byBatch === undefined) held.set(silenceId, (byBatch = new Map()))
+      const list = byBatch.get(batchKey)
+      if (list === undefined) byBatch.set(batchKey, [...messages])
+      else list.push(...messages)
+      heldMessages += messages.length
+    }
+
+    /** What each silence holds back of a batch key. */
+    const heldOf = (batchKey: string) =>
+      Effect.forEach([...held.entries()], ([id, byBatch]) => {
+        const messages = byBatch.get(batchKey)
+        return messages === undefined
+          ? Effect.succeed([])
+          : Effect.map(silences.get(id), (silence): ReadonlyArray<HeldBack> => (silence === undefined ? [] : [{ silence, messages }]))
+      }).pipe(Effect.map((lists) => lists.flat()))
+
+    /** Holds back what silences in force match and sends the rest (if any), with a line per silence. */
+    const sendUnsilenced = (batch: Batching.PendingBatch) =>
+      Effect.gen(function* () {
+        const split = Silence.split(batch.key, batch.messages, yield* silences.active)
+        for (const [id, messages] of split.held) hold(id, batch.key, messages)
+        publishGauges()
+        if (split.released.length === 0) return
+        const released = split.released.length === batch.messages.length ? batch : Batching.ofMessages(batch.serial, batch.key, split.released)
+        yield* dispatcher.dispatch(released, yield* heldOf(batch.key))
+      })
 
     /** Takes a batch out of the pending set (if it is still the same batch) and hands it on. */
     const release = (batch: Batching.PendingBatch) =>
@@ -49,8 +95,21 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         if (pending.get(batch.key) !== batch) return Effect.void
         pending.delete(batch.key)
         pendingMessages -= batch.messages.length
-        publishGauges()
-        return dispatcher.dispatch(batch)
+        return sendUnsilenced(batch)
+      })
+
+    /** A silence ended: what it held goes out now, batch key by batch key (held again if another silence matches). */
+    const releaseHeld = (silenceId: string) =>
+      Effect.suspend(() => {
+        const byBatch = held.get(silenceId)
+        if (byBatch === undefined) return Effect.void
+        held.delete(silenceId)
+        for (const messages of byBatch.values()) heldMessages -= messages.length
+        return Effect.forEach(
+          [...byBatch.entries()],
+          ([key, messages]) => sendUnsilenced(Batching.ofMessages(++serial, key, messages)),
+          { discard: true }
+        )
       })
 
     const waitUntilDue = (batch: Batching.PendingBatch) =>
@@ -98,31 +157,44 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       return batch
     }
 
+    /** Whether an expectation was waiting for the message; if so, it is routine and leaves the spool. */
+    const expected = (message: Received) =>
+      Effect.flatMap(expectations.observe(message), (routine) =>
+        routine
+          ? spool.remove([message.id]).pipe(
+              Effect.zipRight(Effect.sync(() => metrics.spooledMessages.dec())),
+              Effect.as(true)
+            )
+          : Effect.succeed(false)
+      )
+
     const add = (message: Received): Effect.Effect<void> =>
-      Effect.suspend(() => {
+      Effect.gen(function* () {
+        if (yield* expected(message)) return
         const opened = place(message)
         publishGauges()
-        return opened === undefined ? Effect.void : startTimer(opened)
+        if (opened !== undefined) yield* startTimer(opened)
       })
 
     // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
     const recover = Effect.gen(function* () {
       const records = yield* spool.recover
+      metrics.spooledMessages.set(records.length)
       for (const record of records) {
-        if (record.keys.fingerprint === classifier.fingerprint) {
-          place(receivedOf(record))
-          continue
-        }
-        const raw = yield* spool.readRaw(record.id)
-        const classified = yield* classifier.classify(raw, record.envelope)
-        place(receivedOf({ ...record, keys: classified.keys }))
+        const keys =
+          record.keys.fingerprint === classifier.fingerprint
+            ? record.keys
+            : (yield* classifier.classify(yield* spool.readRaw(record.id), record.envelope)).keys
+        const message = receivedOf({ ...record, keys })
+        if (!(yield* expected(message))) place(message)
       }
       publishGauges()
       yield* Effect.forEach([...pending.values()], startTimer, { discard: true })
-      metrics.spooledMessages.set(records.length)
       if (records.length > 0) yield* Effect.logInfo(`recovered ${records.length} messages from the spool`)
     })
+    const ends = yield* PubSub.subscribe(silences.ended)
     yield* recover
+    yield* Queue.take(ends).pipe(Effect.flatMap(releaseHeld), Effect.forever, Effect.forkScoped)
 
     const snapshotOf = (batch: Batching.PendingBatch): BatchSnapshot => ({
       key: batch.key,
@@ -158,8 +230,12 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       counts: Effect.sync(() => {
         let lastAt = 0
         for (const batch of pending.values()) lastAt = Math.max(lastAt, batch.lastAt)
-        return { batches: pending.size, messages: pendingMessages, lastAt }
-      })
+        return { batches: pending.size, messages: pendingMessages, silenced: heldMessages, lastAt }
+      }),
+      /** How many messages each silence holds back (silence id → count). */
+      silenced: Effect.sync(
+        () => new Map([...held.entries()].map(([id, byBatch]) => [id, [...byBatch.values()].reduce((n, list) => n + list.length, 0)]))
+      )
     } as const
   })
 }) {}

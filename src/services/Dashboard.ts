@@ -50,7 +50,7 @@ const samplePage: PageInput = {
   stats: {
     now: 120_000,
     version: "0.0.0",
-    counts: { batches: 2, messages: 3, lastAt: 60_000 },
+    counts: { batches: 2, messages: 3, silenced: 1, lastAt: 60_000 },
     totals: { startedAt: 1, received: 3, rejected: 0, summariesDelivered: 1, summariesFailed: 1, lastReceivedAt: 60_000 }
   },
   batches: [

@@ -31,6 +31,7 @@
 import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import { backoff, retryPolicy } from "../domain/RelayRetry.ts"
+import * as Silence from "../domain/Silence.ts"
 import type { RenderedSummary, SummaryGroup } from "../domain/Summary.ts"
 import { MAX_BODY_GROUPS } from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
@@ -49,6 +50,12 @@ const FAIL_DIR_RETRY = Duration.seconds(30)
 
 /** How long closing may wait for deliveries beyond `--relay-timeout` (rendering, filing, spool removal). */
 const CLOSE_SLACK = Duration.seconds(5)
+
+/** A silence and the messages of one batch key it holds back. */
+export interface HeldBack {
+  readonly silence: Silence.Silence
+  readonly messages: ReadonlyArray<Batching.PendingMessage>
+}
 
 /** What became of one summary: relayed, filed in the fail-dir, or its messages kept in the spool. */
 type Outcome = "delivered" | "filed" | "kept"
@@ -83,7 +90,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         Effect.catchAll((error) => Effect.succeed(`(body unavailable: ${error.message})`))
       )
 
-    const summarize = (batchKey: string, delivery: Batching.Delivery) =>
+    const summarize = (batchKey: string, delivery: Batching.Delivery, held: ReadonlyArray<Silence.HeldNote>) =>
       Effect.gen(function* () {
         const groups = Batching.groups(delivery.messages)
         const withBodies: ReadonlyArray<SummaryGroup> = yield* Effect.forEach(
@@ -101,15 +108,15 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
           { concurrency: 4 }
         )
         const createdAt = yield* Clock.currentTimeMillis
-        return yield* renderer.render({ batchKey, recipients: delivery.recipients, groups: withBodies, createdAt })
+        return yield* renderer.render({ batchKey, recipients: delivery.recipients, groups: withBodies, createdAt, held })
       })
 
     /** Summarizes; a summary that dies while being built is built again after a backoff, until failmail closes. */
-    const summarizeAgainIfDead = (batchKey: string, delivery: Batching.Delivery) =>
+    const summarizeAgainIfDead = (batchKey: string, delivery: Batching.Delivery, held: ReadonlyArray<Silence.HeldNote>) =>
       Effect.gen(function* () {
         const pause = yield* Schedule.driver(backoff)
         while (true) {
-          const built = yield* summarize(batchKey, delivery).pipe(
+          const built = yield* summarize(batchKey, delivery, held).pipe(
             Effect.catchAllDefect((defect) =>
               Effect.logError("summary could not be built; trying again", Cause.die(defect)).pipe(Effect.as(undefined))
             )
@@ -209,14 +216,18 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         return "delivered"
       })
 
-    /** Summarizes and delivers one batch, then removes its messages from the spool, except those kept. */
-    const deliverBatch = (batch: Batching.PendingBatch) =>
+    /**
+     * Summarizes and delivers one batch, then removes its messages from the
+     * spool, except those kept. Each summary ends with what `held` (silences
+     * and the messages of this batch they hold back) kept from its recipients.
+     */
+    const deliverBatch = (batch: Batching.PendingBatch, held: ReadonlyArray<HeldBack>) =>
       Effect.gen(function* () {
         const deliveries = Batching.partition(batch.messages)
         const outcomes = yield* Effect.forEach(
           deliveries,
           (delivery) =>
-            summarizeAgainIfDead(batch.key, delivery).pipe(
+            summarizeAgainIfDead(batch.key, delivery, Silence.heldNotes(held, delivery.recipients)).pipe(
               Effect.flatMap((summary) => (summary === "kept" ? Effect.succeed<Outcome>("kept") : deliver(summary)))
             ),
           { concurrency: "unbounded" }
@@ -243,8 +254,11 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     yield* Effect.addFinalizer(() => drain)
 
     return {
-      /** Starts delivering a due batch in the background. */
-      dispatch: (batch: Batching.PendingBatch) => FiberSet.run(running, deliverBatch(batch)).pipe(Effect.asVoid),
+      /** Starts delivering a due batch in the background; `held`: what silences hold back of its batch key. */
+      dispatch: (batch: Batching.PendingBatch, held: ReadonlyArray<HeldBack> = []) =>
+        FiberSet.run(running, deliverBatch(batch, held)).pipe(Effect.asVoid),
+      /** Starts delivering one rendered message (a notice) in the background, with retries and the fail-dir like a summary. */
+      send: (summary: RenderedSummary) => FiberSet.run(running, Effect.asVoid(deliver(summary))).pipe(Effect.asVoid),
       /**
        * Ends waiting (on stop a summary waiting to retry gets one last
        * attempt) and waits for every delivery, at most `--relay-timeout` and

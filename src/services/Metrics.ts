@@ -63,6 +63,21 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
         help: "Messages in pending batches",
         registers
       }),
+      silencedMessages: new Prometheus.Gauge({
+        name: "failmail_silenced_messages",
+        help: "Messages held back by silences (stored, not summarized until the silence ends)",
+        registers
+      }),
+      expectedMessages: new Prometheus.Counter({
+        name: "failmail_expected_messages_total",
+        help: "Messages that met an expectation (routine: not summarized)",
+        registers
+      }),
+      expectationsMissing: new Prometheus.Gauge({
+        name: "failmail_expectations_missing",
+        help: "Expectations whose mail is missing now",
+        registers
+      }),
       spooledMessages: new Prometheus.Gauge({
         name: "failmail_spooled_messages",
         help: "Messages stored in the spool (pending or being delivered)",

@@ -7,7 +7,7 @@
  * template is a start error. At run time a template that throws never loses
  * the summary: it falls back to a plain rendering and logs a warning.
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import Handlebars from "handlebars"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
@@ -16,6 +16,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import MailComposer from "nodemailer/lib/mail-composer/index.js"
 import { ConfigError } from "../domain/Errors.ts"
+import * as Expectation from "../domain/Expectation.ts"
 import { messageCount, type RenderedSummary, type SummaryInput } from "../domain/Summary.ts"
 import * as SummaryText from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
@@ -29,9 +30,19 @@ export const defaultTextTemplate: string = path.join(templatesDir, "summary.txt.
 /** The shipped HTML-part template. */
 export const defaultHtmlTemplate: string = path.join(templatesDir, "summary.html.hbs")
 
-type Template = (view: SummaryText.SummaryView) => string
+/** The shipped template of expected-mail notices. */
+export const noticeTemplate: string = path.join(templatesDir, "notice.txt.hbs")
 
-/** A view that reaches every branch of a template (body, cut body, no body, brief list, omitted line). */
+type Template<V = SummaryText.SummaryView> = (view: V) => string
+
+const sampleNotice = (): Expectation.NoticeView =>
+  Expectation.noticeView(
+    "back",
+    { id: "x", name: "sample", match: { subject: "^x" }, everyMs: 60_000, to: [], createdAt: 0, lastMetAt: 1, missingSince: 1 },
+    "[failmail]"
+  )
+
+/** A view that reaches every branch of a template (body, cut body, no body, brief list, omitted line, silenced). */
 const sampleView = (): SummaryText.SummaryView => {
   const group = (n: number) => ({
     key: `key ${n}`,
@@ -46,7 +57,8 @@ const sampleView = (): SummaryText.SummaryView => {
     batchKey: "sample",
     recipients: ["ops@example.com"],
     groups: [group(1), group(2), group(3), group(4)],
-    createdAt: 0
+    createdAt: 0,
+    held: [{ silenceId: "s1", matchers: 'subject=~"^x"', endsAt: 3_600_000, comment: "sample", author: "ops", count: 2 }]
   }
   return SummaryText.viewOf(input, {
     subjectPrefix: "[failmail]",
@@ -64,16 +76,21 @@ const reason = (error: unknown): string => {
 }
 
 /** Reads and compiles one template, forcing compilation by rendering a sample view. */
-const loadTemplate = (hb: typeof Handlebars, file: string, escape: boolean) =>
+const loadTemplate = <V = SummaryText.SummaryView>(
+  hb: typeof Handlebars,
+  file: string,
+  escape: boolean,
+  sample: () => V = sampleView as unknown as () => V
+) =>
   Effect.gen(function* () {
     const source = yield* Effect.tryPromise({
       try: () => fs.readFile(path.resolve(file), "utf8"),
       catch: (error) => new ConfigError({ message: `template ${file}: cannot read: ${reason(error)}` })
     })
     return yield* Effect.try({
-      try: (): Template => {
-        const compiled = hb.compile<SummaryText.SummaryView>(source, { noEscape: !escape, strict: true })
-        compiled(sampleView())
+      try: (): Template<V> => {
+        const compiled = hb.compile<V>(source, { noEscape: !escape, strict: true })
+        compiled(sample())
         return (view) => compiled(view)
       },
       catch: (error) => new ConfigError({ message: `template ${file}: cannot compile: ${reason(error)}` })
@@ -101,6 +118,7 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
     const textFile = config.template === "" ? defaultTextTemplate : config.template
     const text = yield* loadTemplate(hb, textFile, false)
     const html = yield* loadTemplate(hb, defaultHtmlTemplate, true)
+    const notice = yield* loadTemplate(hb, noticeTemplate, false, sampleNotice)
     const messageIdDomain = domainOf(config.from)
 
     const renderPart = (name: string, template: Template, view: SummaryText.SummaryView, fallback: () => string) =>
@@ -169,6 +187,44 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
       return rendered
     })
 
-    return { render } as const
+    const renderNotice = Effect.fn("Renderer.renderNotice")(function* (
+      kind: Expectation.NoticeKind,
+      expectation: Expectation.Expectation
+    ) {
+      const view = Expectation.noticeView(kind, expectation, config.subjectPrefix)
+      const createdAt = yield* Clock.currentTimeMillis
+      const raw = yield* Effect.tryPromise(() =>
+        new MailComposer({
+          from: config.from,
+          to: [...expectation.to],
+          subject: view.subject,
+          date: new Date(createdAt),
+          messageId: `<${crypto.randomUUID()}@${messageIdDomain}>`,
+          headers: { "X-Failmail-Expectation": SummaryText.truncate(view.name, SummaryText.MAX_FIELD_CHARS) },
+          text: notice(view),
+          newline: "\r\n",
+          disableFileAccess: true,
+          disableUrlAccess: true
+        })
+          .compile()
+          .build()
+      ).pipe(Effect.orDie)
+      const rendered: RenderedSummary = {
+        batchKey: "",
+        subject: view.subject,
+        from: config.from,
+        recipients: expectation.to,
+        messageCount: 0,
+        groupCount: 0,
+        raw
+      }
+      return rendered
+    })
+
+    return {
+      render,
+      /** An expected-mail notice ("missing" or "back") to the expectation's recipients. */
+      renderNotice
+    } as const
   })
 }) {}

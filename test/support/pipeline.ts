@@ -19,11 +19,13 @@ import * as Settings from "../../src/domain/Settings.ts"
 import { core, processServices, type ProcessServices } from "../../src/layers/Main.ts"
 import type { AppConfig, RunningConfig } from "../../src/services/AppConfig.ts"
 import { Batcher } from "../../src/services/Batcher.ts"
+import { Expectations } from "../../src/services/Expectations.ts"
 import { History } from "../../src/services/History.ts"
 import { Intake } from "../../src/services/Intake.ts"
 import { Lifecycle } from "../../src/services/Lifecycle.ts"
 import type { Maildir } from "../../src/services/Maildir.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
+import { Silences } from "../../src/services/Silences.ts"
 import type { Spool } from "../../src/services/Spool.ts"
 import { maildirInMemory, memoryMaildirs, memorySpool, spoolInMemory, type MemoryMaildirs, type MemorySpool } from "./memory.ts"
 
@@ -236,6 +238,8 @@ export const startPipeline = <E>(
       history: Context.get(context, History),
       lifecycle: Context.get(context, Lifecycle),
       storage,
+      silences: Context.get(context, Silences),
+      expectations: Context.get(context, Expectations),
       close: Scope.close(scope, Exit.void)
     }
   })

@@ -25,6 +25,7 @@ export const Stats = Schema.Struct({
   LastAccepted: Time,
   Received: Count,
   Rejected: Count,
+  Silenced: Count.annotations({ description: "messages silences hold back now (stored, not summarized until the silence ends)" }),
   SummariesDelivered: Count,
   SummariesFailed: Count,
   StartedAt: Time,
@@ -51,7 +52,7 @@ export interface StatsInput {
   readonly now: number
   readonly version: string
   /** Pending now; `lastAt` is the latest arrival among pending batches, 0 when none is pending. */
-  readonly counts: { readonly batches: number; readonly messages: number; readonly lastAt: number }
+  readonly counts: { readonly batches: number; readonly messages: number; readonly silenced: number; readonly lastAt: number }
   readonly totals: TotalsInput
 }
 
@@ -63,6 +64,7 @@ export const statsOf = (input: StatsInput): Stats => ({
   LastAccepted: rfc3339(input.totals.lastReceivedAt),
   Received: input.totals.received,
   Rejected: input.totals.rejected,
+  Silenced: input.counts.silenced,
   SummariesDelivered: input.totals.summariesDelivered,
   SummariesFailed: input.totals.summariesFailed,
   StartedAt: rfc3339(input.totals.startedAt),

@@ -7,11 +7,13 @@ import { Layer } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
 import { BatchesLive } from "./Batches.ts"
 import { PreviewLive } from "./Preview.ts"
+import { ExpectationsLive } from "./Expectations.ts"
 import { ProbesLive } from "./Probes.ts"
+import { SilencesLive } from "./Silences.ts"
 import { StatsLive } from "./Stats.ts"
 import { SummariesLive } from "./Summaries.ts"
 
 /** The implemented API. */
 export const ApiLive = HttpApiBuilder.api(FailmailApi).pipe(
-  Layer.provide([StatsLive, BatchesLive, SummariesLive, ProbesLive, PreviewLive])
+  Layer.provide([StatsLive, BatchesLive, SummariesLive, ProbesLive, PreviewLive, SilencesLive, ExpectationsLive])
 )

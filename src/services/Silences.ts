@@ -1,0 +1,85 @@
+/**
+ * The silences in force: created and ended through the API, the dashboard
+ * or a signed link in a summary, each ending on its own when its time has
+ * come (a timer on the Effect `Clock`). Whoever holds messages back for a
+ * silence (the Batcher) hears of its end on {@link Silences.ended}, at the
+ * end or when it is ended early.
+ */
+import { Clock, Effect, FiberMap, PubSub } from "effect"
+import * as crypto from "node:crypto"
+import type { FieldError } from "../domain/Matchers.ts"
+import * as Silence from "../domain/Silence.ts"
+
+/** The silences, their end timers, and news of their ends. */
+export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
+  scoped: Effect.gen(function* () {
+    const entries = new Map<string, Silence.Compiled>()
+    const ended = yield* PubSub.unbounded<string>()
+    const timers = yield* FiberMap.make<string>()
+
+    const announceEnd = (id: string) => Effect.asVoid(PubSub.publish(ended, id))
+
+    const startTimer = (silence: Silence.Silence) =>
+      FiberMap.run(
+        timers,
+        silence.id,
+        Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Math.max(0, silence.endsAt - now))).pipe(
+          Effect.zipRight(Effect.logInfo(`silence ${silence.id} ended (${silence.comment || "no comment"})`)),
+          Effect.zipRight(announceEnd(silence.id))
+        )
+      ).pipe(Effect.asVoid)
+
+    /** Forgets silences that ended longer ago than they are listed. */
+    const prune = (now: number) => {
+      for (const [id, entry] of entries) if (!Silence.isListed(entry.silence, now)) entries.delete(id)
+    }
+
+    const create = (request: Silence.SilenceRequest): Effect.Effect<Silence.Silence, FieldError> =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const silence = Silence.create(request, crypto.randomBytes(6).toString("hex"), now)
+        if (!("id" in silence)) return yield* Effect.fail(silence)
+        const compiled = Silence.compiled(silence)
+        if (compiled === undefined) return yield* Effect.dieMessage("a checked silence does not compile")
+        prune(now)
+        entries.set(silence.id, compiled)
+        yield* startTimer(silence)
+        yield* Effect.logInfo(`silence ${silence.id} created until ${new Date(silence.endsAt).toISOString()} by ${silence.author || "(anonymous)"}`)
+        return silence
+      })
+
+    const end = (id: string): Effect.Effect<Silence.Silence | undefined> =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const entry = entries.get(id)
+        if (entry === undefined) return undefined
+        if (!Silence.isActive(entry.silence, now)) return entry.silence
+        const silence = { ...entry.silence, endsAt: now }
+        entries.set(id, { silence, matchers: entry.matchers })
+        yield* FiberMap.remove(timers, id)
+        yield* Effect.logInfo(`silence ${id} ended early`)
+        yield* announceEnd(id)
+        return silence
+      })
+
+    return {
+      /** Creates a silence from a request, or names the field that is wrong. */
+      create,
+      /** Ends a silence now; `undefined` if there is no such silence (an ended one is left as it is). */
+      end,
+      /** The silences in force now, compiled. */
+      active: Effect.map(Clock.currentTimeMillis, (now) =>
+        [...entries.values()].filter((entry) => Silence.isActive(entry.silence, now))
+      ),
+      /** Silences in force and those ended recently, newest first. */
+      list: Effect.map(Clock.currentTimeMillis, (now) => {
+        prune(now)
+        return [...entries.values()].map((entry) => entry.silence).sort((a, b) => b.startsAt - a.startsAt)
+      }),
+      /** A silence by id, if it is still listed. */
+      get: (id: string) => Effect.sync(() => entries.get(id)?.silence),
+      /** Ids of silences as they end (on time or early); subscribe before they end. */
+      ended
+    } as const
+  })
+}) {}

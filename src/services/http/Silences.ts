@@ -1,0 +1,36 @@
+/** Handlers of the `silences` group (`src/domain/api/Silences.ts`). */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import { Clock, Effect } from "effect"
+import { FailmailApi } from "../../domain/Api.ts"
+import { InvalidField, SilenceNotFound, silenceOf } from "../../domain/api/Silences.ts"
+import { Batcher } from "../Batcher.ts"
+import { Silences } from "../Silences.ts"
+
+/** The `silences` handlers. */
+export const SilencesLive = HttpApiBuilder.group(FailmailApi, "silences", (handlers) =>
+  Effect.gen(function* () {
+    const silences = yield* Silences
+    const batcher = yield* Batcher
+    return handlers
+      .handle("create", ({ payload }) =>
+        silences.create(payload).pipe(
+          Effect.map((silence) => ({ id: silence.id })),
+          Effect.mapError((error) => new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field }))
+        )
+      )
+      .handle("list", () =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const held = yield* batcher.silenced
+          return (yield* silences.list).map((silence) => silenceOf(silence, now, held.get(silence.id) ?? 0))
+        })
+      )
+      .handle("end", ({ path }) =>
+        Effect.flatMap(Effect.zip(silences.end(path.id), Clock.currentTimeMillis), ([silence, now]) =>
+          silence === undefined
+            ? Effect.fail(new SilenceNotFound({ error: "no such silence", id: path.id }))
+            : Effect.succeed(silenceOf(silence, now, 0))
+        )
+      )
+  })
+)

@@ -1,0 +1,129 @@
+/**
+ * Expected mail: the rules (validation naming the field, deadlines, one
+ * notice each way) and, on the TestClock through the whole pipeline, what
+ * a user sees: matching messages are not summarized, the "missing" notice
+ * goes out exactly `every` after the last match (once), and the "back"
+ * notice once when a matching message arrives again.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Expectation from "../src/domain/Expectation.ts"
+import { readHeaders } from "../src/domain/HeaderBlock.ts"
+import { advanceTo, expectWakeUpAt, idle, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
+
+const HOUR = 3_600_000
+const WAIT = 30_000
+
+describe("creating an expectation", () => {
+  const request: Expectation.ExpectationRequest = {
+    name: "nightly backup",
+    match: { subject: "^backup OK" },
+    every: "24h",
+    to: ["Ops@Example.com"]
+  }
+  const fieldOf = (overrides: Partial<Expectation.ExpectationRequest>) => {
+    const result = Expectation.create({ ...request, ...overrides }, "e1", 0)
+    return "field" in result ? result.field : "(valid)"
+  }
+
+  it("takes a name, matchers, a period and recipients", () => {
+    expect(Expectation.create(request, "e1", 1000)).toEqual({
+      id: "e1",
+      name: "nightly backup",
+      match: { subject: "^backup OK" },
+      everyMs: 24 * HOUR,
+      to: ["ops@example.com"],
+      createdAt: 1000,
+      lastMetAt: 0,
+      missingSince: 0
+    })
+  })
+
+  it("names the field that is wrong", () => {
+    expect(fieldOf({ name: " " })).toBe("name")
+    expect(fieldOf({ match: {} })).toBe("match")
+    expect(fieldOf({ match: { subject: "[" } })).toBe("match.subject")
+    expect(fieldOf({ every: "daily" })).toBe("every")
+    expect(fieldOf({ every: "0s" })).toBe("every")
+    expect(fieldOf({ to: [] })).toBe("to")
+    expect(fieldOf({ to: ["not an address"] })).toBe("to")
+  })
+
+  it("is missing every after it was last met (or created), once; a match makes it back", () => {
+    const created = Expectation.create(request, "e1", 0) as Expectation.Expectation
+    expect(Expectation.missingAt(created, 24 * HOUR - 1)).toBeUndefined()
+    const missing = Expectation.missingAt(created, 24 * HOUR)!
+    expect(Expectation.noticeSubject("missing", missing, "[failmail]")).toBe("[failmail] missing: nightly backup (last seen never)")
+    expect(Expectation.missingAt(missing, 48 * HOUR)).toBeUndefined()
+    const { next, back } = Expectation.met(missing, 30 * HOUR)
+    expect(back).toBe(true)
+    expect(Expectation.deadline(next)).toBe(54 * HOUR)
+    expect(Expectation.met(next, 31 * HOUR).back).toBe(false)
+  })
+})
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-expectations-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+describe("expected mail in the pipeline (TestClock)", () => {
+  it.scoped("missing fires exactly at every, once; back fires once; matching mail is never summarized", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const relay = yield* recordingRelay()
+      const p = yield* startPipeline(testConfig(dir), relay.layer)
+      const accept = (subject: string) =>
+        p.intake.accept(rawMessage({ subject }), { mailFrom: "cron@example.com", rcptTo: ["ops@example.com"] })
+      const subjects = () => relay.sent.map((sent) => readHeaders(sent.raw)["subject"])
+
+      yield* p.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "1h", to: ["oncall@example.com"] })
+      yield* expectWakeUpAt(HOUR)
+      yield* advanceTo(HOUR - 1)
+      expect(relay.attempts).toHaveLength(0)
+
+      yield* advanceTo(HOUR)
+      expect(relay.sent.length === 1).toBe(true)
+      expect(relay.sent[0]).toMatchObject({ at: HOUR, envelope: { to: ["oncall@example.com"] } })
+      expect(subjects()).toEqual(["[failmail] missing: nightly backup (last seen never)"])
+      yield* advanceTo(5 * HOUR)
+      expect(relay.attempts).toHaveLength(1)
+
+      yield* accept("backup OK: 12 GB")
+      yield* idle
+      expect(relay.sent.length === 2).toBe(true)
+      expect(subjects()[1]).toBe("[failmail] back: nightly backup (missing since 1970-01-01T01:00:00.000Z)")
+      expect(relay.sent[1]!.at).toBe(5 * HOUR)
+      expect(yield* p.batcher.counts).toMatchObject({ batches: 0, messages: 0 })
+      expect((yield* p.expectations.list)[0]).toMatchObject({ lastMetAt: 5 * HOUR, missingSince: 0 })
+
+      // met again before its deadline: no notice, and the routine message is not summarized
+      yield* advanceTo(5 * HOUR + 30 * 60_000)
+      yield* accept("backup OK: 13 GB")
+      yield* advanceTo(6 * HOUR + 30 * 60_000 - 1)
+      expect(relay.attempts).toHaveLength(2)
+      yield* expectWakeUpAt(6 * HOUR + 30 * 60_000)
+      yield* advanceTo(6 * HOUR + 30 * 60_000)
+      expect(relay.sent.length === 3).toBe(true)
+      expect(subjects()[2]).toBe("[failmail] missing: nightly backup (last seen 1970-01-01T05:30:00.000Z)")
+      expect(p.storage.spool.messages.size).toBe(0)
+    })
+  )
+
+  it.scoped("other mail is summarized as usual", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const relay = yield* recordingRelay()
+      const p = yield* startPipeline(testConfig(dir), relay.layer)
+      yield* p.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "24h", to: ["oncall@example.com"] })
+      yield* p.intake.accept(rawMessage({ subject: "backup FAILED" }), { mailFrom: "cron@example.com", rcptTo: ["ops@example.com"] })
+      yield* expectWakeUpAt(WAIT)
+      yield* advanceTo(WAIT)
+      expect(relay.sent.length === 1).toBe(true)
+      expect(readHeaders(relay.sent[0]!.raw)["subject"]).toBe("[failmail] 1 instance: backup FAILED")
+    })
+  )
+})
