@@ -151,8 +151,9 @@ const run = async (): Promise<number> => {
 
   const rss: Array<number> = []
   const sampler = setInterval(() => {
+    // An exiting process has no VmRSS any more: keep only real samples.
     const memory = failmail.memory()
-    if (memory !== undefined) rss.push(memory.rssKb)
+    if (memory !== undefined && Number.isFinite(memory.rssKb)) rss.push(memory.rssKb)
   }, 1_000)
   let hups = 0
   let linesAtLastHup = 0
