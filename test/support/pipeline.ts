@@ -145,12 +145,9 @@ const trackers = FiberRef.unsafeMake<ReadonlyArray<Supervisor.Supervisor<Array<F
 
 /**
  * Tracks every fiber this (test) fiber forks from now on, and every fiber
- * those fork, for {@link idle}, until the current scope closes. Also ends the
- * `TestClock`'s "not advancing the clock" warning, whose real-time fiber
- * would otherwise count as work.
+ * those fork, for {@link idle}, until the current scope closes.
  */
-export const trackFibers: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
-  yield* TestClock.adjust(0)
+const trackFibers: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
   const tracker = yield* Supervisor.track
   yield* Layer.build(Supervisor.addSupervisor(tracker))
   yield* FiberRef.update(trackers, (all) => [...all, tracker])
@@ -180,6 +177,9 @@ const nextTurn: Effect.Effect<number> = Effect.async((resume) => {
   })
 })
 
+/** How many event-loop turns {@link idle} gives the pipeline before it calls it a runaway. */
+const IDLE_TURNS = 100_000
+
 /**
  * Waits until the pipeline has done all it can without the clock moving:
  * every tracked fiber is done or suspended (on a timer, a deferred, a paused
@@ -191,7 +191,7 @@ export const idle: Effect.Effect<void> = Effect.gen(function* () {
   const tracked = yield* FiberRef.get(trackers)
   const self = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
   let previous: ReadonlyArray<readonly [Fiber.RuntimeFiber<unknown, unknown>, string, unknown]> | undefined
-  while (true) {
+  for (let turn = 0; turn < IDLE_TURNS; turn++) {
     const immediates = yield* nextTurn
     const fibers = (yield* Effect.forEach(tracked, (tracker) => tracker.value)).flat().filter((fiber) => fiber !== self)
     const statuses = yield* Effect.forEach(fibers, (fiber) => fiber.status)
@@ -210,6 +210,7 @@ export const idle: Effect.Effect<void> = Effect.gen(function* () {
     if (quiet && unchanged) return
     previous = quiet ? snapshot : undefined
   }
+  return yield* Effect.dieMessage(`the pipeline did not come to rest within ${IDLE_TURNS} turns of the event loop (work that never ends?)`)
 })
 
 /**
