@@ -17,6 +17,7 @@ import {
   settledSummaries,
   spoolFiles,
   startWithUpstream,
+  summariesAtStop,
   type Failmail
 } from "./support/failmail.ts"
 
@@ -182,7 +183,7 @@ describe("liberal in what it accepts", () => {
     expect((await conversation.read()).code).toBe(250)
     await conversation.quit()
 
-    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    const [summary, ...rest] = await summariesAtStop(upstream, failmail)
     expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.messages).toBe(4)
     expect(summary?.groups).toBe(4)
@@ -232,7 +233,7 @@ describe("AUTH", () => {
     anonymous.close()
     wrong.close()
 
-    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    const [summary, ...rest] = await summariesAtStop(upstream, failmail)
     expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.messages).toBe(3)
     expect(summary?.subject).toBe("[failmail] 3 instances of 3 messages")
@@ -334,7 +335,7 @@ describe("limits and misbehaving clients", () => {
     await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "small enough", text: "z" })
     transport.close()
 
-    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    const [summary, ...rest] = await summariesAtStop(upstream, failmail)
     expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.subject).toBe("[failmail] 2 instances: small enough")
     expect(summary?.messages).toBe(2)
@@ -534,7 +535,7 @@ describe("limits and misbehaving clients", () => {
     await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "whole message", text: "all of it again" })
     transport.close()
 
-    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    const [summary, ...rest] = await summariesAtStop(upstream, failmail)
     expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.subject).toBe("[failmail] 2 instances: whole message")
     expect(summary?.mail.text ?? "").not.toContain("half a message")
@@ -584,7 +585,7 @@ describe("other real clients", () => {
       "log.error('disk full on db1')"
     ].join("\n")
     await run("/usr/bin/python3", ["-c", script, String(failmail.port)], { timeout: 15_000 })
-    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    const [summary, ...rest] = await summariesAtStop(upstream, failmail)
     expect(rest).toHaveLength(0)
     expect(summary).toMatchObject({ subject: "[failmail] 4 instances of 2 messages", messages: 4, groups: 2 })
     const text = summary?.mail.text ?? ""
@@ -600,7 +601,7 @@ describe("other real clients", () => {
       ["-m", "40", "-s", "4", "-l", "512", "-S", "load test", "-f", "app@example.org", "-t", "ops@example.com", `127.0.0.1:${failmail.port}`],
       { timeout: 15_000 }
     )
-    const [summary, ...rest] = await settledSummaries(upstream, failmail, 1)
+    const [summary, ...rest] = await summariesAtStop(upstream, failmail)
     expect(rest.map((extra) => extra.subject)).toEqual([])
     expect(summary?.messages).toBe(40)
     expect(summary?.subject).toBe("[failmail] 40 instances: load test")

@@ -14,7 +14,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as tls from "node:tls"
-import { onTestFinished } from "vitest"
+import { expect, onTestFinished } from "vitest"
 import * as Settings from "../../src/domain/Settings.ts"
 import { pipeline } from "../../src/layers/Main.ts"
 import type { RunningConfig } from "../../src/services/AppConfig.ts"
@@ -60,10 +60,11 @@ export const testConfig = (dir: string, overrides: Overrides): RunningConfig => 
 
 /**
  * For tests that need several messages, sent one after the other, in one
- * summary: a quiet period long enough that a loaded machine does not split
- * the batch (the 300 ms default is for single-message tests).
+ * summary: batches wait an hour, so nothing is summarized until failmail
+ * stops ({@link summariesAtStop}), however slowly the messages arrive (the
+ * 300 ms default is for single-message tests).
  */
-export const GATHER = { waitPeriod: Duration.seconds(1) } as const
+export const GATHER = { waitPeriod: Duration.hours(1), maxWait: Duration.hours(1) } as const
 
 /** A fresh temp dir. */
 export const tempDir = (prefix = "failmail-e2e-"): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -413,6 +414,17 @@ export const summariesOf = (upstream: Upstream, failmail: Failmail): Promise<Rea
         }
       })
   )
+
+/**
+ * Stops failmail, whose final flush summarizes every pending batch (see
+ * {@link GATHER}), checks that its spool is empty, and parses the summaries
+ * the upstream received.
+ */
+export const summariesAtStop = async (upstream: Upstream, failmail: Failmail): Promise<ReadonlyArray<ReceivedSummary>> => {
+  await failmail.close()
+  expect(spoolFiles(failmail.config.messageStore)).toEqual([])
+  return summariesOf(upstream, failmail)
+}
 
 /** Waits until the upstream holds `count` summaries and the spool is empty (so nothing more is on its way). */
 export const settledSummaries = async (
