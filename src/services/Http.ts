@@ -226,7 +226,7 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
       )
     })
 
-    // The listening socket comes from Listeners when the process has them, so a
+    // The listening socket comes from the process's Listeners, so a
     // reload that keeps --bind-http keeps the socket: requests made during the
     // reload wait for the new graph instead of being refused.
     const accepted = HostCheck.acceptedHosts({ bindHost: address.host, externalUrl: config.externalUrl })
