@@ -1,7 +1,7 @@
 /**
  * Runs the BUILT failmail (`node dist/main.js ...`) as a child process, as a
  * user runs it, with its own spool and fail-dir, HTTP off, and reads its log
- * lines on stderr: `smtp: listening on 127.0.0.1:<port>` gives the port,
+ * lines on stderr: `listening on 127.0.0.1:<port>` with `component=smtp` gives the port,
  * `failmail ready` says it is serving.
  */
 import { spawn, type ChildProcess } from "node:child_process"
@@ -93,7 +93,7 @@ export class Failmail {
       for (const listener of failmail.listeners.splice(0)) listener()
     })
     try {
-      const listening = await failmail.waitForLine(/smtp: listening on 127\.0\.0\.1:(\d+)/, options.readyTimeoutMs ?? 60_000)
+      const listening = await failmail.waitForLine(/listening on 127\.0\.0\.1:(\d+).* component=smtp\b/, options.readyTimeoutMs ?? 60_000)
       failmail.port = Number(/127\.0\.0\.1:(\d+)/.exec(listening.text)?.[1])
       failmail.readyAt = (await failmail.waitForLine(/failmail ready/, options.readyTimeoutMs ?? 60_000)).at
     } catch (error) {

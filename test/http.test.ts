@@ -143,7 +143,7 @@ describe("HTTP API", () => {
 
   it("listens on the port it reports", () => {
     expect(port).toBeGreaterThan(0)
-    expect(failmail.logs.some((line) => line.includes(`http: listening on 127.0.0.1:${port}`))).toBe(true)
+    expect(failmail.logs.some((line) => line.includes(`message="listening on 127.0.0.1:${port}"`) && line.includes("component=http"))).toBe(true)
   })
 
   it("healthz and readyz are 200 while the listener and spool are fine", async () => {

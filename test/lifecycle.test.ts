@@ -10,7 +10,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { buildDaemon, launch, main, ready, smtpPortOf } from "./support/daemon.ts"
+import { buildDaemon, httpPortOf, launch, listeningPortsOf, main, ready, smtpPortOf } from "./support/daemon.ts"
 import { Conversation, deadUpstream, eventually, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream, type UpstreamOptions } from "./support/upstream.ts"
 
@@ -257,15 +257,15 @@ describe("signals", () => {
     fs.writeFileSync(configFile, config)
     const child = launch([`--config=${configFile}`, "--shutdown-timeout=1h"], dir)
     await ready(child)
-    const httpPortOf = () => [...child.output().matchAll(/http: listening on [^\s"]*:(\d+)/g)].map((match) => Number(match[1]))
-    const [httpPort] = httpPortOf()
+    const httpPorts = () => listeningPortsOf(child, "http")
+    const [httpPort] = httpPorts()
     // A session with a message under way holds the old configuration open while the reload waits for it.
     const busy = await greeted(smtpPortOf(child), "client.example")
     expect((await busy.command("MAIL FROM:<app@example.org>")).code).toBe(250)
 
     child.process.kill("SIGHUP")
     await eventually("reload waiting for the session", () => child.output().includes("for 1 sessions to finish their message"))
-    expect(child.output()).toContain("http: handing the listener to the new configuration")
+    expect(child.output()).toMatch(/message="handing the listener to the new configuration".* component=http/)
     const duringReload = new Promise<number>((resolve, reject) =>
       http.get({ host: "127.0.0.1", port: httpPort, path: "/healthz" }, (response) => {
         response.resume()
@@ -278,8 +278,8 @@ describe("signals", () => {
     await busy.quit()
 
     expect(await duringReload).toBe(200)
-    await eventually("new configuration listening", () => httpPortOf().length === 2)
-    expect(httpPortOf()).toEqual([httpPort, httpPort])
+    await eventually("new configuration listening", () => httpPorts().length === 2)
+    expect(httpPorts()).toEqual([httpPort, httpPort])
   })
 
   it("SIGHUP with an invalid config file keeps the running configuration", async () => {
@@ -370,7 +370,7 @@ describe("what outlives a reload", () => {
     fs.writeFileSync(configFile, `bind_addr = 127.0.0.1:0\nbind_http = 127.0.0.1:0\nrelay_addr = ${upstream.address}\nwait_period = 1s\n`)
     const child = launch([`--config=${configFile}`], dir)
     await ready(child)
-    const httpPort = Number(/http: listening on [^\s"]*:(\d+)/.exec(child.output())?.[1])
+    const httpPort = httpPortOf(child)
     const stats = async () => JSON.parse(await fetchText(httpPort, "/api/stats"))
     const history = async (): Promise<Array<{ subject: string; status: string }>> =>
       JSON.parse(await fetchText(httpPort, "/api/summaries"))

@@ -16,12 +16,14 @@ const levels = {
 export const levelLayer = (config: Pick<RunningConfig, "logLevel">): Layer.Layer<never> =>
   Logger.minimumLogLevel(levels[config.logLevel])
 
+/**
+ * A line of `--log-format`: logfmt text (`key=value`, the fields of
+ * `domain/LogContext.ts` after the message) or one JSON object (the fields
+ * under `annotations`).
+ */
+export const lineLogger = (format: RunningConfig["logFormat"]): Logger.Logger<unknown, string> =>
+  format === "json" ? Logger.jsonLogger : Logger.logfmtLogger
+
 /** The logger for a configuration: format and level (the format is fixed for the life of the process). */
 export const layer = (config: Pick<RunningConfig, "logLevel" | "logFormat">): Layer.Layer<never> =>
-  Layer.merge(
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.withConsoleError(config.logFormat === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
-    ),
-    levelLayer(config)
-  )
+  Layer.merge(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(lineLogger(config.logFormat))), levelLayer(config))

@@ -36,6 +36,7 @@ import { parseHostPort } from "../domain/Address.ts"
 import { OPENAPI_PATH } from "../domain/Api.ts"
 import { OPEN_PATHS } from "../domain/api/Probes.ts"
 import * as HostCheck from "../domain/HostCheck.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import * as Secrets from "../domain/Secrets.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
 import { AppConfig } from "./AppConfig.ts"
@@ -241,11 +242,11 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
         const reloading = yield* listener.detach
         nodeServer.closeIdleConnections()
         setTimeout(() => nodeServer.closeAllConnections(), CLOSE_GRACE_MS).unref()
-        yield* Effect.logInfo(reloading ? "http: handing the listener to the new configuration" : "http: server closing")
+        yield* Effect.logInfo(reloading ? "handing the listener to the new configuration" : "server closing")
       })
     )
     const port = listener.address?.port ?? 0
-    yield* Effect.logInfo(`http: listening on ${address.host === "" ? "*" : address.host}:${port}`)
+    yield* Effect.logInfo(`listening on ${address.host === "" ? "*" : address.host}:${port}`)
     return { port }
-  })
+  }).pipe(LogContext.annotate({ component: "http" }))
 }) {}

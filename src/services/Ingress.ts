@@ -17,6 +17,7 @@ import type { SMTPConnection } from "smtp-server/lib/smtp-connection.js"
 import { parseHostPort } from "../domain/Address.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
 import * as GoDuration from "../domain/GoDuration.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import * as Rewrite from "../domain/Rewrite.ts"
 import * as Secrets from "../domain/Secrets.ts"
 import { perAddressLimit } from "../domain/SessionLimits.ts"
@@ -78,13 +79,11 @@ const waitUntil = (done: () => boolean, timeout: Duration.Duration) =>
     while (!done() && (yield* Clock.currentTimeMillis) < deadline) yield* Effect.sleep("50 millis")
   })
 
-/** `--debug-receiver`: smtp-server's (meta, format, ...args) log calls as one line per event, by connection. */
+/** `--debug-receiver`: smtp-server's (meta, format, ...args) log calls as one line per event, with its connection id. */
 const conversationLog =
-  (log: (line: string) => void) =>
-  (meta: unknown, format?: unknown, ...args: Array<unknown>) => {
-    const connection = (meta as { cid?: string } | undefined)?.cid
-    log(`smtp${connection === undefined ? "" : ` [${connection}]`}: ${util.format(format, ...args)}`)
-  }
+  (log: (line: string, connection?: string) => void) =>
+  (meta: unknown, format?: unknown, ...args: Array<unknown>) =>
+    log(util.format(format, ...args), (meta as { cid?: string } | undefined)?.cid)
 
 /** The SMTP listener. */
 export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
@@ -102,7 +101,10 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
     const needsAuth = Secrets.isSet(config.credentials)
     const { user, password } = Secrets.credentialsOf(config.credentials)
     const hasTls = config.tlsCert !== ""
-    const log = (message: string) => Runtime.runSync(runtime)(Effect.logInfo(message))
+    /** Logs `line` from smtp-server's callbacks, about `connection` when given. */
+    const log = (line: Effect.Effect<void>, connection?: string) =>
+      Runtime.runSync(runtime)(LogContext.annotate(connection === undefined ? {} : { connection })(line))
+    const logInfo = (message: string, connection?: string) => log(Effect.logInfo(message), connection)
     const dataTimeoutMs = Duration.toMillis(config.dataTimeout)
     const perAddress = perAddressLimit(config.maxConnectionsPerIp, config.maxConnections)
     /** Sessions past onConnect: only they count in the connections gauge. */
@@ -129,11 +131,11 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       disableReverseLookup: true,
       lenientAddressParsing: true,
       logger: config.debugReceiver
-        ? { info: conversationLog(log), debug: conversationLog(log), error: conversationLog(log) }
+        ? { info: conversationLog(logInfo), debug: conversationLog(logInfo), error: conversationLog(logInfo) }
         : false,
       onConnect: (session, callback) => {
         if (perAddress > 0 && connectionsFrom(session.remoteAddress) > perAddress) {
-          log(`smtp: refused ${session.remoteAddress}: it holds ${perAddress} connections already (--max-connections-per-ip)`)
+          logInfo(`refused ${session.remoteAddress}: it holds ${perAddress} connections already (--max-connections-per-ip)`, session.id)
           return callback(reply(421, "Too many connections from your address, try again later"))
         }
         accepted.add(session.id)
@@ -179,18 +181,18 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
               session.envelope.rcptTo.map((recipient) => recipient.address)
             )
           }
-          runFork(intake.accept(Buffer.concat(chunks), envelope)).addObserver((exit) => {
+          const stored = intake.accept(Buffer.concat(chunks), envelope).pipe(LogContext.annotate({ connection: session.id }))
+          runFork(stored).addObserver((exit) => {
             if (Exit.isSuccess(exit)) return callback(null, "Ok: stored")
             reject("spool")
-            const failure = Exit.isFailure(exit) ? exit.cause : undefined
-            Runtime.runSync(runtime)(Effect.logError("cannot store message; answered 451", failure))
+            log(Effect.logError("cannot store message; answered 451", exit.cause), session.id)
             callback(reply(451, "Temporary failure: cannot store the message, try again later"))
           })
         })
       }
     }
     const server = new SMTPServer(options)
-    server.on("error", (error) => log(`smtp: ${error.message}`))
+    server.on("error", (error) => logInfo(error.message))
     yield* LineDeadline.enforce(server, Duration.toMillis(config.lineTimeout))
 
     /** How many open sessions come from `address`. */
@@ -213,7 +215,7 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         const reloading = yield* listener.detach
-        yield* Effect.logInfo(`smtp: ${reloading ? "handing the listener to the new configuration" : "listener closed"}`)
+        yield* Effect.logInfo(reloading ? "handing the listener to the new configuration" : "listener closed")
         const closeWhere = (which: (connection: SMTPConnection) => boolean) => {
           for (const connection of server.connections) {
             if (!which(connection)) continue
@@ -224,7 +226,7 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
         closeWhere(isIdle)
         const busy = [...server.connections].filter((connection) => !isIdle(connection)).length
         if (busy > 0) {
-          yield* Effect.logInfo(`smtp: waiting up to ${GoDuration.format(config.shutdownTimeout)} for ${busy} sessions to finish their message`)
+          yield* Effect.logInfo(`waiting up to ${GoDuration.format(config.shutdownTimeout)} for ${busy} sessions to finish their message`)
           yield* waitUntil(() => {
             closeWhere(isIdle)
             return server.connections.size === 0
@@ -234,7 +236,7 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       })
     )
     const address = listener.address
-    yield* Effect.logInfo(`smtp: listening on ${address ? `${address.address}:${address.port}` : target.label}`)
+    yield* Effect.logInfo(`listening on ${address ? `${address.address}:${address.port}` : target.label}`)
     if (needsAuth && !hasTls && !config.allowUnencryptedAuth) {
       yield* Effect.logWarning(
         "credentials are set but TLS is not: clients cannot authenticate (set --tls-cert/--tls-key or --allow-unencrypted-auth)"
@@ -247,5 +249,5 @@ export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
       /** Whether the listener is accepting connections. */
       listening: Effect.sync(() => listener.listening())
     } as const
-  })
+  }).pipe(LogContext.annotate({ component: "smtp" }))
 }) {}

@@ -54,12 +54,34 @@ export const launch = (
 /** Resolves once the child logged "failmail ready". */
 export const ready = (child: Child) => eventually("failmail ready", () => child.output().includes("failmail ready"), 10_000)
 
-/** The SMTP port failmail logged last (a reload with port 0 binds a new one). */
-export const smtpPortOf = (child: Child): number => {
-  const match = [...child.output().matchAll(/smtp: listening on [^\s"]*:(\d+)/g)].at(-1)
-  if (match === undefined) throw new Error(`no port in output: ${child.output()}`)
-  return Number(match[1])
+/**
+ * The ports failmail logged for its `component` listener ("smtp" or "http"),
+ * oldest first (a reload with port 0 binds a new one), from its log lines in
+ * either `--log-format`.
+ */
+export const listeningPortsOf = (child: Child, component: "smtp" | "http"): ReadonlyArray<number> => {
+  const ofComponent = new RegExp(`component=${component}(\\s|$)|"component":"${component}"`)
+  return child
+    .output()
+    .split("\n")
+    .filter((line) => ofComponent.test(line))
+    .flatMap((line) => {
+      const port = /listening on [^\s"]*:(\d+)"/.exec(line)?.[1]
+      return port === undefined ? [] : [Number(port)]
+    })
 }
+
+const lastPortOf = (child: Child, component: "smtp" | "http"): number => {
+  const port = listeningPortsOf(child, component).at(-1)
+  if (port === undefined) throw new Error(`no ${component} port in output: ${child.output()}`)
+  return port
+}
+
+/** The SMTP port failmail logged last (a reload with port 0 binds a new one). */
+export const smtpPortOf = (child: Child): number => lastPortOf(child, "smtp")
+
+/** The HTTP port failmail logged last. */
+export const httpPortOf = (child: Child): number => lastPortOf(child, "http")
 
 /** The resident set size of a running process, in bytes (Linux `/proc/<pid>/status`). */
 export const residentBytes = (pid: number): number => {

@@ -16,6 +16,7 @@ import * as path from "node:path"
 import * as tls from "node:tls"
 import { expect, onTestFinished } from "vitest"
 import * as Settings from "../../src/domain/Settings.ts"
+import * as Logging from "../../src/layers/Logging.ts"
 import { pipeline } from "../../src/layers/Main.ts"
 import type { RunningConfig } from "../../src/services/AppConfig.ts"
 import { Http } from "../../src/services/Http.ts"
@@ -31,7 +32,7 @@ export interface Failmail {
   readonly config: RunningConfig
   /** The temp dir holding the spool (`spool/`) and the fail-dir (`failed/`). */
   readonly dir: string
-  /** Log lines so far (logfmt). */
+  /** Log lines so far, in `config.logFormat` (logfmt unless a test asks for JSON). */
   readonly logs: Array<string>
   /** Stops failmail (listener, then a final flush of pending batches), as SIGTERM would. */
   readonly close: () => Promise<void>
@@ -75,7 +76,7 @@ export const startFailmail = async (overrides: Overrides | ((dir: string) => Ove
   const config = testConfig(dir, typeof overrides === "function" ? overrides(dir) : overrides)
   const logs: Array<string> = []
   const echo = process.env["FAILMAIL_TEST_LOGS"] === "1"
-  const capture = Logger.logfmtLogger.pipe(
+  const capture = Logging.lineLogger(config.logFormat).pipe(
     Logger.map((line) => {
       logs.push(line)
       if (echo) process.stderr.write(line + "\n")

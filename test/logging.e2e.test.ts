@@ -1,0 +1,68 @@
+/**
+ * Log lines carry their context as fields (README, Operations, "Log lines"):
+ * with `--log-format=json` a log pipeline can filter on `component`,
+ * `batch`, `summary` and `connection`; the text format shows the same
+ * fields as `key=value`.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import nodemailer from "nodemailer"
+import { describe, expect, it } from "vitest"
+import { Conversation, startWithUpstream } from "./support/failmail.ts"
+
+/** One JSON log line, as `--log-format=json` writes it. */
+interface JsonLine {
+  readonly message: string
+  readonly logLevel: string
+  readonly annotations: Record<string, unknown>
+  readonly spans: Record<string, number>
+}
+
+const jsonLines = (logs: ReadonlyArray<string>): ReadonlyArray<JsonLine> => logs.map((line) => JSON.parse(line) as JsonLine)
+
+const send = (port: number, subject: string) =>
+  nodemailer
+    .createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true })
+    .sendMail({ from: "app@example.org", to: "ops@example.com", subject, text: "body" })
+
+describe("JSON log lines", () => {
+  it("a message that cannot be stored: the 451 line names component smtp and the connection", async () => {
+    const { failmail } = await startWithUpstream({ logFormat: "json", debugReceiver: true })
+    const messages = path.join(failmail.config.messageStore, "msg")
+    fs.renameSync(messages, `${messages}.away`)
+    fs.writeFileSync(messages, "not a directory")
+
+    await expect(send(failmail.port, "while broken")).rejects.toMatchObject({ responseCode: 451 })
+    const lines = jsonLines(failmail.logs)
+    const refused = lines.find((line) => line.message === "cannot store message; answered 451")
+    expect(refused?.logLevel).toBe("ERROR")
+    expect(refused?.annotations).toMatchObject({ component: "smtp", connection: expect.stringMatching(/^\w+$/) })
+    // The same connection's conversation (--debug-receiver) carries the same id.
+    const answered = lines.find((line) => line.message.startsWith("S: 451 "))
+    expect(answered?.annotations).toEqual({ component: "smtp", connection: refused?.annotations["connection"] })
+  })
+
+  it("the listeners say which they are: component smtp and http, the address in the message", async () => {
+    const { failmail } = await startWithUpstream({ logFormat: "json", bindHttp: "127.0.0.1:0" })
+    const lines = jsonLines(failmail.logs)
+    expect(lines).toContainEqual(
+      expect.objectContaining({ message: `listening on 127.0.0.1:${failmail.port}`, annotations: { component: "smtp" } })
+    )
+    expect(lines).toContainEqual(
+      expect.objectContaining({ message: `listening on 127.0.0.1:${failmail.httpPort}`, annotations: { component: "http" } })
+    )
+  })
+})
+
+describe("text log lines", () => {
+  it("show the same fields as key=value after the message", async () => {
+    const { failmail } = await startWithUpstream({ debugReceiver: true })
+    const conversation = await Conversation.open(failmail.port)
+    await conversation.read()
+    await conversation.command("EHLO client.example")
+    await conversation.quit()
+    const greeting = failmail.logs.find((line) => line.includes('message="C: EHLO client.example"'))
+    expect(greeting).toMatch(/ component=smtp( |$)/)
+    expect(greeting).toMatch(/ connection=\w+( |$)/)
+  })
+})
