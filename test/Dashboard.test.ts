@@ -25,6 +25,8 @@ const input = (overrides: Partial<DashboardView.PageInput> = {}): DashboardView.
   stats: { now: T0 + 60_000, version: "0.1.0", counts: { batches: 1, messages: 3, silenced: 0, lastAt: T0 + 60_000 }, totals },
   batches: [batch()],
   summaries: [summary()],
+  silences: [],
+  expectations: [],
   config: { "bind-addr": "localhost:2525", credentials: "<redacted>" },
   nonce: "abc123",
   ...overrides
@@ -120,11 +122,48 @@ describe("dashboard page", () => {
     expect(html).toContain(`and ${20 - DashboardView.GROUPS_SHOWN} more groups`)
   })
 
+  it("lists silences (what each holds, end now) and expectations (last met, missing), and offers to silence each pending group", () => {
+    const now = T0 + 60_000
+    const html = page({
+      batches: [batch({ key: "web", groups: [{ key: "disk full", subject: "disk full", count: 2 }] })],
+      silences: [
+        { silence: { id: "abc", match: { subject: "^disk" }, startsAt: T0, endsAt: now + 3_600_000, comment: "<b>known</b>", author: "ann" }, held: 4 },
+        { silence: { id: "old", match: { from: "x" }, startsAt: T0, endsAt: now - 120_000, comment: "", author: "" }, held: 0 }
+      ],
+      expectations: [
+        { id: "e1", name: "nightly backup", match: { subject: "^backup OK" }, everyMs: 86_400_000, to: ["ops@example.com"], createdAt: T0, lastMetAt: T0, missingSince: 0 },
+        { id: "e2", name: "sync", match: { subject: "^sync" }, everyMs: 3_600_000, to: ["ops@example.com"], createdAt: T0, lastMetAt: 0, missingSince: T0 + 30_000 }
+      ]
+    })
+    expect(html).toContain('data-silence-batch="^web$" data-silence-group="^disk full$"')
+    expect(html).toMatch(/data-silence-id="abc" class="active">[\s\S]*?in 1h 00m[\s\S]*?>4<[\s\S]*?&lt;b&gt;known&lt;\/b&gt;[\s\S]*?data-post="api\/silences\/abc" data-method="DELETE"/)
+    expect(html).toMatch(/data-silence-id="old" class="ended">[\s\S]*?ended 2m 00s ago/)
+    expect(html).not.toContain('data-post="api/silences/old"')
+    expect(html).toMatch(/nightly backup[\s\S]*?1m 00s ago[\s\S]*?due in 23h 59m/)
+    expect(html).toMatch(/sync[\s\S]*?never[\s\S]*?missing since 30s ago/)
+    expect(html).toContain('data-post="api/expectations/e2" data-method="DELETE"')
+    expect(html).toContain('data-json="api/silences"')
+    expect(html).toContain('data-json="api/expectations"')
+  })
+
+  it("renders a silence link's page: confirm (a form posting the token), created, refused", () => {
+    const confirm = dashboard.linkPage(
+      DashboardView.linkPageView({ state: "confirm", claim: { match: { batch: "^web$", group: "^disk$" }, forMs: 3_600_000 }, token: "tok.sig" }, T0, "n1")
+    )
+    expect(confirm).toContain('<form method="post" action="silence"')
+    expect(confirm).toContain('name="t" value="tok.sig"')
+    expect(confirm).toContain("Silence these alerts for 1h 00m?")
+    expect(confirm).toContain("<code>^web$</code>")
+    const refused = dashboard.linkPage(DashboardView.linkPageView({ state: "refused", reason: "this link is older than 7 days" }, T0, "n1"))
+    expect(refused).toContain("this link is older than 7 days")
+    expect(refused).not.toContain("<form")
+  })
+
   it("renders its live parts with the same partials as the page: each fragment is in the page as it is", () => {
     const view = input({ batches: [batch(), batch({ key: "" })], summaries: [summary(), summary({ id: 8, status: "retrying", attempts: 2 })] })
     const html = dashboard.page(view)
     const live = parts(dashboard.fragments(view))
-    expect([...live.keys()]).toEqual(["uptime", "cards", "batches", "summaries"])
+    expect([...live.keys()]).toEqual(["uptime", "cards", "batches", "summaries", "silences", "expectations"])
     for (const [name, part] of live) {
       expect(html, name).toContain(`data-fragment="${name}">${part}<`)
     }

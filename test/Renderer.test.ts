@@ -8,6 +8,7 @@ import { ConfigError } from "../src/domain/Errors.ts"
 import * as Settings from "../src/domain/Settings.ts"
 import type { SummaryGroup, SummaryInput } from "../src/domain/Summary.ts"
 import { AppConfig, type RunningConfig } from "../src/services/AppConfig.ts"
+import { SilenceLinks } from "../src/services/SilenceLinks.ts"
 import { Renderer } from "../src/services/Renderer.ts"
 import { summaryGroup as group, T0 } from "./support/summary.ts"
 
@@ -19,7 +20,7 @@ const config = (overrides: Partial<RunningConfig> = {}): RunningConfig => ({
 })
 
 const rendererLayer = (overrides: Partial<RunningConfig> = {}) =>
-  Renderer.Default.pipe(Layer.provide(AppConfig.layer(config(overrides))))
+  Renderer.Default.pipe(Layer.provide(SilenceLinks.Default), Layer.provide(AppConfig.layer(config(overrides))))
 
 const input = (groups: ReadonlyArray<SummaryGroup>, batchKey = "db-errors"): SummaryInput => ({
   batchKey,

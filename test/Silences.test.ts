@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { simpleParser } from "mailparser"
 import * as Matchers from "../src/domain/Matchers.ts"
 import * as Silence from "../src/domain/Silence.ts"
+import * as SilenceLink from "../src/domain/SilenceLink.ts"
 import { advanceTo, expectWakeUpAt, idle, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 
 const T0 = Date.parse("2026-11-26T10:00:00Z")
@@ -74,6 +75,34 @@ describe("matching", () => {
   it("the silence ending last holds a message several silences match", () => {
     const silence = (id: string, endsAt: number) => Silence.compiled({ id, match: { subject: "disk" }, startsAt: T0, endsAt, comment: "", author: "" })!
     expect(Silence.holderOf([silence("a", T0 + HOUR), silence("b", T0 + 2 * HOUR)], target)?.id).toBe("b")
+  })
+})
+
+describe("signed silence links", () => {
+  const key = Buffer.alloc(32, 7)
+  const claim = { match: SilenceLink.groupMatchers("web", "disk full"), forMs: HOUR, issuedAt: T0 }
+  const token = SilenceLink.sign(key, claim)
+
+  it("carries the matchers, the duration and the issue time, under the key's signature", () => {
+    expect(SilenceLink.verify(key, token, T0 + HOUR)).toEqual(claim)
+    expect(claim.match).toEqual({ batch: "^web$", group: "^disk full$" })
+  })
+
+  it("refuses a changed link, one signed with another key, and one older than 7 days", () => {
+    const [payload, signature] = token.split(".")
+    const other = Buffer.from(JSON.stringify([{ subject: "." }, 24 * HOUR, T0]), "utf8").toString("base64url")
+    expect(SilenceLink.verify(key, `${other}.${signature}`, T0)).toMatchObject({ refused: expect.stringContaining("signature") })
+    expect(SilenceLink.verify(Buffer.alloc(32, 8), token, T0)).toMatchObject({ refused: expect.stringContaining("signature") })
+    expect(SilenceLink.verify(key, `${payload}`, T0)).toMatchObject({ refused: expect.any(String) })
+    expect(SilenceLink.verify(key, token, T0 + SilenceLink.MAX_LINK_AGE_MS)).toEqual(claim)
+    expect(SilenceLink.verify(key, token, T0 + SilenceLink.MAX_LINK_AGE_MS + 1)).toEqual({ refused: "this link is older than 7 days" })
+  })
+
+  it("are made for each summary group only when failmail knows its public URL", () => {
+    expect(SilenceLink.groupLinks(key, "", { batchKey: "web", groupKey: "g" }, T0)).toEqual([])
+    const links = SilenceLink.groupLinks(key, "https://failmail.example.com/ops/", { batchKey: "web", groupKey: "g" }, T0)
+    expect(links.map((link) => link.label)).toEqual(["silence 1 h", "silence 24 h"])
+    expect(links[1]!.url).toMatch(/^https:\/\/failmail\.example\.com\/ops\/silence\?t=[\w-]+\.[\w-]+$/)
   })
 })
 

@@ -3,8 +3,9 @@
  * failmail runs with pending batches, the page shows them, "Send now"
  * delivers one to the recording upstream and the page shows it delivered,
  * new mail appears without a reload, alert text that looks like HTML stays
- * text, and "Send all now" empties the list. Saves a screenshot (`docs/dashboard.png` with FAILMAIL_SCREENSHOT=1)
- * (pending batches and recent summaries) for the README.
+ * text, a pending group is silenced and an expectation created and met
+ * from their forms, and "Send all now" empties the list. Saves a screenshot (`docs/dashboard.png` with FAILMAIL_SCREENSHOT=1)
+ * (pending batches, recent summaries, a silence, an expectation) for the README.
  */
 import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
 import * as fs from "node:fs"
@@ -151,10 +152,41 @@ describe("dashboard in Chromium", () => {
     await expect.poll(() => batchRow("search-indexer").count(), { timeout: 10_000 }).toBe(1)
     await expect.poll(() => page.locator("#stat-received").textContent()).toBe("13")
 
+    // "Silence" on a pending group fills the silence form with its matchers; the silence is listed.
+    await batchRow("payments-api").locator("li", { hasText: "HTTP 502 Bad Gateway" }).getByRole("button", { name: "Silence" }).click()
+    const silenceForm = page.locator("#silence-form")
+    expect(await silenceForm.locator('[name="match.batch"]').inputValue()).toBe("^payments-api$")
+    expect(await silenceForm.locator('[name="match.group"]').inputValue()).toBe("^HTTP 502 Bad Gateway on POST /v1/charges$")
+    await silenceForm.locator('[name="comment"]').fill("gateway maintenance until 16:00 (CHG-2291)")
+    await silenceForm.locator('[name="author"]').fill("ann")
+    await silenceForm.locator('[name="for"]').selectOption("4h")
+    await silenceForm.getByRole("button", { name: "Silence" }).click()
+    const silenceRow = page.locator("#silences tbody tr[data-silence-id]")
+    await expect.poll(() => silenceRow.count(), { timeout: 10_000 }).toBe(1)
+    expect(await silenceRow.textContent()).toContain("gateway maintenance until 16:00 (CHG-2291)")
+    expect(await silenceRow.locator(".countdown").textContent()).toMatch(/^in 3h 59m$|^in 4h 00m$/)
+
+    // An expectation made with its form is met by matching mail, which is not batched.
+    const expectationForm = page.locator("#expectation-form")
+    await expectationForm.locator('[name="name"]').fill("nightly backup")
+    await expectationForm.locator('[name="match.subject"]').fill("^backup OK")
+    await expectationForm.locator('[name="to"]').fill("ops@example.com, dba@example.com")
+    await expectationForm.getByRole("button", { name: "Expect" }).click()
+    const expectationRow = page.locator("#expectations tbody tr[data-expectation-id]")
+    await expect.poll(() => expectationRow.count(), { timeout: 10_000 }).toBe(1)
+    expect(await expectationRow.textContent()).toContain("never")
+    await send([{ split: "nightly-backup", to: "ops@example.com", subject: "backup OK: 412 GB in 38m" }])
+    await expect.poll(() => expectationRow.locator("td").nth(3).textContent(), { timeout: 10_000 }).toMatch(/just now|\d+s ago/)
+    expect(await batchRow("nightly-backup").locator("td.num").textContent()).toBe("1")
+
     await page.locator("#notice").evaluate((node) => ((node as { hidden: boolean }).hidden = true))
     await page.mouse.move(0, 0)
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true })
     await page.screenshot({ path: SCREENSHOT, fullPage: true })
+
+    // "End now" ends the silence; it stays listed as ended.
+    await silenceRow.getByRole("button", { name: "End now" }).click()
+    await expect.poll(() => silenceRow.getAttribute("class"), { timeout: 10_000 }).toBe("ended")
 
     // Alert text that looks like markup stays text, in the first render and in live updates.
     const evil = `<img src=x onerror=alert(1)><script>alert(2)</script>`

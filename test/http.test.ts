@@ -11,6 +11,7 @@ import * as net from "node:net"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { simpleParser } from "mailparser"
 import nodemailer from "nodemailer"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Settings from "../src/domain/Settings.ts"
@@ -74,7 +75,7 @@ interface Answer {
   readonly json: () => any
 }
 
-/** One HTTP request to 127.0.0.1:`port` (with `body`, a JSON one). */
+/** One HTTP request to 127.0.0.1:`port` (with `body`, a JSON one; a string is sent as it is). */
 const request = (port: number, method: string, url: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> =>
   new Promise((resolve, reject) => {
     if (body !== undefined) headers = { "content-type": "application/json", ...headers }
@@ -88,7 +89,7 @@ const request = (port: number, method: string, url: string, headers: Record<stri
       res.on("error", reject)
     })
     req.on("error", reject)
-    req.end(body === undefined ? undefined : JSON.stringify(body))
+    req.end(body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body))
   })
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
@@ -643,5 +644,67 @@ describe("HTTP listener lifecycle", () => {
       await upstream.close()
       fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+/** An HTML attribute's text as a browser reads it (Handlebars escapes `&`, `=`, quotes and the like). */
+const unescapeHtml = (text: string): string =>
+  text.replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16))).replaceAll("&amp;", "&")
+
+describe("one-click silence links in summaries", () => {
+  let dir = ""
+  let upstream: Upstream
+  let failmail: Running
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-links-"))
+    upstream = await startUpstream()
+    failmail = await start(configFor(dir, upstream.port, { externalUrl: "http://failmail.test/ops" }))
+  })
+
+  afterAll(async () => {
+    await failmail?.close()
+    await upstream?.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("each group of the HTML part links to a confirmation page; only its POST, with the signed token, creates the silence", async () => {
+    const transport = nodemailer.createTransport({ host: "127.0.0.1", port: failmail.smtpPort, secure: false, ignoreTLS: true })
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "disk full on db1", text: "97%" })
+    transport.close()
+    const port = failmail.httpPort
+    expect((await request(port, "POST", "/api/flush")).status).toBe(200)
+    await eventually("the summary", () => upstream.deliveries.length === 1, 10_000)
+    const html = (await simpleParser(upstream.deliveries[0]!.raw)).html as string
+    const links = [...html.matchAll(/<a href="([^"]+)"[^>]*>(silence [^<]+)<\/a>/g)].map((m) => ({ url: unescapeHtml(m[1]!), label: m[2] }))
+    expect(links.map((link) => link.label)).toEqual(["silence 1 h", "silence 24 h"])
+    const url = new URL(links[0]!.url)
+    expect(`${url.origin}${url.pathname}`).toBe("http://failmail.test/ops/silence")
+    const target = `/silence${url.search}`
+
+    // GET only asks (a mail scanner following the link changes nothing)
+    const confirm = await request(port, "GET", target)
+    expect(confirm.status, confirm.text).toBe(200)
+    expect(confirm.headers["content-security-policy"]).toContain("form-action 'self'")
+    expect(confirm.text).toContain("Silence these alerts for 1h 00m?")
+    expect((await request(port, "GET", "/api/silences")).json()).toEqual([])
+
+    const token = url.searchParams.get("t")!
+    const form = { "content-type": "application/x-www-form-urlencoded" }
+    const tampered = token.replace(/^(.)/, (c) => (c === "A" ? "B" : "A"))
+    const refused = await request(port, "POST", "/silence", form, `t=${encodeURIComponent(tampered)}`)
+    expect(refused.status).toBe(403)
+    expect(refused.text).toContain("signature does not match")
+    expect((await request(port, "POST", "/silence", form, "comment=x")).status).toBe(403)
+    expect((await request(port, "POST", "/silence", { ...form, origin: "http://evil.example" }, `t=${encodeURIComponent(token)}`)).status).toBe(403)
+    expect((await request(port, "GET", "/api/silences")).json()).toEqual([])
+
+    const created = await request(port, "POST", "/silence", form, `t=${encodeURIComponent(token)}&comment=on+it&author=ann`)
+    expect(created.status).toBe(201)
+    expect(created.text).toContain("Silenced for 1h 00m")
+    const silences = (await request(port, "GET", "/api/silences")).json()
+    expect(silences).toEqual([
+      expect.objectContaining({ match: { batch: "^$", group: "^disk full on db1$" }, comment: "on it", author: "ann", active: true })
+    ])
   })
 })

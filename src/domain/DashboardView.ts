@@ -7,6 +7,12 @@
  */
 import { soonestFirst } from "./api/Batches.ts"
 import { type StatsInput, statsOf } from "./api/Stats.ts"
+import { Duration } from "effect"
+import * as Expectation from "./Expectation.ts"
+import * as GoDuration from "./GoDuration.ts"
+import * as Matchers from "./Matchers.ts"
+import * as Silence from "./Silence.ts"
+import { groupMatchers } from "./SilenceLink.ts"
 import { type BatchSnapshot, rfc3339, type SummaryRecord } from "./Status.ts"
 
 /** A span of time, coarse: `45s`, `9m 58s`, `2h 05m`, `3d 4h`. */
@@ -61,7 +67,13 @@ export interface CardView {
 export interface BatchView extends KeyView {
   readonly recipients: ReadonlyArray<string>
   readonly messageCount: number
-  readonly groups: ReadonlyArray<{ readonly count: number; readonly subject: string }>
+  readonly groups: ReadonlyArray<{
+    readonly count: number
+    readonly subject: string
+    /** The matchers a "Silence" action prefills: exactly this batch and group. */
+    readonly silenceBatch: string
+    readonly silenceGroup: string
+  }>
   /** Groups not listed (beyond {@link GROUPS_SHOWN}); 0 when all are. */
   readonly moreGroups: number
   readonly first: MomentView
@@ -71,6 +83,71 @@ export interface BatchView extends KeyView {
   readonly flushUrl: string
   /** What the page says once it asked. */
   readonly flushNotice: string
+}
+
+/** One silence. */
+export interface SilenceView {
+  readonly id: string
+  readonly matchers: ReadonlyArray<{ readonly field: string; readonly pattern: string }>
+  readonly active: boolean
+  /** "in 59m 10s" while active, "12m 03s ago" once ended. */
+  readonly ends: MomentView
+  readonly comment: string
+  readonly author: string
+  readonly held: number
+  /** The API call that ends it now (DELETE, relative to the page). */
+  readonly endUrl: string
+}
+
+/** One expectation. */
+export interface ExpectationView {
+  readonly id: string
+  readonly name: string
+  readonly matchers: ReadonlyArray<{ readonly field: string; readonly pattern: string }>
+  readonly every: string
+  readonly to: ReadonlyArray<string>
+  readonly missing: boolean
+  /** When it was last met, in words ("never" when it never was). */
+  readonly lastMet: MomentView
+  /** When it goes missing unless met ("in 3h 10m"), or since when it is missing. */
+  readonly due: MomentView
+  /** The API call that deletes it (DELETE, relative to the page). */
+  readonly deleteUrl: string
+}
+
+const matcherList = (matchers: Matchers.Matchers) =>
+  Matchers.MATCH_FIELDS.filter((field) => matchers[field] !== undefined).map((field) => ({ field, pattern: matchers[field] ?? "" }))
+
+const silenceView = ({ silence, held }: PageInput["silences"][number], now: number): SilenceView => {
+  const active = Silence.isActive(silence, now)
+  return {
+    id: silence.id,
+    matchers: matcherList(silence.match),
+    active,
+    ends: { iso: rfc3339(silence.endsAt), text: active ? formatCountdown(silence.endsAt - now) : formatAge(now - silence.endsAt) },
+    comment: silence.comment,
+    author: silence.author,
+    held,
+    endUrl: `api/silences/${encodeURIComponent(silence.id)}`
+  }
+}
+
+const expectationView = (expectation: Expectation.Expectation, now: number): ExpectationView => {
+  const missing = expectation.missingSince > 0
+  const due = Expectation.deadline(expectation)
+  return {
+    id: expectation.id,
+    name: expectation.name,
+    matchers: matcherList(expectation.match),
+    every: GoDuration.format(Duration.millis(expectation.everyMs)),
+    to: expectation.to,
+    missing,
+    lastMet: expectation.lastMetAt > 0 ? age(expectation.lastMetAt, now) : { iso: "", text: "never" },
+    due: missing
+      ? { iso: rfc3339(expectation.missingSince), text: `missing since ${formatAge(now - expectation.missingSince)}` }
+      : { iso: rfc3339(due), text: formatCountdown(due - now) },
+    deleteUrl: `api/expectations/${encodeURIComponent(expectation.id)}`
+  }
 }
 
 /** One recent summary. */
@@ -99,6 +176,8 @@ export interface PageView {
   readonly cards: ReadonlyArray<CardView>
   readonly batches: ReadonlyArray<BatchView>
   readonly summaries: ReadonlyArray<SummaryView>
+  readonly silences: ReadonlyArray<SilenceView>
+  readonly expectations: ReadonlyArray<ExpectationView>
   readonly config: ReadonlyArray<{ readonly name: string; readonly value: string }>
   /** The CSP nonce of the page's script and style. */
   readonly nonce: string
@@ -109,6 +188,9 @@ export interface PageInput {
   readonly stats: StatsInput
   readonly batches: ReadonlyArray<BatchSnapshot>
   readonly summaries: ReadonlyArray<SummaryRecord>
+  /** Silences listed now, with how many messages each holds back. */
+  readonly silences: ReadonlyArray<{ readonly silence: Silence.Silence; readonly held: number }>
+  readonly expectations: ReadonlyArray<Expectation.Expectation>
   /** The running configuration without secrets (setting name → value). */
   readonly config: Readonly<Record<string, string>>
   readonly nonce: string
@@ -122,7 +204,10 @@ const batchView = (batch: BatchSnapshot, now: number): BatchView => ({
   ...keyView(batch.key),
   recipients: batch.recipients,
   messageCount: batch.messageCount,
-  groups: batch.groups.slice(0, GROUPS_SHOWN).map((group) => ({ count: group.count, subject: group.subject })),
+  groups: batch.groups.slice(0, GROUPS_SHOWN).map((group) => {
+    const matchers = groupMatchers(batch.key, group.key)
+    return { count: group.count, subject: group.subject, silenceBatch: matchers.batch ?? "", silenceGroup: matchers.group ?? "" }
+  }),
   moreGroups: Math.max(0, batch.groups.length - GROUPS_SHOWN),
   first: age(batch.firstAt, now),
   last: age(batch.lastAt, now),
@@ -155,6 +240,7 @@ const cards = (input: StatsInput): ReadonlyArray<CardView> => {
     count("stat-messages", "pending messages", stats.ActiveMessages),
     count("stat-received", "messages received", stats.Received),
     count("stat-rejected", "messages refused", stats.Rejected),
+    count("stat-silenced", "messages silenced", stats.Silenced),
     count("stat-delivered", "summaries delivered", stats.SummariesDelivered),
     count("stat-failed", "summaries failed", stats.SummariesFailed),
     last > 0
@@ -173,13 +259,19 @@ export const pageView = (input: PageInput): PageView => {
     cards: cards(input.stats),
     batches: soonestFirst(input.batches).map((batch) => batchView(batch, now)),
     summaries: input.summaries.map(summaryView),
+    silences: input.silences.map((entry) => silenceView(entry, now)),
+    expectations: input.expectations.map((expectation) => expectationView(expectation, now)),
     config: Object.entries(input.config).map(([name, value]) => ({ name, value })),
     nonce: input.nonce
   }
 }
 
-/** The Content-Security-Policy that goes with a page whose script and style carry `nonce`. */
-export const contentSecurityPolicy = (nonce: string): string =>
+/**
+ * The Content-Security-Policy that goes with a page whose script and style
+ * carry `nonce`; `formAction` is where its forms may post (none: the
+ * dashboard posts with its script).
+ */
+export const contentSecurityPolicy = (nonce: string, formAction = "'none'"): string =>
   [
     "default-src 'none'",
     `script-src 'nonce-${nonce}'`,
@@ -187,6 +279,55 @@ export const contentSecurityPolicy = (nonce: string): string =>
     "connect-src 'self'",
     "img-src data:",
     "base-uri 'none'",
-    "form-action 'none'",
+    `form-action ${formAction}`,
     "frame-ancestors 'none'"
   ].join("; ")
+
+/** The page of a one-click silence link: confirm it, it was created, or it is refused. */
+export interface LinkPageView {
+  readonly nonce: string
+  readonly state: "confirm" | "created" | "refused"
+  readonly matchers: ReadonlyArray<{ readonly field: string; readonly pattern: string }>
+  /** How long, in words ("1h 00m"). */
+  readonly duration: string
+  /** Until when (RFC 3339). */
+  readonly until: string
+  /** The signed token the confirming POST carries. */
+  readonly token: string
+  readonly reason: string
+  readonly silenceId: string
+}
+
+/** The link page: `claim` when the token was accepted (confirm or created), `refused` otherwise. */
+export const linkPageView = (
+  input:
+    | { readonly state: "confirm"; readonly claim: { readonly match: Matchers.Matchers; readonly forMs: number }; readonly token: string }
+    | { readonly state: "created"; readonly silence: Silence.Silence }
+    | { readonly state: "refused"; readonly reason: string },
+  now: number,
+  nonce: string
+): LinkPageView => {
+  const empty = { nonce, matchers: [], duration: "", until: "", token: "", reason: "", silenceId: "" }
+  switch (input.state) {
+    case "confirm":
+      return {
+        ...empty,
+        state: "confirm",
+        matchers: matcherList(input.claim.match),
+        duration: formatSpan(input.claim.forMs),
+        until: rfc3339(now + input.claim.forMs),
+        token: input.token
+      }
+    case "created":
+      return {
+        ...empty,
+        state: "created",
+        matchers: matcherList(input.silence.match),
+        duration: formatSpan(input.silence.endsAt - input.silence.startsAt),
+        until: rfc3339(input.silence.endsAt),
+        silenceId: input.silence.id
+      }
+    case "refused":
+      return { ...empty, state: "refused", reason: input.reason }
+  }
+}

@@ -91,7 +91,7 @@ export const targetOfPending = (batchKey: string, message: PendingMessage): Matc
 })
 
 /** A regular expression matching exactly `text`. */
-export const exactly = (text: string): string => `^${text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`
+export const exactly = (text: string): string => `^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`
 
 /** Matchers as one line: `batch=~"^x$" subject=~"disk"`. */
 export const describe = (matchers: Matchers): string =>

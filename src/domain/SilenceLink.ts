@@ -5,7 +5,7 @@
  * {@link MAX_LINK_AGE_MS}, is refused. Pure (the key is given).
  */
 import * as crypto from "node:crypto"
-import type { Matchers } from "./Matchers.ts"
+import { exactly, type Matchers } from "./Matchers.ts"
 
 /** The oldest link accepted. */
 export const MAX_LINK_AGE_MS = 7 * 24 * 3_600_000
@@ -60,3 +60,38 @@ export const verify = (key: Uint8Array, token: string, now: number): LinkClaim |
 
 /** Whether verify refused the token. */
 export const isRefused = (value: LinkClaim | { readonly refused: string }): value is { readonly refused: string } => "refused" in value
+
+/** The links each summary group gets: label and duration. */
+export const LINK_DURATIONS: ReadonlyArray<{ readonly label: string; readonly forMs: number }> = [
+  { label: "silence 1 h", forMs: 3_600_000 },
+  { label: "silence 24 h", forMs: 24 * 3_600_000 }
+]
+
+/** The dashboard path that confirms (GET) and creates (POST) a linked silence. */
+export const LINK_PATH = "/silence"
+
+/** The matchers that select exactly one group of one batch. */
+export const groupMatchers = (batchKey: string, groupKey: string): Matchers => ({
+  batch: exactly(batchKey),
+  group: exactly(groupKey)
+})
+
+/** The URL of a token under failmail's public URL (`--external-url`, which may have a path). */
+export const linkUrl = (externalUrl: string, token: string): string => {
+  const base = externalUrl.endsWith("/") ? externalUrl : `${externalUrl}/`
+  return new URL(`${LINK_PATH.slice(1)}?t=${encodeURIComponent(token)}`, base).toString()
+}
+
+/** The silence links of one summary group, made at `issuedAt`; none without an external URL. */
+export const groupLinks = (
+  key: Uint8Array,
+  externalUrl: string,
+  group: { readonly batchKey: string; readonly groupKey: string },
+  issuedAt: number
+): ReadonlyArray<{ readonly label: string; readonly url: string }> =>
+  externalUrl === ""
+    ? []
+    : LINK_DURATIONS.map(({ label, forMs }) => ({
+        label,
+        url: linkUrl(externalUrl, sign(key, { match: groupMatchers(group.batchKey, group.groupKey), forMs, issuedAt }))
+      }))

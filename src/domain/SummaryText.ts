@@ -141,6 +141,14 @@ export interface GroupView {
   /** The body excerpt (`""` when not shown); the cut is marked on its last line. */
   readonly body: string
   readonly bodyCut: boolean
+  /** One-click links that silence this group (HTML part; empty without `--external-url`). */
+  readonly silenceLinks: ReadonlyArray<LinkView>
+}
+
+/** A link in a summary. */
+export interface LinkView {
+  readonly label: string
+  readonly url: string
 }
 
 /** A group listed only by count and subject. */
@@ -222,6 +230,8 @@ const heldView = (note: HeldNote, limits: Limits): HeldView => {
 export interface ViewOptions {
   readonly subjectPrefix: string
   readonly limits?: Partial<Limits>
+  /** The silence links of a group (by batch and group key); none when absent. */
+  readonly silenceLinks?: (batchKey: string, groupKey: string) => ReadonlyArray<LinkView>
 }
 
 const listText = (items: ReadonlyArray<string>, more: number): string =>
@@ -232,7 +242,7 @@ const displayAddress = (address: string, max: number): string => {
   return clean === "" ? "<>" : clean
 }
 
-const groupView = (group: SummaryGroup, index: number, limits: Limits): GroupView => {
+const groupView = (group: SummaryGroup, index: number, limits: Limits, links: ReadonlyArray<LinkView>): GroupView => {
   const senders = group.senders.slice(0, limits.senders).map((sender) => displayAddress(sender, limits.fieldChars))
   const hasBody = index <= limits.bodyGroups
   const body = hasBody ? excerpt(group.body, limits.bodyChars) : { text: "", cutChars: 0 }
@@ -249,7 +259,8 @@ const groupView = (group: SummaryGroup, index: number, limits: Limits): GroupVie
     sendersText: listText(senders, group.senders.length - senders.length),
     hasBody,
     body: hasBody && body.text === "" ? "(no text body)" : body.text,
-    bodyCut: body.cutChars > 0
+    bodyCut: body.cutChars > 0,
+    silenceLinks: links
   }
 }
 
@@ -265,7 +276,9 @@ export const viewOf = (input: SummaryInput, options: ViewOptions): SummaryView =
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const detailed = Math.max(0, Math.min(limits.detailedGroups, limits.listedGroups))
   const listed = Math.max(detailed, limits.listedGroups)
-  const groups = input.groups.slice(0, detailed).map((group, i) => groupView(group, i + 1, limits))
+  const groups = input.groups
+    .slice(0, detailed)
+    .map((group, i) => groupView(group, i + 1, limits, options.silenceLinks?.(input.batchKey, group.key) ?? []))
   const briefGroups = input.groups.slice(detailed, listed).map((group, i) => briefView(group, detailed + i + 1, limits))
   const omitted = input.groups.slice(listed)
   const firstAt = input.groups.reduce((min, group) => Math.min(min, group.firstAt), Number.POSITIVE_INFINITY)

@@ -23,6 +23,7 @@ import { Maildir } from "../services/Maildir.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { Relay } from "../services/Relay.ts"
 import { Renderer } from "../services/Renderer.ts"
+import { SilenceLinks } from "../services/SilenceLinks.ts"
 import { Silences } from "../services/Silences.ts"
 import { Spool, type SpoolError } from "../services/Spool.ts"
 
@@ -61,6 +62,7 @@ export const core = <E1, E2>(
         relay
       )
     ),
+    Layer.provideMerge(SilenceLinks.Default),
     Layer.provideMerge(AppConfig.layer(config))
   )
 

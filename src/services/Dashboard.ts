@@ -19,7 +19,7 @@ import { Effect } from "effect"
 import Handlebars from "handlebars"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { type PageInput, type PageView, pageView } from "../domain/DashboardView.ts"
+import { type LinkPageView, linkPageView, type PageInput, type PageView, pageView } from "../domain/DashboardView.ts"
 import { StartError } from "../domain/Errors.ts"
 import { templatesDir } from "./Renderer.ts"
 
@@ -69,18 +69,33 @@ const samplePage: PageInput = {
     { id: 1, batchKey: "", subject: "s", recipients: [], messageCount: 1, groupCount: 1, createdAt: 1, status: "delivered", attempts: 1, updatedAt: 1, error: "", failedPath: "" },
     { id: 2, batchKey: "k", subject: "s", recipients: ["a@example.com"], messageCount: 1, groupCount: 1, createdAt: 1, status: "failed", attempts: 2, updatedAt: 1, error: "e", failedPath: "f" }
   ],
+  silences: [
+    { silence: { id: "s1", match: { subject: "^disk" }, startsAt: 1, endsAt: 240_000, comment: "c", author: "a" }, held: 2 },
+    { silence: { id: "s2", match: { batch: "^x$", group: "^y$" }, startsAt: 1, endsAt: 2, comment: "", author: "" }, held: 0 }
+  ],
+  expectations: [
+    { id: "e1", name: "backup", match: { subject: "^ok" }, everyMs: 60_000, to: ["a@example.com"], createdAt: 1, lastMetAt: 0, missingSince: 0 },
+    { id: "e2", name: "sync", match: { from: "x" }, everyMs: 60_000, to: ["a@example.com"], createdAt: 1, lastMetAt: 2, missingSince: 3 }
+  ],
   config: { a: "", b: "x" },
   nonce: "n"
 }
+
+/** Link pages that reach every branch of their template. */
+const sampleLinkPages: ReadonlyArray<LinkPageView> = [
+  linkPageView({ state: "confirm", claim: { match: { batch: "^x$" }, forMs: 3_600_000 }, token: "t" }, 0, "n"),
+  linkPageView({ state: "created", silence: samplePage.silences[0]!.silence }, 0, "n"),
+  linkPageView({ state: "refused", reason: "r" }, 0, "n")
+]
 
 /** The dashboard's templates and static files. */
 export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard", {
   effect: Effect.gen(function* () {
     const hb = Handlebars.create()
-    const compile = (file: string) =>
+    const compile = <V = PageView>(file: string) =>
       Effect.flatMap(read(file), (source) =>
         Effect.try({
-          try: () => hb.compile<PageView>(source.toString("utf8"), { strict: true }),
+          try: () => hb.compile<V>(source.toString("utf8"), { strict: true }),
           catch: (error) => new StartError({ message: `dashboard: cannot compile ${file}: ${String(error)}` })
         })
       )
@@ -93,6 +108,7 @@ export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard",
     }
     const page = yield* compile(path.join(dashboardDir, "page.hbs"))
     const fragments = yield* compile(path.join(dashboardDir, "fragments.hbs"))
+    const linkPage = yield* compile<LinkPageView>(path.join(dashboardDir, "silence-link.hbs"))
     const files = new Map<string, StaticFile>()
     for (const [name, contentType] of Object.entries(STATIC_FILES)) {
       files.set(name, { contentType, body: yield* read(path.join(staticDir, name)) })
@@ -101,6 +117,7 @@ export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard",
       try: () => {
         page(pageView(samplePage))
         fragments(pageView(samplePage))
+        for (const view of sampleLinkPages) linkPage(view)
       },
       catch: (error) => new StartError({ message: `dashboard: a template fails: ${String(error)}` })
     })
@@ -110,6 +127,8 @@ export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard",
       page: (input: PageInput): string => page(pageView(input)),
       /** The live parts of the page, one `<template data-fragment=…>` each. */
       fragments: (input: PageInput): string => fragments(pageView(input)),
+      /** The page of a one-click silence link (`templates/dashboard/silence-link.hbs`). */
+      linkPage: (view: LinkPageView): string => linkPage(view),
       /** The files of `templates/static/` by name. */
       staticFiles: files as ReadonlyMap<string, StaticFile>
     } as const

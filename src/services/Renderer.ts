@@ -20,6 +20,7 @@ import * as Expectation from "../domain/Expectation.ts"
 import { messageCount, type RenderedSummary, type SummaryInput } from "../domain/Summary.ts"
 import * as SummaryText from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
+import { SilenceLinks } from "./SilenceLinks.ts"
 
 /** The folder of the templates shipped with failmail (same relative place from `src/services/` and `dist/services/`). */
 export const templatesDir: string = fileURLToPath(new URL("../../templates/", import.meta.url))
@@ -114,6 +115,7 @@ const EMPTY_BATCH_HEADER = Buffer.from("X-Failmail-Batch: \r\n")
 export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
   effect: Effect.gen(function* () {
     const config = yield* AppConfig
+    const links = yield* SilenceLinks
     const hb = Handlebars.create()
     const textFile = config.template === "" ? defaultTextTemplate : config.template
     const text = yield* loadTemplate(hb, textFile, false)
@@ -163,7 +165,10 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
     }
 
     const render = Effect.fn("Renderer.render")(function* (input: SummaryInput) {
-      const view = SummaryText.viewOf(input, { subjectPrefix: config.subjectPrefix })
+      const view = SummaryText.viewOf(input, {
+        subjectPrefix: config.subjectPrefix,
+        silenceLinks: (batchKey, groupKey) => links.forGroup(batchKey, groupKey, input.createdAt)
+      })
       const plain = () => SummaryText.plainText(view)
       const textPart = yield* renderPart("text", text, view, plain)
       const htmlPart = yield* renderPart("HTML", html, view, () => plainHtml(plain()))

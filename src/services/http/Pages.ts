@@ -5,18 +5,28 @@
  * - `GET /` — the page (`templates/dashboard/page.hbs`);
  * - `GET /fragments` — its live parts, rendered by the same partials, which
  *   the page script swaps in every 2 s;
- * - `GET /static/{file}` — its style and script.
+ * - `GET /static/{file}` — its style and script;
+ * - `GET /silence?t=…` — the page of a one-click silence link from a
+ *   summary: it asks for confirmation; `POST /silence` (a form carrying the
+ *   signed token) creates the silence. A link that was changed or is older
+ *   than 7 days is refused (403).
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect } from "effect"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as UrlParams from "@effect/platform/UrlParams"
+import { Clock, Effect, Option } from "effect"
 import * as crypto from "node:crypto"
 import * as Configuration from "../../domain/Configuration.ts"
-import { contentSecurityPolicy, type PageInput } from "../../domain/DashboardView.ts"
+import { contentSecurityPolicy, type LinkPageView, linkPageView, type PageInput } from "../../domain/DashboardView.ts"
+import * as SilenceLink from "../../domain/SilenceLink.ts"
 import { AppConfig } from "../AppConfig.ts"
 import { Batcher } from "../Batcher.ts"
 import { Dashboard } from "../Dashboard.ts"
+import { Expectations } from "../Expectations.ts"
 import { History } from "../History.ts"
+import { SilenceLinks } from "../SilenceLinks.ts"
+import { Silences } from "../Silences.ts"
 import { currentStats } from "./Stats.ts"
 
 const HTML = "text/html; charset=utf-8"
@@ -27,17 +37,82 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
     const dashboard = yield* Dashboard
     const batcher = yield* Batcher
     const history = yield* History
+    const silences = yield* Silences
+    const expectations = yield* Expectations
+    const links = yield* SilenceLinks
     const config = Configuration.redacted(yield* AppConfig)
     const context = yield* Effect.context<Batcher | History>()
 
     const input = (nonce: string): Effect.Effect<PageInput> =>
-      Effect.map(Effect.zip(currentStats, batcher.snapshot), ([stats, batches]) => ({
-        stats,
-        batches,
-        summaries: history.recent(),
-        config,
-        nonce
-      })).pipe(Effect.provide(context))
+      Effect.gen(function* () {
+        const held = yield* batcher.silenced
+        return {
+          stats: yield* currentStats,
+          batches: yield* batcher.snapshot,
+          summaries: history.recent(),
+          silences: (yield* silences.list).map((silence) => ({ silence, held: held.get(silence.id) ?? 0 })),
+          expectations: yield* expectations.list,
+          config,
+          nonce
+        }
+      }).pipe(Effect.provide(context))
+
+    const linkAnswer = (view: (nonce: string) => LinkPageView, status: number) => {
+      const nonce = crypto.randomBytes(16).toString("base64url")
+      return HttpServerResponse.text(dashboard.linkPage(view(nonce)), {
+        status,
+        contentType: HTML,
+        headers: {
+          "content-security-policy": contentSecurityPolicy(nonce, "'self'"),
+          "referrer-policy": "no-referrer",
+          "x-frame-options": "DENY"
+        }
+      })
+    }
+
+    /** The claim of a link's token, or the page that refuses it. */
+    const checkToken = (token: string | undefined, now: number) => {
+      const claim = token === undefined ? { refused: "this link has no token" } : links.verify(token, now)
+      return SilenceLink.isRefused(claim)
+        ? { refused: linkAnswer((nonce) => linkPageView({ state: "refused", reason: claim.refused }, now, nonce), 403) }
+        : { claim }
+    }
+
+    yield* router.get(
+      SilenceLink.LINK_PATH,
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const token = new URL(request.url, "http://failmail.invalid").searchParams.get("t") ?? undefined
+        const now = yield* Clock.currentTimeMillis
+        const checked = checkToken(token, now)
+        if ("refused" in checked) return checked.refused
+        return linkAnswer((nonce) => linkPageView({ state: "confirm", claim: checked.claim, token: token ?? "" }, now, nonce), 200)
+      })
+    )
+    yield* router.post(
+      SilenceLink.LINK_PATH,
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const form = yield* Effect.orElseSucceed(request.urlParamsBody, () => UrlParams.empty)
+        const field = (name: string) => Option.getOrUndefined(UrlParams.getFirst(form, name))
+        const now = yield* Clock.currentTimeMillis
+        const checked = checkToken(field("t"), now)
+        if ("refused" in checked) return checked.refused
+        const created = yield* Effect.either(
+          silences.create({
+            match: checked.claim.match as Record<string, string>,
+            for: `${checked.claim.forMs}ms`,
+            comment: field("comment") || "from a summary's silence link",
+            author: field("author") ?? ""
+          })
+        )
+        if (created._tag === "Left") {
+          const reason = `${created.left.field}: ${created.left.message}`
+          return linkAnswer((nonce) => linkPageView({ state: "refused", reason }, now, nonce), 400)
+        }
+        return linkAnswer((nonce) => linkPageView({ state: "created", silence: created.right }, now, nonce), 201)
+      })
+    )
 
     yield* router.get(
       "/",

@@ -1,0 +1,24 @@
+/**
+ * The key that signs one-click silence links in summaries, and the links
+ * themselves. The key is made once, at random (32 bytes), and only this
+ * failmail knows it; a link signed with another key is refused.
+ */
+import { Effect } from "effect"
+import * as crypto from "node:crypto"
+import * as SilenceLink from "../domain/SilenceLink.ts"
+import { AppConfig } from "./AppConfig.ts"
+
+/** Signs and checks silence links. */
+export class SilenceLinks extends Effect.Service<SilenceLinks>()("failmail/SilenceLinks", {
+  effect: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const key = crypto.randomBytes(32)
+    return {
+      /** The links of a summary group, issued at `issuedAt` (none without `--external-url`). */
+      forGroup: (batchKey: string, groupKey: string, issuedAt: number) =>
+        SilenceLink.groupLinks(key, config.externalUrl, { batchKey, groupKey }, issuedAt),
+      /** What a link's token asks for, or why it is refused. */
+      verify: (token: string, now: number) => SilenceLink.verify(key, token, now)
+    } as const
+  })
+}) {}
