@@ -254,7 +254,7 @@ export const settings = {
   externalUrl: define(HttpUrl, "url")(
     "external-url",
     "",
-    "the dashboard's public URL (behind a proxy); its host is accepted in HTTP Host headers"
+    "the dashboard's public URL (behind a proxy); its host is accepted in HTTP Host headers, and HTML summaries link to it to silence a group"
   ),
   pidfile: text("pidfile", "", "write the process id to this file"),
   maxMessageSize: define(Size, "size")("max-message-size", 10 * 1024 * 1024, "larger messages are refused with 552"),
