@@ -286,7 +286,7 @@ describe("failmail sendmail when it cannot submit", () => {
 })
 
 describe("failmail preview: sources and errors", () => {
-  it("reads the Go failmail's store (maildir cur/ and .meta/ envelopes, rewritten as failmail rewrites)", async () => {
+  it("reads the Go failmail's store (cur/ and .meta/ envelopes, kept as the Go failmail stored them: after its own rewriting)", async () => {
     const store = path.join(dir, "go-store")
     for (const sub of ["cur", "new", "tmp", ".meta"]) fs.mkdirSync(path.join(store, sub), { recursive: true })
     const put = (name: string, to: Array<string>, subject: string, at: number) => {
@@ -294,8 +294,8 @@ describe("failmail preview: sources and errors", () => {
       fs.writeFileSync(path.join(store, ".meta", name), JSON.stringify({ EnvelopeFrom: "app@example.org", EnvelopeTo: to }))
       fs.utimesSync(path.join(store, ".meta", name), at, at)
     }
-    put("1700000000.1_1.old", ["ops@old.example"], "disk full", 1_700_000_000)
-    put("1700000001.1_2.old", ["ops@old.example"], "disk full", 1_700_000_001)
+    put("1700000000.1_1.old:2,S", ["ops@old.example"], "disk full", 1_700_000_000)
+    put("1700000001.1_2.old:2,S", ["ops@old.example"], "disk full", 1_700_000_001)
     const result = await failmail(["preview", "--rewrite-src", "^(.*)@old\\.example$", "--rewrite-dest", "$1@new.example", store])
     expect(result.status, result.stderr).toBe(0)
     expect(result.stdout).toBe(
@@ -303,7 +303,7 @@ describe("failmail preview: sources and errors", () => {
         `1 summary from 2 messages in ${store} (Go failmail store)`,
         "",
         "[failmail] 2 instances: disk full",
-        "  to: ops@new.example",
+        "  to: ops@old.example",
         '  batch "", 2 messages from 2023-11-14T22:13:20.000Z to 2023-11-14T22:13:21.000Z',
         '       2 × "disk full"',
         ""

@@ -32,6 +32,13 @@ export interface MessageView {
   readonly envelope: Envelope
 }
 
+/**
+ * Whether `id` can be a spool id: 1 to 128 letters, digits, `-` and `_`,
+ * starting with a letter or digit. Ids name files and appear in URLs, so
+ * nothing else (no `/`, `.`, `%`) is ever taken for one.
+ */
+export const isSpoolId = (id: string): boolean => /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id)
+
 /** Lower-cases an address for comparing recipients (`Ops@Example.COM` = `ops@example.com`). */
 export const normalizeAddress = (address: string): string => address.trim().toLowerCase()
 

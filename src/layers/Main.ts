@@ -26,6 +26,7 @@ import { Renderer } from "../services/Renderer.ts"
 import { SilenceLinks } from "../services/SilenceLinks.ts"
 import { Silences } from "../services/Silences.ts"
 import { Spool, type SpoolError } from "../services/Spool.ts"
+import * as StoreImport from "../services/StoreImport.ts"
 
 /** Where failmail keeps what it received and files what it could not relay: on disk. */
 export const storage: Layer.Layer<Spool | Maildir, SpoolError, AppConfig> = Layer.merge(Spool.Default, Maildir.Default)
@@ -41,8 +42,8 @@ export const processServices = Layer.mergeAll(Lifecycle.Default, Listeners.Defau
 export type ProcessServices = Layer.Layer.Success<typeof processServices>
 
 /**
- * The mail pipeline without the SMTP listener: intake, spool, batches,
- * summaries, fail-dir, with the given relay and storage (tests pass
+ * The mail pipeline without the SMTP listener: intake, spool (with what an
+ * older store left in `--message-store` taken in), batches, summaries, fail-dir, with the given relay and storage (tests pass
  * in-memory ones).
  */
 export const core = <E1, E2>(
@@ -54,6 +55,8 @@ export const core = <E1, E2>(
     Layer.provideMerge(Batcher.Default),
     Layer.provideMerge(Layer.mergeAll(Expectations.Default, Silences.Default)),
     Layer.provideMerge(Dispatcher.Default),
+    // Before the Batcher recovers the spool: what an older store left is in it by then.
+    Layer.provideMerge(StoreImport.layer),
     Layer.provideMerge(
       Layer.mergeAll(
         store,

@@ -92,29 +92,93 @@ const readGoMeta = async (file: string): Promise<{ envelope: Envelope; receivedA
   }
 }
 
-const maildirCandidates = (root: string, withMeta: boolean): Effect.Effect<ReadonlyArray<Candidate>> =>
+/** A message of a plain maildir: its envelope is read from its headers, its arrival from its name (or the file's time). */
+const plainMaildirMessage = (file: string, name: string): Effect.Effect<StoredMessage | undefined, string> =>
+  Effect.gen(function* () {
+    const raw = yield* readGone(() => fs.readFile(file))
+    if (raw === undefined) return undefined
+    // In a maildir, flags follow the unique name after ":" (`…host:2,S`).
+    const unique = name.split(":")[0] ?? name
+    const receivedAt = deliveredAtOf(unique) ?? (yield* readGone(() => fs.stat(file).then((info) => info.mtimeMs))) ?? 0
+    return { raw, receivedAt, envelope: undefined, rewrite: true }
+  })
+
+/**
+ * One message of the Go failmail's store: `cur/<name>`, with its envelope
+ * in `.meta/<name>` (the same name, `<seconds>.<pid>_<n>.<host>:2,S`).
+ */
+export interface GoStoreMessage extends Candidate {
+  /** Its file name in `cur/` and `.meta/`. */
+  readonly name: string
+  /**
+   * Its files in the order to remove them: the metadata first, then the
+   * message (as the Go failmail removes them, so a metadata file always has
+   * its message).
+   */
+  readonly files: readonly [meta: string, message: string]
+}
+
+/** What the Go failmail's store at a directory holds. */
+export interface GoStore {
+  /** Messages with their metadata, oldest name first. */
+  readonly messages: ReadonlyArray<GoStoreMessage>
+  /**
+   * Files of `cur/` without metadata: a message the Go failmail was still
+   * storing (never acknowledged), or one whose metadata was removed after
+   * it was taken in.
+   */
+  readonly withoutMeta: ReadonlyArray<{ readonly name: string; readonly file: string }>
+}
+
+/**
+ * The Go failmail's store at `root` (a maildir with a `.meta/` folder), or
+ * `undefined` when `root` holds none. Its envelopes are kept as stored: the
+ * Go failmail stored recipients after its own `--rewrite-*`.
+ */
+export const goStore = (root: string): Effect.Effect<GoStore | undefined> =>
+  Effect.gen(function* () {
+    const metaDir = path.join(root, ".meta")
+    if (!(yield* isDirectory(metaDir))) return undefined
+    const metaNames = new Set(yield* listDir(metaDir))
+    const messages: Array<GoStoreMessage> = []
+    const withoutMeta: Array<{ name: string; file: string }> = []
+    for (const name of (yield* listDir(path.join(root, "cur"))).sort()) {
+      if (name.startsWith(".")) continue
+      const file = path.join(root, "cur", name)
+      if (!metaNames.has(name)) {
+        withoutMeta.push({ name, file })
+        continue
+      }
+      const metaFile = path.join(metaDir, name)
+      const load = Effect.gen(function* () {
+        const raw = yield* readGone(() => fs.readFile(file))
+        if (raw === undefined) return undefined
+        const meta = yield* readGone(() => readGoMeta(metaFile))
+        if (meta === undefined) return undefined
+        return { raw, receivedAt: meta.receivedAt, envelope: meta.envelope, rewrite: false }
+      })
+      messages.push({ id: `cur/${name}`, name, files: [metaFile, file], load })
+    }
+    return { messages, withoutMeta }
+  })
+
+const maildirCandidates = (root: string): Effect.Effect<ReadonlyArray<Candidate>> =>
   Effect.gen(function* () {
     const candidates: Array<Candidate> = []
     for (const sub of ["cur", "new"]) {
       for (const name of (yield* listDir(path.join(root, sub))).sort()) {
         if (name.startsWith(".")) continue
-        const file = path.join(root, sub, name)
-        // In a maildir, flags follow the unique name after ":" (`…host:2,S`).
-        const unique = name.split(":")[0] ?? name
-        const load = Effect.gen(function* () {
-          const raw = yield* readGone(() => fs.readFile(file))
-          if (raw === undefined) return undefined
-          const meta = withMeta ? yield* readGone(() => readGoMeta(path.join(root, ".meta", unique))) : undefined
-          if (meta !== undefined) return { raw, receivedAt: meta.receivedAt, envelope: meta.envelope, rewrite: true }
-          const receivedAt =
-            deliveredAtOf(unique) ?? (yield* readGone(() => fs.stat(file).then((info) => info.mtimeMs))) ?? 0
-          return { raw, receivedAt, envelope: undefined, rewrite: true }
-        })
-        candidates.push({ id: `${sub}/${name}`, load })
+        candidates.push({ id: `${sub}/${name}`, load: plainMaildirMessage(path.join(root, sub, name), name) })
       }
     }
     return candidates
   })
+
+/** The messages of a Go failmail store: those with metadata as stored, the others as in a plain maildir. */
+const goStoreCandidates = (store: GoStore): ReadonlyArray<Candidate> => [
+  ...store.messages,
+  ...store.withoutMeta.map(({ name, file }) => ({ id: `cur/${name}`, load: plainMaildirMessage(file, name) }))
+]
 
 /** What kind of store `dir` is, and its messages; a directory that is none of them is a {@link ConfigError}. */
 export const open = (dir: string): Effect.Effect<{ readonly kind: SourceKind; readonly candidates: ReadonlyArray<Candidate> }, ConfigError> =>
@@ -129,6 +193,8 @@ export const open = (dir: string): Effect.Effect<{ readonly kind: SourceKind; re
         message: `preview: ${dir} is neither a maildir (cur/, new/) nor a failmail spool (msg/)`
       })
     }
-    const goStore = yield* isDirectory(path.join(dir, ".meta"))
-    return { kind: goStore ? "Go failmail store" : "maildir", candidates: yield* maildirCandidates(dir, goStore) }
+    const go = yield* goStore(dir)
+    return go === undefined
+      ? { kind: "maildir", candidates: yield* maildirCandidates(dir) }
+      : { kind: "Go failmail store", candidates: goStoreCandidates(go) }
   })

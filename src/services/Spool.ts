@@ -17,7 +17,7 @@ import * as fsCallback from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { promisify } from "node:util"
-import type { Envelope, Keys } from "../domain/Message.ts"
+import { type Envelope, isSpoolId, type Keys } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 
 /** The metadata stored with each spooled message. */
@@ -35,6 +35,11 @@ export interface SpoolRecord {
 export class SpoolError extends Data.TaggedError("SpoolError")<{ readonly operation: string; readonly cause: unknown }> {
   override get message(): string {
     return `spool ${this.operation}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+  }
+
+  /** Whether what was asked for is not in the spool (`ENOENT`), as opposed to a failing disk. */
+  get isMissing(): boolean {
+    return typeof this.cause === "object" && this.cause !== null && (this.cause as { code?: unknown }).code === "ENOENT"
   }
 }
 
@@ -257,6 +262,23 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
     )
     const fileOf = (id: string) => path.join(messagesDir, `${id}.eml`)
 
+    /** Writes a record and its message durably; a file of the same id is replaced. */
+    const write = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
+      Effect.tryPromise({
+        try: async () => {
+          await writeDurably(path.join(tmpDir, `${record.id}.eml`), fileOf(record.id), [
+            Buffer.from(JSON.stringify(record) + "\n", "utf8"),
+            raw
+          ])
+          await directory.sync().catch(async (error: unknown) => {
+            // Not acknowledged, so not kept: the client retries and must not find a copy summarized later.
+            await removeQuietly(fileOf(record.id))
+            throw error
+          })
+        },
+        catch: (cause) => new SpoolError({ operation: "write", cause })
+      })
+
     const put = (
       fields: Omit<SpoolRecord, "id" | "receivedAt">,
       raw: Uint8Array
@@ -265,22 +287,14 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
         const receivedAt = yield* Clock.currentTimeMillis
         const id = `${receivedAt.toString().padStart(14, "0")}-${process.pid}-${(++counter).toString().padStart(8, "0")}`
         const record: SpoolRecord = { id, receivedAt, ...fields }
-        yield* Effect.tryPromise({
-          try: async () => {
-            await writeDurably(path.join(tmpDir, `${id}.eml`), fileOf(id), [
-              Buffer.from(JSON.stringify(record) + "\n", "utf8"),
-              raw
-            ])
-            await directory.sync().catch(async (error: unknown) => {
-              // Not acknowledged, so not kept: the client retries and must not find a copy summarized later.
-              await removeQuietly(fileOf(id))
-              throw error
-            })
-          },
-          catch: (cause) => new SpoolError({ operation: "write", cause })
-        })
+        yield* write(record, raw)
         return record
       })
+
+    const restore = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
+      isSpoolId(record.id)
+        ? write(record, raw)
+        : Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${JSON.stringify(record.id)}`) }))
 
     const remove = (ids: ReadonlyArray<string>): Effect.Effect<void> =>
       Effect.promise(async () => {
@@ -341,6 +355,13 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
     return {
       /** Stores a message durably; resolves only once it is on disk. */
       put,
+      /**
+       * Stores a message taken in from an older store, under the id and
+       * arrival time it brings (see {@link isSpoolId}); durable once it
+       * resolves. Storing an id again replaces it, so an import interrupted
+       * and run again makes no copy.
+       */
+      restore,
       /** Deletes messages whose summaries were relayed or filed. */
       remove,
       /** The raw bytes of a stored message. */

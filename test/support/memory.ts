@@ -41,6 +41,12 @@ export const spoolInMemory = (contents: MemorySpool): Layer.Layer<Spool> =>
           contents.messages.set(id, { record, raw: Buffer.from(raw) })
           return record
         }),
+      restore: (record, raw) =>
+        Effect.suspend(() => {
+          if (contents.unwritable) return Effect.fail(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") }))
+          contents.messages.set(record.id, { record, raw: Buffer.from(raw) })
+          return Effect.void
+        }),
       remove: (ids) =>
         Effect.sync(() => {
           for (const id of ids) contents.messages.delete(id)
@@ -49,7 +55,7 @@ export const spoolInMemory = (contents: MemorySpool): Layer.Layer<Spool> =>
         Effect.suspend(() => {
           const stored = contents.messages.get(id)
           return stored === undefined
-            ? Effect.fail(new SpoolError({ operation: `read ${id}`, cause: new Error("no such message") }))
+            ? Effect.fail(new SpoolError({ operation: `read ${id}`, cause: Object.assign(new Error("no such message"), { code: "ENOENT" }) }))
             : Effect.succeed(stored.raw)
         }),
       recover: Effect.sync(() =>

@@ -1,0 +1,119 @@
+/**
+ * Upgrades lose nothing: on start, before any batch is recovered, failmail
+ * takes in what an older store left in `--message-store`.
+ *
+ * - The spool of earlier failmail releases (`msg/<id>.eml`) is the current
+ *   format: the Spool reads it as it is.
+ * - The Go failmail's store (a maildir: `cur/<name>`, its envelope as JSON
+ *   in `.meta/<name>`, whose modification time is the arrival time): each
+ *   message is keyed by the Classifier as new mail is, stored in the spool
+ *   with its original arrival time, durably, and only then are its two
+ *   files removed (metadata first), their folders synced at the end.
+ *
+ * A crash at any point loses nothing and makes no copy: a message is stored
+ * under an id derived from its Go file name, so taking it in again replaces
+ * the earlier copy instead of adding one, and a message file left without
+ * its metadata is removed only once the spool holds it.
+ */
+import { Effect, Layer } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { AppConfig } from "./AppConfig.ts"
+import { Classifier } from "./Classifier.ts"
+import * as MailSource from "./MailSource.ts"
+import { Spool, type SpoolRecord } from "./Spool.ts"
+
+/** Messages taken in at once (each is a durable write; the spool shares their syncs). */
+const CONCURRENCY = 16
+
+/** The spool id of a message of the Go failmail's store: the same for the same file name, every time. */
+export const goStoreId = (name: string): string =>
+  `go-${crypto.createHash("sha256").update(name).digest("hex").slice(0, 32)}`
+
+const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/** Removes a file; one already gone is fine. */
+const removeFile = (file: string) =>
+  Effect.tryPromise({
+    try: () => fs.rm(file, { force: true }),
+    catch: (error) => `cannot remove ${file}: ${reason(error)}`
+  })
+
+/** Makes the removals in a folder durable. */
+const syncFolder = (dir: string) =>
+  Effect.tryPromise(async () => {
+    const handle = await fs.open(dir, "r")
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  }).pipe(Effect.catchAll((error) => Effect.logWarning(`store import: cannot sync ${dir}: ${reason(error)}`)))
+
+/**
+ * Takes in the Go failmail's store in `--message-store`, if there is one;
+ * returns how many messages were taken in. A message that cannot be read
+ * or stored is logged and left where it is, for the next start.
+ */
+export const importGoStore: Effect.Effect<number, never, Spool | Classifier | AppConfig> = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const spool = yield* Spool
+  const classifier = yield* Classifier
+  const root = path.resolve(config.messageStore)
+  const store = yield* MailSource.goStore(root)
+  if (store === undefined) return 0
+
+  const takeIn = (message: MailSource.GoStoreMessage) =>
+    Effect.gen(function* () {
+      const stored = yield* message.load
+      if (stored === undefined || stored.envelope === undefined) return false
+      const envelope = stored.envelope
+      const classified = yield* classifier.classify(stored.raw, envelope)
+      const record: SpoolRecord = {
+        id: goStoreId(message.name),
+        receivedAt: Math.floor(stored.receivedAt),
+        envelope,
+        keys: classified.keys,
+        subject: classified.view.subject,
+        sender: classified.sender,
+        size: stored.raw.byteLength
+      }
+      yield* Effect.mapError(spool.restore(record, stored.raw), (error) => error.message)
+      for (const file of message.files) yield* removeFile(file)
+      return true
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.logError(`store import: ${message.id} stays in ${root} (taken in at the next start): ${error}`).pipe(Effect.as(false))
+      )
+    )
+
+  const taken = yield* Effect.forEach(store.messages, takeIn, { concurrency: CONCURRENCY })
+  const imported = taken.filter(Boolean).length
+
+  // A message file whose metadata is gone was taken in before a crash if the spool holds it; otherwise the
+  // Go failmail never finished storing it (and never acknowledged it), so it is left alone.
+  let unfinished = 0
+  for (const { name, file } of store.withoutMeta) {
+    const held = yield* Effect.either(spool.readRaw(goStoreId(name)))
+    if (held._tag === "Right") {
+      yield* Effect.catchAll(removeFile(file), (error) => Effect.logWarning(`store import: ${error}`))
+    } else {
+      unfinished++
+    }
+  }
+  if (unfinished > 0) {
+    yield* Effect.logWarning(
+      `store import: ${unfinished} files in ${path.join(root, "cur")} have no metadata in .meta/ (the Go failmail had not finished storing them, so never acknowledged them); left in place`
+    )
+  }
+  if (imported > 0 || store.withoutMeta.length > unfinished) {
+    yield* syncFolder(path.join(root, ".meta"))
+    yield* syncFolder(path.join(root, "cur"))
+  }
+  if (imported > 0) yield* Effect.logInfo(`store import: took in ${imported} messages from the Go failmail's store in ${root}`)
+  return imported
+})
+
+/** Runs {@link importGoStore} when built: before the Batcher, so what it takes in is recovered with the rest. */
+export const layer: Layer.Layer<never, never, Spool | Classifier | AppConfig> = Layer.effectDiscard(importGoStore)

@@ -1,0 +1,211 @@
+/**
+ * Upgrades lose nothing (real files in a temp dir, the pipeline on the
+ * TestClock): a stopped Go failmail's store in `--message-store` is taken
+ * in at start with its arrival times and summarized when due; an import
+ * interrupted by a crash and run again makes no copy; and a spool written
+ * by the previous release (`test/fixtures/spool-previous-release`, files as
+ * that release wrote them) loads and is summarized.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { readHeaders } from "../src/domain/HeaderBlock.ts"
+import { storage as diskStorage } from "../src/layers/Main.ts"
+import { AppConfig } from "../src/services/AppConfig.ts"
+import { Batcher } from "../src/services/Batcher.ts"
+import { Classifier } from "../src/services/Classifier.ts"
+import { Spool } from "../src/services/Spool.ts"
+import { goStoreId, importGoStore } from "../src/services/StoreImport.ts"
+import {
+  advanceTo,
+  idle,
+  rawMessage,
+  recordingRelay,
+  type RecordingRelay,
+  startPipeline,
+  testConfig,
+  testPipeline,
+  trackFibers
+} from "./support/pipeline.ts"
+
+const T0 = Date.UTC(2026, 10, 20, 8, 0, 0)
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-import-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** The Go failmail's store layout: `cur/`, `new/`, `tmp/`, `.meta/`, mode 0755. */
+const makeGoStore = (root: string) => {
+  for (const sub of ["cur", "new", "tmp", ".meta"]) fs.mkdirSync(path.join(root, sub), { recursive: true, mode: 0o755 })
+}
+
+/**
+ * Stores a message as the Go failmail does: the message in `cur/<name>:2,S`,
+ * then its envelope as compact JSON in `.meta/<name>:2,S`, whose
+ * modification time is set to the arrival time. Returns the file name.
+ */
+const goMessage = (root: string, at: number, serial: number, raw: Buffer, to: ReadonlyArray<string>) => {
+  const name = `${Math.floor(at / 1000)}.4242_${serial}.gohost:2,S`
+  fs.writeFileSync(path.join(root, "cur", name), raw, { mode: 0o644 })
+  const meta = path.join(root, ".meta", name)
+  fs.writeFileSync(meta, JSON.stringify({ EnvelopeFrom: "app@example.org", EnvelopeTo: to, RedirectedTo: to }), { mode: 0o644 })
+  fs.utimesSync(meta, at / 1000, at / 1000)
+  return name
+}
+
+const filesIn = (dir: string) => fs.readdirSync(dir).sort()
+
+const summaryOf = (relay: RecordingRelay, index: number) => {
+  const sent = relay.sent[index]
+  if (sent === undefined) throw new Error(`no summary #${index}`)
+  const headers = readHeaders(sent.raw)
+  return { at: sent.at, to: sent.envelope.to, subject: headers["subject"], batch: headers["x-failmail-batch"] }
+}
+
+describe("the Go failmail's store", () => {
+  it.scoped("is taken in at start with its arrival times, and summarized when due", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      makeGoStore(root)
+      goMessage(root, T0, 1, rawMessage({ subject: "disk full" }), ["ops@example.com"])
+      goMessage(root, T0 + 1_000, 2, rawMessage({ subject: "web down", headers: { "X-Failmail-Split": "web" } }), ["ops@example.com"])
+      goMessage(root, T0 + 5_000, 3, rawMessage({ subject: "disk full" }), ["ops@example.com"])
+      // The Go failmail was stopped; failmail starts 20 s after the first message arrived.
+      yield* TestClock.setTime(T0 + 20_000)
+      const relay = yield* recordingRelay()
+      const pipeline = yield* startPipeline(testConfig(root, { messageStore: root }), relay.layer)
+
+      const spooled = [...pipeline.storage.spool.messages.values()].map(({ record }) => [record.receivedAt, record.keys.batchKey, record.subject])
+      expect(spooled.sort()).toEqual([
+        [T0, "", "disk full"],
+        [T0 + 1_000, "web", "web down"],
+        [T0 + 5_000, "", "disk full"]
+      ])
+      expect(filesIn(path.join(root, "cur"))).toEqual([])
+      expect(filesIn(path.join(root, ".meta"))).toEqual([])
+      expect(relay.attempts).toHaveLength(0)
+
+      // Due 30 s (--wait-period) after each batch's last Go arrival, not after the start.
+      yield* advanceTo(T0 + 30_999)
+      expect(relay.attempts).toHaveLength(0)
+      yield* advanceTo(T0 + 31_000)
+      expect(summaryOf(relay, 0)).toEqual({ at: T0 + 31_000, to: ["ops@example.com"], subject: "[failmail] 1 instance: web down", batch: "web" })
+      yield* advanceTo(T0 + 35_000)
+      expect(relay.sent).toHaveLength(2)
+      expect(summaryOf(relay, 1)).toEqual({ at: T0 + 35_000, to: ["ops@example.com"], subject: "[failmail] 2 instances: disk full", batch: "" })
+      expect(pipeline.storage.spool.messages.size).toBe(0)
+    })
+  )
+
+  it.scoped("keeps the recipients the Go failmail stored (after its own rewriting) and its sender", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      makeGoStore(root)
+      goMessage(root, T0, 1, rawMessage({ subject: "x" }), ["Team@Example.com", "dev@example.com"])
+      yield* TestClock.setTime(T0 + 1_000)
+      const relay = yield* recordingRelay()
+      // The same rewriting as the Go failmail had: it must not apply twice.
+      const config = testConfig(root, { messageStore: root, rewriteSrc: "^(.*)@example\\.com$", rewriteDest: "failmail+$1@example.com" })
+      const pipeline = yield* startPipeline(config, relay.layer)
+      const [record] = [...pipeline.storage.spool.messages.values()].map((stored) => stored.record)
+      expect(record?.envelope).toEqual({ mailFrom: "app@example.org", rcptTo: ["Team@Example.com", "dev@example.com"] })
+      expect(record?.sender).toBe("app@example.org")
+    })
+  )
+
+  it.scoped("taken in again after a crash before its files were removed, makes no copy", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      makeGoStore(root)
+      const names = [1, 2].map((serial) => goMessage(root, T0 + serial * 1_000, serial, rawMessage({ subject: `m${serial}` }), ["ops@example.com"]))
+      const saved = names.flatMap((name) => ["cur", ".meta"].map((sub) => [path.join(root, sub, name), fs.readFileSync(path.join(root, sub, name))] as const))
+      const config = testConfig(root, { messageStore: root })
+      const context = yield* Layer.build(Layer.mergeAll(diskStorage, Classifier.Default).pipe(Layer.provideMerge(AppConfig.layer(config))))
+      const spool = Context.get(context, Spool)
+      const run = importGoStore.pipe(Effect.provide(context))
+
+      expect(yield* run).toBe(2)
+      // A crash before the Go files were removed (or before their removal reached the disk): they are all back.
+      for (const [file, content] of saved) fs.writeFileSync(file, content)
+      fs.utimesSync(path.join(root, ".meta", names[0] ?? ""), (T0 + 1_000) / 1000, (T0 + 1_000) / 1000)
+      fs.utimesSync(path.join(root, ".meta", names[1] ?? ""), (T0 + 2_000) / 1000, (T0 + 2_000) / 1000)
+      expect(yield* run).toBe(2)
+      const records = yield* spool.recover
+      expect(records.map((record) => [record.id, record.receivedAt, record.subject])).toEqual([
+        [goStoreId(names[0] ?? ""), T0 + 1_000, "m1"],
+        [goStoreId(names[1] ?? ""), T0 + 2_000, "m2"]
+      ])
+      expect(filesIn(path.join(root, "cur"))).toEqual([])
+    })
+  )
+
+  it.scoped("removes a message file left without metadata only once the spool holds it", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      makeGoStore(root)
+      const taken = goMessage(root, T0, 1, rawMessage({ subject: "taken" }), ["ops@example.com"])
+      const context = yield* Layer.build(
+        Layer.mergeAll(diskStorage, Classifier.Default).pipe(Layer.provideMerge(AppConfig.layer(testConfig(root, { messageStore: root }))))
+      )
+      const run = importGoStore.pipe(Effect.provide(context))
+      expect(yield* run).toBe(1)
+      // A crash between removing the metadata and the message; and a message the Go failmail never finished storing.
+      fs.writeFileSync(path.join(root, "cur", taken), rawMessage({ subject: "taken" }))
+      const unfinished = "1795161700.4242_9.gohost:2,S"
+      fs.writeFileSync(path.join(root, "cur", unfinished), rawMessage({ subject: "half stored" }))
+      expect(yield* run).toBe(0)
+      expect(filesIn(path.join(root, "cur"))).toEqual([unfinished])
+      expect((yield* Context.get(context, Spool).recover).map((record) => record.subject)).toEqual(["taken"])
+    })
+  )
+
+  it.scoped("leaves a message whose metadata does not parse where it is, and takes in the rest", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      makeGoStore(root)
+      const broken = goMessage(root, T0, 1, rawMessage({ subject: "broken meta" }), ["ops@example.com"])
+      fs.writeFileSync(path.join(root, ".meta", broken), "{not json")
+      goMessage(root, T0, 2, rawMessage({ subject: "fine" }), ["ops@example.com"])
+      yield* TestClock.setTime(T0 + 1_000)
+      const pipeline = yield* startPipeline(testConfig(root, { messageStore: root }), (yield* recordingRelay()).layer)
+      expect([...pipeline.storage.spool.messages.values()].map((stored) => stored.record.subject)).toEqual(["fine"])
+      expect(filesIn(path.join(root, "cur"))).toEqual([broken])
+      expect(filesIn(path.join(root, ".meta"))).toEqual([broken])
+    })
+  )
+})
+
+describe("the spool of the previous release", () => {
+  const fixture = path.join(import.meta.dirname, "fixtures", "spool-previous-release")
+
+  it.scoped("loads with its arrival times, and its batches are summarized when due", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      fs.cpSync(fixture, root, { recursive: true })
+      // Written at 08:00:01, :02 (batch "db", the second also to Dev@) and :03 (default batch), 2026-11-20.
+      yield* TestClock.setTime(T0 + 10_000)
+      const relay = yield* recordingRelay()
+      const config = testConfig(root, { messageStore: root })
+      yield* trackFibers
+      const batcher = Context.get(yield* Layer.build(testPipeline(config, relay.layer, diskStorage)), Batcher)
+      yield* idle
+      expect((yield* batcher.snapshot).map((batch) => [batch.key, batch.messageCount, batch.firstAt, batch.dueAt])).toEqual([
+        ["db", 2, T0 + 1_000, T0 + 32_000],
+        ["", 1, T0 + 3_000, T0 + 33_000]
+      ])
+      yield* advanceTo(T0 + 32_000)
+      expect(relay.sent).toHaveLength(2)
+      yield* advanceTo(T0 + 33_000)
+      const sent = [0, 1, 2].map((index) => summaryOf(relay, index))
+      expect(sent.map((summary) => [summary.at, summary.batch, summary.to.join(","), summary.subject])).toEqual([
+        [T0 + 32_000, "db", "ops@example.com", "[failmail] 2 instances: disk full on db1"],
+        [T0 + 32_000, "db", "dev@example.com", "[failmail] 1 instance: disk full on db1"],
+        [T0 + 33_000, "", "ops@example.com", "[failmail] 1 instance: cron failed"]
+      ])
+      expect(filesIn(path.join(root, "msg"))).toEqual([])
+    })
+  )
+})
