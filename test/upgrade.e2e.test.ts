@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { buildDaemon, launch, ready } from "./support/daemon.ts"
+import { buildDaemon, httpPortOf, launch, ready } from "./support/daemon.ts"
 import { eventually, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
@@ -66,7 +66,7 @@ describe("starting on an older store", () => {
     expect(fs.readdirSync(path.join(store, ".meta"))).toEqual([])
 
     // The recent one waits for its own deadline, counted from when the Go failmail received it.
-    const port = Number(/http: listening on [^\s"]*:(\d+)/.exec(child.output())?.[1])
+    const port = httpPortOf(child)
     const batches = (await (await fetch(`http://127.0.0.1:${port}/api/batches`)).json()) as Array<Record<string, unknown>>
     expect(batches).toMatchObject([
       { key: "later", messageCount: 1, firstAt: new Date((now - 60) * 1000).toISOString(), dueAt: new Date((now + 240) * 1000).toISOString() }
