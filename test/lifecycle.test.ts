@@ -107,7 +107,7 @@ describe("signals", () => {
     expect(await child.exited).toBe(0)
     expect(subjects(upstream)).toEqual(["[failmail] 1 instance: pending alert"])
     expect(fs.readdirSync(path.join(dir, "spool", "msg"))).toHaveLength(0)
-    expect(child.output()).toContain("stopping: summarizing 1 pending batches")
+    expect(child.output()).toContain("summarizing 1 pending batches before stopping")
   })
 
   it("SIGTERM with the relay down files the summary in the fail-dir and exits 0", async () => {
@@ -160,7 +160,7 @@ describe("signals", () => {
     await ready(child)
     await send(smtpPortOf(child), "stuck relay")
     child.process.kill("SIGTERM")
-    await eventually("final flush under way", () => child.output().includes("stopping: summarizing 1 pending batches"))
+    await eventually("final flush under way", () => child.output().includes("summarizing 1 pending batches before stopping"))
     child.process.kill("SIGTERM")
     await child.exited
     // At once: before the flush's relay attempt could end (it waits up to a minute for an answer).

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { describe, expect, it } from "vitest"
-import { Conversation, startWithUpstream } from "./support/failmail.ts"
+import { Conversation, eventually, settledSummaries, startWithUpstream } from "./support/failmail.ts"
 
 /** One JSON log line, as `--log-format=json` writes it. */
 interface JsonLine {
@@ -20,12 +20,28 @@ interface JsonLine {
 
 const jsonLines = (logs: ReadonlyArray<string>): ReadonlyArray<JsonLine> => logs.map((line) => JSON.parse(line) as JsonLine)
 
-const send = (port: number, subject: string) =>
+const send = (port: number, subject: string, team = "db") =>
   nodemailer
     .createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true })
-    .sendMail({ from: "app@example.org", to: "ops@example.com", subject, text: "body" })
+    .sendMail({ from: "app@example.org", to: "ops@example.com", subject, text: "body", headers: { "X-Team": team } })
+
+/** Batches by team, so a summary's batch key is something to see. */
+const BY_TEAM = { batchExpr: `{{.Header.Get "X-Team"}}` } as const
 
 describe("JSON log lines", () => {
+  it("a delivered summary: its line names component dispatcher, the batch, the summary's id and the delivery's duration", async () => {
+    const { failmail, upstream } = await startWithUpstream({ ...BY_TEAM, logFormat: "json", bindHttp: "127.0.0.1:0" })
+    await send(failmail.port, "disk full")
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.batch).toBe("db")
+    const relayed = await eventually("the summary's line", () =>
+      jsonLines(failmail.logs).find((line) => line.message === `summary "${summary?.subject}" relayed to ops@example.com`)
+    )
+    const [listed] = (await (await fetch(`http://127.0.0.1:${failmail.httpPort}/api/summaries`)).json()) as Array<{ id: number }>
+    expect(relayed.annotations).toEqual({ component: "dispatcher", batch: "db", summary: listed?.id })
+    expect(relayed.spans["delivery"]).toBeGreaterThanOrEqual(0)
+  })
+
   it("a message that cannot be stored: the 451 line names component smtp and the connection", async () => {
     const { failmail } = await startWithUpstream({ logFormat: "json", debugReceiver: true })
     const messages = path.join(failmail.config.messageStore, "msg")
@@ -55,6 +71,16 @@ describe("JSON log lines", () => {
 })
 
 describe("text log lines", () => {
+  it("a delivered summary's line: component, batch and summary as key=value, and the delivery's duration", async () => {
+    const { failmail, upstream } = await startWithUpstream(BY_TEAM)
+    await send(failmail.port, "disk full")
+    await settledSummaries(upstream, failmail, 1)
+    const relayed = await eventually("the summary's line", () => failmail.logs.find((line) => line.includes("relayed to ops@example.com")))
+    for (const field of [/ component=dispatcher( |$)/, / batch=db( |$)/, / summary=\d+( |$)/, / delivery=\d+ms( |$)/]) {
+      expect(relayed).toMatch(field)
+    }
+  })
+
   it("show the same fields as key=value after the message", async () => {
     const { failmail } = await startWithUpstream({ debugReceiver: true })
     const conversation = await Conversation.open(failmail.port)

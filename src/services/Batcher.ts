@@ -20,6 +20,7 @@
  */
 import { Clock, Duration, Effect, FiberMap, PubSub, Queue } from "effect"
 import * as Batching from "../domain/Batching.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import { type Received, receivedOf } from "../domain/Message.ts"
 import * as Silence from "../domain/Silence.ts"
 import type { BatchSnapshot } from "../domain/Status.ts"
@@ -130,19 +131,24 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       Effect.gen(function* () {
         const batches = [...pending.values()]
         if (yield* lifecycle.isReloading) {
-          yield* Effect.logInfo(`reload: ${batches.length} pending batches stay in the spool for the new configuration`)
+          yield* Effect.logInfo(`${batches.length} pending batches stay in the spool for the reloaded configuration`)
           return
         }
-        yield* Effect.logInfo(`stopping: summarizing ${batches.length} pending batches`)
-        yield* Effect.forEach(batches, release, { discard: true })
-        yield* dispatcher.drain
-        yield* Effect.logInfo("stopping: pending summaries delivered or filed")
+        yield* Effect.logInfo(`summarizing ${batches.length} pending batches before stopping`)
+        yield* Effect.forEach(batches, release, { discard: true }).pipe(
+          Effect.zipRight(dispatcher.drain),
+          Effect.zipRight(Effect.logInfo("pending summaries delivered or filed; stopping")),
+          Effect.withLogSpan("final-flush")
+        )
       })
     )
     const timers = yield* FiberMap.make<number>()
 
+    /** A batch's timer is the batcher's own fiber, about that batch (whichever connection opened it). */
     const startTimer = (batch: Batching.PendingBatch) =>
-      FiberMap.run(timers, batch.serial, waitUntilDue(batch)).pipe(Effect.asVoid)
+      FiberMap.run(timers, batch.serial, waitUntilDue(batch).pipe(LogContext.own({ component: "batcher", batch: batch.key }))).pipe(
+        Effect.asVoid
+      )
 
     /** Adds a message to its batch; returns the batch when it was opened by this message. */
     const place = (message: Received): Batching.PendingBatch | undefined => {
@@ -237,5 +243,5 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         () => new Map([...held.entries()].map(([id, byBatch]) => [id, [...byBatch.values()].reduce((n, list) => n + list.length, 0)]))
       )
     } as const
-  })
+  }).pipe(LogContext.annotate({ component: "batcher" }))
 }) {}

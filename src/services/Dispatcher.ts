@@ -30,6 +30,7 @@
  */
 import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
 import * as Batching from "../domain/Batching.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import { backoff, retryPolicy } from "../domain/RelayRetry.ts"
 import * as Silence from "../domain/Silence.ts"
 import type { RenderedSummary, SummaryGroup } from "../domain/Summary.ts"
@@ -194,12 +195,13 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
             Effect.zipRight(unlessClosing(Effect.sleep(FAIL_DIR_RETRY))),
             Effect.flatMap((wake) => (wake === "closing" ? Effect.succeed<Outcome>("kept") : fileAway(summary, record)))
           )
-        )
+        ),
+        LogContext.annotate({ component: "fail-dir" })
       )
 
-    const deliver = (summary: RenderedSummary): Effect.Effect<Outcome> =>
+    /** Relays a tracked summary, or files it in the fail-dir. */
+    const deliverTracked = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<Outcome> =>
       Effect.gen(function* () {
-        const record = yield* history.track(summary)
         const relayed = yield* Effect.either(relayWithRetries(summary, record))
         if (Either.isLeft(relayed)) {
           yield* history.update(record, { error: relayed.left.message })
@@ -207,7 +209,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         }
         if (relayed.right === "kept") {
           yield* history.update(record, { error: `${record.error} (left in the spool for the reloaded configuration)` })
-          yield* Effect.logInfo(`reload: summary "${summary.subject}" not relayed yet; its messages stay in the spool`)
+          yield* Effect.logInfo(`summary "${summary.subject}" not relayed yet; its messages stay in the spool for the reloaded configuration`)
           return "kept"
         }
         yield* history.update(record, { status: "delivered", error: "" })
@@ -215,6 +217,19 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         yield* Effect.logInfo(`summary "${summary.subject}" relayed to ${summary.recipients.join(", ")}`)
         return "delivered"
       })
+
+    /** Tracks a summary in the history and delivers it; its log lines name it (`summary`, the history id). */
+    const deliver = (summary: RenderedSummary): Effect.Effect<Outcome> =>
+      Effect.flatMap(history.track(summary), (record) =>
+        deliverTracked(summary, record).pipe(LogContext.annotate({ summary: record.id }))
+      )
+
+    /** A delivery's own fiber: its lines name the dispatcher and the batch (not the caller's context), with its duration so far. */
+    const inBackground = <A>(batchKey: string, delivery: Effect.Effect<A>) =>
+      FiberSet.run(
+        running,
+        delivery.pipe(Effect.asVoid, Effect.withLogSpan("delivery"), LogContext.own({ component: "dispatcher", batch: batchKey }))
+      ).pipe(Effect.asVoid)
 
     /**
      * Summarizes and delivers one batch, then removes its messages from the
@@ -255,10 +270,9 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
 
     return {
       /** Starts delivering a due batch in the background; `held`: what silences hold back of its batch key. */
-      dispatch: (batch: Batching.PendingBatch, held: ReadonlyArray<HeldBack> = []) =>
-        FiberSet.run(running, deliverBatch(batch, held)).pipe(Effect.asVoid),
+      dispatch: (batch: Batching.PendingBatch, held: ReadonlyArray<HeldBack> = []) => inBackground(batch.key, deliverBatch(batch, held)),
       /** Starts delivering one rendered message (a notice) in the background, with retries and the fail-dir like a summary. */
-      send: (summary: RenderedSummary) => FiberSet.run(running, Effect.asVoid(deliver(summary))).pipe(Effect.asVoid),
+      send: (summary: RenderedSummary) => inBackground(summary.batchKey, deliver(summary)),
       /**
        * Ends waiting (on stop a summary waiting to retry gets one last
        * attempt) and waits for every delivery, at most `--relay-timeout` and
@@ -266,5 +280,5 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
        */
       drain
     } as const
-  })
+  }).pipe(LogContext.annotate({ component: "dispatcher" }))
 }) {}
