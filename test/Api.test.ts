@@ -117,6 +117,9 @@ describe("OpenAPI document", () => {
       ["/api/batches/{key}/flush", "post"],
       ["/api/batches/flush", "post"],
       ["/api/flush", "post"],
+      ["/api/batches/{key}/messages", "get"],
+      ["/api/batches/messages", "get"],
+      ["/api/messages/{id}/raw", "get"],
       ["/api/summaries", "get"],
       ["/healthz", "get"],
       ["/readyz", "get"],
@@ -132,5 +135,8 @@ describe("OpenAPI document", () => {
     expect(byQuery.parameters).toEqual([expect.objectContaining({ name: "key", in: "query", required: true })])
     expect(Object.keys(operation("/healthz", "get").responses).sort()).toEqual(["200", "400", "503"])
     expect(Object.keys(operation("/metrics", "get").responses["200"].content)).toEqual(["text/plain; version=0.0.4; charset=utf-8"])
+    const raw = operation("/api/messages/{id}/raw", "get")
+    expect(Object.keys(raw.responses).sort()).toEqual(["200", "400", "404"])
+    expect(Object.keys(raw.responses["200"].content)).toEqual(["message/rfc822"])
   })
 })

@@ -203,6 +203,43 @@ describe("HTTP API", () => {
     expect(alpha.dueInMs).toBeGreaterThan(9 * 60_000)
   })
 
+  it("lists a pending batch's messages and downloads each one raw as message/rfc822; unknown or unsafe ids are refused", async () => {
+    const answer = await get("/api/batches/alpha/messages")
+    expect(answer.status).toBe(200)
+    const messages: Array<any> = answer.json()
+    expect(messages.map((message) => message.subject)).toEqual(["disk full on db1", "disk full on db1", "cpu hot on db2"])
+    expect(messages[2]).toMatchObject({
+      id: expect.stringMatching(/^[A-Za-z0-9_-]+$/),
+      sender: "app@example.org",
+      recipients: ["dev@example.com", "ops@example.com"],
+      size: expect.any(Number)
+    })
+    expect(messages[2].receivedAt).toMatch(RFC3339)
+
+    const raw = await get(`/api/messages/${messages[2].id}/raw`)
+    expect(raw.status).toBe(200)
+    expect(raw.headers["content-type"]).toBe("message/rfc822")
+    expect(raw.headers["content-disposition"]).toBe(`attachment; filename="${messages[2].id}.eml"`)
+    expect(Buffer.byteLength(raw.text)).toBe(messages[2].size)
+    expect((await simpleParser(raw.text)).subject).toBe("cpu hot on db2")
+
+    // The default batch (empty key) through the query form.
+    const byQuery = await get("/api/batches/messages?key=")
+    expect(byQuery.status).toBe(200)
+    expect(byQuery.json().map((message: any) => message.subject)).toEqual(["no split header"])
+
+    const notPending = await get("/api/batches/nope/messages")
+    expect(notPending.status).toBe(404)
+    expect(notPending.json()).toEqual({ error: "no pending batch with this key", key: "nope" })
+    const unknown = await get("/api/messages/00000000000001-1-00000001/raw")
+    expect(unknown.status).toBe(404)
+    expect(unknown.json()).toEqual({ error: "no held message with this id", id: "00000000000001-1-00000001" })
+    for (const unsafe of ["..%2F..%2F..%2Fetc%2Fpasswd", "..", "%2E%2E", ".hidden", "x.eml", "a%00b"]) {
+      const refused = await get(`/api/messages/${unsafe}/raw`)
+      expect(refused.status, unsafe).toBe(400)
+    }
+  })
+
   it("previews other expressions over what is pending, changing nothing; a bad one is 400 naming its field", async () => {
     const preview = (body: unknown) => request(port, "POST", "/api/preview", {}, body)
     const batchesBefore = (await get("/api/batches")).text.replace(/"dueInMs":\d+/g, "")

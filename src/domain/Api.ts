@@ -17,6 +17,7 @@
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { BatchesApi } from "./api/Batches.ts"
+import { MessagesApi } from "./api/Messages.ts"
 import { PreviewApi } from "./api/Preview.ts"
 import { ExpectationsApi } from "./api/Expectations.ts"
 import { ProbesApi } from "./api/Probes.ts"
@@ -32,6 +33,7 @@ export const OPENAPI_PATH = "/api/openapi.json"
 export class FailmailApi extends HttpApi.make("failmail")
   .add(StatsApi)
   .add(BatchesApi)
+  .add(MessagesApi)
   .add(SummariesApi)
   .add(ProbesApi)
   .add(PreviewApi)

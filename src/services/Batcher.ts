@@ -238,6 +238,9 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         for (const batch of pending.values()) lastAt = Math.max(lastAt, batch.lastAt)
         return { batches: pending.size, messages: pendingMessages, silenced: heldMessages, lastAt }
       }),
+      /** The messages of the pending batch with this key, in arrival order; `undefined` when none is pending. */
+      messages: (key: string): Effect.Effect<ReadonlyArray<Batching.PendingMessage> | undefined> =>
+        Effect.sync(() => pending.get(key)?.messages.slice()),
       /** How many messages each silence holds back (silence id → count). */
       silenced: Effect.sync(
         () => new Map([...held.entries()].map(([id, byBatch]) => [id, [...byBatch.values()].reduce((n, list) => n + list.length, 0)]))

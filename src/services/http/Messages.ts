@@ -1,0 +1,39 @@
+/** Handlers of the `messages` group (`src/domain/api/Messages.ts`). */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Effect } from "effect"
+import { FailmailApi } from "../../domain/Api.ts"
+import { BatchNotPending } from "../../domain/api/Batches.ts"
+import { downloadName, heldMessageOf, MessageNotHeld } from "../../domain/api/Messages.ts"
+import { Batcher } from "../Batcher.ts"
+import { Spool } from "../Spool.ts"
+
+/** The `messages` handlers. */
+export const MessagesLive = HttpApiBuilder.group(FailmailApi, "messages", (handlers) =>
+  Effect.gen(function* () {
+    const batcher = yield* Batcher
+    const spool = yield* Spool
+    const ofBatch = (key: string) =>
+      Effect.flatMap(batcher.messages(key), (messages) =>
+        messages === undefined
+          ? Effect.fail(new BatchNotPending({ error: "no pending batch with this key", key }))
+          : Effect.succeed(messages.map(heldMessageOf))
+      )
+    return handlers
+      .handle("ofBatch", ({ path }) => ofBatch(path.key))
+      .handle("ofBatchByQuery", ({ urlParams }) => ofBatch(urlParams.key))
+      .handleRaw("raw", ({ path }) =>
+        spool.readRaw(path.id).pipe(
+          Effect.map((raw) =>
+            HttpServerResponse.uint8Array(raw, {
+              contentType: "message/rfc822",
+              headers: { "content-disposition": `attachment; filename="${downloadName(path.id)}"` }
+            })
+          ),
+          Effect.catchAll((error) =>
+            error.isMissing ? Effect.fail(new MessageNotHeld({ error: "no held message with this id", id: path.id })) : Effect.die(error)
+          )
+        )
+      )
+  })
+)
