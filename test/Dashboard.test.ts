@@ -9,6 +9,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
+import type { PendingMessage } from "../src/domain/Batching.ts"
 import * as DashboardView from "../src/domain/DashboardView.ts"
 import { Dashboard } from "../src/services/Dashboard.ts"
 import { templatesDir } from "../src/services/Renderer.ts"
@@ -157,6 +158,48 @@ describe("dashboard page", () => {
     const refused = dashboard.linkPage(DashboardView.linkPageView({ state: "refused", reason: "this link is older than 7 days" }, T0, "n1"))
     expect(refused).toContain("this link is older than 7 days")
     expect(refused).not.toContain("<form")
+  })
+
+  it("links each pending batch to the page of its messages, the key URL-encoded", () => {
+    expect(page()).toContain(`<a class="messages" href="batch?key&#x3D;db">messages</a>`)
+    expect(page({ batches: [batch({ key: "a/b c&" })] })).toContain(`href="batch?key&#x3D;a%2Fb%20c%26"`)
+  })
+
+  it("renders a batch's page: its messages with download links, everything from e-mails escaped", () => {
+    const message = (overrides: Partial<PendingMessage> = {}): PendingMessage => ({
+      id: "01795161601000-26870-00000001",
+      receivedAt: T0,
+      groupKey: "g",
+      subject: "disk full",
+      sender: "app@example.org",
+      recipients: ["ops@example.com"],
+      recipientsKey: "ops@example.com",
+      size: 2150,
+      ...overrides
+    })
+    const view = (key: string, messages: ReadonlyArray<PendingMessage> | undefined) =>
+      dashboard.batchPage(DashboardView.batchPageView({ key, messages, now: T0 + 90_000, version: "0.1.0", nonce: "n2" }))
+    const html = view("db", [message(), message({ id: "m2", subject: EVIL, sender: EVIL, recipients: [`"${EVIL}"@example.com`] })])
+    expect(html).toContain(`<tr data-message-id="01795161601000-26870-00000001">`)
+    expect(html).toContain(`<a class="download" href="api/messages/01795161601000-26870-00000001/raw" download="01795161601000-26870-00000001.eml">download</a>`)
+    expect(html).toContain(`title="2026-11-25T08:30:00.000Z">1m 30s ago<`)
+    expect(html).toContain("2.1 KB")
+    expect(html).toContain(`href="api/batches/messages?key&#x3D;db"`)
+    expect(html).not.toContain(EVIL)
+    expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;")
+    expect(html).not.toMatch(/<script/i)
+    expect(html).toContain(`<link rel="stylesheet" href="static/dashboard.css" nonce="n2">`)
+
+    const evilKey = view(EVIL, [message()])
+    expect(evilKey).not.toContain(EVIL)
+    expect(evilKey).toContain(`href="api/batches/messages?key&#x3D;%3Cscript%3Ealert(1)%3C%2Fscript%3E"`)
+    expect(view("", [message()])).toContain(DashboardView.DEFAULT_KEY_LABEL)
+    const gone = view("db", undefined)
+    expect(gone).toContain("No batch with this key is pending")
+    expect(gone).not.toContain("<table")
+    const many = view("db", Array.from({ length: DashboardView.MESSAGES_SHOWN + 5 }, (_, n) => message({ id: `m${n}` })))
+    expect(many.match(/data-message-id=/g)).toHaveLength(DashboardView.MESSAGES_SHOWN)
+    expect(many).toContain("and 5 more messages")
   })
 
   it("renders its live parts with the same partials as the page: each fragment is in the page as it is", () => {

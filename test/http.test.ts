@@ -223,6 +223,15 @@ describe("HTTP API", () => {
     expect(Buffer.byteLength(raw.text)).toBe(messages[2].size)
     expect((await simpleParser(raw.text)).subject).toBe("cpu hot on db2")
 
+    // The dashboard's page of the batch links to each download.
+    const batchPage = await get("/batch?key=alpha")
+    expect(batchPage.status).toBe(200)
+    expect(batchPage.headers["content-type"]).toBe("text/html; charset=utf-8")
+    expect(batchPage.headers["content-security-policy"]).toMatch(/default-src 'none'/)
+    expect(batchPage.text).toContain(`href="api/messages/${messages[2].id}/raw"`)
+    expect((await get("/batch?key=nope")).status).toBe(404)
+    expect((await get("/batch")).status).toBe(400)
+
     // The default batch (empty key) through the query form.
     const byQuery = await get("/api/batches/messages?key=")
     expect(byQuery.status).toBe(200)

@@ -5,7 +5,9 @@
  * the templates are the markup, and Handlebars escapes everything put into
  * it (subjects, keys, recipients and relay errors come from e-mails).
  */
+import bytes from "bytes"
 import { soonestFirst } from "./api/Batches.ts"
+import type { PendingMessage } from "./Batching.ts"
 import { type StatsInput, statsOf } from "./api/Stats.ts"
 import { Duration } from "effect"
 import * as Expectation from "./Expectation.ts"
@@ -79,6 +81,8 @@ export interface BatchView extends KeyView {
   readonly first: MomentView
   readonly last: MomentView
   readonly due: MomentView
+  /** The page listing its messages (relative to the page). */
+  readonly messagesUrl: string
   /** The API call that sends it now (relative to the page). */
   readonly flushUrl: string
   /** What the page says once it asked. */
@@ -196,6 +200,9 @@ export interface PageInput {
   readonly nonce: string
 }
 
+/** The page of one pending batch's messages (`GET /batch?key=…`), relative to the dashboard. */
+export const batchPageUrl = (key: string): string => `batch?key=${encodeURIComponent(key)}`
+
 const keyView = (key: string): KeyView => ({ key, isDefault: key === "", label: key === "" ? DEFAULT_KEY_LABEL : key })
 
 const age = (at: number, now: number): MomentView => ({ iso: rfc3339(at), text: formatAge(now - at) })
@@ -212,6 +219,7 @@ const batchView = (batch: BatchSnapshot, now: number): BatchView => ({
   first: age(batch.firstAt, now),
   last: age(batch.lastAt, now),
   due: { iso: rfc3339(batch.dueAt), text: formatCountdown(batch.dueAt - now) },
+  messagesUrl: batchPageUrl(batch.key),
   flushUrl: `api/batches/flush?key=${encodeURIComponent(batch.key)}`,
   flushNotice: `Sending batch ${keyView(batch.key).label} now.`
 })
@@ -329,5 +337,71 @@ export const linkPageView = (
       }
     case "refused":
       return { ...empty, state: "refused", reason: input.reason }
+  }
+}
+
+/** Most messages listed on a batch's page; the rest are counted (the API lists them all). */
+export const MESSAGES_SHOWN = 1000
+
+/** One held message on a batch's page. */
+export interface MessageView {
+  readonly id: string
+  readonly received: MomentView
+  readonly subject: string
+  readonly sender: string
+  readonly recipients: ReadonlyArray<string>
+  /** `2.1KB`. */
+  readonly size: string
+  /** Where to download it as received (`message/rfc822`), relative to the page. */
+  readonly rawUrl: string
+}
+
+/** The page of one pending batch's messages. */
+export interface BatchPageView {
+  readonly version: string
+  readonly nonce: string
+  readonly batch: KeyView
+  /** Whether the batch is pending (it may have been sent since the link was shown). */
+  readonly pending: boolean
+  readonly messageCount: number
+  readonly messages: ReadonlyArray<MessageView>
+  /** Messages not listed (beyond {@link MESSAGES_SHOWN}); 0 when all are. */
+  readonly moreMessages: number
+  /** The same list as JSON (relative to the page). */
+  readonly apiUrl: string
+}
+
+/** What a batch's page is made from. */
+export interface BatchPageInput {
+  readonly key: string
+  /** Its messages in arrival order; `undefined` when no batch with this key is pending. */
+  readonly messages: ReadonlyArray<PendingMessage> | undefined
+  readonly now: number
+  readonly version: string
+  readonly nonce: string
+}
+
+const messageView = (message: PendingMessage, now: number): MessageView => ({
+  id: message.id,
+  received: age(message.receivedAt, now),
+  subject: message.subject,
+  sender: message.sender,
+  recipients: message.recipients,
+  size: bytes.format(message.size, { unitSeparator: " " }) ?? `${message.size} B`,
+  rawUrl: `api/messages/${encodeURIComponent(message.id)}/raw`
+})
+
+/** A batch's page: its messages, oldest first, each with a download link. */
+export const batchPageView = (input: BatchPageInput): BatchPageView => {
+  const messages = input.messages ?? []
+  return {
+    version: input.version,
+    nonce: input.nonce,
+    batch: keyView(input.key),
+    pending: input.messages !== undefined,
+    messageCount: messages.length,
+    messages: messages.slice(0, MESSAGES_SHOWN).map((message) => messageView(message, input.now)),
+    moreMessages: Math.max(0, messages.length - MESSAGES_SHOWN),
+    apiUrl: `api/batches/messages?key=${encodeURIComponent(input.key)}`
   }
 }

@@ -19,7 +19,16 @@ import { Effect } from "effect"
 import Handlebars from "handlebars"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { type LinkPageView, linkPageView, type PageInput, type PageView, pageView } from "../domain/DashboardView.ts"
+import {
+  type BatchPageView,
+  batchPageView,
+  type LinkPageView,
+  linkPageView,
+  MESSAGES_SHOWN,
+  type PageInput,
+  type PageView,
+  pageView
+} from "../domain/DashboardView.ts"
 import { StartError } from "../domain/Errors.ts"
 import { templatesDir } from "./Renderer.ts"
 
@@ -88,6 +97,27 @@ const sampleLinkPages: ReadonlyArray<LinkPageView> = [
   linkPageView({ state: "refused", reason: "r" }, 0, "n")
 ]
 
+/** Batch pages that reach every branch of their template: not pending; the default key with more messages than shown. */
+const sampleBatchPages: ReadonlyArray<BatchPageView> = [
+  batchPageView({ key: "k", messages: undefined, now: 1, version: "0.0.0", nonce: "n" }),
+  batchPageView({
+    key: "",
+    messages: Array.from({ length: MESSAGES_SHOWN + 1 }, (_, n) => ({
+      id: `m${n}`,
+      receivedAt: 1,
+      groupKey: "",
+      subject: n === 0 ? "" : "s",
+      sender: "a@example.com",
+      recipients: n === 0 ? [] : ["b@example.com"],
+      recipientsKey: "",
+      size: 1
+    })),
+    now: 1,
+    version: "0.0.0",
+    nonce: "n"
+  })
+]
+
 /** The dashboard's templates and static files. */
 export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard", {
   effect: Effect.gen(function* () {
@@ -109,6 +139,7 @@ export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard",
     const page = yield* compile(path.join(dashboardDir, "page.hbs"))
     const fragments = yield* compile(path.join(dashboardDir, "fragments.hbs"))
     const linkPage = yield* compile<LinkPageView>(path.join(dashboardDir, "silence-link.hbs"))
+    const batchPage = yield* compile<BatchPageView>(path.join(dashboardDir, "batch.hbs"))
     const files = new Map<string, StaticFile>()
     for (const [name, contentType] of Object.entries(STATIC_FILES)) {
       files.set(name, { contentType, body: yield* read(path.join(staticDir, name)) })
@@ -118,6 +149,7 @@ export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard",
         page(pageView(samplePage))
         fragments(pageView(samplePage))
         for (const view of sampleLinkPages) linkPage(view)
+        for (const view of sampleBatchPages) batchPage(view)
       },
       catch: (error) => new StartError({ message: `dashboard: a template fails: ${String(error)}` })
     })
@@ -129,6 +161,8 @@ export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard",
       fragments: (input: PageInput): string => fragments(pageView(input)),
       /** The page of a one-click silence link (`templates/dashboard/silence-link.hbs`). */
       linkPage: (view: LinkPageView): string => linkPage(view),
+      /** The page of one pending batch's messages (`templates/dashboard/batch.hbs`). */
+      batchPage: (view: BatchPageView): string => batchPage(view),
       /** The files of `templates/static/` by name. */
       staticFiles: files as ReadonlyMap<string, StaticFile>
     } as const

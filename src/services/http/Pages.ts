@@ -3,6 +3,8 @@
  * 404 and 405 apply alike):
  *
  * - `GET /` — the page (`templates/dashboard/page.hbs`);
+ * - `GET /batch?key=…` — one pending batch's messages, each with a download
+ *   link (404 when no batch with that key is pending);
  * - `GET /fragments` — its live parts, rendered by the same partials, which
  *   the page script swaps in every 2 s;
  * - `GET /static/{file}` — its style and script;
@@ -18,7 +20,8 @@ import * as UrlParams from "@effect/platform/UrlParams"
 import { Clock, Effect, Option } from "effect"
 import * as crypto from "node:crypto"
 import * as Configuration from "../../domain/Configuration.ts"
-import { contentSecurityPolicy, type LinkPageView, linkPageView, type PageInput } from "../../domain/DashboardView.ts"
+import { batchPageView, contentSecurityPolicy, type LinkPageView, linkPageView, type PageInput } from "../../domain/DashboardView.ts"
+import { VERSION } from "../../domain/Version.ts"
 import * as SilenceLink from "../../domain/SilenceLink.ts"
 import { AppConfig } from "../AppConfig.ts"
 import { Batcher } from "../Batcher.ts"
@@ -128,6 +131,27 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
             }
           })
         )
+      })
+    )
+    yield* router.get(
+      "/batch",
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const key = new URL(request.url, "http://failmail.invalid").searchParams.get("key")
+        if (key === null) {
+          return HttpServerResponse.text("which batch? ask batch?key=<batch key>\n", { status: 400, contentType: "text/plain; charset=utf-8" })
+        }
+        const [messages, now] = yield* Effect.zip(batcher.messages(key), Clock.currentTimeMillis)
+        const nonce = crypto.randomBytes(16).toString("base64url")
+        return HttpServerResponse.text(dashboard.batchPage(batchPageView({ key, messages, now, version: VERSION, nonce })), {
+          status: messages === undefined ? 404 : 200,
+          contentType: HTML,
+          headers: {
+            "content-security-policy": contentSecurityPolicy(nonce),
+            "referrer-policy": "no-referrer",
+            "x-frame-options": "DENY"
+          }
+        })
       })
     )
     yield* router.get(
