@@ -9,6 +9,7 @@ import * as Settings from "../src/domain/Settings.ts"
 import type { SummaryGroup, SummaryInput } from "../src/domain/Summary.ts"
 import { AppConfig, type RunningConfig } from "../src/services/AppConfig.ts"
 import { SilenceLinks } from "../src/services/SilenceLinks.ts"
+import { StateDocuments } from "../src/services/StateDocuments.ts"
 import { Renderer } from "../src/services/Renderer.ts"
 import { summaryGroup as group, T0 } from "./support/summary.ts"
 
@@ -20,7 +21,10 @@ const config = (overrides: Partial<RunningConfig> = {}): RunningConfig => ({
 })
 
 const rendererLayer = (overrides: Partial<RunningConfig> = {}) =>
-  Renderer.Default.pipe(Layer.provide(SilenceLinks.Default), Layer.provide(AppConfig.layer(config(overrides))))
+  Renderer.Default.pipe(
+    Layer.provide(SilenceLinks.Default),
+    Layer.provide(Layer.merge(AppConfig.layer(config(overrides)), StateDocuments.Default))
+  )
 
 const input = (groups: ReadonlyArray<SummaryGroup>, batchKey = "db-errors"): SummaryInput => ({
   batchKey,

@@ -6,7 +6,7 @@
  * is summarized exactly when it ends (on time or deleted).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer, Ref } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -14,7 +14,8 @@ import { simpleParser } from "mailparser"
 import * as Matchers from "../src/domain/Matchers.ts"
 import * as Silence from "../src/domain/Silence.ts"
 import * as SilenceLink from "../src/domain/SilenceLink.ts"
-import { advanceTo, expectWakeUpAt, idle, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
+import { processServices } from "../src/layers/Main.ts"
+import { advanceTo, expectWakeUpAt, idle, memoryStorage, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 
 const T0 = Date.parse("2026-11-26T10:00:00Z")
 const HOUR = 3_600_000
@@ -188,6 +189,31 @@ describe("silenced mail in the pipeline (TestClock)", () => {
       yield* advanceTo(WAIT)
       expect(p.relay.sent.length === 1).toBe(true)
       expect(p.relay.sent[0]!.at).toBe(WAIT)
+    })
+  )
+
+  it.scoped("silences and what they hold survive a reload: held mail stays held, and is summarized when the silence ends", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const relay = yield* recordingRelay()
+      const shared = { storage: memoryStorage(), process: Layer.succeedContext(yield* Layer.build(processServices)) }
+      const old = yield* startPipeline(testConfig(dir), relay.layer, shared)
+      const silence = yield* old.silences.create({ match: { subject: "^disk" }, for: "1h" })
+      yield* old.intake.accept(rawMessage({ subject: "disk full on db1" }), { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] })
+      yield* advanceTo(WAIT)
+      expect((yield* old.batcher.counts).silenced).toBe(1)
+
+      yield* Ref.set(old.lifecycle.phase, "reloading")
+      yield* old.close
+      yield* Ref.set(old.lifecycle.phase, "running")
+      const next = yield* startPipeline(testConfig(dir), relay.layer, shared)
+      expect((yield* next.silences.list).map((s) => s.id)).toEqual([silence.id])
+      expect((yield* next.batcher.counts).silenced).toBe(1)
+      expect(relay.attempts).toHaveLength(0)
+
+      yield* advanceTo(HOUR)
+      expect(relay.sent).toHaveLength(1)
+      expect(relay.sent[0]!.at).toBe(HOUR)
     })
   )
 })

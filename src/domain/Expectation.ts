@@ -5,7 +5,7 @@
  * sends one "missing" notice, and one "back" notice when it arrives again.
  * Pure rules: validation, deadlines and the notices' subjects.
  */
-import { Duration, Either } from "effect"
+import { Duration, Either, Schema } from "effect"
 import * as GoDuration from "./GoDuration.ts"
 import * as Matchers from "./Matchers.ts"
 import { normalizeAddress } from "./Message.ts"
@@ -107,3 +107,17 @@ export const noticeView = (kind: NoticeKind, expectation: Expectation, prefix: s
   lastSeen: expectation.lastMetAt > 0 ? rfc3339(expectation.lastMetAt) : "never",
   missingSince: expectation.missingSince > 0 ? rfc3339(expectation.missingSince) : ""
 })
+
+/** How expectations are kept as a state document (a JSON array): with when each was last met and went missing. */
+export const Stored = Schema.Array(
+  Schema.Struct({
+    id: Schema.String,
+    name: Schema.String,
+    match: Matchers.Stored,
+    everyMs: Schema.Number,
+    to: Schema.Array(Schema.String),
+    createdAt: Schema.Number,
+    lastMetAt: Schema.Number,
+    missingSince: Schema.Number
+  })
+)

@@ -3,6 +3,7 @@
  * subject, sender and recipients, all of which must match. Silences and
  * expectations select messages with them. Pure: no I/O.
  */
+import { Schema } from "effect"
 import type { PendingMessage } from "./Batching.ts"
 import type { Received } from "./Message.ts"
 
@@ -14,6 +15,15 @@ export type MatchField = (typeof MATCH_FIELDS)[number]
 
 /** Matchers as written: field → regular expression (JavaScript syntax, unanchored). */
 export type Matchers = Partial<Record<MatchField, string>>
+
+/** Matchers as they are kept in a state document. */
+export const Stored = Schema.Struct({
+  batch: Schema.optionalWith(Schema.String, { exact: true }),
+  group: Schema.optionalWith(Schema.String, { exact: true }),
+  subject: Schema.optionalWith(Schema.String, { exact: true }),
+  from: Schema.optionalWith(Schema.String, { exact: true }),
+  to: Schema.optionalWith(Schema.String, { exact: true })
+})
 
 /** What matchers are tested against. */
 export interface MatchTarget {

@@ -7,7 +7,7 @@
  * mail. Pure rules: validation, which silence holds a message, the footer.
  */
 import * as GoDuration from "./GoDuration.ts"
-import { Either, Duration } from "effect"
+import { Duration, Either, Schema } from "effect"
 import type { PendingMessage } from "./Batching.ts"
 import * as Matchers from "./Matchers.ts"
 
@@ -169,3 +169,15 @@ export const heldNotes = (
     }))
     .filter((note) => note.count > 0)
 }
+
+/** How silences are kept as a state document (a JSON array). */
+export const Stored = Schema.Array(
+  Schema.Struct({
+    id: Schema.String,
+    match: Matchers.Stored,
+    startsAt: Schema.Number,
+    endsAt: Schema.Number,
+    comment: Schema.String,
+    author: Schema.String
+  })
+)

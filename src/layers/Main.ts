@@ -26,6 +26,7 @@ import { Renderer } from "../services/Renderer.ts"
 import { SilenceLinks } from "../services/SilenceLinks.ts"
 import { Silences } from "../services/Silences.ts"
 import { Spool, type SpoolError } from "../services/Spool.ts"
+import { StateDocuments } from "../services/StateDocuments.ts"
 import * as StoreImport from "../services/StoreImport.ts"
 
 /** Where failmail keeps what it received and files what it could not relay: on disk. */
@@ -33,10 +34,17 @@ export const storage: Layer.Layer<Spool | Maildir, SpoolError, AppConfig> = Laye
 
 /**
  * What outlives a configuration: the process phase, the listening sockets,
- * and what failmail reports about itself (the summary history and totals of
- * `/api/stats`, the Prometheus counters), so a reload never resets them.
+ * what failmail reports about itself (the summary history and totals of
+ * `/api/stats`, the Prometheus counters), so a reload never resets them, and
+ * the operator's state (silences, expectations, the link-signing key).
  */
-export const processServices = Layer.mergeAll(Lifecycle.Default, Listeners.Default, History.Default, Metrics.Default)
+export const processServices = Layer.mergeAll(
+  Lifecycle.Default,
+  Listeners.Default,
+  History.Default,
+  Metrics.Default,
+  StateDocuments.Default
+)
 
 /** The services in {@link processServices}. */
 export type ProcessServices = Layer.Layer.Success<typeof processServices>

@@ -5,9 +5,11 @@
  * arrived for `every`, one "missing" notice goes to the expectation's
  * recipients, and one "back" notice when a matching message arrives again.
  * The deadline is always computed from the last time it was met, so a
- * restart does not reset it.
+ * restart does not reset it: expectations, with when each was last met and
+ * went missing, are kept in the state document `expectations`, saved
+ * before a notice goes out (so none is sent twice).
  */
-import { Clock, Effect, FiberMap } from "effect"
+import { Clock, Effect, Either, FiberMap, Schema } from "effect"
 import * as crypto from "node:crypto"
 import * as Expectation from "../domain/Expectation.ts"
 import * as Matchers from "../domain/Matchers.ts"
@@ -15,6 +17,10 @@ import type { Received } from "../domain/Message.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Metrics } from "./Metrics.ts"
 import { Renderer } from "./Renderer.ts"
+import { StateDocuments } from "./StateDocuments.ts"
+
+/** The name of the expectations' state document. */
+const DOCUMENT = "expectations"
 
 interface Entry {
   readonly expectation: Expectation.Expectation
@@ -27,8 +33,11 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     const dispatcher = yield* Dispatcher
     const renderer = yield* Renderer
     const metrics = yield* Metrics
+    const state = yield* StateDocuments
     const entries = new Map<string, Entry>()
     const timers = yield* FiberMap.make<string>()
+
+    const save = Effect.suspend(() => state.save(DOCUMENT, [...entries.values()].map((entry) => entry.expectation)))
 
     const publishGauge = () => {
       let missing = 0
@@ -63,6 +72,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
           const missing = Expectation.missingAt(current.expectation, yield* Clock.currentTimeMillis)
           if (missing === undefined) return
           update(missing)
+          yield* save
           yield* notify("missing", missing)
         })
       ).pipe(Effect.asVoid)
@@ -75,6 +85,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         const matchers = Matchers.compile(expectation.match as Record<string, string>)
         if (Matchers.isFieldError(matchers)) return yield* Effect.dieMessage("a checked expectation does not compile")
         entries.set(expectation.id, { expectation, matchers })
+        yield* save
         yield* watch(expectation.id)
         yield* Effect.logInfo(`expectation "${expectation.name}" created (${expectation.id})`)
         return expectation
@@ -89,12 +100,26 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
           matched = true
           const { next, back } = Expectation.met(entry.expectation, message.receivedAt)
           update(next)
+          yield* save
           yield* watch(next.id)
           if (back) yield* notify("back", entry.expectation)
         }
         if (matched) metrics.expectedMessages.inc()
         return matched
       })
+
+    // The expectations kept before this configuration; each deadline counts from when it was last met.
+    const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Expectation.Stored))(yield* state.load(DOCUMENT))
+    if (Either.isLeft(stored)) {
+      yield* Effect.logError(`expectations: the kept state cannot be read, starting without expectations: ${stored.left.message}`)
+    }
+    for (const expectation of Either.getOrElse(stored, () => undefined) ?? []) {
+      const matchers = Matchers.compile(expectation.match as Record<string, string>)
+      if (Matchers.isFieldError(matchers)) continue
+      entries.set(expectation.id, { expectation, matchers })
+      yield* watch(expectation.id)
+    }
+    publishGauge()
 
     return {
       /** Creates an expectation from a request, or names the field that is wrong. */
@@ -103,6 +128,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
       remove: (id: string) =>
         Effect.gen(function* () {
           if (!entries.delete(id)) return false
+          yield* save
           yield* FiberMap.remove(timers, id)
           publishGauge()
           return true

@@ -1,18 +1,26 @@
 /**
  * The key that signs one-click silence links in summaries, and the links
- * themselves. The key is made once, at random (32 bytes), and only this
- * failmail knows it; a link signed with another key is refused.
+ * themselves. The key is made once, at random (32 bytes), and kept in the
+ * state document `silence-link-key`; only this failmail knows it, and a link
+ * signed with another key is refused.
  */
 import { Effect } from "effect"
 import * as crypto from "node:crypto"
 import * as SilenceLink from "../domain/SilenceLink.ts"
 import { AppConfig } from "./AppConfig.ts"
+import { StateDocuments } from "./StateDocuments.ts"
+
+/** The name of the key's state document. */
+const DOCUMENT = "silence-link-key"
 
 /** Signs and checks silence links. */
 export class SilenceLinks extends Effect.Service<SilenceLinks>()("failmail/SilenceLinks", {
   effect: Effect.gen(function* () {
     const config = yield* AppConfig
-    const key = crypto.randomBytes(32)
+    const state = yield* StateDocuments
+    const kept = yield* state.load(DOCUMENT)
+    const key = typeof kept === "string" && kept.length >= 43 ? Buffer.from(kept, "base64url") : crypto.randomBytes(32)
+    if (kept !== key.toString("base64url")) yield* state.save(DOCUMENT, key.toString("base64url"))
     return {
       /** The links of a summary group, issued at `issuedAt` (none without `--external-url`). */
       forGroup: (batchKey: string, groupKey: string, issuedAt: number) =>

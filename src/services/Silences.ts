@@ -4,18 +4,29 @@
  * come (a timer on the Effect `Clock`). Whoever holds messages back for a
  * silence (the Batcher) hears of its end on {@link Silences.ended}, at the
  * end or when it is ended early.
+ *
+ * Silences are kept in the state document `silences`: a new configuration
+ * (a reload) starts with them and their timers, and one that ended while
+ * none was running is simply over (what it held is summarized as usual).
  */
-import { Clock, Effect, FiberMap, PubSub } from "effect"
+import { Clock, Effect, Either, FiberMap, PubSub, Schema } from "effect"
 import * as crypto from "node:crypto"
 import type { FieldError } from "../domain/Matchers.ts"
 import * as Silence from "../domain/Silence.ts"
+import { StateDocuments } from "./StateDocuments.ts"
+
+/** The name of the silences' state document. */
+const DOCUMENT = "silences"
 
 /** The silences, their end timers, and news of their ends. */
 export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
   scoped: Effect.gen(function* () {
+    const state = yield* StateDocuments
     const entries = new Map<string, Silence.Compiled>()
     const ended = yield* PubSub.unbounded<string>()
     const timers = yield* FiberMap.make<string>()
+
+    const save = Effect.suspend(() => state.save(DOCUMENT, [...entries.values()].map((entry) => entry.silence)))
 
     const announceEnd = (id: string) => Effect.asVoid(PubSub.publish(ended, id))
 
@@ -43,6 +54,7 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         if (compiled === undefined) return yield* Effect.dieMessage("a checked silence does not compile")
         prune(now)
         entries.set(silence.id, compiled)
+        yield* save
         yield* startTimer(silence)
         yield* Effect.logInfo(`silence ${silence.id} created until ${new Date(silence.endsAt).toISOString()} by ${silence.author || "(anonymous)"}`)
         return silence
@@ -56,11 +68,23 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         if (!Silence.isActive(entry.silence, now)) return entry.silence
         const silence = { ...entry.silence, endsAt: now }
         entries.set(id, { silence, matchers: entry.matchers })
+        yield* save
         yield* FiberMap.remove(timers, id)
         yield* Effect.logInfo(`silence ${id} ended early`)
         yield* announceEnd(id)
         return silence
       })
+
+    // The silences kept before this configuration, with their timers.
+    const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Silence.Stored))(yield* state.load(DOCUMENT))
+    if (Either.isLeft(stored)) yield* Effect.logError(`silences: the kept state cannot be read, starting without silences: ${stored.left.message}`)
+    const now = yield* Clock.currentTimeMillis
+    for (const silence of Either.getOrElse(stored, () => undefined) ?? []) {
+      const entry = Silence.compiled(silence)
+      if (entry === undefined || !Silence.isListed(silence, now)) continue
+      entries.set(silence.id, entry)
+      if (Silence.isActive(silence, now)) yield* startTimer(silence)
+    }
 
     return {
       /** Creates a silence from a request, or names the field that is wrong. */
