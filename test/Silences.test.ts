@@ -216,4 +216,18 @@ describe("silenced mail in the pipeline (TestClock)", () => {
       expect(relay.sent[0]!.at).toBe(HOUR)
     })
   )
+
+  it.scoped("on stop, held mail stays in the spool (summarized after the silence, never lost)", () =>
+    Effect.gen(function* () {
+      const p = yield* setup
+      yield* p.silences.create({ match: { subject: "^disk" }, for: "1h" })
+      yield* p.accept("disk full on db1")
+      yield* p.accept("cpu hot")
+      yield* advanceTo(WAIT)
+      expect(p.relay.sent).toHaveLength(1)
+      yield* p.close
+      expect(p.relay.attempts).toHaveLength(1)
+      expect([...p.storage.spool.messages.values()].map((m) => m.record.subject)).toEqual(["disk full on db1"])
+    })
+  )
 })
