@@ -11,6 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import { buildDaemon } from "./support/daemon.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc")
@@ -45,7 +46,7 @@ const run = (args: ReadonlyArray<string>, timeoutMs: number) =>
 describe("npm run bench -- --quick", () => {
   it("prints a table with a row of numbers for every scenario", { timeout: 180_000 }, async () => {
     if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
-      execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+      buildDaemon()
     }
     execFileSync(process.execPath, [tsc, "-p", "tsconfig.bench.json"], { cwd: root, stdio: "inherit" })
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-bench-smoke-"))

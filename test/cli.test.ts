@@ -3,7 +3,7 @@
  * in a scratch directory, judged by exit status, stdout, stderr and files.
  */
 import { Duration, Either, Equal, Redacted } from "effect"
-import { execFileSync, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -13,6 +13,7 @@ import * as ConfigFile from "../src/domain/ConfigFile.ts"
 import * as Configuration from "../src/domain/Configuration.ts"
 import * as Settings from "../src/domain/Settings.ts"
 import { hostFacts } from "../src/services/Invocation.ts"
+import { buildDaemon } from "./support/daemon.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const main = path.join(root, "dist", "main.js")
@@ -79,7 +80,7 @@ const configIn = (name: string): Settings.Values => {
 }
 
 beforeAll(() => {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "pipe" })
+  buildDaemon()
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-cli-"))
 }, 120_000)
 

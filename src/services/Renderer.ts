@@ -10,6 +10,7 @@
 import { Clock, Effect } from "effect"
 import Handlebars from "handlebars"
 import * as crypto from "node:crypto"
+import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -22,8 +23,14 @@ import * as SummaryText from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { SilenceLinks } from "./SilenceLinks.ts"
 
-/** The folder of the templates shipped with failmail (same relative place from `src/services/` and `dist/services/`). */
-export const templatesDir: string = fileURLToPath(new URL("../../templates/", import.meta.url))
+/**
+ * The folder of the templates shipped with failmail: `templates/` beside
+ * `src/` (this module) or `dist/` (the bundle this module is built into).
+ */
+export const templatesDir: string = ((candidates: ReadonlyArray<string>) =>
+  candidates.find((dir) => existsSync(path.join(dir, "summary.txt.hbs"))) ?? (candidates[0] as string))(
+  ["../../templates/", "../templates/"].map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+)
 
 /** The shipped text-part template. */
 export const defaultTextTemplate: string = path.join(templatesDir, "summary.txt.hbs")

@@ -15,9 +15,9 @@ const root = path.resolve(import.meta.dirname, "..", "..")
 /** The built entry point. */
 export const main = path.join(root, "dist", "main.js")
 
-/** Compiles `src` to `dist` (call it from `beforeAll`, with a generous timeout). */
+/** Builds `dist` from `src` as `npm run build` does (call it from `beforeAll`, with a generous timeout). */
 export const buildDaemon = (): void => {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+  execFileSync(process.execPath, [path.join(root, "scripts", "build.js")], { cwd: root, stdio: "inherit" })
 }
 
 /** A failmail child process. */
