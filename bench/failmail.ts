@@ -16,6 +16,11 @@ export interface FailmailOptions {
   readonly relayAddr: string
   readonly waitPeriod: string
   readonly maxWait: string
+  /**
+   * Run with failmail's default configuration apart from its directories and
+   * ports (HTTP on, on any free port): every other option here is ignored.
+   */
+  readonly defaults?: boolean
   /** Reuse this directory (spool in `<dir>/incoming`) instead of a fresh one: a restart. */
   readonly dir?: string
   /** Listen on this port (default 0: any free port, read from the log). */
@@ -63,19 +68,26 @@ export class Failmail {
     const dir = options.dir ?? tempDir(options.label)
     const main = path.join(options.root, "dist", "main.js")
     if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`)
+    const places = [
+      `--bind-addr=127.0.0.1:${options.port ?? 0}`,
+      `--message-store=${path.join(dir, "incoming")}`,
+      `--fail-dir=${path.join(dir, "failed")}`
+    ]
     const args = [
       ...(options.nodeArgs ?? []),
       main,
-      `--bind-addr=127.0.0.1:${options.port ?? 0}`,
-      "--bind-http=",
-      `--message-store=${path.join(dir, "incoming")}`,
-      `--fail-dir=${path.join(dir, "failed")}`,
-      `--relay-addr=${options.relayAddr}`,
-      `--wait-period=${options.waitPeriod}`,
-      `--max-wait=${options.maxWait}`,
-      `--log-level=${options.logLevel ?? "info"}`,
-      "--relay-retry-for=0",
-      ...(options.extraArgs ?? [])
+      ...places,
+      ...(options.defaults === true
+        ? ["--bind-http=127.0.0.1:0"]
+        : [
+            "--bind-http=",
+            `--relay-addr=${options.relayAddr}`,
+            `--wait-period=${options.waitPeriod}`,
+            `--max-wait=${options.maxWait}`,
+            `--log-level=${options.logLevel ?? "info"}`,
+            "--relay-retry-for=0",
+            ...(options.extraArgs ?? [])
+          ])
     ]
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_")))
     const spawnedAt = now()

@@ -10,11 +10,13 @@
  *   4. flood memory — 100,000 messages pending in one batch across 100 groups
  *   5. summary latency — batch deadline → summary accepted upstream, p50/p99
  *   6. recovery — restart with the flood in the spool: ready, summaries out
+ *   7. idle memory — resident set before the first message, default configuration
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { makeContext } from "./context.ts"
 import { runFlood, runRecovery, type FloodResult } from "./flood.ts"
+import { runIdleMemory } from "./idle.ts"
 import { runAckLatency, runSummaryLatency } from "./latency.ts"
 import { parseOptions, sizesFor } from "./options.ts"
 import { smtpSinkPath, smtpSourcePath, startSmtpSink, type Sink } from "./postfix-tools.ts"
@@ -29,7 +31,8 @@ const SCENARIOS: Record<number, string> = {
   3: "acknowledgement latency (connect → 250)",
   4: "flood memory (messages pending in one batch)",
   5: "summary latency (deadline → upstream 250)",
-  6: "recovery (restart with the flood in the spool)"
+  6: "recovery (restart with the flood in the spool)",
+  7: "idle memory (before the first message)"
 }
 
 const errorRow = (id: number, error: unknown): Row => ({
@@ -83,6 +86,8 @@ const run = async (): Promise<number> => {
     }
   }
   try {
+    // First, on a machine not yet warmed by the load scenarios' processes.
+    if (wanted(7)) await attempt(7, () => runIdleMemory(ctx))
     if (wanted(1)) {
       await attempt(1, () =>
         runThroughput(ctx, { id: 1, scenario: SCENARIOS[1]!, reuse: false, messages: sizes.newConnectionMessages, targetRatio: 0.6 })

@@ -3,7 +3,7 @@
 export interface Options {
   /** Tiny counts: a smoke run of the harness, not a measurement. */
   readonly quick: boolean
-  /** Scenarios to run (1–6); all when empty. */
+  /** Scenarios to run (1–7); all when empty. */
   readonly scenarios: ReadonlySet<number>
   /** Write CPU profiles of failmail (`node --cpu-prof`) into this directory; also a heap snapshot after the flood. */
   readonly profileDir: string | undefined
@@ -49,7 +49,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
       case "--scenario":
         for (const part of value().split(",")) {
           const n = Number(part)
-          if (!Number.isInteger(n) || n < 1 || n > 6) throw new Error(`--scenario: 1 to 6, not ${part}\n${usage}`)
+          if (!Number.isInteger(n) || n < 1 || n > 7) throw new Error(`--scenario: 1 to 7, not ${part}\n${usage}`)
           scenarios.add(n)
         }
         break
