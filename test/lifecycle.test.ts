@@ -430,7 +430,7 @@ describe("pidfile", () => {
     )
     expect(await child.exited).toBe(1)
     expect(child.output()).toContain(`bind-addr 127.0.0.1:${busyPort}: address already in use`)
-    expect(child.output()).toContain("replacing stale pidfile")
+    expect(child.output()).toMatch(/replacing stale pidfile .* component=lifecycle( |$)/m)
     expect(fs.existsSync(pidfile)).toBe(false)
     holder.close()
   })

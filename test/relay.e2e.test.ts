@@ -321,6 +321,9 @@ describe("--all-dir and --relay-all", () => {
     const filed = maildirNew(failmail.config.failDir).map((file) => fs.readFileSync(file))
     expect(filed.filter((raw) => raw.equals(tricky(4)))).toHaveLength(1)
     expect(filed).toHaveLength(2)
-    expect(failmail.logs.join("\n")).toContain("failmail stopped while it was pending")
+    // Logged as the --relay-all copy of that SMTP connection's message.
+    const line = failmail.logs.find((text) => text.includes("failmail stopped while it was pending"))
+    expect(line).toMatch(/ component=relay-all( |$)/)
+    expect(line).toMatch(/ connection=\w+( |$)/)
   })
 })

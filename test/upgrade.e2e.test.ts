@@ -52,7 +52,7 @@ describe("starting on an older store", () => {
       dir
     )
     await ready(child)
-    expect(child.output()).toContain("store import: took in 3 messages from the Go failmail's store")
+    expect(child.output()).toMatch(/message="took in 3 messages from the Go failmail's store in [^"]*".* component=store-import( |$)/m)
     expect(child.output()).toContain("recovered 6 messages from the spool")
     // Overdue at start: out at once (timed from the start, they would wait 5 minutes).
     await eventually("the overdue summaries", () => upstream.deliveries.length === 4, 10_000)

@@ -14,14 +14,16 @@ export type Component =
   | "smtp"
   | "http"
   | "spool"
+  | "store-import"
   | "classifier"
   | "batcher"
   | "dispatcher"
   | "renderer"
-  | "relay"
   | "relay-all"
   | "all-dir"
   | "fail-dir"
+  | "silences"
+  | "expectations"
 
 /** Every field a log line may carry besides its message, level, time and fiber. */
 export type LogFields = {

@@ -8,6 +8,7 @@
  */
 import { Effect, Layer } from "effect"
 import * as Configuration from "../domain/Configuration.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import { AppConfig, type RunningConfig } from "../services/AppConfig.ts"
 import { Batcher } from "../services/Batcher.ts"
 import { Classifier } from "../services/Classifier.ts"
@@ -89,7 +90,7 @@ const announce = Layer.scopedDiscard(
     const config = yield* AppConfig
     yield* Effect.logInfo("failmail ready").pipe(Effect.annotateLogs(Configuration.redacted(config)))
     yield* Effect.addFinalizer(() => Effect.logInfo("failmail stopping"))
-  })
+  }).pipe(LogContext.annotate({ component: "lifecycle" }))
 )
 
 /** Everything failmail runs, for this configuration. */

@@ -9,6 +9,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import type { Teardown } from "@effect/platform/Runtime"
 import { Cause, Console, Effect, Either, Exit, Layer, Option, Ref } from "effect"
 import { ConfigError, exitCodeOf, StartError } from "../domain/Errors.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import { VERSION } from "../domain/Version.ts"
 import * as Invocation from "../services/Invocation.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
@@ -30,12 +31,12 @@ const nextValidConfig = (reread: Effect.Effect<Invocation.Resolved, ConfigError,
   Effect.gen(function* () {
     while (true) {
       yield* nextHangup
-      yield* Effect.logInfo("SIGHUP: reloading the configuration")
+      yield* Effect.logInfo("reloading the configuration on SIGHUP")
       const next = yield* Effect.either(reread)
       if (Either.isRight(next)) return next.right
       yield* Effect.logError(`reload refused, keeping the running configuration: ${next.left.message}`)
     }
-  })
+  }).pipe(LogContext.annotate({ component: "reload" }))
 
 /** Runs one configuration's graph until a valid reload is requested; returns the new configuration. */
 const runUntilReload = (
@@ -45,7 +46,7 @@ const runUntilReload = (
   Effect.scoped(
     Effect.gen(function* () {
       const lifecycle = yield* Lifecycle
-      for (const warning of current.warnings) yield* Effect.logWarning(warning)
+      for (const warning of current.warnings) yield* Effect.logWarning(warning).pipe(LogContext.annotate({ component: "lifecycle" }))
       yield* Layer.build(Main.layer(current.config))
       yield* Ref.set(lifecycle.phase, "running")
       // Runs before the graph's own finalizers: a close that is not a reload is a stop.
@@ -75,7 +76,9 @@ const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Reso
           next = attempt.right
           continue
         }
-        yield* Effect.logError(`reload failed, going back to the previous configuration: ${attempt.left.message}`)
+        yield* Effect.logError(`reload failed, going back to the previous configuration: ${attempt.left.message}`).pipe(
+          LogContext.annotate({ component: "reload" })
+        )
         next = yield* runUntilReload(running, reread)
       }
     })

@@ -10,6 +10,7 @@ import { Effect, Either } from "effect"
 import * as crypto from "node:crypto"
 import { ConfigError } from "../domain/Errors.ts"
 import * as Expression from "../domain/Expression.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import { messageView } from "../domain/HeaderBlock.ts"
 import type { Envelope, Keys, MessageView } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
@@ -48,6 +49,7 @@ export class Classifier extends Effect.Service<Classifier>()("failmail/Classifie
       Either.match(expression.evaluate(view), {
         onLeft: (warning) =>
           Effect.logWarning(`${warning}; using key ""`).pipe(
+            LogContext.annotate({ component: "classifier" }),
             Effect.zipRight(Effect.sync(() => problems.push(warning))),
             Effect.as("")
           ),

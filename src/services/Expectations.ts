@@ -12,6 +12,7 @@
 import { Clock, Effect, Either, FiberMap, Schema } from "effect"
 import * as crypto from "node:crypto"
 import * as Expectation from "../domain/Expectation.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import * as Matchers from "../domain/Matchers.ts"
 import type { Received } from "../domain/Message.ts"
 import { Dispatcher } from "./Dispatcher.ts"
@@ -51,10 +52,14 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
       publishGauge()
     }
 
+    /** Lines logged on a caller's fiber (an HTTP request's, an SMTP connection's) still name the expectations. */
+    const inExpectations = LogContext.annotate({ component: "expectations" })
+
     const notify = (kind: Expectation.NoticeKind, expectation: Expectation.Expectation) =>
       renderer.renderNotice(kind, expectation).pipe(
         Effect.flatMap(dispatcher.send),
-        Effect.zipRight(Effect.logWarning(`expectation "${expectation.name}": ${kind}`))
+        Effect.zipRight(Effect.logWarning(`expectation "${expectation.name}": ${kind}`)),
+        inExpectations
       )
 
     /** Sleeps until the expectation's deadline, then sends the "missing" notice (once until it is met again). */
@@ -74,7 +79,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
           update(missing)
           yield* save
           yield* notify("missing", missing)
-        })
+        }).pipe(LogContext.own({ component: "expectations" }))
       ).pipe(Effect.asVoid)
 
     const create = (request: Expectation.ExpectationRequest): Effect.Effect<Expectation.Expectation, Matchers.FieldError> =>
@@ -89,7 +94,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         yield* watch(expectation.id)
         yield* Effect.logInfo(`expectation "${expectation.name}" created (${expectation.id})`)
         return expectation
-      })
+      }).pipe(inExpectations)
 
     const observe = (message: Received): Effect.Effect<boolean> =>
       Effect.gen(function* () {

@@ -6,6 +6,7 @@
  * relayed, or is still pending when failmail stops, goes to the fail-dir).
  */
 import { Effect, FiberSet } from "effect"
+import * as LogContext from "../domain/LogContext.ts"
 import { type Envelope, receivedOf } from "../domain/Message.ts"
 import { retryPolicy } from "../domain/RelayRetry.ts"
 import { AppConfig } from "./AppConfig.ts"
@@ -32,14 +33,15 @@ export class Intake extends Effect.Service<Intake>()("failmail/Intake", {
 
     const archive = (raw: Uint8Array) =>
       maildir.deliver(config.allDir, raw).pipe(
-        Effect.catchAll((error) => Effect.logError(`all-dir: ${error.message}`)),
-        Effect.asVoid
+        Effect.catchAll((error) => Effect.logError(`message not archived: ${error.message}`)),
+        Effect.asVoid,
+        LogContext.annotate({ component: "all-dir" })
       )
 
     const fileCopy = (raw: Uint8Array, why: string) =>
-      Effect.logError(`relay-all: message not relayed (${why}); filing it in the fail-dir`).pipe(
+      Effect.logError(`message not relayed (${why}); filing it in the fail-dir`).pipe(
         Effect.zipRight(maildir.deliver(config.failDir, raw)),
-        Effect.catchAll((failure) => Effect.logError(`relay-all: ${failure.message}`))
+        Effect.catchAll((failure) => Effect.logError(`message not filed: ${failure.message}`))
       )
 
     // A copy still being relayed (or waiting to retry) when failmail stops or reloads is filed, not dropped.
@@ -48,7 +50,8 @@ export class Intake extends Effect.Service<Intake>()("failmail/Intake", {
         Effect.retry({ schedule: retryPolicy(config.relayRetryFor), while: (error) => error.transient }),
         Effect.catchAll((error) => fileCopy(raw, error.message)),
         Effect.onInterrupt(() => fileCopy(raw, "failmail stopped while it was pending")),
-        Effect.asVoid
+        Effect.asVoid,
+        LogContext.annotate({ component: "relay-all" })
       )
 
     /** Stores a message and adds it to its batch; fails only when it could not be stored. */

@@ -9,6 +9,7 @@
 import { Effect } from "effect"
 import { simpleParser } from "mailparser"
 import { messageView } from "../domain/HeaderBlock.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import type { Envelope, MessageView } from "../domain/Message.ts"
 
 /** At most this many messages are decoded at once (mailparser buffers whole messages). */
@@ -33,6 +34,7 @@ export class MessageParser extends Effect.Service<MessageParser>()("failmail/Mes
           Effect.map((parsed) => (parsed.text ?? "").replace(/\r\n/g, "\n")),
           Effect.catchAll((error) =>
             Effect.logWarning(`message does not parse, using it as text: ${error.message}`).pipe(
+              LogContext.annotate({ component: "classifier" }),
               Effect.as(Buffer.from(raw).toString("utf8"))
             )
           )

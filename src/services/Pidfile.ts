@@ -6,6 +6,7 @@
 import { Effect, type Scope } from "effect"
 import * as fs from "node:fs/promises"
 import { StartError } from "../domain/Errors.ts"
+import * as LogContext from "../domain/LogContext.ts"
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -32,7 +33,11 @@ export const hold = (file: string): Effect.Effect<void, StartError, Scope.Scope>
           if (Number.isInteger(existing) && existing > 0 && existing !== process.pid && isAlive(existing)) {
             return yield* new StartError({ message: `pidfile ${file}: failmail is already running as process ${existing}` })
           }
-          if (Number.isInteger(existing)) yield* Effect.logWarning(`pidfile ${file}: replacing stale pidfile of process ${existing}`)
+          if (Number.isInteger(existing)) {
+            yield* Effect.logWarning(`replacing stale pidfile ${file} of process ${existing}`).pipe(
+              LogContext.annotate({ component: "lifecycle" })
+            )
+          }
           yield* Effect.tryPromise({
             try: () => fs.writeFile(file, `${process.pid}\n`, { mode: 0o644 }),
             catch: (error) => new StartError({ message: `pidfile ${file}: ${(error as Error).message}` })

@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url"
 import MailComposer from "nodemailer/lib/mail-composer/index.js"
 import { ConfigError } from "../domain/Errors.ts"
 import * as Expectation from "../domain/Expectation.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import { messageCount, type RenderedSummary, type SummaryInput } from "../domain/Summary.ts"
 import * as SummaryText from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
@@ -197,7 +198,7 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
         raw
       }
       return rendered
-    })
+    }, LogContext.annotate({ component: "renderer" }))
 
     const renderNotice = Effect.fn("Renderer.renderNotice")(function* (
       kind: Expectation.NoticeKind,

@@ -11,6 +11,7 @@
  */
 import { Clock, Effect, Either, FiberMap, PubSub, Schema } from "effect"
 import * as crypto from "node:crypto"
+import * as LogContext from "../domain/LogContext.ts"
 import type { FieldError } from "../domain/Matchers.ts"
 import * as Silence from "../domain/Silence.ts"
 import { StateDocuments } from "./StateDocuments.ts"
@@ -29,6 +30,8 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
     const save = Effect.suspend(() => state.save(DOCUMENT, [...entries.values()].map((entry) => entry.silence)))
 
     const announceEnd = (id: string) => Effect.asVoid(PubSub.publish(ended, id))
+    /** Lines logged on a caller's fiber (an HTTP request's) still name the silences. */
+    const inSilences = LogContext.annotate({ component: "silences" })
 
     const startTimer = (silence: Silence.Silence) =>
       FiberMap.run(
@@ -36,7 +39,8 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         silence.id,
         Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Math.max(0, silence.endsAt - now))).pipe(
           Effect.zipRight(Effect.logInfo(`silence ${silence.id} ended (${silence.comment || "no comment"})`)),
-          Effect.zipRight(announceEnd(silence.id))
+          Effect.zipRight(announceEnd(silence.id)),
+          LogContext.own({ component: "silences" })
         )
       ).pipe(Effect.asVoid)
 
@@ -58,7 +62,7 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         yield* startTimer(silence)
         yield* Effect.logInfo(`silence ${silence.id} created until ${new Date(silence.endsAt).toISOString()} by ${silence.author || "(anonymous)"}`)
         return silence
-      })
+      }).pipe(inSilences)
 
     const end = (id: string): Effect.Effect<Silence.Silence | undefined> =>
       Effect.gen(function* () {
@@ -73,7 +77,7 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         yield* Effect.logInfo(`silence ${id} ended early`)
         yield* announceEnd(id)
         return silence
-      })
+      }).pipe(inSilences)
 
     // The silences kept before this configuration, with their timers.
     const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Silence.Stored))(yield* state.load(DOCUMENT))

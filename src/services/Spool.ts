@@ -17,6 +17,7 @@ import * as fsCallback from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { promisify } from "node:util"
+import * as LogContext from "../domain/LogContext.ts"
 import { type Envelope, isSpoolId, type Keys } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 
@@ -296,6 +297,9 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
         ? write(record, raw)
         : Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${JSON.stringify(record.id)}`) }))
 
+    /** The spool's own lines (its methods run on their callers' fibers). */
+    const inSpool = LogContext.annotate({ component: "spool" })
+
     const remove = (ids: ReadonlyArray<string>): Effect.Effect<void> =>
       Effect.promise(async () => {
         const failures: Array<{ id: string; error: Error }> = []
@@ -307,10 +311,11 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
         return failures
       }).pipe(
         Effect.flatMap((failures) =>
-          Effect.forEach(failures, ({ id, error }) => Effect.logError(`spool: cannot remove ${id}: ${error.message}`), {
+          Effect.forEach(failures, ({ id, error }) => Effect.logError(`cannot remove ${id}: ${error.message}`), {
             discard: true
           })
-        )
+        ),
+        inSpool
       )
 
     const readRaw = (id: string): Effect.Effect<Buffer, SpoolError> =>
@@ -338,11 +343,11 @@ export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
         )
         return { records, unreadable }
       })
-      yield* Effect.forEach(unreadable, ({ name, error }) => Effect.logError(`spool: skipping unreadable ${name}: ${error.message}`), {
+      yield* Effect.forEach(unreadable, ({ name, error }) => Effect.logError(`skipping unreadable ${name}: ${error.message}`), {
         discard: true
       })
       return records.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
-    })
+    }).pipe(inSpool)
 
     const checkHealth = yield* Effect.cachedWithTTL(
       Effect.tryPromise(() => probeWritable(tmpDir, messagesDir, `probe-${process.pid}-${++counter}`)).pipe(

@@ -19,6 +19,7 @@ import { Effect, Layer } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import * as LogContext from "../domain/LogContext.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import * as MailSource from "./MailSource.ts"
@@ -49,7 +50,7 @@ const syncFolder = (dir: string) =>
     } finally {
       await handle.close()
     }
-  }).pipe(Effect.catchAll((error) => Effect.logWarning(`store import: cannot sync ${dir}: ${reason(error)}`)))
+  }).pipe(Effect.catchAll((error) => Effect.logWarning(`cannot sync ${dir}: ${reason(error)}`)))
 
 /**
  * Takes in the Go failmail's store in `--message-store`, if there is one;
@@ -84,7 +85,7 @@ export const importGoStore: Effect.Effect<number, never, Spool | Classifier | Ap
       return true
     }).pipe(
       Effect.catchAll((error) =>
-        Effect.logError(`store import: ${message.id} stays in ${root} (taken in at the next start): ${error}`).pipe(Effect.as(false))
+        Effect.logError(`${message.id} stays in ${root} (taken in at the next start): ${error}`).pipe(Effect.as(false))
       )
     )
 
@@ -97,23 +98,23 @@ export const importGoStore: Effect.Effect<number, never, Spool | Classifier | Ap
   for (const { name, file } of store.withoutMeta) {
     const held = yield* Effect.either(spool.readRaw(goStoreId(name)))
     if (held._tag === "Right") {
-      yield* Effect.catchAll(removeFile(file), (error) => Effect.logWarning(`store import: ${error}`))
+      yield* Effect.catchAll(removeFile(file), (error) => Effect.logWarning(error))
     } else {
       unfinished++
     }
   }
   if (unfinished > 0) {
     yield* Effect.logWarning(
-      `store import: ${unfinished} files in ${path.join(root, "cur")} have no metadata in .meta/ (the Go failmail had not finished storing them, so never acknowledged them); left in place`
+      `${unfinished} files in ${path.join(root, "cur")} have no metadata in .meta/ (the Go failmail had not finished storing them, so never acknowledged them); left in place`
     )
   }
   if (imported > 0 || store.withoutMeta.length > unfinished) {
     yield* syncFolder(path.join(root, ".meta"))
     yield* syncFolder(path.join(root, "cur"))
   }
-  if (imported > 0) yield* Effect.logInfo(`store import: took in ${imported} messages from the Go failmail's store in ${root}`)
+  if (imported > 0) yield* Effect.logInfo(`took in ${imported} messages from the Go failmail's store in ${root}`)
   return imported
-})
+}).pipe(LogContext.annotate({ component: "store-import" }))
 
 /** Runs {@link importGoStore} when built: before the Batcher, so what it takes in is recovered with the rest. */
 export const layer: Layer.Layer<never, never, Spool | Classifier | AppConfig> = Layer.effectDiscard(importGoStore)
