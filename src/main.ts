@@ -22,7 +22,9 @@ if (command._tag === "Subcommand" && command.name === "sendmail") {
   const run =
     command._tag === "Daemon"
       ? program(command.args, process.env)
-      : (await import("./layers/Preview.ts")).preview(command.args, process.env)
+      : command.name === "spool"
+        ? (await import("./layers/SpoolCommand.ts")).spool(command.args, process.env)
+        : (await import("./layers/Preview.ts")).preview(command.args, process.env)
   run.pipe(
     Effect.provide(NodeContext.layer),
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })

@@ -12,7 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, main, smtpPortOf, type Child } from "./support/daemon.ts"
-import { deadUpstream, eventually, tempDir } from "./support/failmail.ts"
+import { deadUpstream, eventually, pythonMaildirCount, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 /**
@@ -183,6 +183,21 @@ describe("failmail sendmail and preview with a running failmail", () => {
     expect(message?.raw).toMatch(/\r\n\r\nkept\r\n$/)
   })
 
+  it("spool lists what the running failmail holds, one line per message, oldest first, and changes nothing", async () => {
+    const before = snapshot(path.join(daemon.home, "spool"))
+    const result = await failmail(["spool", "--message-store", "spool"], { cwd: daemon.home })
+    expect(result.status, result.stderr).toBe(0)
+    expect(result.stderr).toBe("failmail: 3 messages held in spool\n")
+    expect(snapshot(path.join(daemon.home, "spool"))).toEqual(before)
+    const fields = result.stdout.trimEnd().split("\n").map((line) => line.split("\t"))
+    expect(fields.map(([, key, subject, recipients]) => [key, subject, recipients])).toEqual([
+      ['""', '"Cron <root@box> backup"', "ops@example.com"],
+      ['"bos"', '"[bos] error in db"', "ops@example.com,dev@example.com,audit@example.com"],
+      ['"nyc"', '"[nyc] error in db"', "ops@example.com"]
+    ])
+    for (const [at] of fields) expect(at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+  })
+
   it("preview over the running spool prints the summaries the daemon then sends, and changes nothing", async () => {
     const before = snapshot(path.join(daemon.home, "spool"))
     const result = await failmail(["preview", "spool"], { cwd: daemon.home })
@@ -340,12 +355,73 @@ describe("failmail preview: sources and errors", () => {
   })
 })
 
+describe("failmail spool: a stopped failmail's store, exported", () => {
+  const fixture = path.join(import.meta.dirname, "fixtures", "spool-previous-release")
+
+  it("lists the spool and the Go failmail's store not yet taken in, and exports every message as received into a maildir", async () => {
+    const store = path.join(dir, "stopped", "incoming")
+    fs.cpSync(fixture, store, { recursive: true })
+    for (const sub of ["cur", "new", "tmp", ".meta"]) fs.mkdirSync(path.join(store, sub), { recursive: true })
+    const name = "1700000000.42_1.gohost:2,S"
+    const goRaw = "From: app@example.org\r\nSubject: tab\there\r\n\r\nbody\r\n"
+    fs.writeFileSync(path.join(store, "cur", name), goRaw)
+    fs.writeFileSync(path.join(store, ".meta", name), JSON.stringify({ EnvelopeFrom: "app@example.org", EnvelopeTo: ["ops@example.com"] }))
+    fs.utimesSync(path.join(store, ".meta", name), 1_700_000_000, 1_700_000_000)
+    const before = snapshot(store)
+
+    const result = await failmail(["spool", "--export", "exported"], { cwd: path.join(dir, "stopped") })
+    expect(result.status, result.stderr).toBe(0)
+    expect(result.stdout).toBe(
+      [
+        '2023-11-14T22:13:20.000Z\t""\t"tab\\there"\tops@example.com',
+        '2026-11-20T08:00:01.000Z\t"db"\t"disk full on db1"\tops@example.com',
+        '2026-11-20T08:00:02.000Z\t"db"\t"disk full on db1"\tops@example.com,Dev@Example.com',
+        '2026-11-20T08:00:03.000Z\t""\t"cron failed"\tops@example.com',
+        ""
+      ].join("\n")
+    )
+    expect(result.stderr).toBe(
+      "failmail: 4 messages held in incoming (1 in the Go failmail's store, taken in at the next start); 4 exported to exported\n"
+    )
+    expect(snapshot(store)).toEqual(before)
+    const exported = path.join(dir, "stopped", "exported")
+    expect(pythonMaildirCount(exported)).toBe(4)
+    const contents = fs.readdirSync(path.join(exported, "new")).map((file) => fs.readFileSync(path.join(exported, "new", file), "utf8"))
+    const spooledRaw = fs.readdirSync(path.join(fixture, "msg")).map((file) => {
+      const text = fs.readFileSync(path.join(fixture, "msg", file), "utf8")
+      return text.slice(text.indexOf("\n") + 1)
+    })
+    expect(contents.sort()).toEqual([...spooledRaw, goRaw].sort())
+  })
+
+  it.each([
+    [["spool", "--export"], "failmail: flag -export needs a maildir directory"],
+    [["spool", "--export=a", "--export=b"], "failmail: flag -export given twice"],
+    [["spool", "--bogus"], "failmail: unknown flag -bogus (see failmail --help)"],
+    [["spool", "bin"], 'failmail: spool: unexpected argument "bin" (name the directory with --message-store)'],
+    [["spool", "--message-store", "no-such-dir"], "failmail: message-store no-such-dir: no such directory"],
+    [["spool", "--message-store", "bin"], "failmail: message-store bin: neither a failmail spool (msg/) nor the Go failmail's store (cur/ and .meta/)"],
+    [["spool", "--message-store", "bin", "--export", "bin"], "failmail: export bin: that is the message store; give another directory"],
+    [["spool", "--max-wait", "soon"], /^failmail: -max-wait: invalid duration "soon"/]
+  ])("%j exits 2 with one line naming the problem", async (args, expected) => {
+    const result = await failmail(args)
+    expect(result.status).toBe(2)
+    const line = oneLineError(result)
+    if (typeof expected === "string") expect(line).toBe(expected)
+    else expect(line).toMatch(expected)
+  })
+})
+
 describe("subcommands beside the daemon's flags", () => {
   it("--help lists the subcommands; each has its own --help", async () => {
     const help = await failmail(["--help"])
     expect(help.status).toBe(0)
     expect(help.stdout).toMatch(/\n {2}preview +print the summaries/)
     expect(help.stdout).toMatch(/\n {2}sendmail +submit a message/)
+    expect(help.stdout).toMatch(/\n {2}spool +list \(and --export as a maildir\)/)
+    const spool = await failmail(["spool", "--help"])
+    expect(spool).toMatchObject({ status: 0, stderr: "" })
+    expect(spool.stdout).toMatch(/^Usage: failmail spool \[--message-store DIR\] \[--export MAILDIR\]/)
     const preview = await failmail(["preview", "--help"])
     expect(preview).toMatchObject({ status: 0, stderr: "" })
     expect(preview.stdout).toMatch(/^Usage: failmail preview \[flags\] SOURCE\n/)

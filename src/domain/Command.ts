@@ -1,7 +1,7 @@
 /**
  * Which command a run of failmail is: the daemon (flags only, as always),
  * or a subcommand named by the first argument (`failmail preview …`,
- * `failmail sendmail …`). Invoked through a link named `sendmail` (as
+ * `failmail sendmail …`, `failmail spool …`). Invoked through a link named `sendmail` (as
  * `/usr/sbin/sendmail`), failmail is the sendmail command whatever its
  * arguments. Pure and import-free, so choosing costs nothing at startup.
  */
@@ -9,7 +9,8 @@
 /** The subcommands, with the one-line summary `--help` shows. */
 export const subcommands = {
   preview: "print the summaries --batch-expr/--group-expr would make over a maildir or a spool",
-  sendmail: "submit a message on stdin to a failmail over SMTP (sendmail-compatible)"
+  sendmail: "submit a message on stdin to a failmail over SMTP (sendmail-compatible)",
+  spool: "list (and --export as a maildir) what --message-store holds, also while failmail is stopped"
 } as const
 
 /** A subcommand's name. */

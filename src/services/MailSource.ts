@@ -198,3 +198,29 @@ export const open = (dir: string): Effect.Effect<{ readonly kind: SourceKind; re
       ? { kind: "maildir", candidates: yield* maildirCandidates(dir) }
       : { kind: "Go failmail store", candidates: goStoreCandidates(go) }
   })
+
+/** What a failmail's `--message-store` holds, by kind of store. */
+export interface Held {
+  /** The spool (`msg/`): what failmail holds now. */
+  readonly spool: ReadonlyArray<Candidate>
+  /** The Go failmail's store (`cur/` with `.meta/`): what failmail takes in at its next start. */
+  readonly goStore: ReadonlyArray<Candidate>
+}
+
+/**
+ * Everything a `--message-store` directory holds (for `failmail spool`):
+ * its spool and a Go failmail store not yet taken in. A directory that does
+ * not exist, or holds neither, is a {@link ConfigError} naming the setting.
+ */
+export const held = (dir: string): Effect.Effect<Held, ConfigError> =>
+  Effect.gen(function* () {
+    if (!(yield* isDirectory(dir))) return yield* new ConfigError({ message: `message-store ${dir}: no such directory` })
+    const hasSpool = yield* isDirectory(messagesDirOf(dir))
+    const go = yield* goStore(dir)
+    if (!hasSpool && go === undefined) {
+      return yield* new ConfigError({
+        message: `message-store ${dir}: neither a failmail spool (msg/) nor the Go failmail's store (cur/ and .meta/)`
+      })
+    }
+    return { spool: hasSpool ? yield* spoolCandidates(dir) : [], goStore: go?.messages ?? [] }
+  })

@@ -29,31 +29,44 @@ const envelopeFromHeaders = (raw: Uint8Array): Envelope => {
   }
 }
 
+/**
+ * Keys stored messages exactly as the daemon keys new mail: the envelope as
+ * stored (or read from the headers, rewritten by `--rewrite-*`), then the
+ * Classifier's expressions.
+ */
+export const keyer: Effect.Effect<
+  (id: string, stored: StoredMessage) => Effect.Effect<Preview.PreviewMessage>,
+  never,
+  Classifier | AppConfig
+> = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const classifier = yield* Classifier
+  const rule = Rewrite.makeRule(config.rewriteSrc, config.rewriteDest)
+  return (id, stored) =>
+    Effect.gen(function* () {
+      const found = stored.envelope ?? envelopeFromHeaders(stored.raw)
+      const envelope = stored.rewrite ? { ...found, rcptTo: Rewrite.rewriteAll(rule, found.rcptTo) } : found
+      const classified = yield* classifier.classify(stored.raw, envelope)
+      const message: Preview.PreviewMessage = {
+        id,
+        receivedAt: stored.receivedAt,
+        envelope,
+        batchKey: classified.keys.batchKey,
+        groupKey: classified.keys.groupKey,
+        subject: classified.view.subject,
+        sender: classified.sender,
+        size: stored.raw.byteLength,
+        problems: classified.problems
+      }
+      return message
+    })
+})
+
 /** The preview of these stored messages under the Classifier's expressions and the configuration's timing. */
 export const preview = (candidates: ReadonlyArray<Candidate>): Effect.Effect<Preview.Preview, never, Classifier | AppConfig> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const classifier = yield* Classifier
-    const rule = Rewrite.makeRule(config.rewriteSrc, config.rewriteDest)
-
-    const keyed = (id: string, stored: StoredMessage) =>
-      Effect.gen(function* () {
-        const found = stored.envelope ?? envelopeFromHeaders(stored.raw)
-        const envelope = stored.rewrite ? { ...found, rcptTo: Rewrite.rewriteAll(rule, found.rcptTo) } : found
-        const classified = yield* classifier.classify(stored.raw, envelope)
-        const message: Preview.PreviewMessage = {
-          id,
-          receivedAt: stored.receivedAt,
-          envelope,
-          batchKey: classified.keys.batchKey,
-          groupKey: classified.keys.groupKey,
-          subject: classified.view.subject,
-          sender: classified.sender,
-          size: stored.raw.byteLength,
-          problems: classified.problems
-        }
-        return message
-      })
+    const keyed = yield* keyer
 
     const results = yield* Effect.forEach(
       candidates,
