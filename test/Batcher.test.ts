@@ -1,7 +1,7 @@
 /**
  * The batching timing and durability rules (SPEC §3, §6), on the TestClock:
  * the pipeline without sockets, storing in memory, messages fed through
- * Intake, summaries caught by a recording relay. Every step completes before
+ * MessageIntake, summaries caught by a recording relay. Every step completes before
  * the next (see `idle`), so each assertion holds exactly at its instant.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -9,7 +9,7 @@ import { Clock, Context, Effect, Layer, Scope } from "effect"
 import { simpleParser } from "mailparser"
 import { readHeaders } from "../src/domain/HeaderBlock.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
-import { Intake } from "../src/services/Intake.ts"
+import { MessageIntake } from "../src/services/MessageIntake.ts"
 import {
   advanceTo,
   expectWakeUpAt,
@@ -88,7 +88,7 @@ const crashingProcess = (storage: MemoryStorage) =>
     const context = yield* Layer.buildWithScope(testPipeline(config, relay.layer, storage.layer), scope).pipe(
       Effect.withClock(frozen)
     )
-    const intake = Context.get(context, Intake)
+    const intake = Context.get(context, MessageIntake)
     return {
       relay,
       accept: (subject: string, split?: string) =>

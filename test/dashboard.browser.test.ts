@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Settings from "../src/domain/Settings.ts"
 import { pipeline } from "../src/layers/Main.ts"
 import { Http } from "../src/services/Http.ts"
-import { Ingress } from "../src/services/Ingress.ts"
+import { SmtpListener } from "../src/services/SmtpListener.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -66,7 +66,7 @@ describe("dashboard in Chromium", () => {
     const quiet = Logger.replace(Logger.defaultLogger, Logger.none)
     scope = Effect.runSync(Scope.make())
     const runtime = await Effect.runPromise(Scope.extend(Layer.toRuntime(pipeline(config).pipe(Layer.provide(quiet))), scope))
-    smtpPort = Context.get(runtime.context, Ingress).port
+    smtpPort = Context.get(runtime.context, SmtpListener).port
     httpPort = Context.get(runtime.context, Http).port
 
     browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS })

@@ -18,7 +18,7 @@ import * as Settings from "../src/domain/Settings.ts"
 import { pipeline } from "../src/layers/Main.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { Http } from "../src/services/Http.ts"
-import { Ingress } from "../src/services/Ingress.ts"
+import { SmtpListener } from "../src/services/SmtpListener.ts"
 import { eventually } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
@@ -61,7 +61,7 @@ const start = async (config: RunningConfig): Promise<Running> => {
     throw new Error(failure)
   }
   return {
-    smtpPort: Context.get(exit.value.context, Ingress).port,
+    smtpPort: Context.get(exit.value.context, SmtpListener).port,
     httpPort: Context.get(exit.value.context, Http).port,
     logs,
     close

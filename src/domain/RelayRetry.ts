@@ -1,7 +1,7 @@
 /**
  * When a relay attempt that failed for a transient reason is tried again:
  * the one retry rule of summaries (Dispatcher) and of `--relay-all` copies
- * (Intake).
+ * (MessageIntake).
  */
 import { Duration, Schedule } from "effect"
 

@@ -16,8 +16,8 @@ import { Dispatcher } from "../services/Dispatcher.ts"
 import { Expectations } from "../services/Expectations.ts"
 import { History } from "../services/History.ts"
 import { Http } from "../services/Http.ts"
-import { Ingress } from "../services/Ingress.ts"
-import { Intake } from "../services/Intake.ts"
+import { SmtpListener } from "../services/SmtpListener.ts"
+import { MessageIntake } from "../services/MessageIntake.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
 import { Listeners } from "../services/Listeners.ts"
 import { Maildir } from "../services/Maildir.ts"
@@ -60,7 +60,7 @@ export const core = <E1, E2>(
   relay: Layer.Layer<Relay, E1, AppConfig>,
   store: Layer.Layer<Spool | Maildir, E2, AppConfig>
 ) =>
-  Intake.Default.pipe(
+  MessageIntake.Default.pipe(
     Layer.provideMerge(Batcher.Default),
     Layer.provideMerge(Layer.mergeAll(Expectations.Default, Silences.Default)),
     Layer.provideMerge(Dispatcher.Default),
@@ -80,7 +80,7 @@ export const core = <E1, E2>(
 
 /** Every service of one configuration: SMTP, HTTP and the mail pipeline, on the process's {@link processServices}. */
 export const graph = (config: RunningConfig) =>
-  Http.Default.pipe(Layer.provideMerge(Ingress.Default), Layer.provideMerge(core(config, Relay.Default, storage)))
+  Http.Default.pipe(Layer.provideMerge(SmtpListener.Default), Layer.provideMerge(core(config, Relay.Default, storage)))
 
 /** {@link graph} with process services of its own: a failmail that never reloads, as tests run it. */
 export const pipeline = (config: RunningConfig) => graph(config).pipe(Layer.provideMerge(processServices))

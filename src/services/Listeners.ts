@@ -64,7 +64,7 @@ const open = (target: ListenTarget): Effect.Effect<Listener, ListenError> =>
             for (const socket of waiting.splice(0)) if (!socket.destroyed) next(socket)
           },
           // Not server.close's callback: it waits for every accepted connection to end,
-          // and ending them (idle at once, busy after --shutdown-timeout) is Ingress's job.
+          // and ending them (idle at once, busy after --shutdown-timeout) is SmtpListener's job.
           close: Effect.sync(() => {
             handler = undefined
             for (const socket of waiting.splice(0)) socket.destroy()

@@ -20,7 +20,7 @@ import * as Logging from "../../src/layers/Logging.ts"
 import { pipeline } from "../../src/layers/Main.ts"
 import type { RunningConfig } from "../../src/services/AppConfig.ts"
 import { Http } from "../../src/services/Http.ts"
-import { Ingress } from "../../src/services/Ingress.ts"
+import { SmtpListener } from "../../src/services/SmtpListener.ts"
 import { startUpstream, type Delivery, type Upstream, type UpstreamOptions } from "./upstream.ts"
 
 /** A failmail running in this process. */
@@ -92,9 +92,9 @@ export const startFailmail = async (overrides: Overrides | ((dir: string) => Ove
     fs.rmSync(dir, { recursive: true, force: true })
     throw new Error(`failmail did not start: ${String(exit.cause)}\n${logs.join("\n")}`)
   }
-  const ingress = Context.get(exit.value.context, Ingress)
+  const smtpListener = Context.get(exit.value.context, SmtpListener)
   return {
-    port: ingress.port,
+    port: smtpListener.port,
     httpPort: Context.get(exit.value.context, Http).port,
     config,
     dir,

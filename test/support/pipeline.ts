@@ -21,7 +21,7 @@ import type { AppConfig, RunningConfig } from "../../src/services/AppConfig.ts"
 import { Batcher } from "../../src/services/Batcher.ts"
 import { Expectations } from "../../src/services/Expectations.ts"
 import { History } from "../../src/services/History.ts"
-import { Intake } from "../../src/services/Intake.ts"
+import { MessageIntake } from "../../src/services/MessageIntake.ts"
 import { Lifecycle } from "../../src/services/Lifecycle.ts"
 import type { Maildir } from "../../src/services/Maildir.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
@@ -129,9 +129,9 @@ export const memoryStorage = (): MemoryStorage => {
 }
 
 /**
- * The pipeline of `Main.ts` without the SMTP ingress (no sockets), relaying
+ * The pipeline of `Main.ts` without the SMTP listener (no sockets), relaying
  * with `relay` and storing in `storage`, on process services of its own.
- * Provides Intake, Batcher, Spool, History and the rest.
+ * Provides MessageIntake, Batcher, Spool, History and the rest.
  */
 export const testPipeline = <E1, E2>(
   config: RunningConfig,
@@ -234,7 +234,7 @@ export const startPipeline = <E>(
     const context = yield* Layer.buildWithScope(testPipeline(config, relay, storage.layer, options.process), scope)
     yield* idle
     return {
-      intake: Context.get(context, Intake),
+      intake: Context.get(context, MessageIntake),
       batcher: Context.get(context, Batcher),
       history: Context.get(context, History),
       lifecycle: Context.get(context, Lifecycle),

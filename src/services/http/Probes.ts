@@ -4,18 +4,18 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
 import { Unhealthy } from "../../domain/api/Probes.ts"
-import { Ingress } from "../Ingress.ts"
+import { SmtpListener } from "../SmtpListener.ts"
 import { Metrics } from "../Metrics.ts"
 import { Spool } from "../Spool.ts"
 
 /** The `probes` handlers. */
 export const ProbesLive = HttpApiBuilder.group(FailmailApi, "probes", (handlers) =>
   Effect.gen(function* () {
-    const ingress = yield* Ingress
+    const smtpListener = yield* SmtpListener
     const spool = yield* Spool
     const metrics = yield* Metrics
     const health = Effect.gen(function* () {
-      const smtp = yield* ingress.listening
+      const smtp = yield* smtpListener.listening
       const spoolOk = yield* spool.checkHealth
       if (!(smtp && spoolOk)) return yield* Effect.fail(new Unhealthy({ status: "unavailable", smtp, spool: spoolOk }))
       return { status: "ok" as const, smtp, spool: spoolOk }

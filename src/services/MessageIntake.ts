@@ -19,7 +19,7 @@ import { Relay } from "./Relay.ts"
 import { Spool, type SpoolError } from "./Spool.ts"
 
 /** Accepts received messages into the pipeline. */
-export class Intake extends Effect.Service<Intake>()("failmail/Intake", {
+export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/MessageIntake", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const classifier = yield* Classifier

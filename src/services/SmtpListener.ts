@@ -25,7 +25,7 @@ import { smtpReply as reply } from "../domain/SmtpReply.ts"
 import { AppConfig, type RunningConfig } from "./AppConfig.ts"
 import { greetAtOnce } from "./GreetAtOnce.ts"
 import { History } from "./History.ts"
-import { Intake } from "./Intake.ts"
+import { MessageIntake } from "./MessageIntake.ts"
 import * as LineDeadline from "./LineDeadline.ts"
 import { attach, type ListenTarget } from "./Listeners.ts"
 import { Metrics } from "./Metrics.ts"
@@ -86,11 +86,11 @@ const conversationLog =
     log(util.format(format, ...args), (meta as { cid?: string } | undefined)?.cid)
 
 /** The SMTP listener. */
-export class Ingress extends Effect.Service<Ingress>()("failmail/Ingress", {
+export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpListener", {
   scoped: Effect.gen(function* () {
     yield* greetAtOnce
     const config = yield* AppConfig
-    const intake = yield* Intake
+    const intake = yield* MessageIntake
     const metrics = yield* Metrics
     const history = yield* History
     const runtime = yield* Effect.runtime<never>()
