@@ -136,7 +136,7 @@ describe("OpenAPI document", () => {
     expect(Object.keys(operation("/healthz", "get").responses).sort()).toEqual(["200", "400", "503"])
     expect(Object.keys(operation("/metrics", "get").responses["200"].content)).toEqual(["text/plain; version=0.0.4; charset=utf-8"])
     const raw = operation("/api/messages/{id}/raw", "get")
-    expect(Object.keys(raw.responses).sort()).toEqual(["200", "400", "404"])
+    expect(Object.keys(raw.responses).sort()).toEqual(["200", "400", "404", "500"])
     expect(Object.keys(raw.responses["200"].content)).toEqual(["message/rfc822"])
   })
 })

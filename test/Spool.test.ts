@@ -114,6 +114,26 @@ for (const [name, makeStore] of [["on disk", onDisk], ["in memory", inMemory]] a
       })
     )
 
+    it.scoped("restores a message taken in from an older store under its own id and arrival time, once however often", () =>
+      Effect.gen(function* () {
+        const store = yield* makeStore
+        const spool = yield* store.open
+        const record = { id: "go-0123456789abcdef", receivedAt: 1_000, ...fields("imported") }
+        yield* spool.restore(record, rawMessage({ subject: "imported" }))
+        // Taken in again (a crash before the old files were removed): replaced, not copied.
+        yield* spool.restore(record, rawMessage({ subject: "imported" }))
+        expect(store.count()).toBe(1)
+        expect(yield* (yield* store.open).recover).toEqual([record])
+        expect((yield* spool.readRaw(record.id)).equals(rawMessage({ subject: "imported" }))).toBe(true)
+        const unsafe = yield* Effect.flip(spool.restore({ ...record, id: "../escape" }, rawMessage({ subject: "x" })))
+        expect(unsafe).toBeInstanceOf(SpoolError)
+        expect(store.count()).toBe(1)
+        expect(store.leftovers()).toEqual([])
+        // Asked for an id it does not hold, a spool says so (the API answers 404), unlike a failing disk.
+        expect((yield* Effect.flip(spool.readRaw("no-such-id"))).isMissing).toBe(true)
+      })
+    )
+
     it.scoped("recovers oldest first, whatever the order stored", () =>
       Effect.gen(function* () {
         const store = yield* makeStore

@@ -11,6 +11,7 @@
  */
 import { Clock, Effect, Layer } from "effect"
 import * as path from "node:path"
+import { isSpoolId } from "../../src/domain/Message.ts"
 import { Maildir, MaildirError } from "../../src/services/Maildir.ts"
 import { Spool, SpoolError, type SpoolRecord } from "../../src/services/Spool.ts"
 
@@ -44,6 +45,7 @@ export const spoolInMemory = (contents: MemorySpool): Layer.Layer<Spool> =>
       restore: (record, raw) =>
         Effect.suspend(() => {
           if (contents.unwritable) return Effect.fail(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") }))
+          if (!isSpoolId(record.id)) return Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${record.id}`) }))
           contents.messages.set(record.id, { record, raw: Buffer.from(raw) })
           return Effect.void
         }),

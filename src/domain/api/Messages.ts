@@ -54,6 +54,12 @@ export class MessageNotHeld extends Schema.Class<MessageNotHeld>("MessageNotHeld
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 
+/** A held message could not be read (a failing disk): 500. */
+export class MessageUnreadable extends Schema.Class<MessageUnreadable>("MessageUnreadable")(
+  { error: Schema.String, id: Schema.String },
+  HttpApiSchema.annotations({ status: 500 })
+) {}
+
 /** The raw message: `message/rfc822`. */
 export const RawMessage = HttpApiSchema.Uint8Array({ contentType: "message/rfc822" })
 
@@ -81,5 +87,6 @@ export class MessagesApi extends HttpApiGroup.make("messages")
       .setPath(Schema.Struct({ id: MessageId }))
       .addSuccess(RawMessage)
       .addError(MessageNotHeld)
+      .addError(MessageUnreadable)
       .annotate(OpenApi.Summary, "One held message exactly as received (message/rfc822)")
   ) {}

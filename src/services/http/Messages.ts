@@ -4,7 +4,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
 import { BatchNotPending } from "../../domain/api/Batches.ts"
-import { downloadName, heldMessageOf, MessageNotHeld } from "../../domain/api/Messages.ts"
+import { downloadName, heldMessageOf, MessageNotHeld, MessageUnreadable } from "../../domain/api/Messages.ts"
 import { Batcher } from "../Batcher.ts"
 import { Spool } from "../Spool.ts"
 
@@ -31,7 +31,11 @@ export const MessagesLive = HttpApiBuilder.group(FailmailApi, "messages", (handl
             })
           ),
           Effect.catchAll((error) =>
-            error.isMissing ? Effect.fail(new MessageNotHeld({ error: "no held message with this id", id: path.id })) : Effect.die(error)
+            error.isMissing
+              ? Effect.fail(new MessageNotHeld({ error: "no held message with this id", id: path.id }))
+              : Effect.logError(`cannot serve message ${path.id}: ${error.message}`).pipe(
+                  Effect.zipRight(Effect.fail(new MessageUnreadable({ error: error.message, id: path.id })))
+                )
           )
         )
       )
