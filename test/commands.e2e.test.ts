@@ -392,6 +392,23 @@ describe("failmail spool: a stopped failmail's store, exported", () => {
       return text.slice(text.indexOf("\n") + 1)
     })
     expect(contents.sort()).toEqual([...spooledRaw, goRaw].sort())
+    // Each file is dated at its arrival, as maildir readers take it.
+    const dates = fs.readdirSync(path.join(exported, "new")).map((file) => fs.statSync(path.join(exported, "new", file)).mtimeMs)
+    expect(dates.sort()).toEqual([Date.UTC(2023, 10, 14, 22, 13, 20), ...[1, 2, 3].map((s) => Date.UTC(2026, 10, 20, 8, 0, s))])
+  })
+
+  it("names a message it cannot read and exits 1, after listing the rest", async () => {
+    const store = path.join(dir, "damaged", "incoming")
+    fs.cpSync(fixture, store, { recursive: true })
+    fs.writeFileSync(path.join(store, "msg", "00000000000001-1-00000001.eml"), "no metadata line")
+    const result = await failmail(["spool"], { cwd: path.join(dir, "damaged") })
+    expect(result.status).toBe(1)
+    expect(result.stdout.trimEnd().split("\n")).toHaveLength(3)
+    expect(result.stderr.trimEnd().split("\n")).toEqual([
+      expect.stringMatching(/^failmail: spool: 00000000000001-1-00000001: .*no metadata line$/),
+      "failmail: 3 messages held in incoming",
+      "failmail: spool: 1 message could not be read"
+    ])
   })
 
   it.each([

@@ -3,15 +3,17 @@
  * failmail's `--message-store` holds, one line per message (arrival time,
  * batch key, subject, recipients), oldest first: its spool, and a Go
  * failmail store not yet taken in. With `--export`, also writes each
- * message as received into a maildir. Reads the store only, so it works
+ * message as received into a maildir, its file dated at its arrival. Reads the store only, so it works
  * while failmail is stopped and, harmlessly, while it runs. Settings are
  * read as the daemon reads them (the batch key is the one the daemon would
  * compute); a bad one exits 2 naming it.
  */
 import { Console, Effect, Either } from "effect"
+import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { ConfigError, StartError } from "../domain/Errors.ts"
 import * as SpoolListing from "../domain/SpoolListing.ts"
+import { plural } from "../domain/SummaryText.ts"
 import * as Invocation from "../services/Invocation.ts"
 import * as MailSource from "../services/MailSource.ts"
 import { Maildir } from "../services/Maildir.ts"
@@ -63,6 +65,12 @@ export const spool = (args: ReadonlyArray<string>, env: Readonly<Record<string, 
       const held = yield* MailSource.held(dir)
       const keyed = yield* Previewer.keyer
       const maildir = yield* Maildir
+      // The file's time is the arrival time, as maildir readers take it (Python's mailbox: get_date()).
+      const exportTo = (target: string, stored: MailSource.StoredMessage) =>
+        maildir.deliver(target, stored.raw).pipe(
+          Effect.flatMap((file) => Effect.tryPromise(() => fs.utimes(file, stored.receivedAt / 1000, stored.receivedAt / 1000))),
+          Effect.mapError((error) => (error instanceof Error ? error.message : String(error)))
+        )
       const results = yield* Effect.forEach(
         [...held.spool, ...held.goStore],
         (candidate) =>
@@ -72,7 +80,7 @@ export const spool = (args: ReadonlyArray<string>, env: Readonly<Record<string, 
                 ? Effect.succeed(undefined)
                 : Effect.gen(function* () {
                     const message = yield* keyed(candidate.id, stored)
-                    if (exportDir !== undefined) yield* Effect.mapError(maildir.deliver(exportDir, stored.raw), (error) => error.message)
+                    if (exportDir !== undefined) yield* exportTo(exportDir, stored)
                     return message
                   })
             ),
@@ -96,11 +104,13 @@ export const spool = (args: ReadonlyArray<string>, env: Readonly<Record<string, 
     yield* Effect.forEach(failed, ({ id, error }) => Console.error(`failmail: spool: ${id}: ${error}`), { discard: true })
     const fromGo = held.goStore.length
     yield* Console.error(
-      `failmail: ${messages.length} messages held in ${dir}` +
+      `failmail: ${plural(messages.length, "message", "messages")} held in ${dir}` +
         (fromGo > 0 ? ` (${fromGo} in the Go failmail's store, taken in at the next start)` : "") +
         (exportDir !== undefined ? `; ${messages.length} exported to ${exportDir}` : "")
     )
     if (failed.length > 0) {
-      return yield* new StartError({ message: `spool: ${failed.length} messages could not be ${exportDir === undefined ? "read" : "read or exported"}` })
+      return yield* new StartError({
+        message: `spool: ${plural(failed.length, "message", "messages")} could not be ${exportDir === undefined ? "read" : "read or exported"}`
+      })
     }
   }).pipe(Effect.tapError((error) => Console.error(`failmail: ${error.message}`)))
