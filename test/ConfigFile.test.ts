@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import * as ConfigFile from "../src/domain/ConfigFile.ts"
 import * as Configuration from "../src/domain/Configuration.ts"
+import * as RelayBudget from "../src/domain/RelayBudget.ts"
 import * as Settings from "../src/domain/Settings.ts"
 
 const host: Settings.HostFacts = { hostname: "mail.example" }
@@ -59,6 +60,8 @@ const everythingChanged: Settings.Values = {
   subjectPrefix: "",
   waitPeriod: Duration.millis(1500),
   maxWait: Duration.minutes(90),
+  repeatInterval: Duration.hours(1),
+  forgetAfter: Duration.hours(48),
   batchExpr: `{{.Header.Get "X-Team"}}`,
   groupExpr: "  leading and trailing spaces  ",
   template: "/etc/failmail/summary.hbs",
@@ -68,6 +71,7 @@ const everythingChanged: Settings.Values = {
   relayAll: true,
   relayTimeout: Duration.millis(250),
   relayRetryFor: Duration.zero,
+  relayRate: RelayBudget.rateOf(10, 1_000),
   failDir: "/var/lib/failmail/failed",
   allDir: "/var/lib/failmail/all",
   bindHttp: "",

@@ -28,6 +28,7 @@ const rendererLayer = (overrides: Partial<RunningConfig> = {}) =>
 
 const input = (groups: ReadonlyArray<SummaryGroup>, batchKey = "db-errors"): SummaryInput => ({
   batchKey,
+  batches: [{ key: batchKey, count: groups.reduce((sum, g) => sum + g.count, 0) }],
   recipients: ["ops@example.com", "dev@example.com"],
   groups,
   createdAt: T0 + 60_000
@@ -247,4 +248,41 @@ describe("Renderer", () => {
         expect(parsed.html).toContain("still here")
       })
     ))
+})
+
+describe("Renderer: a digest that reads at a glance", () => {
+  it.effect("both parts open with an overview; each group shows its count per minute (text sparkline, HTML bars without images)", () =>
+    Effect.gen(function* () {
+      const minute = (n: number) => T0 + n * 60_000
+      const { rendered, parsed } = yield* renderParsed(
+        input([
+          group(1, { subject: "db <down>", count: 3, firstAt: minute(0), lastAt: minute(4), times: [minute(0), minute(0), minute(4)] }),
+          group(2, {
+            subject: "disk full",
+            count: 5,
+            firstAt: minute(0),
+            lastAt: minute(4),
+            times: [minute(0), minute(1), minute(2), minute(3), minute(4)],
+            novelty: "ongoing",
+            firstSeen: minute(-600),
+            instancesSince: 90
+          })
+        ])
+      )
+      expect(header(parsed, "x-failmail-new")).toBe("1")
+      expect(rendered.subject).toBe("[failmail] 8 instances of 2 messages")
+      const text = parsed.text ?? ""
+      expect(text).toContain("Total messages: 8\nUnique messages: 2\nNew groups: 1\nOngoing groups: 1\nBusiest: \"disk full\" (5 instances)\n")
+      expect(text).toContain("- Message group 1 of 2: 3 instances\n  New\n")
+      expect(text).toContain("  Per minute: [█   ▄]\n")
+      expect(text).toContain("  Ongoing: first seen Tue, 14 Nov 2023 12:13:20 +0000, 90 instances since\n")
+      expect(text).toContain("  Per minute: [█████]\n")
+      const html = parsed.html || ""
+      expect(html.indexOf("New groups")).toBeLessThan(html.indexOf("Group 1 of 2"))
+      expect(html).toContain("db &lt;down&gt;")
+      expect(html).not.toContain("<down>")
+      expect(html).not.toMatch(/<img|src=|url\(/i)
+      expect(html.match(/background:#0969da;/g)).toHaveLength(10)
+    }).pipe(Effect.provide(rendererLayer()))
+  )
 })

@@ -5,6 +5,7 @@ import { summaryGroup as group, T0 } from "./support/summary.ts"
 
 const input = (groups: ReadonlyArray<SummaryGroup>): SummaryInput => ({
   batchKey: "batch",
+  batches: [{ key: "batch", count: groups.reduce((sum, g) => sum + g.count, 0) }],
   recipients: ["ops@example.com"],
   groups,
   createdAt: T0 + 60_000
@@ -129,7 +130,14 @@ describe("viewOf", () => {
     expect(view.groups[SummaryText.MAX_BODY_GROUPS]?.body).toBe("")
     expect(view.bodiesLimited).toBe(true)
     expect(view.briefGroups).toHaveLength(SummaryText.MAX_LISTED_GROUPS - SummaryText.MAX_DETAILED_GROUPS)
-    expect(view.briefGroups[0]).toEqual({ index: 201, count: 2, instancesWord: "instances", subject: "subject 201" })
+    expect(view.briefGroups[0]).toEqual({
+      index: 201,
+      count: 2,
+      instancesWord: "instances",
+      subject: "subject 201",
+      isNew: true,
+      novelty: "new"
+    })
     expect(view).toMatchObject({ hasOmitted: true, omittedGroups: 500, omittedMessages: 1_000 })
     expect(JSON.stringify(view).length).toBeLessThan(600_000)
   })
@@ -156,5 +164,25 @@ describe("plainText", () => {
     expect(text).toContain("- Message group 1 of 1: 2 instances\n")
     expect(text).toContain('Subject: "disk full"\n')
     expect(text).toContain("Body:\ndf says 100%\n")
+  })
+})
+
+describe("new and ongoing groups", () => {
+  it("the view counts new and ongoing groups; an ongoing one says since when and how many", () => {
+    const view = SummaryText.viewOf(
+      input([
+        group(1),
+        group(2, { count: 3, novelty: "ongoing", firstSeen: T0 - 86_400_000, instancesSince: 120 })
+      ]),
+      { subjectPrefix: "[failmail]" }
+    )
+    expect(view).toMatchObject({ newCount: 1, ongoingCount: 1 })
+    expect(view.groups.map((g) => [g.novelty, g.ongoingText])).toEqual([
+      ["new", ""],
+      ["ongoing", "first seen Mon, 13 Nov 2023 22:13:20 +0000, 120 instances since"]
+    ])
+    const text = SummaryText.plainText(view)
+    expect(text).toContain("- Message group 1 of 2: 1 instance\n  New\n")
+    expect(text).toContain("- Message group 2 of 2: 3 instances\n  Ongoing: first seen Mon, 13 Nov 2023 22:13:20 +0000, 120 instances since\n")
   })
 })

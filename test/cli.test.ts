@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ConfigFile from "../src/domain/ConfigFile.ts"
 import * as Configuration from "../src/domain/Configuration.ts"
+import * as RelayBudget from "../src/domain/RelayBudget.ts"
 import * as Settings from "../src/domain/Settings.ts"
 import { hostFacts } from "../src/services/Invocation.ts"
 import { buildDaemon } from "./support/daemon.ts"
@@ -168,6 +169,8 @@ describe("failmail --write-config", () => {
       subjectPrefix: "",
       waitPeriod: Duration.millis(1500),
       maxWait: Duration.minutes(90),
+      repeatInterval: Duration.hours(1),
+      forgetAfter: Duration.hours(48),
       batchExpr: `{{.Header.Get "X-Team"}}`,
       groupExpr: "  spaced  ",
       template: inDir("summary.hbs"),
@@ -177,6 +180,7 @@ describe("failmail --write-config", () => {
       relayAll: true,
       relayTimeout: Duration.millis(250),
       relayRetryFor: Duration.zero,
+      relayRate: RelayBudget.rateOf(10, 1_000),
       failDir: inDir("failed"),
       allDir: inDir("all"),
       bindHttp: "",
@@ -287,7 +291,10 @@ describe("user errors: one line on stderr, exit 2", () => {
       ["an --external-url that is not an absolute URL", ["--external-url", "failmail.example.com"], {}, /external-url: .*absolute http/],
       ["a zero --shutdown-timeout", ["-shutdown-timeout=0s"], {}, /shutdown-timeout: .*greater than zero/],
       ["a zero FAILMAIL_RELAY_TIMEOUT", [], { FAILMAIL_RELAY_TIMEOUT: "0" }, /FAILMAIL_RELAY_TIMEOUT: .*greater than zero/],
-      ["--max-wait shorter than --wait-period", ["--max-wait", "10s"], {}, /max-wait: .*wait-period/]
+      ["--max-wait shorter than --wait-period", ["--max-wait", "10s"], {}, /max-wait: .*wait-period/],
+      ["a --relay-rate without a period", ["--relay-rate", "10"], {}, /relay-rate: invalid rate "10"/],
+      ["a bad FAILMAIL_RELAY_RATE", [], { FAILMAIL_RELAY_RATE: "5/d" }, /FAILMAIL_RELAY_RATE: invalid rate "5\/d"/],
+      ["a zero --forget-after", ["--forget-after", "0"], {}, /forget-after: .*greater than zero/]
     ] as const)("%s", (_, args, env, pattern) => {
       expect(expectUserError(failmail([...args, "--write-config", "never.conf"], env))).toMatch(pattern)
       expect(fs.existsSync(inDir("never.conf"))).toBe(false)

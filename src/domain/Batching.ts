@@ -156,6 +156,8 @@ export interface Group {
   /** Id of the latest message (whose body the summary shows). */
   latestId: string
   readonly senders: Set<string>
+  /** Arrival time of every message, in the batch's order. */
+  readonly times: Array<number>
 }
 
 /** Groups messages by group key, in order of first arrival. */
@@ -171,11 +173,13 @@ export const groups = (messages: ReadonlyArray<PendingMessage>): ReadonlyArray<G
         lastAt: message.receivedAt,
         subject: message.subject,
         latestId: message.id,
-        senders: new Set(message.sender === "" ? [] : [message.sender])
+        senders: new Set(message.sender === "" ? [] : [message.sender]),
+        times: [message.receivedAt]
       })
       continue
     }
     group.count++
+    group.times.push(message.receivedAt)
     if (message.receivedAt >= group.lastAt) {
       group.lastAt = message.receivedAt
       group.subject = message.subject

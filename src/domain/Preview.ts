@@ -98,8 +98,17 @@ const summariesOf = (batch: Batching.PendingBatch, subjectPrefix: string): Reado
     const subject = subjectOf(
       {
         batchKey: batch.key,
+        batches: [{ key: batch.key, count: delivery.messages.length }],
         recipients: delivery.recipients,
-        groups: groups.map((group) => ({ ...group, senders: [...group.senders], body: "" })),
+        groups: groups.map((group) => ({
+          ...group,
+          batchKey: batch.key,
+          senders: [...group.senders],
+          body: "",
+          novelty: "new" as const,
+          firstSeen: group.firstAt,
+          instancesSince: group.count
+        })),
         createdAt: 0
       },
       subjectPrefix

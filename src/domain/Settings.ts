@@ -9,6 +9,7 @@ import bytes from "bytes"
 import { Data, Duration, Either, ParseResult, Redacted, Schema } from "effect"
 import { DEFAULT_BIND_ADDR } from "./Address.ts"
 import * as GoDuration from "./GoDuration.ts"
+import * as RelayBudget from "./RelayBudget.ts"
 
 /** Facts about the host that some defaults depend on (injected, so the domain does no I/O). */
 export interface HostFacts {
@@ -149,6 +150,24 @@ export const ShareText: Codec<Share> = Schema.transformOrFail(
   }
 )
 
+/** A relay rate: `N/s`, `N/m`, `N/h`, or `0` for no limit. */
+export const Rate: Codec<RelayBudget.RelayRate> = Schema.transformOrFail(
+  Schema.String,
+  Schema.declare(
+    (value: unknown): value is RelayBudget.RelayRate =>
+      typeof value === "object" && value !== null && "count" in value && "periodMs" in value
+  ),
+  {
+    strict: true,
+    decode: (text, _, ast) =>
+      Either.match(RelayBudget.parseRate(text), {
+        onLeft: (message) => failWith(ast, text, message),
+        onRight: (rate) => ParseResult.succeed(rate)
+      }),
+    encode: (rate) => ParseResult.succeed(RelayBudget.formatRate(rate))
+  }
+)
+
 /** One of a fixed set of words. */
 const oneOf = <const Words extends ReadonlyArray<string>>(...words: Words): Codec<Words[number]> =>
   Schema.transformOrFail(Schema.String, Schema.Literal(...words), {
@@ -239,6 +258,8 @@ export const settings = {
   subjectPrefix: text("subject-prefix", "[failmail]", "prefix of summary subjects"),
   waitPeriod: positiveDuration("wait-period", Duration.seconds(30), "a batch is sent once no message joined it for this long"),
   maxWait: positiveDuration("max-wait", Duration.minutes(5), "longest a batch is held after its first message"),
+  repeatInterval: durationOrZero("repeat-interval", Duration.zero, "a due batch of groups all reported less than this long ago, and nothing new, waits (0: off)"),
+  forgetAfter: positiveDuration("forget-after", Duration.hours(24), "a group quiet this long is marked new again"),
   batchExpr: text("batch-expr", `{{.Header.Get "X-Failmail-Split"}}`, "expression: which summary email a message goes into"),
   groupExpr: text("group-expr", `{{.Header.Get "Subject"}}`, "expression: how messages group inside a summary"),
   template: text("template", "", "Handlebars template file for the text part of summaries"),
@@ -248,6 +269,7 @@ export const settings = {
   relayAll: bool("relay-all", false, "also relay every received message upstream unchanged, at once"),
   relayTimeout: positiveDuration("relay-timeout", Duration.seconds(30), "bound on one relay attempt"),
   relayRetryFor: durationOrZero("relay-retry-for", Duration.minutes(10), "how long transient relay failures are retried before the fail-dir (0: no retry)"),
+  relayRate: define(Rate, "rate")("relay-rate", RelayBudget.rateOf(60, 60_000), "most summaries sent upstream per period: N/s, N/m or N/h (0: no limit); beyond it they are held and merged"),
   failDir: text("fail-dir", "failed", "maildir for summaries that could not be relayed"),
   allDir: text("all-dir", "", "archive every message received, as received, in this maildir"),
   bindHttp: text("bind-http", "localhost:8025", "HTTP dashboard/API listen address (empty: off)"),

@@ -12,7 +12,23 @@ export interface BatchSnapshot {
   readonly lastAt: number
   /** When it will be sent (ms since the epoch). */
   readonly dueAt: number
+  /** `repeat`: it came due, but waits for `--repeat-interval` (every group was reported lately, nothing new); `""` otherwise. */
+  readonly held: "" | "repeat"
   readonly groups: ReadonlyArray<{ readonly key: string; readonly subject: string; readonly count: number }>
+}
+
+/** A summary held back before relaying, as the dashboard and API show it. */
+export interface HeldSummary {
+  /** `budget`: the relay budget (`--relay-rate`) is spent for now. */
+  readonly reason: "budget"
+  readonly recipients: ReadonlyArray<string>
+  /** When it came due (ms since the epoch). */
+  readonly dueAt: number
+  /** When the budget allows the next send (ms since the epoch). */
+  readonly nextSendAt: number
+  readonly messageCount: number
+  /** The batches it covers (several: it goes out as one storm digest). */
+  readonly batches: ReadonlyArray<{ readonly key: string; readonly count: number }>
 }
 
 /** Where a summary stands. */

@@ -2,10 +2,13 @@
  * A summary before rendering: which messages it covers and how they group.
  * Times are milliseconds since the epoch, when failmail stored each message.
  */
+import type { Novelty } from "./GroupMemory.ts"
 import type { HeldNote } from "./Silence.ts"
 
 /** One group inside a summary (messages with the same group key). */
 export interface SummaryGroup {
+  /** The batch key of the batch it belongs to (several batches: a storm digest). */
+  readonly batchKey: string
   /** The group key (rendered `--group-expr`). */
   readonly key: string
   readonly count: number
@@ -17,15 +20,25 @@ export interface SummaryGroup {
   readonly senders: ReadonlyArray<string>
   /** Decoded text body of the group's latest message (not yet cut to size). */
   readonly body: string
+  /** `new`: never reported, or quiet longer than `--forget-after`; `ongoing`: reported before. */
+  readonly novelty: Novelty
+  /** When the group was first seen (this digest's first instance when new). */
+  readonly firstSeen: number
+  /** Instances since it was first seen, this digest's included. */
+  readonly instancesSince: number
+  /** When each of this digest's instances arrived (for the per-minute trend). */
+  readonly times: ReadonlyArray<number>
 }
 
 /** Everything a summary e-mail is rendered from. */
 export interface SummaryInput {
-  /** The batch key (rendered `--batch-expr`). */
+  /** The batch key (rendered `--batch-expr`); of the first batch in a storm digest. */
   readonly batchKey: string
+  /** Every batch the summary covers, with its message count; more than one: a storm digest merging held batches. */
+  readonly batches: ReadonlyArray<{ readonly key: string; readonly count: number }>
   /** Who receives this summary (lower-cased, sorted). */
   readonly recipients: ReadonlyArray<string>
-  /** Groups in order of first arrival. */
+  /** New groups first, then ongoing ones, each in order of first arrival. */
   readonly groups: ReadonlyArray<SummaryGroup>
   /** When the summary was made. */
   readonly createdAt: number
@@ -44,6 +57,9 @@ export interface RenderedSummary {
   /** The complete RFC 5322 message (CRLF line ends). */
   readonly raw: Buffer
 }
+
+/** How many groups of a summary are new. */
+export const newGroupCount = (input: SummaryInput): number => input.groups.filter((group) => group.novelty === "new").length
 
 /** Total number of messages in a summary. */
 export const messageCount = (input: SummaryInput): number => input.groups.reduce((sum, group) => sum + group.count, 0)

@@ -7,7 +7,8 @@
  * the view stays bounded in size however large the flood.
  */
 import type { HeldNote } from "./Silence.ts"
-import { messageCount, type SummaryGroup, type SummaryInput } from "./Summary.ts"
+import * as Sparkline from "./Sparkline.ts"
+import { messageCount, newGroupCount, type SummaryGroup, type SummaryInput } from "./Summary.ts"
 
 /** Groups, in order, whose body excerpt is shown. */
 export const MAX_BODY_GROUPS = 50
@@ -27,6 +28,12 @@ export const MAX_SENDERS = 5
 export const MAX_RECIPIENTS = 100
 /** Longest address or batch key shown, in characters. */
 export const MAX_FIELD_CHARS = 200
+/** Height, in pixels, of the tallest bar of a group's chart in the HTML part. */
+export const BAR_HEIGHT = 24
+/** Groups, in order, with a bar chart in the HTML part (the others have their sparkline only). */
+export const MAX_CHART_GROUPS = 20
+/** Merged batches listed by key in a storm digest; the rest are counted. */
+export const MAX_STORM_BATCHES = 200
 
 /** The size limits of a summary view (see the constants of the same meaning). */
 export interface Limits {
@@ -143,6 +150,16 @@ export interface GroupView {
   readonly bodyCut: boolean
   /** One-click links that silence this group (HTML part; empty without `--external-url`). */
   readonly silenceLinks: ReadonlyArray<LinkView>
+  /** Never reported, or quiet longer than `--forget-after`. */
+  readonly isNew: boolean
+  /** `new` or `ongoing`. */
+  readonly novelty: string
+  /** For an ongoing group: `first seen <date>, N instances since`; `""` for a new one. */
+  readonly ongoingText: string
+  /** Its count over the summary's window, one character per bucket (`▁`…`█`, space for none). */
+  readonly sparkline: string
+  /** The same as bars for the HTML part, per bucket: height in pixels (0 for none) and count; `[]` beyond {@link MAX_CHART_GROUPS}, to stay bounded. */
+  readonly bars: ReadonlyArray<{ readonly height: number; readonly count: number }>
 }
 
 /** A link in a summary. */
@@ -157,6 +174,16 @@ export interface BriefGroupView {
   readonly count: number
   readonly instancesWord: string
   readonly subject: string
+  readonly isNew: boolean
+  readonly novelty: string
+}
+
+/** A batch merged into a storm digest. */
+export interface StormBatchView {
+  /** The batch key (`(empty)` for the empty key). */
+  readonly key: string
+  readonly count: number
+  readonly instancesWord: string
 }
 
 /** Everything a summary template sees: plain data, bounded in size. */
@@ -168,6 +195,10 @@ export interface SummaryView {
   readonly recipientsText: string
   readonly messageCount: number
   readonly groupCount: number
+  /** Groups never reported (or quiet longer than `--forget-after`). */
+  readonly newCount: number
+  /** Groups reported before. */
+  readonly ongoingCount: number
   /** `instance` or `instances`, agreeing with `messageCount`. */
   readonly instancesWord: string
   /** `group` or `groups`, agreeing with `groupCount`. */
@@ -189,6 +220,20 @@ export interface SummaryView {
   readonly hasOmitted: boolean
   /** Some shown group has no body because of {@link Limits.bodyGroups}. */
   readonly bodiesLimited: boolean
+  /** The group with the most instances (the first of them on a tie). */
+  readonly busiest: { readonly subject: string; readonly count: number; readonly instancesWord: string }
+  /** How wide one sparkline character is: `minute`, or `5 minutes` for long windows. */
+  readonly bucketText: string
+  /** Height of the bar charts' area in pixels ({@link BAR_HEIGHT}). */
+  readonly barHeight: number
+  /** The summary merges several batches held by the relay budget (a storm digest). */
+  readonly isStorm: boolean
+  /** How many batches it merges. */
+  readonly stormBatchCount: number
+  /** The merged batches, in order, at most {@link MAX_STORM_BATCHES}. */
+  readonly stormBatches: ReadonlyArray<StormBatchView>
+  /** Merged batches not listed. */
+  readonly stormMoreBatches: number
   /** The limits in force, for templates that explain them. */
   readonly limits: Limits
   /** One line per silence that held back messages of this batch from these recipients. */
@@ -242,7 +287,12 @@ const displayAddress = (address: string, max: number): string => {
   return clean === "" ? "<>" : clean
 }
 
-const groupView = (group: SummaryGroup, index: number, limits: Limits, links: ReadonlyArray<LinkView>): GroupView => {
+/** `first seen <date>, N instances since` for an ongoing group, `""` for a new one. */
+export const ongoingText = (group: Pick<SummaryGroup, "novelty" | "firstSeen" | "instancesSince">): string =>
+  group.novelty === "new" ? "" : `first seen ${formatRfc2822(group.firstSeen)}, ${plural(group.instancesSince, "instance", "instances")} since`
+
+const groupView = (group: SummaryGroup, index: number, limits: Limits, window: Sparkline.Window, links: ReadonlyArray<LinkView>): GroupView => {
+  const counts = Sparkline.bucketCounts(group.times, window)
   const senders = group.senders.slice(0, limits.senders).map((sender) => displayAddress(sender, limits.fieldChars))
   const hasBody = index <= limits.bodyGroups
   const body = hasBody ? excerpt(group.body, limits.bodyChars) : { text: "", cutChars: 0 }
@@ -260,6 +310,14 @@ const groupView = (group: SummaryGroup, index: number, limits: Limits, links: Re
     hasBody,
     body: hasBody && body.text === "" ? "(no text body)" : body.text,
     bodyCut: body.cutChars > 0,
+    isNew: group.novelty === "new",
+    novelty: group.novelty,
+    ongoingText: ongoingText(group),
+    sparkline: Sparkline.sparkline(counts),
+    bars:
+      index <= MAX_CHART_GROUPS
+        ? Sparkline.barHeights(counts, BAR_HEIGHT).map((height, i) => ({ height, count: counts[i] ?? 0 }))
+        : [],
     silenceLinks: links
   }
 }
@@ -268,7 +326,9 @@ const briefView = (group: SummaryGroup, index: number, limits: Limits): BriefGro
   index,
   count: group.count,
   instancesWord: group.count === 1 ? "instance" : "instances",
-  subject: truncate(oneLine(group.subject), limits.briefSubjectChars)
+  subject: truncate(oneLine(group.subject), limits.briefSubjectChars),
+  isNew: group.novelty === "new",
+  novelty: group.novelty
 })
 
 /** The bounded, plain-object view of a summary that its templates render. */
@@ -276,15 +336,26 @@ export const viewOf = (input: SummaryInput, options: ViewOptions): SummaryView =
   const limits: Limits = { ...defaultLimits, ...options.limits }
   const detailed = Math.max(0, Math.min(limits.detailedGroups, limits.listedGroups))
   const listed = Math.max(detailed, limits.listedGroups)
-  const groups = input.groups
-    .slice(0, detailed)
-    .map((group, i) => groupView(group, i + 1, limits, options.silenceLinks?.(input.batchKey, group.key) ?? []))
+  const window = Sparkline.windowOf(
+    input.groups.reduce((min, group) => Math.min(min, group.firstAt), Number.POSITIVE_INFINITY),
+    input.groups.reduce((max, group) => Math.max(max, group.lastAt), 0)
+  )
+  const groups = input.groups.slice(0, detailed).map((group, i) => groupView(group, i + 1, limits, window, options.silenceLinks?.(group.batchKey, group.key) ?? []))
+  const busiest = input.groups.reduce<SummaryGroup | undefined>((top, group) => (top === undefined || group.count > top.count ? group : top), undefined)
   const briefGroups = input.groups.slice(detailed, listed).map((group, i) => briefView(group, detailed + i + 1, limits))
   const omitted = input.groups.slice(listed)
   const firstAt = input.groups.reduce((min, group) => Math.min(min, group.firstAt), Number.POSITIVE_INFINITY)
   const lastAt = input.groups.reduce((max, group) => Math.max(max, group.lastAt), Number.NEGATIVE_INFINITY)
   const recipients = input.recipients.slice(0, limits.recipients).map((to) => displayAddress(to, limits.fieldChars))
   const total = messageCount(input)
+  const isStorm = input.batches.length > 1
+  const stormBatches = isStorm
+    ? input.batches.slice(0, MAX_STORM_BATCHES).map((batch) => ({
+        key: truncate(oneLine(batch.key), limits.fieldChars) || "(empty)",
+        count: batch.count,
+        instancesWord: batch.count === 1 ? "instance" : "instances"
+      }))
+    : []
   return {
     subject: subjectOf(input, options.subjectPrefix),
     batchKey: truncate(oneLine(input.batchKey), limits.fieldChars),
@@ -292,6 +363,8 @@ export const viewOf = (input: SummaryInput, options: ViewOptions): SummaryView =
     recipientsText: listText(recipients, input.recipients.length - recipients.length),
     messageCount: total,
     groupCount: input.groups.length,
+    newCount: newGroupCount(input),
+    ongoingCount: input.groups.length - newGroupCount(input),
     instancesWord: total === 1 ? "instance" : "instances",
     groupsWord: input.groups.length === 1 ? "group" : "groups",
     first: formatRfc2822(firstAt),
@@ -307,6 +380,17 @@ export const viewOf = (input: SummaryInput, options: ViewOptions): SummaryView =
     omittedMessages: omitted.reduce((sum, group) => sum + group.count, 0),
     hasOmitted: omitted.length > 0,
     bodiesLimited: groups.some((group) => !group.hasBody),
+    busiest: {
+      subject: busiest === undefined ? "" : truncate(oneLine(busiest.subject), limits.subjectChars),
+      count: busiest?.count ?? 0,
+      instancesWord: busiest?.count === 1 ? "instance" : "instances"
+    },
+    bucketText: window.bucketMs === 60_000 ? "minute" : `${window.bucketMs / 60_000} minutes`,
+    barHeight: BAR_HEIGHT,
+    isStorm,
+    stormBatchCount: isStorm ? input.batches.length : 0,
+    stormBatches,
+    stormMoreBatches: isStorm ? input.batches.length - stormBatches.length : 0,
     limits,
     held: (input.held ?? []).map((note) => heldView(note, limits)),
     hasHeld: (input.held ?? []).length > 0
@@ -322,14 +406,24 @@ export const plainText = (view: SummaryView): string => {
     "--- Failmail ---",
     `Total messages: ${view.messageCount}`,
     `Unique messages: ${view.groupCount}`,
+    `New groups: ${view.newCount}`,
+    `Ongoing groups: ${view.ongoingCount}`,
+    `Busiest: "${view.busiest.subject}" (${view.busiest.count} ${view.busiest.instancesWord})`,
     `Oldest message: ${view.first}`,
     `Newest message: ${view.last}`
   ]
+  if (view.isStorm) {
+    lines.push("", `Storm: this digest merges ${view.stormBatchCount} batches held back by the relay budget:`)
+    for (const batch of view.stormBatches) lines.push(`- ${batch.key}: ${batch.count} ${batch.instancesWord}`)
+    if (view.stormMoreBatches > 0) lines.push(`- and ${view.stormMoreBatches} more batches`)
+  }
   for (const group of view.groups) {
     lines.push(
       "",
       `- Message group ${group.index} of ${view.groupCount}: ${group.count} ${group.instancesWord}`,
+      group.isNew ? "  New" : `  Ongoing: ${group.ongoingText}`,
       `  From ${group.first} to ${group.last}`,
+      `  Per ${view.bucketText}: [${group.sparkline}]`,
       "",
       `Subject: "${group.subject}"`,
       `Senders: ${group.sendersText}`
@@ -338,7 +432,7 @@ export const plainText = (view: SummaryView): string => {
   }
   if (view.hasBriefGroups) lines.push("")
   for (const group of view.briefGroups) {
-    lines.push(`- Message group ${group.index} of ${view.groupCount}: ${group.count} ${group.instancesWord}: "${group.subject}"`)
+    lines.push(`- Message group ${group.index} of ${view.groupCount}: ${group.count} ${group.instancesWord}: "${group.subject}" (${group.novelty})`)
   }
   if (view.hasOmitted) {
     lines.push("", `[${view.omittedGroups} more groups (${view.omittedMessages} messages) omitted]`)

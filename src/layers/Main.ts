@@ -14,6 +14,7 @@ import { Batcher } from "../services/Batcher.ts"
 import { Classifier } from "../services/Classifier.ts"
 import { Dispatcher } from "../services/Dispatcher.ts"
 import { Expectations } from "../services/Expectations.ts"
+import { GroupMemory } from "../services/GroupMemory.ts"
 import { History } from "../services/History.ts"
 import { Http } from "../services/Http.ts"
 import { SmtpListener } from "../services/SmtpListener.ts"
@@ -22,16 +23,25 @@ import { Lifecycle } from "../services/Lifecycle.ts"
 import { Listeners } from "../services/Listeners.ts"
 import { Maildir } from "../services/Maildir.ts"
 import { Metrics } from "../services/Metrics.ts"
+import { Outbox } from "../services/Outbox.ts"
 import { Relay } from "../services/Relay.ts"
 import { Renderer } from "../services/Renderer.ts"
 import { SilenceLinks } from "../services/SilenceLinks.ts"
 import { Silences } from "../services/Silences.ts"
 import { Spool, type SpoolError } from "../services/Spool.ts"
 import { StateDocuments } from "../services/StateDocuments.ts"
+import { StateStore, type StateError } from "../services/StateStore.ts"
 import * as StoreImport from "../services/StoreImport.ts"
 
-/** Where failmail keeps what it received and files what it could not relay: on disk. */
-export const storage: Layer.Layer<Spool | Maildir, SpoolError, AppConfig> = Layer.merge(Spool.Default, Maildir.Default)
+/** What failmail keeps: what it received, what it files, and its small state (budget, group memory). */
+export type Storage = Spool | Maildir | StateStore
+
+/** Where failmail keeps what it received, files what it could not relay, and keeps its small state: on disk. */
+export const storage: Layer.Layer<Storage, SpoolError | StateError, AppConfig> = Layer.mergeAll(
+  Spool.Default,
+  Maildir.Default,
+  StateStore.Default
+)
 
 /**
  * What outlives a configuration: the process phase, the listening sockets,
@@ -58,12 +68,14 @@ export type ProcessServices = Layer.Layer.Success<typeof processServices>
 export const core = <E1, E2>(
   config: RunningConfig,
   relay: Layer.Layer<Relay, E1, AppConfig>,
-  store: Layer.Layer<Spool | Maildir, E2, AppConfig>
+  store: Layer.Layer<Storage, E2, AppConfig>
 ) =>
   MessageIntake.Default.pipe(
     Layer.provideMerge(Batcher.Default),
     Layer.provideMerge(Layer.mergeAll(Expectations.Default, Silences.Default)),
+    Layer.provideMerge(Outbox.Default),
     Layer.provideMerge(Dispatcher.Default),
+    Layer.provideMerge(GroupMemory.Default),
     // Before the Batcher recovers the spool: what an older store left is in it by then.
     Layer.provideMerge(StoreImport.layer),
     Layer.provideMerge(

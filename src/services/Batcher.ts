@@ -8,7 +8,13 @@
  *
  * On start, every message left in the spool comes back into its batch with
  * its original arrival time (overdue batches go out at once). On stop, every
- * pending batch is summarized and delivered, bounded in time.
+ * pending batch is summarized and delivered, bounded in time. A due batch
+ * goes to the Outbox (the relay budget), not straight to the Dispatcher.
+ *
+ * With `--repeat-interval`, a due batch whose groups were all reported less
+ * than that long ago, and nothing new, waits (its messages stay spooled and
+ * counted) until one of them is due a repeat, or a new group joins it; on
+ * stop such a batch stays in the spool.
  *
  * Two operator rules apply here. A message an expectation is waiting for
  * marks it met and is not batched (it leaves the spool at once). When a
@@ -21,34 +27,38 @@
 import { Clock, Duration, Effect, FiberMap, PubSub, Queue } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import * as LogContext from "../domain/LogContext.ts"
+import type { HeldBack } from "../domain/Outgoing.ts"
 import { type Received, receivedOf } from "../domain/Message.ts"
 import * as Silence from "../domain/Silence.ts"
 import type { BatchSnapshot } from "../domain/Status.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
-import { Dispatcher, type HeldBack } from "./Dispatcher.ts"
 import { Expectations } from "./Expectations.ts"
+import { GroupMemory } from "./GroupMemory.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import { Metrics } from "./Metrics.ts"
+import { Outbox } from "./Outbox.ts"
 import { Silences } from "./Silences.ts"
 import { Spool } from "./Spool.ts"
-
 
 /** Pending batches and their timers. */
 export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
-    const dispatcher = yield* Dispatcher
+    const outbox = yield* Outbox
     const spool = yield* Spool
     const classifier = yield* Classifier
     const metrics = yield* Metrics
     const silences = yield* Silences
     const expectations = yield* Expectations
+    const memory = yield* GroupMemory
     const timing: Batching.Timing = {
       waitPeriodMs: Duration.toMillis(config.waitPeriod),
       maxWaitMs: Duration.toMillis(config.maxWait)
     }
     const pending = new Map<string, Batching.PendingBatch>()
+    /** Batches that came due but wait for `--repeat-interval`, by serial: until when. */
+    const heldForRepeat = new Map<number, number>()
     let serial = 0
     let pendingMessages = 0
     /** Silence id → batch key → the messages it holds back. */
@@ -59,7 +69,26 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       metrics.pendingBatches.set(pending.size)
       metrics.pendingMessages.set(pendingMessages)
       metrics.silencedMessages.set(heldMessages)
+      let repeating = 0
+      let repeatingMessages = 0
+      for (const batch of pending.values()) {
+        if (!heldForRepeat.has(batch.serial)) continue
+        repeating++
+        repeatingMessages += batch.messages.length
+      }
+      metrics.heldSummaries.set({ reason: "repeat" }, repeating)
+      metrics.heldMessages.set({ reason: "repeat" }, repeatingMessages)
     }
+
+    /** The groups of a batch as the memory of reported groups sees them. */
+    const seenGroups = (batch: Batching.PendingBatch) =>
+      Batching.groups(batch.messages).map((group) => ({
+        batchKey: batch.key,
+        groupKey: group.key,
+        count: group.count,
+        firstAt: group.firstAt,
+        lastAt: group.lastAt
+      }))
 
     const hold = (silenceId: string, batchKey: string, messages: ReadonlyArray<Batching.PendingMessage>) => {
       let byBatch = held.get(silenceId)
@@ -87,7 +116,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         publishGauges()
         if (split.released.length === 0) return
         const released = split.released.length === batch.messages.length ? batch : Batching.ofMessages(batch.serial, batch.key, split.released)
-        yield* dispatcher.dispatch(released, yield* heldOf(batch.key))
+        yield* outbox.submit(released, yield* heldOf(batch.key), yield* Clock.currentTimeMillis)
       })
 
     /** Takes a batch out of the pending set (if it is still the same batch) and hands it on. */
@@ -95,6 +124,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       Effect.suspend(() => {
         if (pending.get(batch.key) !== batch) return Effect.void
         pending.delete(batch.key)
+        heldForRepeat.delete(batch.serial)
         pendingMessages -= batch.messages.length
         return sendUnsilenced(batch)
       })
@@ -113,13 +143,27 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         )
       })
 
+    /**
+     * When a batch goes out: its deadline, then — with `--repeat-interval` —
+     * not before one of its groups is due a repeat, unless something new is in it.
+     */
+    const sendAt = (batch: Batching.PendingBatch, now: number): number => {
+      const due = Batching.deadline(batch, timing)
+      if (now < due || !memory.repeats) return due
+      return memory.repeatHoldUntil(seenGroups(batch), now) ?? due
+    }
+
     const waitUntilDue = (batch: Batching.PendingBatch) =>
       Effect.gen(function* () {
         while (true) {
           const now = yield* Clock.currentTimeMillis
-          const due = Batching.deadline(batch, timing)
-          if (now >= due) break
-          yield* Effect.sleep(Duration.millis(due - now))
+          const at = sendAt(batch, now)
+          if (now >= at) break
+          if (at > Batching.deadline(batch, timing) && heldForRepeat.get(batch.serial) !== at) {
+            heldForRepeat.set(batch.serial, at)
+            publishGauges()
+          }
+          yield* Effect.sleep(Duration.millis(at - now))
         }
         yield* release(batch)
       })
@@ -134,9 +178,14 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
           yield* Effect.logInfo(`${batches.length} pending batches stay in the spool for the reloaded configuration`)
           return
         }
-        yield* Effect.logInfo(`summarizing ${batches.length} pending batches before stopping`)
-        yield* Effect.forEach(batches, release, { discard: true }).pipe(
-          Effect.zipRight(dispatcher.drain),
+        const repeating = batches.filter((batch) => heldForRepeat.has(batch.serial))
+        if (repeating.length > 0) {
+          yield* Effect.logInfo(`${repeating.length} batches waiting for --repeat-interval stay in the spool`)
+        }
+        const due = batches.filter((batch) => !heldForRepeat.has(batch.serial))
+        yield* Effect.logInfo(`summarizing ${due.length} pending batches before stopping`)
+        yield* Effect.forEach(due, release, { discard: true }).pipe(
+          Effect.zipRight(outbox.drain),
           Effect.zipRight(Effect.logInfo("pending summaries delivered or filed; stopping")),
           Effect.withLogSpan("final-flush")
         )
@@ -174,12 +223,20 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
           : Effect.succeed(false)
       )
 
+    /** A batch waiting for its repeat that a new group joined goes out now: its timer looks again. */
+    const wakeIfNew = (message: Received): Effect.Effect<void> => {
+      const batch = pending.get(message.batchKey)
+      if (batch === undefined || !heldForRepeat.has(batch.serial)) return Effect.void
+      if (memory.classify(message.batchKey, message.groupKey, message.receivedAt) !== "new") return Effect.void
+      return startTimer(batch)
+    }
+
     const add = (message: Received): Effect.Effect<void> =>
       Effect.gen(function* () {
         if (yield* expected(message)) return
         const opened = place(message)
         publishGauges()
-        if (opened !== undefined) yield* startTimer(opened)
+        yield* opened === undefined ? wakeIfNew(message) : startTimer(opened)
       })
 
     // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
@@ -208,7 +265,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       messageCount: batch.messages.length,
       firstAt: batch.firstAt,
       lastAt: batch.lastAt,
-      dueAt: Batching.deadline(batch, timing),
+      dueAt: heldForRepeat.get(batch.serial) ?? Batching.deadline(batch, timing),
+      held: heldForRepeat.has(batch.serial) ? "repeat" : "",
       groups: Batching.groups(batch.messages).map((group) => ({
         key: group.key,
         subject: group.subject,

@@ -63,7 +63,7 @@ const samplePage: PageInput = {
     totals: { startedAt: 1, received: 3, rejected: 0, summariesDelivered: 1, summariesFailed: 1, lastReceivedAt: 60_000 }
   },
   batches: [
-    { key: "", recipients: [], messageCount: 1, firstAt: 1, lastAt: 1, dueAt: 1, groups: [{ key: "", subject: "", count: 1 }] },
+    { key: "", recipients: [], messageCount: 1, firstAt: 1, lastAt: 1, dueAt: 1, held: "", groups: [{ key: "", subject: "", count: 1 }] },
     {
       key: "k",
       recipients: ["a@example.com"],
@@ -71,6 +71,7 @@ const samplePage: PageInput = {
       firstAt: 1,
       lastAt: 1,
       dueAt: 240_000,
+      held: "repeat",
       groups: Array.from({ length: 9 }, (_, n) => ({ key: `g${n}`, subject: `s${n}`, count: 1 }))
     }
   ],

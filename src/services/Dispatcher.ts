@@ -1,10 +1,12 @@
 /**
- * Turns a due batch into summaries and gets each one out: relayed upstream,
- * retried with exponential backoff while failures are transient, and filed
- * in `--fail-dir` exactly once when it finally cannot be relayed. Only then
- * do the batch's messages leave the spool.
+ * Turns a summary handed over by the Outbox (one recipient set's share of a
+ * due batch, or a storm digest of several) into an e-mail and gets it out:
+ * relayed upstream, retried with exponential backoff while failures are
+ * transient, and filed in `--fail-dir` exactly once when it finally cannot
+ * be relayed. Only then are its groups remembered (new or ongoing next time)
+ * and its messages removed from the spool.
  *
- * Every batch is delivered on its own fiber, so a slow or dead relay never
+ * Every summary is delivered on its own fiber, so a slow or dead relay never
  * holds back other batches. A delivery that dies (a defect, not a relay
  * failure) does not strand its messages: a relay that dies counts as a
  * failed attempt, and a summary that could not be built is built again after
@@ -31,13 +33,14 @@
 import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import * as LogContext from "../domain/LogContext.ts"
+import * as Outgoing from "../domain/Outgoing.ts"
 import { backoff, retryPolicy } from "../domain/RelayRetry.ts"
-import * as Silence from "../domain/Silence.ts"
 import type { RenderedSummary, SummaryGroup } from "../domain/Summary.ts"
 import { MAX_BODY_GROUPS } from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import type { SummaryRecord } from "../domain/Status.ts"
+import { GroupMemory } from "./GroupMemory.ts"
 import { History } from "./History.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import { Maildir } from "./Maildir.ts"
@@ -52,12 +55,6 @@ const FAIL_DIR_RETRY = Duration.seconds(30)
 /** How long closing may wait for deliveries beyond `--relay-timeout` (rendering, filing, spool removal). */
 const CLOSE_SLACK = Duration.seconds(5)
 
-/** A silence and the messages of one batch key it holds back. */
-export interface HeldBack {
-  readonly silence: Silence.Silence
-  readonly messages: ReadonlyArray<Batching.PendingMessage>
-}
-
 /** What became of one summary: relayed, filed in the fail-dir, or its messages kept in the spool. */
 type Outcome = "delivered" | "filed" | "kept"
 
@@ -71,6 +68,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const relay = yield* Relay
     const history = yield* History
     const metrics = yield* Metrics
+    const memory = yield* GroupMemory
     const lifecycle = yield* Lifecycle
     const maildir = yield* Maildir
     const closing = yield* Deferred.make<void>()
@@ -91,33 +89,78 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         Effect.catchAll((error) => Effect.succeed(`(body unavailable: ${error.message})`))
       )
 
-    const summarize = (batchKey: string, delivery: Batching.Delivery, held: ReadonlyArray<Silence.HeldNote>) =>
+    /** The groups of a summary as the memory of reported groups sees them: new ones first, each in order of first arrival. */
+    const groupsOf = (outgoing: Outgoing.Outgoing) => {
+      const groups = outgoing.parts.flatMap((part) =>
+        Batching.groups(part.messages).map((group) => {
+          const record = memory.recordOf(part.batchKey, group.key)
+          const novelty = memory.classify(part.batchKey, group.key, group.firstAt)
+          return {
+            batchKey: part.batchKey,
+            group,
+            novelty,
+            firstSeen: novelty === "new" || record === undefined ? group.firstAt : record.firstSeen,
+            instancesSince: (novelty === "new" || record === undefined ? 0 : record.instances) + group.count
+          }
+        })
+      )
+      return [...groups.filter((g) => g.novelty === "new"), ...groups.filter((g) => g.novelty === "ongoing")]
+    }
+
+    const summarize = (outgoing: Outgoing.Outgoing) =>
       Effect.gen(function* () {
-        const groups = Batching.groups(delivery.messages)
+        const groups = groupsOf(outgoing)
         const withBodies: ReadonlyArray<SummaryGroup> = yield* Effect.forEach(
           groups,
-          (group, index) =>
+          ({ batchKey, group, novelty, firstSeen, instancesSince }, index) =>
             Effect.map(index < MAX_BODY_GROUPS ? bodyOf(group.latestId) : Effect.succeed(""), (body) => ({
+              batchKey,
               key: group.key,
               count: group.count,
               firstAt: group.firstAt,
               lastAt: group.lastAt,
               subject: group.subject,
               senders: [...group.senders],
-              body
+              body,
+              novelty,
+              firstSeen,
+              instancesSince,
+              times: group.times
             })),
           { concurrency: 4 }
         )
         const createdAt = yield* Clock.currentTimeMillis
-        return yield* renderer.render({ batchKey, recipients: delivery.recipients, groups: withBodies, createdAt, held })
+        return yield* renderer.render({
+          batchKey: outgoing.parts[0]?.batchKey ?? "",
+          batches: outgoing.parts.map((part) => ({ key: part.batchKey, count: part.messages.length })),
+          recipients: outgoing.recipients,
+          groups: withBodies,
+          createdAt,
+          held: Outgoing.heldNotesOf(outgoing)
+        })
       })
 
+    /** Remembers the groups of a summary that was relayed or filed (a failure to save is logged; the summary is out). */
+    const remember = (outgoing: Outgoing.Outgoing) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        memory.reported(
+          groupsOf(outgoing).map(({ batchKey, group }) => ({
+            batchKey,
+            groupKey: group.key,
+            count: group.count,
+            firstAt: group.firstAt,
+            lastAt: group.lastAt
+          })),
+          now
+        )
+      ).pipe(Effect.catchAll((error) => Effect.logWarning(`group memory not saved: ${error.message}`)))
+
     /** Summarizes; a summary that dies while being built is built again after a backoff, until failmail closes. */
-    const summarizeAgainIfDead = (batchKey: string, delivery: Batching.Delivery, held: ReadonlyArray<Silence.HeldNote>) =>
+    const summarizeAgainIfDead = (outgoing: Outgoing.Outgoing) =>
       Effect.gen(function* () {
         const pause = yield* Schedule.driver(backoff)
         while (true) {
-          const built = yield* summarize(batchKey, delivery, held).pipe(
+          const built = yield* summarize(outgoing).pipe(
             Effect.catchAllDefect((defect) =>
               Effect.logError("summary could not be built; trying again", Cause.die(defect)).pipe(Effect.as(undefined))
             )
@@ -232,25 +275,16 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
       ).pipe(Effect.asVoid)
 
     /**
-     * Summarizes and delivers one batch, then removes its messages from the
-     * spool, except those kept. Each summary ends with what `held` (silences
-     * and the messages of this batch they hold back) kept from its recipients.
+     * Summarizes and delivers one summary, then remembers its groups and
+     * removes its messages from the spool, unless they are kept.
      */
-    const deliverBatch = (batch: Batching.PendingBatch, held: ReadonlyArray<HeldBack>) =>
+    const deliverOne = (outgoing: Outgoing.Outgoing) =>
       Effect.gen(function* () {
-        const deliveries = Batching.partition(batch.messages)
-        const outcomes = yield* Effect.forEach(
-          deliveries,
-          (delivery) =>
-            summarizeAgainIfDead(batch.key, delivery, Silence.heldNotes(held, delivery.recipients)).pipe(
-              Effect.flatMap((summary) => (summary === "kept" ? Effect.succeed<Outcome>("kept") : deliver(summary)))
-            ),
-          { concurrency: "unbounded" }
-        )
-        const kept = new Set(
-          deliveries.flatMap((delivery, index) => (outcomes[index] === "kept" ? delivery.messages.map((m) => m.id) : []))
-        )
-        const done = batch.messages.map((message) => message.id).filter((id) => !kept.has(id))
+        const summary = yield* summarizeAgainIfDead(outgoing)
+        const outcome = summary === "kept" ? "kept" : yield* deliver(summary)
+        if (outcome === "kept") return
+        yield* remember(outgoing)
+        const done = Outgoing.messagesOf(outgoing).map((message) => message.id)
         yield* Effect.uninterruptible(
           Effect.zipRight(
             spool.remove(done),
@@ -269,8 +303,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     yield* Effect.addFinalizer(() => drain)
 
     return {
-      /** Starts delivering a due batch in the background; `held`: what silences hold back of its batch key. */
-      dispatch: (batch: Batching.PendingBatch, held: ReadonlyArray<HeldBack> = []) => inBackground(batch.key, deliverBatch(batch, held)),
+      /** Starts delivering one summary (handed over by the Outbox) in the background. */
+      dispatch: (outgoing: Outgoing.Outgoing) => inBackground(outgoing.parts[0]?.batchKey ?? "", deliverOne(outgoing)),
       /** Starts delivering one rendered message (a notice) in the background, with retries and the fail-dir like a summary. */
       send: (summary: RenderedSummary) => inBackground(summary.batchKey, deliver(summary)),
       /**

@@ -78,6 +78,28 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
         help: "Expectations whose mail is missing now",
         registers
       }),
+      heldSummaries: new Prometheus.Gauge({
+        name: "failmail_held_summaries",
+        help: "Summaries held back, by reason (budget: --relay-rate spent; repeat: --repeat-interval not yet passed)",
+        labelNames: ["reason"] as const,
+        registers
+      }),
+      heldMessages: new Prometheus.Gauge({
+        name: "failmail_held_messages",
+        help: "Messages in held summaries, by reason",
+        labelNames: ["reason"] as const,
+        registers
+      }),
+      relayBudgetRemaining: new Prometheus.Gauge({
+        name: "failmail_relay_budget_remaining",
+        help: "Summaries the relay budget allows right now (--relay-rate)",
+        registers
+      }),
+      stormDigests: new Prometheus.Counter({
+        name: "failmail_storm_digests_total",
+        help: "Digests that merged several held batches for the same recipients",
+        registers
+      }),
       spooledMessages: new Prometheus.Gauge({
         name: "failmail_spooled_messages",
         help: "Messages stored in the spool (pending or being delivered)",

@@ -19,7 +19,7 @@ import MailComposer from "nodemailer/lib/mail-composer/index.js"
 import { ConfigError } from "../domain/Errors.ts"
 import * as Expectation from "../domain/Expectation.ts"
 import * as LogContext from "../domain/LogContext.ts"
-import { messageCount, type RenderedSummary, type SummaryInput } from "../domain/Summary.ts"
+import { messageCount, newGroupCount, type RenderedSummary, type SummaryInput } from "../domain/Summary.ts"
 import * as SummaryText from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { SilenceLinks } from "./SilenceLinks.ts"
@@ -54,16 +54,25 @@ const sampleNotice = (): Expectation.NoticeView =>
 /** A view that reaches every branch of a template (body, cut body, no body, brief list, omitted line, silenced). */
 const sampleView = (): SummaryText.SummaryView => {
   const group = (n: number) => ({
+    batchKey: "sample",
     key: `key ${n}`,
     count: n,
     firstAt: 0,
     lastAt: 60_000 * n,
     subject: `sample subject ${n}`,
     senders: [`app${n}@example.com`, "other@example.com"],
-    body: "sample body line\n".repeat(4)
+    body: "sample body line\n".repeat(4),
+    novelty: n % 2 === 0 ? ("new" as const) : ("ongoing" as const),
+    firstSeen: 0,
+    instancesSince: 10 * n,
+    times: [0, 60_000 * n]
   })
   const input: SummaryInput = {
     batchKey: "sample",
+    batches: [
+      { key: "sample", count: 6 },
+      { key: "", count: 4 }
+    ],
     recipients: ["ops@example.com"],
     groups: [group(1), group(2), group(3), group(4)],
     createdAt: 0,
@@ -156,7 +165,9 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
           headers: {
             ...(batch === "" ? {} : { "X-Failmail-Batch": batch }),
             "X-Failmail-Messages": String(messageCount(input)),
-            "X-Failmail-Groups": String(input.groups.length)
+            "X-Failmail-Groups": String(input.groups.length),
+            "X-Failmail-New": String(newGroupCount(input)),
+            ...(input.batches.length > 1 ? { "X-Failmail-Storm": String(input.batches.length) } : {})
           },
           text: parts.text,
           html: parts.html,

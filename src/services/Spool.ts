@@ -136,7 +136,7 @@ const openDirectory = async (dir: string) => {
  * `finalPath`; the close and the rename go together, as the data is on disk
  * once the write returned.
  */
-const writeDurably = async (tmpPath: string, finalPath: string, chunks: Array<Uint8Array>) => {
+export const writeDurably = async (tmpPath: string, finalPath: string, chunks: Array<Uint8Array>) => {
   const fd = await open(tmpPath, CREATE_DURABLE, 0o600)
   try {
     const expected = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0)

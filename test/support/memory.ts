@@ -14,6 +14,7 @@ import * as path from "node:path"
 import { isSpoolId } from "../../src/domain/Message.ts"
 import { Maildir, MaildirError } from "../../src/services/Maildir.ts"
 import { Spool, SpoolError, type SpoolRecord } from "../../src/services/Spool.ts"
+import { StateStore } from "../../src/services/StateStore.ts"
 
 /** What an in-memory spool holds; it outlives the layers built on it, as a directory does. */
 export interface MemorySpool {
@@ -108,3 +109,29 @@ export const maildirInMemory = (contents: MemoryMaildirs): Layer.Layer<Maildir> 
     })
   )
 }
+
+/** What an in-memory state store holds: each document as the JSON text it was saved as. */
+export interface MemoryState {
+  readonly documents: Map<string, string>
+}
+
+/** An empty in-memory state store. */
+export const memoryState = (): MemoryState => ({ documents: new Map() })
+
+/** {@link StateStore} kept in `contents` (saved as JSON text, so what is read back is what a file would give). */
+export const stateInMemory = (contents: MemoryState): Layer.Layer<StateStore> =>
+  Layer.succeed(
+    StateStore,
+    StateStore.make({
+      load: (name) =>
+        Effect.sync(() => {
+          const text = contents.documents.get(name)
+          return text === undefined ? undefined : (JSON.parse(text) as unknown)
+        }),
+      save: (name, value) =>
+        Effect.sync(() => {
+          contents.documents.set(name, JSON.stringify(value))
+        }),
+      dir: "(memory)"
+    })
+  )

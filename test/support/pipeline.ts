@@ -16,18 +16,28 @@ import type { Fiber } from "effect"
 import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, FiberRef, Layer, Order, Scope, Supervisor, TestClock } from "effect"
 import * as path from "node:path"
 import * as Settings from "../../src/domain/Settings.ts"
-import { core, processServices, type ProcessServices } from "../../src/layers/Main.ts"
+import { core, processServices, type ProcessServices, type Storage } from "../../src/layers/Main.ts"
 import type { AppConfig, RunningConfig } from "../../src/services/AppConfig.ts"
 import { Batcher } from "../../src/services/Batcher.ts"
 import { Expectations } from "../../src/services/Expectations.ts"
 import { History } from "../../src/services/History.ts"
+import { GroupMemory } from "../../src/services/GroupMemory.ts"
 import { MessageIntake } from "../../src/services/MessageIntake.ts"
 import { Lifecycle } from "../../src/services/Lifecycle.ts"
-import type { Maildir } from "../../src/services/Maildir.ts"
+import { Outbox } from "../../src/services/Outbox.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
 import { Silences } from "../../src/services/Silences.ts"
-import type { Spool } from "../../src/services/Spool.ts"
-import { maildirInMemory, memoryMaildirs, memorySpool, spoolInMemory, type MemoryMaildirs, type MemorySpool } from "./memory.ts"
+import {
+  maildirInMemory,
+  memoryMaildirs,
+  memorySpool,
+  memoryState,
+  spoolInMemory,
+  stateInMemory,
+  type MemoryMaildirs,
+  type MemorySpool,
+  type MemoryState
+} from "./memory.ts"
 
 /** One relay attempt. */
 export interface RelayAttempt {
@@ -118,25 +128,27 @@ export const testConfig = (dir: string, overrides: Partial<RunningConfig> = {}):
 export interface MemoryStorage {
   readonly spool: MemorySpool
   readonly maildirs: MemoryMaildirs
-  readonly layer: Layer.Layer<Spool | Maildir>
+  readonly state: MemoryState
+  readonly layer: Layer.Layer<Storage>
 }
 
 /** Empty in-memory storage; give one to two pipelines in turn to model a restart. */
 export const memoryStorage = (): MemoryStorage => {
   const spool = memorySpool()
   const maildirs = memoryMaildirs()
-  return { spool, maildirs, layer: Layer.merge(spoolInMemory(spool), maildirInMemory(maildirs)) }
+  const state = memoryState()
+  return { spool, maildirs, state, layer: Layer.mergeAll(spoolInMemory(spool), maildirInMemory(maildirs), stateInMemory(state)) }
 }
 
 /**
  * The pipeline of `Main.ts` without the SMTP listener (no sockets), relaying
  * with `relay` and storing in `storage`, on process services of its own.
- * Provides MessageIntake, Batcher, Spool, History and the rest.
+ * Provides MessageIntake, Batcher, Outbox, Spool, History and the rest.
  */
 export const testPipeline = <E1, E2>(
   config: RunningConfig,
   relay: Layer.Layer<Relay, E1>,
-  storage: Layer.Layer<Spool | Maildir, E2, AppConfig>,
+  storage: Layer.Layer<Storage, E2, AppConfig>,
   process: Layer.Layer<ProcessServices> = processServices
 ) => core(config, relay, storage).pipe(Layer.provideMerge(process))
 
@@ -241,6 +253,8 @@ export const startPipeline = <E>(
       storage,
       silences: Context.get(context, Silences),
       expectations: Context.get(context, Expectations),
+      outbox: Context.get(context, Outbox),
+      memory: Context.get(context, GroupMemory),
       close: Scope.close(scope, Exit.void)
     }
   })

@@ -23,6 +23,7 @@ export const batch = (overrides: Partial<BatchSnapshot> = {}): BatchSnapshot => 
   firstAt: T0 + 10_000,
   lastAt: T0 + 50_000,
   dueAt: T0 + 120_000,
+  held: "",
   groups: [
     { key: "g1", subject: "disk full", count: 2 },
     { key: "g2", subject: "cpu hot", count: 1 }

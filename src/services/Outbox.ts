@@ -1,0 +1,145 @@
+/**
+ * Between the Batcher and the Dispatcher: keeps the upstream within
+ * `--relay-rate`. A due batch becomes one summary per recipient set; each
+ * goes to the Dispatcher at once while the budget allows, and is held
+ * otherwise. When the budget allows the next send, the summary held longest
+ * goes, merged with every other one held for the same recipients into one
+ * "storm" digest, so a flood over many batch keys becomes a few digests and
+ * every message is still summarized within `--max-wait` plus one budget
+ * period (as long as fewer recipient sets than the rate's count are held).
+ *
+ * Durability: a held summary is nothing but its messages, which stay in the
+ * spool until it is relayed or filed, so a restart brings them back (their
+ * batches are overdue, and come here again). The budget's own state, the
+ * send times of the current period, is saved in the {@link StateStore}
+ * before each send, so a restart (or a crash loop) never sends more than the
+ * budget. On stop, what the budget allows now is sent; the rest stays in the
+ * spool for the next start. With `--relay-rate 0` everything goes at once.
+ */
+import { Clock, Duration, Effect, Queue } from "effect"
+import type * as Batching from "../domain/Batching.ts"
+import * as Outgoing from "../domain/Outgoing.ts"
+import * as RelayBudget from "../domain/RelayBudget.ts"
+import type { HeldSummary } from "../domain/Status.ts"
+import { AppConfig } from "./AppConfig.ts"
+import { Dispatcher } from "./Dispatcher.ts"
+import { Metrics } from "./Metrics.ts"
+import { StateStore } from "./StateStore.ts"
+
+const DOCUMENT = "budget"
+
+const sendLogOf = (saved: unknown): RelayBudget.SendLog => {
+  const sends = (saved as { sends?: unknown } | undefined)?.sends
+  return Array.isArray(sends) ? sends.filter((at): at is number => typeof at === "number").sort((a, b) => a - b) : []
+}
+
+/** The relay budget: holds and merges summaries beyond `--relay-rate`. */
+export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const dispatcher = yield* Dispatcher
+    const store = yield* StateStore
+    const metrics = yield* Metrics
+    const rate = config.relayRate
+    let log = sendLogOf(yield* store.load(DOCUMENT))
+    let held: ReadonlyArray<Outgoing.Outgoing> = []
+    const lock = yield* Effect.makeSemaphore(1)
+    const wake = yield* Queue.unbounded<void>()
+
+    const publishGauges = (now: number) => {
+      metrics.heldSummaries.set({ reason: "budget" }, held.length)
+      metrics.heldMessages.set({ reason: "budget" }, held.reduce((sum, item) => sum + Outgoing.messageCountOf(item), 0))
+      if (RelayBudget.isLimited(rate)) metrics.relayBudgetRemaining.set(RelayBudget.remaining(log, now, rate))
+    }
+
+    /** Saves the budget's sends (a failed save is logged: the sends still count in memory). */
+    const saveLog = Effect.suspend(() =>
+      store.save(DOCUMENT, { sends: log }).pipe(Effect.catchAll((error) => Effect.logWarning(`relay budget not saved: ${error.message}`)))
+    )
+
+    /**
+     * Sends held summaries while the budget allows (their sends saved first,
+     * once for all of them); returns when the next one may go, if any is
+     * still held.
+     */
+    const sendDue: Effect.Effect<number | undefined> = lock.withPermits(1)(
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const { send: due, held: rest, log: sends } = Outgoing.sendable(held, log, now, rate)
+        held = rest
+        log = sends
+        publishGauges(now)
+        if (due.length > 0) yield* saveLog
+        for (const outgoing of due) {
+          if (Outgoing.isStorm(outgoing)) {
+            metrics.stormDigests.inc()
+            yield* Effect.logWarning(
+              `relay budget ${RelayBudget.formatRate(rate)}: merging ${outgoing.parts.length} held batches for ${outgoing.recipients.join(", ")} into one digest`
+            )
+          }
+          yield* dispatcher.dispatch(outgoing)
+        }
+        return held.length === 0 ? undefined : RelayBudget.nextSendAt(log, now, rate)
+      })
+    )
+
+    // Wakes on each submit, and sleeps until the budget allows the next send while anything is held.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          yield* Queue.take(wake)
+          yield* Queue.takeAll(wake)
+          let nextAt = yield* sendDue
+          while (nextAt !== undefined) {
+            const now = yield* Clock.currentTimeMillis
+            yield* Effect.sleep(Duration.millis(Math.max(0, nextAt - now)))
+            nextAt = yield* sendDue
+          }
+        })
+      )
+    )
+
+    const submit = (batch: Batching.PendingBatch, silenced: ReadonlyArray<Outgoing.HeldBack>, dueAt: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const items = Outgoing.outgoingOf(batch, silenced, dueAt)
+        if (!RelayBudget.isLimited(rate)) return Effect.forEach(items, (item) => dispatcher.dispatch(item), { discard: true })
+        held = [...held, ...items]
+        return Queue.offer(wake, undefined)
+      })
+
+    return {
+      /** Hands over a due batch (with what silences hold back of it): its summaries go now, or are held for the budget. */
+      submit,
+      /**
+       * On stop: sends what the budget allows now (held summaries beyond it
+       * stay in the spool for the next start), then lets every delivery
+       * finish (see `Dispatcher.drain`).
+       */
+      drain: Effect.gen(function* () {
+        yield* sendDue
+        if (held.length > 0) {
+          yield* Effect.logInfo(
+            `stopping: ${held.length} summaries held by the relay budget (${RelayBudget.formatRate(rate)}) stay in the spool`
+          )
+        }
+        yield* dispatcher.drain
+      }),
+      /** Summaries held for the budget, oldest first, with when the next may go. */
+      snapshot: Effect.map(Clock.currentTimeMillis, (now): ReadonlyArray<HeldSummary> => {
+        const nextAt = RelayBudget.nextSendAt(log, now, rate)
+        return [...held]
+          .sort((a, b) => a.dueAt - b.dueAt)
+          .map((item) => ({
+            reason: "budget" as const,
+            recipients: item.recipients,
+            dueAt: item.dueAt,
+            nextSendAt: nextAt,
+            messageCount: Outgoing.messageCountOf(item),
+            batches: item.parts.map((part) => ({ key: part.batchKey, count: part.messages.length }))
+          }))
+      }),
+      /** The budget in force. */
+      rate
+    } as const
+  })
+}) {}

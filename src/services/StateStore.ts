@@ -1,0 +1,140 @@
+/**
+ * failmail's small durable state, beside the spool under
+ * `<message-store>/state/`: the relay budget's send log, the memory of
+ * reported groups, and (later) silences, expectations and the link-signing
+ * key. Each kind of state is one named document, a JSON snapshot in
+ * `<name>.json`.
+ *
+ * A save writes the whole document to a temporary file with O_DSYNC,
+ * renames it over the old one and syncs the directory, so after a crash the
+ * document is the old or the new one, never a mix; `save` resolves once the
+ * new one is on disk. Saves of one document are coalesced: while one is
+ * being written, later ones wait and the latest value is written next, once
+ * for all of them — so a burst of updates costs two writes, not one each.
+ * Nothing here runs on the SMTP ingest path: the budget and the memory are
+ * saved by the outgoing side, once per summary at most.
+ *
+ * Why JSON snapshots rather than SQLite: the documents are small and bounded
+ * (the budget log holds at most one period's sends, the memory at most
+ * 10,000 groups), a snapshot of the largest one is written in milliseconds
+ * (see the README), and SQLite would bring a native dependency whose commits
+ * block the event loop. The store issue puts this behind one `Store` seam.
+ */
+import { Data, Effect } from "effect"
+import * as fsCallback from "node:fs"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { AppConfig } from "./AppConfig.ts"
+import { writeDurably } from "./Spool.ts"
+
+/** The state could not be read or written. */
+export class StateError extends Data.TaggedError("StateError")<{ readonly operation: string; readonly cause: unknown }> {
+  override get message(): string {
+    return `state ${this.operation}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+  }
+}
+
+const NAME = /^[a-z][a-z0-9-]*$/
+
+/** Syncs a directory, so a rename into it survives a crash. */
+const syncDirectory = async (dir: string) => {
+  const handle = await fs.open(dir, fsCallback.constants.O_RDONLY)
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Writes the latest value of one document, one write at a time, coalescing the values that arrive meanwhile. */
+const makeWriter = (write: (text: string) => Promise<void>) => {
+  let latest: { readonly text: string; readonly ticket: number } | undefined
+  let requested = 0
+  let written = 0
+  let running: Promise<void> | undefined
+  let failure: { readonly ticket: number; readonly error: unknown } | undefined
+  const writeLatest = async () => {
+    const current = latest
+    if (current === undefined) return
+    try {
+      await write(current.text)
+      written = Math.max(written, current.ticket)
+    } catch (error) {
+      failure = { ticket: current.ticket, error }
+    }
+  }
+  return async (text: string): Promise<void> => {
+    const ticket = ++requested
+    latest = { text, ticket }
+    while (written < ticket) {
+      if (failure !== undefined && failure.ticket >= ticket) throw failure.error
+      if (running === undefined) {
+        running = writeLatest().finally(() => {
+          running = undefined
+        })
+      }
+      await running
+    }
+  }
+}
+
+/** Named durable documents under `<message-store>/state/`. */
+export class StateStore extends Effect.Service<StateStore>()("failmail/StateStore", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const dir = path.join(path.resolve(config.messageStore), "state")
+    yield* Effect.tryPromise({
+      try: () => fs.mkdir(dir, { recursive: true, mode: 0o700 }),
+      catch: (cause) => new StateError({ operation: `open ${dir}`, cause })
+    })
+    const writers = new Map<string, (text: string) => Promise<void>>()
+    const fileOf = (name: string) => {
+      if (!NAME.test(name)) throw new Error(`invalid state name "${name}"`)
+      return path.join(dir, `${name}.json`)
+    }
+    let temporaries = 0
+    const writerOf = (name: string) => {
+      let writer = writers.get(name)
+      if (writer === undefined) {
+        const file = fileOf(name)
+        writer = makeWriter(async (text) => {
+          const tmp = path.join(dir, `.${name}.${process.pid}.${++temporaries}.tmp`)
+          await writeDurably(tmp, file, [Buffer.from(text, "utf8")])
+          await syncDirectory(dir)
+        })
+        writers.set(name, writer)
+      }
+      return writer
+    }
+
+    // Leftovers of writes a crash interrupted (their documents are the previous, complete ones).
+    yield* Effect.promise(async () => {
+      for (const name of await fs.readdir(dir).catch(() => [])) {
+        if (name.endsWith(".tmp")) await fs.rm(path.join(dir, name), { force: true })
+      }
+    })
+
+    return {
+      /** The document `name` as last saved, or `undefined` if it was never saved. */
+      load: (name: string): Effect.Effect<unknown, StateError> =>
+        Effect.tryPromise({
+          try: async () => {
+            const text = await fs.readFile(fileOf(name), "utf8").catch((error: NodeJS.ErrnoException) => {
+              if (error.code === "ENOENT") return undefined
+              throw error
+            })
+            return text === undefined ? undefined : (JSON.parse(text) as unknown)
+          },
+          catch: (cause) => new StateError({ operation: `read ${name}`, cause })
+        }),
+      /** Replaces the document `name`; resolves once it (or a later value) is on disk. */
+      save: (name: string, value: unknown): Effect.Effect<void, StateError> =>
+        Effect.tryPromise({
+          try: () => writerOf(name)(JSON.stringify(value)),
+          catch: (cause) => new StateError({ operation: `write ${name}`, cause })
+        }),
+      /** The state directory. */
+      dir
+    } as const
+  })
+}) {}
