@@ -115,6 +115,11 @@ describe("dashboard page", () => {
     expect(html).toContain("failed/new/1.x")
   })
 
+  it("shows a batch waiting for --repeat-interval as held: repeat, with when it will go", () => {
+    const html = page({ batches: [batch({ held: "repeat" }), batch({ key: "other" })] })
+    expect(html.match(/<span class="held">held: repeat<\/span>/g)).toHaveLength(1)
+  })
+
   it("limits the groups listed per batch", () => {
     const groups = Array.from({ length: 20 }, (_, n) => ({ key: `g${n}`, subject: `subject ${n}`, count: 1 }))
     const html = page({ batches: [batch({ groups })] })

@@ -305,6 +305,23 @@ describe("HTTP API", () => {
     expect(stats).toMatchObject({ ActiveBatches: 2, ActiveMessages: 2, SummariesDelivered: 1 })
   })
 
+  it("lists the groups it reported, most recently seen first, and what the relay budget holds back", async () => {
+    const groups = await eventually(
+      "alpha's groups remembered",
+      async () => {
+        const list: Array<any> = (await get("/api/groups")).json()
+        return list.filter((g) => g.batchKey === "alpha").length === 2 ? list : undefined
+      },
+      10_000
+    )
+    expect(groups.filter((g) => g.batchKey === "alpha").map((g) => [g.groupKey, g.instances, g.reports]).sort()).toEqual([
+      ["cpu hot on db2", 1, 1],
+      ["disk full on db1", 2, 1]
+    ])
+    expect(groups[0].lastReported).toMatch(RFC3339)
+    expect((await get("/api/held")).json()).toEqual([])
+  })
+
   it("a batch that is not pending is 404", async () => {
     const answer = await post("/api/batches/alpha/flush")
     expect(answer.status).toBe(404)
@@ -469,6 +486,8 @@ describe("HTTP API", () => {
     expect(answer.text).toContain("failmail_messages_received_total 9")
     expect(answer.text).toContain("failmail_pending_batches 1")
     expect(answer.text).toContain("failmail_summaries_sent_total")
+    expect(answer.text).toContain('failmail_held_summaries{reason="budget"} 0')
+    expect(answer.text).toContain("failmail_relay_budget_remaining")
   })
 
   it("unknown paths are 404, known paths with another method 405 with Allow", async () => {

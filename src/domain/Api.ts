@@ -17,6 +17,7 @@
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { BatchesApi } from "./api/Batches.ts"
+import { DigestsApi } from "./api/Digests.ts"
 import { MessagesApi } from "./api/Messages.ts"
 import { PreviewApi } from "./api/Preview.ts"
 import { ExpectationsApi } from "./api/Expectations.ts"
@@ -39,6 +40,7 @@ export class FailmailApi extends HttpApi.make("failmail")
   .add(PreviewApi)
   .add(SilencesApi)
   .add(ExpectationsApi)
+  .add(DigestsApi)
   .annotateContext(
     OpenApi.annotations({
       title: "failmail",

@@ -81,6 +81,8 @@ export interface BatchView extends KeyView {
   readonly first: MomentView
   readonly last: MomentView
   readonly due: MomentView
+  /** `held: repeat` while it waits for `--repeat-interval` (it came due; every group was reported lately); empty otherwise. */
+  readonly heldText: string
   /** The page listing its messages (relative to the page). */
   readonly messagesUrl: string
   /** The API call that sends it now (relative to the page). */
@@ -219,6 +221,7 @@ const batchView = (batch: BatchSnapshot, now: number): BatchView => ({
   first: age(batch.firstAt, now),
   last: age(batch.lastAt, now),
   due: { iso: rfc3339(batch.dueAt), text: formatCountdown(batch.dueAt - now) },
+  heldText: batch.held === "" ? "" : `held: ${batch.held}`,
   messagesUrl: batchPageUrl(batch.key),
   flushUrl: `api/batches/flush?key=${encodeURIComponent(batch.key)}`,
   flushNotice: `Sending batch ${keyView(batch.key).label} now.`

@@ -29,7 +29,10 @@ export const Batch = Schema.Struct({
   firstAt: Time,
   lastAt: Time,
   dueAt: Time.annotations({ description: "when the summary will be sent (RFC 3339, UTC)" }),
-  dueInMs: Schema.NonNegativeInt.annotations({ description: "milliseconds until dueAt (0 when due)" })
+  dueInMs: Schema.NonNegativeInt.annotations({ description: "milliseconds until dueAt (0 when due)" }),
+  held: Schema.Literal("", "repeat").annotations({
+    description: "repeat: it came due but waits for --repeat-interval (every group reported lately, nothing new) until dueAt"
+  })
 }).annotations({ identifier: "Batch" })
 
 /** One pending batch as it goes out. */
@@ -45,7 +48,8 @@ export const batchOf = (batch: BatchSnapshot, now: number): Batch => ({
   firstAt: rfc3339(batch.firstAt),
   lastAt: rfc3339(batch.lastAt),
   dueAt: rfc3339(batch.dueAt),
-  dueInMs: Math.max(0, batch.dueAt - now)
+  dueInMs: Math.max(0, batch.dueAt - now),
+  held: batch.held
 })
 
 /** Pending batches, soonest due first. */
