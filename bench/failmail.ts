@@ -1,6 +1,7 @@
 /**
- * Runs the BUILT failmail (`node dist/main.js ...`) as a child process, as a
- * user runs it, with its own spool and fail-dir, HTTP off, and reads its log
+ * Runs the BUILT failmail (`node <its flags> dist/main.js ...`) as a child
+ * process, as its bin runs it (with the Node flags of its `#!` line), with
+ * its own spool and fail-dir, HTTP off, and reads its log
  * lines on stderr: `listening on 127.0.0.1:<port>` with `component=smtp` gives the port,
  * `failmail ready` says it is serving.
  */
@@ -9,6 +10,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { memoryOf, now, pollUntil, removeDir, tempDir, track, waitExit } from "./util.ts"
+
+/** How failmail is run, for the report: `node <flags> dist/main.js`. */
+export const commandLabel = (root: string, nodeOptions: ReadonlyArray<string>): string =>
+  ["node", ...shebangFlags(path.join(root, "dist", "main.js")), ...nodeOptions, "dist/main.js"].join(" ")
 
 export interface FailmailOptions {
   readonly root: string
@@ -39,6 +44,14 @@ export interface LogLine {
 }
 
 const MAX_LINES = 20_000
+
+/** The Node flags of `main`'s `#!/usr/bin/env -S node FLAGS...` line, which the bin runs with. */
+export const shebangFlags = (main: string): ReadonlyArray<string> => {
+  const first = fs.readFileSync(main, "utf8").split("\n", 1)[0] ?? ""
+  const words = first.replace(/^#!\S*\s*/, "").split(/\s+/).filter((word) => word !== "")
+  const node = words.findIndex((word) => word === "node" || word.endsWith("/node"))
+  return node === -1 ? [] : words.slice(node + 1)
+}
 
 export class Failmail {
   readonly lines: Array<LogLine> = []
@@ -74,6 +87,7 @@ export class Failmail {
       `--fail-dir=${path.join(dir, "failed")}`
     ]
     const args = [
+      ...shebangFlags(main),
       ...(options.nodeArgs ?? []),
       main,
       ...places,

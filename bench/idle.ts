@@ -5,6 +5,7 @@
  * costs on every host.
  */
 import type { Context } from "./context.ts"
+import { commandLabel } from "./failmail.ts"
 import { mb, type Row } from "./report.ts"
 import { median, sleep } from "./util.ts"
 
@@ -38,7 +39,7 @@ export const runIdleMemory = async (ctx: Context): Promise<Row> => {
     pass: rssKb < TARGET_MB * 1024,
     values: { rssKb, minRssKb: Math.min(...samples), maxRssKb: Math.max(...samples) },
     notes: [
-      `7: node ${ctx.options.nodeOptions.map((option) => `${option} `).join("")}dist/main.js with the default configuration ` +
+      `7: ${commandLabel(ctx.root, ctx.options.nodeOptions)} with the default configuration ` +
         `(HTTP on; only --bind-addr, --bind-http ports and the spool and fail-dir in a temporary directory given); ` +
         `VmRSS ${SETTLE_MS / 1000} s after its "failmail ready" line, median of ${STARTS} starts.`
     ]

@@ -15,6 +15,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { makeContext } from "./context.ts"
+import { commandLabel } from "./failmail.ts"
 import { runFlood, runRecovery, type FloodResult } from "./flood.ts"
 import { runIdleMemory } from "./idle.ts"
 import { runAckLatency, runSummaryLatency } from "./latency.ts"
@@ -122,7 +123,7 @@ const run = async (): Promise<number> => {
     "",
     `failmail benchmark${options.quick ? " (--quick: tiny counts, a smoke run of the harness, not a measurement)" : ""}`,
     `machine: ${machine.nproc} cores (nproc), ${machine.cpu}, ${machine.memoryMb} MB, Node ${machine.node}, load average at start ${machine.loadavg}`,
-    `load: ${ctx.loadLabel}; reference: ${sink.label}; failmail: node ${options.nodeOptions.map((option) => `${option} `).join("")}dist/main.js, spool fsynced before every 250`,
+    `load: ${ctx.loadLabel}; reference: ${sink.label}; failmail: ${commandLabel(root, options.nodeOptions)}, spool fsynced before every 250`,
     "",
     table(rows, options.quick),
     "",
