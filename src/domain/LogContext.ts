@@ -17,6 +17,7 @@ export type Component =
   | "store-import"
   | "classifier"
   | "batcher"
+  | "outbox"
   | "dispatcher"
   | "renderer"
   | "relay-all"

@@ -267,11 +267,19 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         deliverTracked(summary, record).pipe(LogContext.annotate({ summary: record.id }))
       )
 
-    /** A delivery's own fiber: its lines name the dispatcher and the batch (not the caller's context), with its duration so far. */
-    const inBackground = <A>(batchKey: string, delivery: Effect.Effect<A>) =>
+    /**
+     * A delivery's own fiber: its lines name the dispatcher and the batch
+     * (none for a storm digest of several), not the caller's context, with
+     * the delivery's duration so far.
+     */
+    const inBackground = <A>(batchKey: string | undefined, delivery: Effect.Effect<A>) =>
       FiberSet.run(
         running,
-        delivery.pipe(Effect.asVoid, Effect.withLogSpan("delivery"), LogContext.own({ component: "dispatcher", batch: batchKey }))
+        delivery.pipe(
+          Effect.asVoid,
+          Effect.withLogSpan("delivery"),
+          LogContext.own(batchKey === undefined ? { component: "dispatcher" } : { component: "dispatcher", batch: batchKey })
+        )
       ).pipe(Effect.asVoid)
 
     /**
@@ -304,7 +312,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
 
     return {
       /** Starts delivering one summary (handed over by the Outbox) in the background. */
-      dispatch: (outgoing: Outgoing.Outgoing) => inBackground(outgoing.parts[0]?.batchKey ?? "", deliverOne(outgoing)),
+      dispatch: (outgoing: Outgoing.Outgoing) =>
+        inBackground(Outgoing.isStorm(outgoing) ? undefined : outgoing.parts[0]?.batchKey, deliverOne(outgoing)),
       /** Starts delivering one rendered message (a notice) in the background, with retries and the fail-dir like a summary. */
       send: (summary: RenderedSummary) => inBackground(summary.batchKey, deliver(summary)),
       /**

@@ -116,7 +116,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     // The expectations kept before this configuration; each deadline counts from when it was last met.
     const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Expectation.Stored))(yield* state.load(DOCUMENT))
     if (Either.isLeft(stored)) {
-      yield* Effect.logError(`expectations: the kept state cannot be read, starting without expectations: ${stored.left.message}`)
+      yield* Effect.logError(`the kept expectations cannot be read, starting without them: ${stored.left.message}`)
     }
     for (const expectation of Either.getOrElse(stored, () => undefined) ?? []) {
       const matchers = Matchers.compile(expectation.match as Record<string, string>)
@@ -143,5 +143,5 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
       /** Marks the expectations a message matches as met; true if any did (the message is routine). */
       observe
     } as const
-  })
+  }).pipe(LogContext.annotate({ component: "expectations" }))
 }) {}

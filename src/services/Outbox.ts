@@ -18,6 +18,7 @@
  */
 import { Clock, Duration, Effect, Queue } from "effect"
 import type * as Batching from "../domain/Batching.ts"
+import * as LogContext from "../domain/LogContext.ts"
 import * as Outgoing from "../domain/Outgoing.ts"
 import * as RelayBudget from "../domain/RelayBudget.ts"
 import type { HeldSummary } from "../domain/Status.ts"
@@ -119,11 +120,11 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
         yield* sendDue
         if (held.length > 0) {
           yield* Effect.logInfo(
-            `stopping: ${held.length} summaries held by the relay budget (${RelayBudget.formatRate(rate)}) stay in the spool`
+            `${held.length} summaries held by the relay budget (${RelayBudget.formatRate(rate)}) stay in the spool for the next start`
           )
         }
         yield* dispatcher.drain
-      }),
+      }).pipe(LogContext.annotate({ component: "outbox" })),
       /** Summaries held for the budget, oldest first, with when the next may go. */
       snapshot: Effect.map(Clock.currentTimeMillis, (now): ReadonlyArray<HeldSummary> => {
         const nextAt = RelayBudget.nextSendAt(log, now, rate)
@@ -141,5 +142,5 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
       /** The budget in force. */
       rate
     } as const
-  })
+  }).pipe(LogContext.annotate({ component: "outbox" }))
 }) {}

@@ -81,7 +81,7 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
 
     // The silences kept before this configuration, with their timers.
     const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Silence.Stored))(yield* state.load(DOCUMENT))
-    if (Either.isLeft(stored)) yield* Effect.logError(`silences: the kept state cannot be read, starting without silences: ${stored.left.message}`)
+    if (Either.isLeft(stored)) yield* Effect.logError(`the kept silences cannot be read, starting without them: ${stored.left.message}`)
     const now = yield* Clock.currentTimeMillis
     for (const silence of Either.getOrElse(stored, () => undefined) ?? []) {
       const entry = Silence.compiled(silence)
@@ -109,5 +109,5 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
       /** Ids of silences as they end (on time or early); subscribe before they end. */
       ended
     } as const
-  })
+  }).pipe(LogContext.annotate({ component: "silences" }))
 }) {}
