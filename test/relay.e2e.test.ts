@@ -10,6 +10,7 @@ import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { simpleParser } from "mailparser"
 import { afterAll, describe, expect, it } from "vitest"
+import * as RelayBudget from "../src/domain/RelayBudget.ts"
 import { removeCertificate, selfSignedCertificate } from "./support/certs.ts"
 import {
   Conversation,
@@ -22,6 +23,7 @@ import {
   spoolFiles,
   startWithUpstream,
   summariesAtStop,
+  summariesOf,
   type Failmail
 } from "./support/failmail.ts"
 
@@ -172,6 +174,30 @@ describe("summaries upstream", () => {
     const [summary] = await settledSummaries(upstream, failmail, 1)
     expect(summary?.delivery.secure).toBe(true)
     expect(summary?.delivery.user).toBe("relay")
+  })
+})
+
+describe("the relay budget (--relay-rate)", () => {
+  it("a flood over 30 batch keys at 3/s: the upstream gets at most 3 at once, storm digests, and every message", async () => {
+    const { failmail, upstream } = await startWithUpstream({ relayRate: RelayBudget.rateOf(3, 1_000) })
+    await send(
+      failmail.port,
+      Array.from({ length: 30 }, (_, i) => ({ subject: `alert ${i}`, to: "ops@example.com", headers: { "X-Failmail-Split": `key-${i}` } }))
+    )
+    const all = async () => summariesOf(upstream, failmail)
+    await eventually(
+      "all 30 messages summarized upstream",
+      async () => (await all()).reduce((sum, summary) => sum + summary.messages, 0) === 30 && spoolFiles(failmail.config.messageStore).length === 0,
+      20_000
+    )
+    const summaries = await all()
+    const times = summaries.map((summary) => summary.delivery.at)
+    // The budget holds in any window of 1 s; arrival adds a little delay, so check half-second windows here.
+    for (const start of times) expect(times.filter((at) => at >= start && at < start + 500).length).toBeLessThanOrEqual(3)
+    expect(summaries.length).toBeLessThan(30)
+    const storms = summaries.filter((summary) => summary.mail.headers.get("x-failmail-storm") !== undefined)
+    expect(storms.length).toBeGreaterThan(0)
+    expect(storms[0]?.mail.text).toContain("Storm: this digest merges")
   })
 })
 

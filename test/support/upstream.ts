@@ -20,6 +20,8 @@ export interface Delivery {
   readonly secure: boolean
   /** The user the client authenticated as, or `""`. */
   readonly user: string
+  /** When it was accepted (`Date.now()`), to check how fast summaries arrive. */
+  readonly at: number
 }
 
 /** What to be. */
@@ -91,7 +93,8 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
             to: session.envelope.rcptTo.map((recipient) => recipient.address),
             raw: Buffer.concat(chunks),
             secure: session.secure,
-            user: typeof user === "string" ? user : ""
+            user: typeof user === "string" ? user : "",
+            at: Date.now()
           })
           callback(null, "Ok: recorded")
         }
