@@ -25,6 +25,7 @@ beforeAll(async () => {
 const input = (overrides: Partial<DashboardView.PageInput> = {}): DashboardView.PageInput => ({
   stats: { now: T0 + 60_000, version: "0.1.0", counts: { batches: 1, messages: 3, silenced: 0, lastAt: T0 + 60_000 }, totals },
   batches: [batch()],
+  held: [],
   summaries: [summary()],
   silences: [],
   expectations: [],
@@ -118,6 +119,28 @@ describe("dashboard page", () => {
   it("shows a batch waiting for --repeat-interval as held: repeat, with when it will go", () => {
     const html = page({ batches: [batch({ held: "repeat" }), batch({ key: "other" })] })
     expect(html.match(/<span class="held">held: repeat<\/span>/g)).toHaveLength(1)
+  })
+
+  it("shows what the relay budget holds back, by batch, with when the next send is allowed", () => {
+    const html = page({
+      held: [
+        {
+          reason: "budget",
+          recipients: ["ops@example.com"],
+          dueAt: T0 + 50_000,
+          nextSendAt: T0 + 70_000,
+          messageCount: 5,
+          batches: [
+            { key: "db", count: 3 },
+            { key: "<web>", count: 2 }
+          ]
+        }
+      ]
+    })
+    expect(html).toContain("Held by the relay budget")
+    expect(html).toContain('<span class="held">held: budget</span>')
+    expect(html).toContain("&lt;web&gt;")
+    expect(page({})).not.toContain("Held by the relay budget")
   })
 
   it("limits the groups listed per batch", () => {

@@ -15,7 +15,7 @@ import * as GoDuration from "./GoDuration.ts"
 import * as Matchers from "./Matchers.ts"
 import * as Silence from "./Silence.ts"
 import { groupMatchers } from "./SilenceLink.ts"
-import { type BatchSnapshot, rfc3339, type SummaryRecord } from "./Status.ts"
+import { type BatchSnapshot, type HeldSummary, rfc3339, type SummaryRecord } from "./Status.ts"
 
 /** A span of time, coarse: `45s`, `9m 58s`, `2h 05m`, `3d 4h`. */
 export const formatSpan = (ms: number): string => {
@@ -181,6 +181,8 @@ export interface PageView {
   readonly uptime: string
   readonly cards: ReadonlyArray<CardView>
   readonly batches: ReadonlyArray<BatchView>
+  /** Summaries the relay budget holds back, oldest first. */
+  readonly held: ReadonlyArray<HeldView>
   readonly summaries: ReadonlyArray<SummaryView>
   readonly silences: ReadonlyArray<SilenceView>
   readonly expectations: ReadonlyArray<ExpectationView>
@@ -189,10 +191,23 @@ export interface PageView {
   readonly nonce: string
 }
 
+/** A summary held back by the relay budget (`--relay-rate`). */
+export interface HeldView {
+  readonly recipients: ReadonlyArray<string>
+  readonly messageCount: number
+  /** The batches it covers, by key with their counts (several: it goes out as one storm digest). */
+  readonly batches: ReadonlyArray<KeyView & { readonly count: number }>
+  readonly due: MomentView
+  /** When the budget allows the next send. */
+  readonly next: MomentView
+}
+
 /** What the page is made from. */
 export interface PageInput {
   readonly stats: StatsInput
   readonly batches: ReadonlyArray<BatchSnapshot>
+  /** Summaries the relay budget holds back. */
+  readonly held: ReadonlyArray<HeldSummary>
   readonly summaries: ReadonlyArray<SummaryRecord>
   /** Silences listed now, with how many messages each holds back. */
   readonly silences: ReadonlyArray<{ readonly silence: Silence.Silence; readonly held: number }>
@@ -208,6 +223,14 @@ export const batchPageUrl = (key: string): string => `batch?key=${encodeURICompo
 const keyView = (key: string): KeyView => ({ key, isDefault: key === "", label: key === "" ? DEFAULT_KEY_LABEL : key })
 
 const age = (at: number, now: number): MomentView => ({ iso: rfc3339(at), text: formatAge(now - at) })
+
+const heldView = (held: HeldSummary, now: number): HeldView => ({
+  recipients: held.recipients,
+  messageCount: held.messageCount,
+  batches: held.batches.map((batch) => ({ ...keyView(batch.key), count: batch.count })),
+  due: age(held.dueAt, now),
+  next: { iso: rfc3339(held.nextSendAt), text: formatCountdown(held.nextSendAt - now) }
+})
 
 const batchView = (batch: BatchSnapshot, now: number): BatchView => ({
   ...keyView(batch.key),
@@ -269,6 +292,7 @@ export const pageView = (input: PageInput): PageView => {
     uptime: formatSpan(now - input.stats.totals.startedAt),
     cards: cards(input.stats),
     batches: soonestFirst(input.batches).map((batch) => batchView(batch, now)),
+    held: input.held.map((held) => heldView(held, now)),
     summaries: input.summaries.map(summaryView),
     silences: input.silences.map((entry) => silenceView(entry, now)),
     expectations: input.expectations.map((expectation) => expectationView(expectation, now)),

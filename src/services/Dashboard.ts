@@ -75,6 +75,19 @@ const samplePage: PageInput = {
       groups: Array.from({ length: 9 }, (_, n) => ({ key: `g${n}`, subject: `s${n}`, count: 1 }))
     }
   ],
+  held: [
+    {
+      reason: "budget",
+      recipients: ["a@example.com"],
+      dueAt: 60_000,
+      nextSendAt: 121_000,
+      messageCount: 3,
+      batches: [
+        { key: "", count: 1 },
+        { key: "k", count: 2 }
+      ]
+    }
+  ],
   summaries: [
     { id: 1, batchKey: "", subject: "s", recipients: [], messageCount: 1, groupCount: 1, createdAt: 1, status: "delivered", attempts: 1, updatedAt: 1, error: "", failedPath: "" },
     { id: 2, batchKey: "k", subject: "s", recipients: ["a@example.com"], messageCount: 1, groupCount: 1, createdAt: 1, status: "failed", attempts: 2, updatedAt: 1, error: "e", failedPath: "f" }

@@ -28,6 +28,7 @@ import { Batcher } from "../Batcher.ts"
 import { Dashboard } from "../Dashboard.ts"
 import { Expectations } from "../Expectations.ts"
 import { History } from "../History.ts"
+import { Outbox } from "../Outbox.ts"
 import { SilenceLinks } from "../SilenceLinks.ts"
 import { Silences } from "../Silences.ts"
 import { currentStats } from "./Stats.ts"
@@ -39,6 +40,7 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {
     const dashboard = yield* Dashboard
     const batcher = yield* Batcher
+    const outbox = yield* Outbox
     const history = yield* History
     const silences = yield* Silences
     const expectations = yield* Expectations
@@ -52,6 +54,7 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
         return {
           stats: yield* currentStats,
           batches: yield* batcher.snapshot,
+          held: yield* outbox.snapshot,
           summaries: history.recent(),
           silences: (yield* silences.list).map((silence) => ({ silence, held: held.get(silence.id) ?? 0 })),
           expectations: yield* expectations.list,
