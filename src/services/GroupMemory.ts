@@ -62,8 +62,9 @@ export class GroupMemory extends Effect.Service<GroupMemory>()("failmail/GroupMe
       /** Remembers that these groups were reported at `now`; resolves once that is on disk. */
       reported: (groups: ReadonlyArray<Memory.SeenGroup>, now: number) =>
         Effect.suspend(() => {
-          memory = Memory.remember(memory, groups, now, forgetAfterMs)
-          return store.save(DOCUMENT, { groups: [...memory.values()].map(rowOf) })
+          const remembered = Memory.remember(memory, groups, now, forgetAfterMs)
+          memory = remembered
+          return store.save(DOCUMENT, () => ({ groups: [...remembered.values()].map(rowOf) }))
         }),
       /** Every remembered group, most recently seen first. */
       list: Effect.sync(() => Memory.listed(memory)),

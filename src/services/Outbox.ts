@@ -54,9 +54,12 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     }
 
     /** Saves the budget's sends (a failed save is logged: the sends still count in memory). */
-    const saveLog = Effect.suspend(() =>
-      store.save(DOCUMENT, { sends: log }).pipe(Effect.catchAll((error) => Effect.logWarning(`relay budget not saved: ${error.message}`)))
-    )
+    const saveLog = Effect.suspend(() => {
+      const sends = log
+      return store
+        .save(DOCUMENT, () => ({ sends }))
+        .pipe(Effect.catchAll((error) => Effect.logWarning(`relay budget not saved: ${error.message}`)))
+    })
 
     /**
      * Sends held summaries while the budget allows (their sends saved first,

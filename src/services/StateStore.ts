@@ -46,9 +46,13 @@ const syncDirectory = async (dir: string) => {
   }
 }
 
-/** Writes the latest value of one document, one write at a time, coalescing the values that arrive meanwhile. */
+/**
+ * Writes the latest value of one document, one write at a time, coalescing
+ * the values that arrive meanwhile. A value is serialized only when it is
+ * written, so a burst of saves costs at most two serializations.
+ */
 const makeWriter = (write: (text: string) => Promise<void>) => {
-  let latest: { readonly text: string; readonly ticket: number } | undefined
+  let latest: { readonly value: () => unknown; readonly ticket: number } | undefined
   let requested = 0
   let written = 0
   let running: Promise<void> | undefined
@@ -57,15 +61,15 @@ const makeWriter = (write: (text: string) => Promise<void>) => {
     const current = latest
     if (current === undefined) return
     try {
-      await write(current.text)
+      await write(JSON.stringify(current.value()))
       written = Math.max(written, current.ticket)
     } catch (error) {
       failure = { ticket: current.ticket, error }
     }
   }
-  return async (text: string): Promise<void> => {
+  return async (value: () => unknown): Promise<void> => {
     const ticket = ++requested
-    latest = { text, ticket }
+    latest = { value, ticket }
     while (written < ticket) {
       if (failure !== undefined && failure.ticket >= ticket) throw failure.error
       if (running === undefined) {
@@ -87,7 +91,7 @@ export class StateStore extends Effect.Service<StateStore>()("failmail/StateStor
       try: () => fs.mkdir(dir, { recursive: true, mode: 0o700 }),
       catch: (cause) => new StateError({ operation: `open ${dir}`, cause })
     })
-    const writers = new Map<string, (text: string) => Promise<void>>()
+    const writers = new Map<string, (value: () => unknown) => Promise<void>>()
     const fileOf = (name: string) => {
       if (!NAME.test(name)) throw new Error(`invalid state name "${name}"`)
       return path.join(dir, `${name}.json`)
@@ -127,10 +131,14 @@ export class StateStore extends Effect.Service<StateStore>()("failmail/StateStor
           },
           catch: (cause) => new StateError({ operation: `read ${name}`, cause })
         }),
-      /** Replaces the document `name`; resolves once it (or a later value) is on disk. */
-      save: (name: string, value: unknown): Effect.Effect<void, StateError> =>
+      /**
+       * Replaces the document `name` with what `value` returns (called when
+       * the write happens: it must return the state as of this call);
+       * resolves once it (or a later value) is on disk.
+       */
+      save: (name: string, value: () => unknown): Effect.Effect<void, StateError> =>
         Effect.tryPromise({
-          try: () => writerOf(name)(JSON.stringify(value)),
+          try: () => writerOf(name)(value),
           catch: (cause) => new StateError({ operation: `write ${name}`, cause })
         }),
       /** The state directory. */

@@ -130,7 +130,7 @@ export const stateInMemory = (contents: MemoryState): Layer.Layer<StateStore> =>
         }),
       save: (name, value) =>
         Effect.sync(() => {
-          contents.documents.set(name, JSON.stringify(value))
+          contents.documents.set(name, JSON.stringify(value()))
         }),
       dir: "(memory)"
     })
