@@ -156,4 +156,50 @@ describe("expected mail in the pipeline (TestClock)", () => {
       expect((yield* third.expectations.list)[0]).toMatchObject({ missingSince: HOUR })
     })
   )
+
+  it.scoped("a restart does not reset an expectation's clock: the deadline counts from the stored last-met time", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const relay = yield* recordingRelay()
+      const storage = memoryStorage()
+      const before = yield* startPipeline(testConfig(dir), relay.layer, { storage })
+      yield* before.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "1h", to: ["oncall@example.com"] })
+      yield* advanceTo(HOUR / 4)
+      yield* before.intake.accept(rawMessage({ subject: "backup OK" }), { mailFrom: "cron@example.com", rcptTo: ["ops@example.com"] })
+      yield* idle
+      yield* before.close
+
+      yield* advanceTo(HOUR)
+      const after = yield* startPipeline(testConfig(dir), relay.layer, { storage })
+      expect((yield* after.expectations.list)[0]).toMatchObject({ lastMetAt: HOUR / 4, missingSince: 0 })
+      yield* expectWakeUpAt(HOUR + HOUR / 4)
+      yield* advanceTo(HOUR + HOUR / 4 - 1)
+      expect(relay.attempts).toHaveLength(0)
+      yield* advanceTo(HOUR + HOUR / 4)
+      expect(relay.sent).toHaveLength(1)
+      yield* after.close
+
+      // a notice sent before a restart is not sent again after it
+      const again = yield* startPipeline(testConfig(dir), relay.layer, { storage })
+      yield* advanceTo(5 * HOUR)
+      expect(relay.attempts).toHaveLength(1)
+      expect((yield* again.expectations.list)[0]).toMatchObject({ missingSince: HOUR + HOUR / 4 })
+    })
+  )
+
+  it.scoped("when failmail was down at the deadline, the missing notice goes out once at the next start", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const relay = yield* recordingRelay()
+      const storage = memoryStorage()
+      const before = yield* startPipeline(testConfig(dir), relay.layer, { storage })
+      yield* before.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "1h", to: ["oncall@example.com"] })
+      yield* before.close
+      yield* advanceTo(3 * HOUR)
+      yield* startPipeline(testConfig(dir), relay.layer, { storage })
+      expect(relay.sent.map((sent) => [sent.at, readHeaders(sent.raw)["subject"]])).toEqual([
+        [3 * HOUR, "[failmail] missing: nightly backup (last seen never)"]
+      ])
+    })
+  )
 })

@@ -230,4 +230,29 @@ describe("silenced mail in the pipeline (TestClock)", () => {
       expect([...p.storage.spool.messages.values()].map((m) => m.record.subject)).toEqual(["disk full on db1"])
     })
   )
+
+  it.scoped("silences survive a restart: held mail is held again, and summarized exactly when the silence ends", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const relay = yield* recordingRelay()
+      const storage = memoryStorage()
+      const before = yield* startPipeline(testConfig(dir), relay.layer, { storage })
+      const silence = yield* before.silences.create({ match: { subject: "^disk" }, for: "1h", comment: "disk swap" })
+      yield* before.intake.accept(rawMessage({ subject: "disk full on db1" }), { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] })
+      yield* advanceTo(WAIT)
+      yield* before.close
+      expect(relay.attempts).toHaveLength(0)
+      expect(storage.state.documents.has("silences")).toBe(true)
+
+      yield* advanceTo(10 * 60_000)
+      const after = yield* startPipeline(testConfig(dir), relay.layer, { storage })
+      expect(yield* after.silences.list).toEqual([expect.objectContaining({ id: silence.id, comment: "disk swap", endsAt: HOUR })])
+      expect((yield* after.batcher.counts).silenced).toBe(1)
+      expect(relay.attempts).toHaveLength(0)
+      yield* advanceTo(HOUR - 1)
+      expect(relay.attempts).toHaveLength(0)
+      yield* advanceTo(HOUR)
+      expect(relay.sent.map((sent) => sent.at)).toEqual([HOUR])
+    })
+  )
 })

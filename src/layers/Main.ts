@@ -29,11 +29,10 @@ import { Renderer } from "../services/Renderer.ts"
 import { SilenceLinks } from "../services/SilenceLinks.ts"
 import { Silences } from "../services/Silences.ts"
 import { Spool, type SpoolError } from "../services/Spool.ts"
-import { StateDocuments } from "../services/StateDocuments.ts"
 import { StateStore, type StateError } from "../services/StateStore.ts"
 import * as StoreImport from "../services/StoreImport.ts"
 
-/** What failmail keeps: what it received, what it files, and its small state (budget, group memory). */
+/** What failmail keeps: what it received, what it files, and its small state (budget, group memory, silences, expectations). */
 export type Storage = Spool | Maildir | StateStore
 
 /** Where failmail keeps what it received, files what it could not relay, and keeps its small state: on disk. */
@@ -46,15 +45,13 @@ export const storage: Layer.Layer<Storage, SpoolError | StateError, AppConfig> =
 /**
  * What outlives a configuration: the process phase, the listening sockets,
  * what failmail reports about itself (the summary history and totals of
- * `/api/stats`, the Prometheus counters), so a reload never resets them, and
- * the operator's state (silences, expectations, the link-signing key).
+ * `/api/stats`, the Prometheus counters), so a reload never resets them.
  */
 export const processServices = Layer.mergeAll(
   Lifecycle.Default,
   Listeners.Default,
   History.Default,
-  Metrics.Default,
-  StateDocuments.Default
+  Metrics.Default
 )
 
 /** The services in {@link processServices}. */
@@ -78,15 +75,15 @@ export const core = <E1, E2>(
     Layer.provideMerge(GroupMemory.Default),
     // Before the Batcher recovers the spool: what an older store left is in it by then.
     Layer.provideMerge(StoreImport.layer),
+    Layer.provideMerge(Renderer.Default),
+    Layer.provideMerge(SilenceLinks.Default),
     Layer.provideMerge(
       Layer.mergeAll(
         store,
         Classifier.Default,
-        Renderer.Default,
         relay
       )
     ),
-    Layer.provideMerge(SilenceLinks.Default),
     Layer.provideMerge(AppConfig.layer(config))
   )
 

@@ -6,8 +6,9 @@
  * recipients, and one "back" notice when a matching message arrives again.
  * The deadline is always computed from the last time it was met, so a
  * restart does not reset it: expectations, with when each was last met and
- * went missing, are kept in the state document `expectations`, saved
- * before a notice goes out (so none is sent twice).
+ * went missing, are kept durably in the StateStore document `expectations`,
+ * saved before a notice goes out (so none is sent twice). A save that fails
+ * is logged, and the expectation keeps working until failmail stops.
  */
 import { Clock, Effect, Either, FiberMap, Schema } from "effect"
 import * as crypto from "node:crypto"
@@ -18,7 +19,7 @@ import type { Received } from "../domain/Message.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Metrics } from "./Metrics.ts"
 import { Renderer } from "./Renderer.ts"
-import { StateDocuments } from "./StateDocuments.ts"
+import { StateStore } from "./StateStore.ts"
 
 /** The name of the expectations' state document. */
 const DOCUMENT = "expectations"
@@ -34,11 +35,13 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     const dispatcher = yield* Dispatcher
     const renderer = yield* Renderer
     const metrics = yield* Metrics
-    const state = yield* StateDocuments
+    const state = yield* StateStore
     const entries = new Map<string, Entry>()
     const timers = yield* FiberMap.make<string>()
 
-    const save = Effect.suspend(() => state.save(DOCUMENT, [...entries.values()].map((entry) => entry.expectation)))
+    const save = Effect.suspend(() => state.save(DOCUMENT, () => [...entries.values()].map((entry) => entry.expectation))).pipe(
+      Effect.catchAll((error) => Effect.logError(`expectations not saved (kept until failmail stops): ${error.message}`))
+    )
 
     const publishGauge = () => {
       let missing = 0
@@ -113,7 +116,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         return matched
       })
 
-    // The expectations kept before this configuration; each deadline counts from when it was last met.
+    // The expectations kept before this start or reload; each deadline counts from when it was last met.
     const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Expectation.Stored))(yield* state.load(DOCUMENT))
     if (Either.isLeft(stored)) {
       yield* Effect.logError(`the kept expectations cannot be read, starting without them: ${stored.left.message}`)

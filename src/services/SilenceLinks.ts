@@ -1,14 +1,15 @@
 /**
  * The key that signs one-click silence links in summaries, and the links
  * themselves. The key is made once, at random (32 bytes), and kept in the
- * state document `silence-link-key`; only this failmail knows it, and a link
- * signed with another key is refused.
+ * StateStore document `silence-link-key`, so links stay valid across
+ * restarts; only this failmail knows it, and a link signed with another key
+ * is refused.
  */
 import { Effect } from "effect"
 import * as crypto from "node:crypto"
 import * as SilenceLink from "../domain/SilenceLink.ts"
 import { AppConfig } from "./AppConfig.ts"
-import { StateDocuments } from "./StateDocuments.ts"
+import { StateStore } from "./StateStore.ts"
 
 /** The name of the key's state document. */
 const DOCUMENT = "silence-link-key"
@@ -17,10 +18,10 @@ const DOCUMENT = "silence-link-key"
 export class SilenceLinks extends Effect.Service<SilenceLinks>()("failmail/SilenceLinks", {
   effect: Effect.gen(function* () {
     const config = yield* AppConfig
-    const state = yield* StateDocuments
+    const state = yield* StateStore
     const kept = yield* state.load(DOCUMENT)
     const key = typeof kept === "string" && kept.length >= 43 ? Buffer.from(kept, "base64url") : crypto.randomBytes(32)
-    if (kept !== key.toString("base64url")) yield* state.save(DOCUMENT, key.toString("base64url"))
+    if (kept !== key.toString("base64url")) yield* state.save(DOCUMENT, () => key.toString("base64url"))
     return {
       /** The links of a summary group, issued at `issuedAt` (none without `--external-url`). */
       forGroup: (batchKey: string, groupKey: string, issuedAt: number) =>

@@ -5,16 +5,17 @@
  * silence (the Batcher) hears of its end on {@link Silences.ended}, at the
  * end or when it is ended early.
  *
- * Silences are kept in the state document `silences`: a new configuration
- * (a reload) starts with them and their timers, and one that ended while
- * none was running is simply over (what it held is summarized as usual).
+ * Silences are kept durably in the StateStore document `silences`: a
+ * restart or a reload starts with them and their timers, and one that ended
+ * while failmail was not running is simply over (what it held is summarized
+ * as usual). A save that fails is logged; the silence is in force anyway.
  */
 import { Clock, Effect, Either, FiberMap, PubSub, Schema } from "effect"
 import * as crypto from "node:crypto"
 import * as LogContext from "../domain/LogContext.ts"
 import type { FieldError } from "../domain/Matchers.ts"
 import * as Silence from "../domain/Silence.ts"
-import { StateDocuments } from "./StateDocuments.ts"
+import { StateStore } from "./StateStore.ts"
 
 /** The name of the silences' state document. */
 const DOCUMENT = "silences"
@@ -22,12 +23,14 @@ const DOCUMENT = "silences"
 /** The silences, their end timers, and news of their ends. */
 export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
   scoped: Effect.gen(function* () {
-    const state = yield* StateDocuments
+    const state = yield* StateStore
     const entries = new Map<string, Silence.Compiled>()
     const ended = yield* PubSub.unbounded<string>()
     const timers = yield* FiberMap.make<string>()
 
-    const save = Effect.suspend(() => state.save(DOCUMENT, [...entries.values()].map((entry) => entry.silence)))
+    const save = Effect.suspend(() => state.save(DOCUMENT, () => [...entries.values()].map((entry) => entry.silence))).pipe(
+      Effect.catchAll((error) => Effect.logError(`silences not saved (in force until failmail stops): ${error.message}`))
+    )
 
     const announceEnd = (id: string) => Effect.asVoid(PubSub.publish(ended, id))
     /** Lines logged on a caller's fiber (an HTTP request's) still name the silences. */
@@ -79,7 +82,7 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         return silence
       }).pipe(inSilences)
 
-    // The silences kept before this configuration, with their timers.
+    // The silences kept before this start or reload, with their timers.
     const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Silence.Stored))(yield* state.load(DOCUMENT))
     if (Either.isLeft(stored)) yield* Effect.logError(`the kept silences cannot be read, starting without them: ${stored.left.message}`)
     const now = yield* Clock.currentTimeMillis
