@@ -55,6 +55,24 @@ const withTempDir = <A, E, R>(use: (dir: string) => Effect.Effect<A, E, R>) =>
   )
 
 describe("Renderer", () => {
+  it.effect("with --external-url, each group of the HTML part links to silence it; held-back mail is listed at the end", () =>
+    Effect.gen(function* () {
+      const held = [{ silenceId: "abc123", matchers: 'subject=~"^disk"', endsAt: T0 + 3_600_000, comment: "known", author: "ann", count: 3 }]
+      const { parsed } = yield* renderParsed({ ...input([group(1, { subject: "cpu hot" })]), held })
+      const html = parsed.html as string
+      expect(html.match(/>silence 1 h</g)).toHaveLength(1)
+      expect(html).toContain(">silence 24 h<")
+      expect(html).toContain('href="https://failmail.example.com/silence?t&#x3D;')
+      expect(html).toMatch(/<b>3<\/b> held back by silence <code>abc123<\/code>/)
+      expect(parsed.text).toMatch(/Silenced \(not in this summary; summarized when the silence ends\):\n- Silence abc123 \(subject=~"\^disk", "known" by ann\) until .*: held back 3 messages\n$/)
+    }).pipe(Effect.provide(rendererLayer({ externalUrl: "https://failmail.example.com" }))))
+
+  it.effect("without --external-url, no silence links", () =>
+    Effect.gen(function* () {
+      const { parsed } = yield* renderParsed(input([group(1)]))
+      expect(parsed.html).not.toContain("silence 1 h")
+    }).pipe(Effect.provide(rendererLayer())))
+
   it.effect("subject for one group with one instance", () =>
     Effect.gen(function* () {
       const { rendered, parsed } = yield* renderParsed(input([group(1, { subject: "disk full on db1" })]))
