@@ -40,7 +40,9 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     const timers = yield* FiberMap.make<string>()
 
     const save = Effect.suspend(() => state.save(DOCUMENT, () => [...entries.values()].map((entry) => entry.expectation))).pipe(
-      Effect.catchAll((error) => Effect.logError(`expectations not saved (kept until failmail stops): ${error.message}`))
+      Effect.catchAll((error) => Effect.logError(`expectations not saved (kept until failmail stops): ${error.message}`)),
+      // Saved on callers' fibers too (an HTTP request's, an SMTP connection's).
+      LogContext.annotate({ component: "expectations" })
     )
 
     const publishGauge = () => {

@@ -29,7 +29,9 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
     const timers = yield* FiberMap.make<string>()
 
     const save = Effect.suspend(() => state.save(DOCUMENT, () => [...entries.values()].map((entry) => entry.silence))).pipe(
-      Effect.catchAll((error) => Effect.logError(`silences not saved (in force until failmail stops): ${error.message}`))
+      Effect.catchAll((error) => Effect.logError(`silences not saved (in force until failmail stops): ${error.message}`)),
+      // Saved on callers' fibers too (an HTTP request's, an SMTP connection's).
+      LogContext.annotate({ component: "silences" })
     )
 
     const announceEnd = (id: string) => Effect.asVoid(PubSub.publish(ended, id))
