@@ -35,6 +35,25 @@ import { currentStats } from "./Stats.ts"
 
 const HTML = "text/html; charset=utf-8"
 
+/** A fresh nonce for one page's inline script and style. */
+const freshNonce = (): string => crypto.randomBytes(16).toString("base64url")
+
+/**
+ * A page a person reads: its inline script and style run only with `nonce`,
+ * its forms post only to `formAction` (nowhere unless named), it is never
+ * framed and its address never leaks as a referrer.
+ */
+const htmlPage = (body: string, nonce: string, status = 200, formAction?: string) =>
+  HttpServerResponse.text(body, {
+    status,
+    contentType: HTML,
+    headers: {
+      "content-security-policy": contentSecurityPolicy(nonce, formAction),
+      "referrer-policy": "no-referrer",
+      "x-frame-options": "DENY"
+    }
+  })
+
 /** The dashboard's routes. */
 export const PagesLive = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {
@@ -64,16 +83,8 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
       }).pipe(Effect.provide(context))
 
     const linkAnswer = (view: (nonce: string) => LinkPageView, status: number) => {
-      const nonce = crypto.randomBytes(16).toString("base64url")
-      return HttpServerResponse.text(dashboard.linkPage(view(nonce)), {
-        status,
-        contentType: HTML,
-        headers: {
-          "content-security-policy": contentSecurityPolicy(nonce, "'self'"),
-          "referrer-policy": "no-referrer",
-          "x-frame-options": "DENY"
-        }
-      })
+      const nonce = freshNonce()
+      return htmlPage(dashboard.linkPage(view(nonce)), nonce, status, "'self'")
     }
 
     /** The claim of a link's token, or the page that refuses it. */
@@ -123,17 +134,8 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
     yield* router.get(
       "/",
       Effect.suspend(() => {
-        const nonce = crypto.randomBytes(16).toString("base64url")
-        return Effect.map(input(nonce), (page) =>
-          HttpServerResponse.text(dashboard.page(page), {
-            contentType: HTML,
-            headers: {
-              "content-security-policy": contentSecurityPolicy(nonce),
-              "referrer-policy": "no-referrer",
-              "x-frame-options": "DENY"
-            }
-          })
-        )
+        const nonce = freshNonce()
+        return Effect.map(input(nonce), (page) => htmlPage(dashboard.page(page), nonce))
       })
     )
     yield* router.get(
@@ -145,16 +147,12 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
           return HttpServerResponse.text("which batch? ask batch?key=<batch key>\n", { status: 400, contentType: "text/plain; charset=utf-8" })
         }
         const [messages, now] = yield* Effect.zip(batcher.messages(key), Clock.currentTimeMillis)
-        const nonce = crypto.randomBytes(16).toString("base64url")
-        return HttpServerResponse.text(dashboard.batchPage(batchPageView({ key, messages, now, version: VERSION, nonce })), {
-          status: messages === undefined ? 404 : 200,
-          contentType: HTML,
-          headers: {
-            "content-security-policy": contentSecurityPolicy(nonce),
-            "referrer-policy": "no-referrer",
-            "x-frame-options": "DENY"
-          }
-        })
+        const nonce = freshNonce()
+        return htmlPage(
+          dashboard.batchPage(batchPageView({ key, messages, now, version: VERSION, nonce })),
+          nonce,
+          messages === undefined ? 404 : 200
+        )
       })
     )
     yield* router.get(
