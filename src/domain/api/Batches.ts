@@ -13,11 +13,8 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { type BatchSnapshot, rfc3339 } from "../Status.ts"
+import { BatchKey, BatchKeyParam, Time } from "./Fields.ts"
 
-const Time = Schema.String.annotations({ description: "RFC 3339, UTC" })
-
-/** A batch key; the default batch's key is the empty string. */
-const BatchKey = Schema.String.annotations({ description: "the batch key (the default batch's key is the empty string)" })
 
 /** One pending batch. */
 export const Batch = Schema.Struct({
@@ -81,14 +78,14 @@ export class BatchesApi extends HttpApiGroup.make("batches")
   )
   .add(
     HttpApiEndpoint.post("flush", "/api/batches/:key/flush")
-      .setPath(Schema.Struct({ key: BatchKey }))
+      .setPath(BatchKeyParam)
       .addSuccess(Flushed)
       .addError(BatchNotPending)
       .annotate(OpenApi.Summary, "Send one batch now (key URL-encoded; use the query form for the default batch)")
   )
   .add(
     HttpApiEndpoint.post("flushByQuery", "/api/batches/flush")
-      .setUrlParams(Schema.Struct({ key: BatchKey }))
+      .setUrlParams(BatchKeyParam)
       .addSuccess(Flushed)
       .addError(BatchNotPending)
       .annotate(OpenApi.Summary, "Send one batch now; ?key= reaches the default batch")

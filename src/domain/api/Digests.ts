@@ -16,8 +16,7 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import type { GroupRecord } from "../GroupMemory.ts"
 import { type HeldSummary, rfc3339 } from "../Status.ts"
-
-const Time = Schema.String.annotations({ description: "RFC 3339, UTC" })
+import { Time } from "./Fields.ts"
 
 /** One remembered group. */
 export const RememberedGroup = Schema.Struct({

@@ -17,8 +17,7 @@ import type { PendingMessage } from "../Batching.ts"
 import { isSpoolId } from "../Message.ts"
 import { rfc3339 } from "../Status.ts"
 import { BatchNotPending } from "./Batches.ts"
-
-const BatchKey = Schema.String.annotations({ description: "the batch key (the default batch's key is the empty string)" })
+import { BatchKeyParam } from "./Fields.ts"
 
 /** A message id as the API takes it: letters, digits, `-` and `_` (so it names nothing but a held message). */
 export const MessageId = Schema.String.pipe(
@@ -70,14 +69,14 @@ export const downloadName = (id: string): string => `${id}.eml`
 export class MessagesApi extends HttpApiGroup.make("messages")
   .add(
     HttpApiEndpoint.get("ofBatch", "/api/batches/:key/messages")
-      .setPath(Schema.Struct({ key: BatchKey }))
+      .setPath(BatchKeyParam)
       .addSuccess(Schema.Array(HeldMessage))
       .addError(BatchNotPending)
       .annotate(OpenApi.Summary, "The messages of a pending batch, in arrival order (use the query form for the default batch)")
   )
   .add(
     HttpApiEndpoint.get("ofBatchByQuery", "/api/batches/messages")
-      .setUrlParams(Schema.Struct({ key: BatchKey }))
+      .setUrlParams(BatchKeyParam)
       .addSuccess(Schema.Array(HeldMessage))
       .addError(BatchNotPending)
       .annotate(OpenApi.Summary, "The messages of a pending batch; ?key= reaches the default batch")

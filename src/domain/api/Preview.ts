@@ -14,8 +14,7 @@ import { Either, Schema } from "effect"
 import * as Expression from "../Expression.ts"
 import type * as Preview from "../Preview.ts"
 import { rfc3339 } from "../Status.ts"
-
-const Time = Schema.String.annotations({ description: "RFC 3339, UTC" })
+import { Time } from "./Fields.ts"
 
 /** An expression that compiles; the message of one that does not names the setting (`batch-expr: …`). */
 const ExpressionText = (setting: string) =>

@@ -14,8 +14,7 @@ import { Schema } from "effect"
 import { MATCH_FIELDS } from "../Matchers.ts"
 import * as Silence from "../Silence.ts"
 import { rfc3339 } from "../Status.ts"
-
-const Time = Schema.String.annotations({ description: "RFC 3339, UTC" })
+import { Time } from "./Fields.ts"
 
 /** Matchers as sent: field → regular expression. */
 export const MatchersIn = Schema.Record({ key: Schema.String, value: Schema.String }).annotations({

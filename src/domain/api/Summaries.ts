@@ -4,8 +4,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { rfc3339, type SummaryRecord } from "../Status.ts"
-
-const Time = Schema.String.annotations({ description: "RFC 3339, UTC" })
+import { Time } from "./Fields.ts"
 
 /** One summary. */
 export const Summary = Schema.Struct({
