@@ -1,4 +1,5 @@
 /** Command-line options of the benchmark, and the sizes of each scenario. */
+import { readFlags } from "./flags.ts"
 
 export interface Options {
   /** Tiny counts: a smoke run of the harness, not a measurement. */
@@ -34,52 +35,35 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
   let rounds: number | undefined
   const nodeOptions: Array<string> = []
   const scenarios = new Set<number>()
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
-    const value = () => {
-      const v = inline ?? argv[++i]
-      if (v === undefined) throw new Error(`${flag} needs a value\n${usage}`)
-      return v
-    }
-    switch (flag) {
-      case "--quick":
-        quick = true
-        break
-      case "--scenario":
-        for (const part of value().split(",")) {
-          const n = Number(part)
-          if (!Number.isInteger(n) || n < 1 || n > 7) throw new Error(`--scenario: 1 to 7, not ${part}\n${usage}`)
-          scenarios.add(n)
-        }
-        break
-      case "--rounds": {
-        const n = Number(value())
-        if (!Number.isInteger(n) || n < 1 || n > 20) throw new Error(`--rounds: 1 to 20\n${usage}`)
-        rounds = n
-        break
+  readFlags(argv, usage, {
+    "--quick": () => {
+      quick = true
+    },
+    "--scenario": (value) => {
+      for (const part of value().split(",")) {
+        const n = Number(part)
+        if (!Number.isInteger(n) || n < 1 || n > 7) throw new Error(`--scenario: 1 to 7, not ${part}\n${usage}`)
+        scenarios.add(n)
       }
-      case "--node-load":
-        nodeLoad = true
-        break
-      case "--node-option":
-        nodeOptions.push(value())
-        break
-      case "--profile":
-        profileDir = value()
-        break
-      case "--json":
-        json = value()
-        break
-      case "--help":
-      case "-h":
-        console.log(usage)
-        process.exit(0)
-      // falls through (unreachable)
-      default:
-        throw new Error(`unknown argument ${arg}\n${usage}`)
+    },
+    "--rounds": (value) => {
+      const n = Number(value())
+      if (!Number.isInteger(n) || n < 1 || n > 20) throw new Error(`--rounds: 1 to 20\n${usage}`)
+      rounds = n
+    },
+    "--node-load": () => {
+      nodeLoad = true
+    },
+    "--node-option": (value) => {
+      nodeOptions.push(value())
+    },
+    "--profile": (value) => {
+      profileDir = value()
+    },
+    "--json": (value) => {
+      json = value()
     }
-  }
+  })
   return { quick, scenarios, profileDir, json, nodeLoad, rounds, nodeOptions }
 }
 

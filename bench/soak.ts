@@ -30,6 +30,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as GoDuration from "../src/domain/GoDuration.ts"
 import { Failmail } from "./failmail.ts"
+import { readFlags } from "./flags.ts"
 import { headerOf } from "./headers.ts"
 import { GARBAGE_KINDS, Ledger, runClient, runGarbage, type ClientKind, type GarbageKind } from "./soak-load.ts"
 import { judge } from "./soak-verdict.ts"
@@ -60,43 +61,26 @@ const parseOptions = (argv: ReadonlyArray<string>): SoakOptions => {
       },
       onRight: (value) => Duration.toMillis(value)
     })
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
-    const value = () => {
-      const v = inline ?? argv[++i]
-      if (v === undefined) throw new Error(`${flag} needs a value\n${usage}`)
-      return v
+  readFlags(argv, usage, {
+    "--duration": (value) => {
+      options.durationMs = duration("--duration", value())
+      if (options.durationMs <= 0) throw new Error(`--duration must be more than 0\n${usage}`)
+    },
+    "--rate": (value) => {
+      const rate = Number(value())
+      if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: a number of messages a second, more than 0\n${usage}`)
+      options.rate = rate
+    },
+    "--hup-every": (value) => {
+      options.hupEveryMs = duration("--hup-every", value())
+    },
+    "--upstream-delay": (value) => {
+      options.upstreamDelayMs = duration("--upstream-delay", value())
+    },
+    "--json": (value) => {
+      options.json = value()
     }
-    switch (flag) {
-      case "--duration":
-        options.durationMs = duration(flag, value())
-        if (options.durationMs <= 0) throw new Error(`--duration must be more than 0\n${usage}`)
-        break
-      case "--rate": {
-        const rate = Number(value())
-        if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: a number of messages a second, more than 0\n${usage}`)
-        options.rate = rate
-        break
-      }
-      case "--hup-every":
-        options.hupEveryMs = duration(flag, value())
-        break
-      case "--upstream-delay":
-        options.upstreamDelayMs = duration(flag, value())
-        break
-      case "--json":
-        options.json = value()
-        break
-      case "--help":
-      case "-h":
-        console.log(usage)
-        process.exit(0)
-      // falls through (unreachable)
-      default:
-        throw new Error(`unknown argument ${arg}\n${usage}`)
-    }
-  }
+  })
   return options
 }
 
