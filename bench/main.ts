@@ -24,7 +24,7 @@ import { smtpSinkPath, smtpSourcePath, startSmtpSink, type Sink } from "./postfi
 import { table, type Row } from "./report.ts"
 import { runThroughput } from "./throughput.ts"
 import { startRecorder } from "./upstream.ts"
-import { killAll, projectRoot } from "./util.ts"
+import { projectRoot, runMain } from "./util.ts"
 
 const SCENARIOS: Record<number, string> = {
   1: "new connection per message",
@@ -137,14 +137,4 @@ const run = async (): Promise<number> => {
   return rows.some((row) => row.error !== undefined) ? 1 : 0
 }
 
-run().then(
-  (code) => {
-    killAll()
-    process.exit(code)
-  },
-  (error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`)
-    killAll()
-    process.exit(2)
-  }
-)
+runMain("bench", run)

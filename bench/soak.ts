@@ -35,7 +35,7 @@ import { headerOf } from "./headers.ts"
 import { GARBAGE_KINDS, Ledger, runClient, runGarbage, type ClientKind, type GarbageKind } from "./soak-load.ts"
 import { judge } from "./soak-verdict.ts"
 import { startRecorder, type Recorder } from "./upstream.ts"
-import { int, killAll, now, projectRoot, sleep, waitExit } from "./util.ts"
+import { int, now, projectRoot, runMain, sleep, waitExit } from "./util.ts"
 
 interface SoakOptions {
   readonly durationMs: number
@@ -248,14 +248,4 @@ const run = async (): Promise<number> => {
   return ok ? 0 : 1
 }
 
-run().then(
-  (code) => {
-    killAll()
-    process.exit(code)
-  },
-  (error: unknown) => {
-    process.stderr.write(`soak: ${error instanceof Error ? error.message : String(error)}\n`)
-    killAll()
-    process.exit(2)
-  }
-)
+runMain("soak", run)

@@ -80,6 +80,24 @@ export const killAll = () => {
   children.clear()
 }
 
+/**
+ * Runs a bench program's `run` and exits with its code, killing every child
+ * first; a failure is printed as `name: message` and exits 2.
+ */
+export const runMain = (name: string, run: () => Promise<number>): void => {
+  run().then(
+    (code) => {
+      killAll()
+      process.exit(code)
+    },
+    (error: unknown) => {
+      process.stderr.write(`${name}: ${error instanceof Error ? error.message : String(error)}\n`)
+      killAll()
+      process.exit(2)
+    }
+  )
+}
+
 process.once("exit", killAll)
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
