@@ -2,10 +2,11 @@
  * The relay budget (`--relay-rate`) on the TestClock: the pipeline without
  * sockets, relaying into memory. Summaries beyond the budget are held, then
  * merged per recipients into storm digests; the budget's state survives a
- * restart.
+ * restart; expected-mail notices wait for a send from the same budget.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { readHeaders } from "../src/domain/HeaderBlock.ts"
 import * as RelayBudget from "../src/domain/RelayBudget.ts"
 import { relayed as summaries, textOf } from "./support/digests.ts"
 import {
@@ -119,6 +120,33 @@ describe("Outbox: the relay budget", () => {
       expect(summaries(second.relay).map((summary) => [summary.at, summary.messages])).toEqual(
         Array.from({ length: 5 }, () => [90_000, 1])
       )
+    })
+  )
+
+  it.scoped("an expected-mail notice takes a send from the same budget: it waits for the window, ahead of held summaries", () =>
+    Effect.gen(function* () {
+      const pipeline = yield* start(testConfig("/failmail-test", { relayRate: RelayBudget.rateOf(1, 60_000) }), yield* recordingRelay())
+      const subjects = () => pipeline.relay.sent.map((sent) => [sent.at, readHeaders(sent.raw)["subject"]])
+      yield* pipeline.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "40s", to: ["oncall@example.com"] })
+      yield* pipeline.accept("db")
+      yield* advanceTo(1_000)
+      yield* pipeline.accept("web")
+      // 30 s: one summary spends the budget; at 31 s the other is held until 90 s.
+      yield* advanceTo(31_000)
+      expect(subjects()).toEqual([[30_000, "[failmail] 1 instance: alert db"]])
+      // 40 s: the notice comes due; the budget is spent, so it waits.
+      yield* advanceTo(89_999)
+      expect(pipeline.relay.sent).toHaveLength(1)
+      // 90 s: the window frees one send, and the notice (waiting since 40 s) takes it.
+      yield* advanceTo(90_000)
+      expect(subjects()).toEqual([
+        [30_000, "[failmail] 1 instance: alert db"],
+        [90_000, "[failmail] missing: nightly backup (last seen never)"]
+      ])
+      yield* advanceTo(150_000)
+      expect(subjects()[2]).toEqual([150_000, "[failmail] 1 instance: alert web"])
+      expect(busiestWindow(pipeline.relay.sent.map((sent) => sent.at), 60_000)).toBe(1)
+      expect(yield* pipeline.outbox.snapshot).toEqual([])
     })
   )
 

@@ -7,10 +7,16 @@
  * The deadline is always computed from the last time it was met, so a
  * restart does not reset it: expectations, with when each was last met and
  * went missing, are kept durably in the StateStore document `expectations`,
- * saved before a notice goes out (so none is sent twice). A save that fails
- * is logged, and the expectation keeps working until failmail stops.
+ * saved before a notice goes out (so none is sent twice). Notices count
+ * against `--relay-rate` like summaries: each waits for a send from the
+ * Outbox's budget (on a fiber of its own, so neither an SMTP connection nor
+ * the expectation's timer waits with it). Creating or deleting an
+ * expectation fails with the StateError when it cannot be saved (and changes
+ * nothing), so the API never claims what is not on disk; a later save that
+ * fails (when one is met or goes missing) is logged, and the expectation
+ * keeps working until failmail stops.
  */
-import { Clock, Effect, Either, FiberMap, Schema } from "effect"
+import { Clock, Effect, Either, FiberMap, FiberSet, Schema } from "effect"
 import * as crypto from "node:crypto"
 import * as Expectation from "../domain/Expectation.ts"
 import * as LogContext from "../domain/LogContext.ts"
@@ -18,8 +24,9 @@ import * as Matchers from "../domain/Matchers.ts"
 import type { Received } from "../domain/Message.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Metrics } from "./Metrics.ts"
+import { Outbox } from "./Outbox.ts"
 import { Renderer } from "./Renderer.ts"
-import { StateStore } from "./StateStore.ts"
+import { type StateError, StateStore } from "./StateStore.ts"
 
 /** The name of the expectations' state document. */
 const DOCUMENT = "expectations"
@@ -36,10 +43,21 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     const renderer = yield* Renderer
     const metrics = yield* Metrics
     const state = yield* StateStore
+    const outbox = yield* Outbox
     const entries = new Map<string, Entry>()
     const timers = yield* FiberMap.make<string>()
+    const notices = yield* FiberSet.make()
 
-    const save = Effect.suspend(() => state.save(DOCUMENT, () => [...entries.values()].map((entry) => entry.expectation))).pipe(
+    /** Saves the expectations, or fails with the StateError (for a change the caller must not keep). */
+    const saveOrFail = Effect.suspend(() => state.save(DOCUMENT, () => [...entries.values()].map((entry) => entry.expectation)))
+
+    /** Saves a change, or undoes it (and fails) when it cannot be saved. */
+    const saveOrUndo = (undo: () => void) =>
+      Effect.tapError(saveOrFail, (error) =>
+        Effect.zipRight(Effect.sync(undo), Effect.logError(`expectations not saved, change refused: ${error.message}`))
+      )
+
+    const save = saveOrFail.pipe(
       Effect.catchAll((error) => Effect.logError(`expectations not saved (kept until failmail stops): ${error.message}`)),
       // Saved on callers' fibers too (an HTTP request's, an SMTP connection's).
       LogContext.annotate({ component: "expectations" })
@@ -60,12 +78,17 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     /** Lines logged on a caller's fiber (an HTTP request's, an SMTP connection's) still name the expectations. */
     const inExpectations = LogContext.annotate({ component: "expectations" })
 
+    /** Sends a notice on a fiber of its own, once the relay budget grants it a send. */
     const notify = (kind: Expectation.NoticeKind, expectation: Expectation.Expectation) =>
-      renderer.renderNotice(kind, expectation).pipe(
-        Effect.flatMap(dispatcher.send),
-        Effect.zipRight(Effect.logWarning(`expectation "${expectation.name}": ${kind}`)),
-        inExpectations
-      )
+      FiberSet.run(
+        notices,
+        renderer.renderNotice(kind, expectation).pipe(
+          Effect.zipLeft(outbox.takeSend),
+          Effect.flatMap(dispatcher.send),
+          Effect.zipRight(Effect.logWarning(`expectation "${expectation.name}": ${kind}`)),
+          LogContext.own({ component: "expectations" })
+        )
+      ).pipe(Effect.asVoid)
 
     /** Sleeps until the expectation's deadline, then sends the "missing" notice (once until it is met again). */
     const watch = (id: string) =>
@@ -87,7 +110,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         }).pipe(LogContext.own({ component: "expectations" }))
       ).pipe(Effect.asVoid)
 
-    const create = (request: Expectation.ExpectationRequest): Effect.Effect<Expectation.Expectation, Matchers.FieldError> =>
+    const create = (request: Expectation.ExpectationRequest): Effect.Effect<Expectation.Expectation, Matchers.FieldError | StateError> =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const expectation = Expectation.create(request, crypto.randomBytes(6).toString("hex"), now)
@@ -95,7 +118,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         const matchers = Matchers.compile(expectation.match as Record<string, string>)
         if (Matchers.isFieldError(matchers)) return yield* Effect.dieMessage("a checked expectation does not compile")
         entries.set(expectation.id, { expectation, matchers })
-        yield* save
+        yield* saveOrUndo(() => entries.delete(expectation.id))
         yield* watch(expectation.id)
         yield* Effect.logInfo(`expectation "${expectation.name}" created (${expectation.id})`)
         return expectation
@@ -132,13 +155,15 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     publishGauge()
 
     return {
-      /** Creates an expectation from a request, or names the field that is wrong. */
+      /** Creates an expectation from a request, or names the field that is wrong, or fails (keeping nothing) if it cannot be saved. */
       create,
-      /** Deletes an expectation; false if there is none with this id. */
-      remove: (id: string) =>
+      /** Deletes an expectation; false if there is none with this id; fails (keeping it) if the deletion cannot be saved. */
+      remove: (id: string): Effect.Effect<boolean, StateError> =>
         Effect.gen(function* () {
-          if (!entries.delete(id)) return false
-          yield* save
+          const entry = entries.get(id)
+          if (entry === undefined) return false
+          entries.delete(id)
+          yield* saveOrUndo(() => entries.set(id, entry))
           yield* FiberMap.remove(timers, id)
           publishGauge()
           return true

@@ -15,8 +15,12 @@
  * before each send, so a restart (or a crash loop) never sends more than the
  * budget. On stop, what the budget allows now is sent; the rest stays in the
  * spool for the next start. With `--relay-rate 0` everything goes at once.
+ *
+ * Other mail failmail sends upstream (the expected-mail notices) takes its
+ * send from the same budget with {@link Outbox.takeSend}: it waits for one,
+ * ahead of held summaries, and is never merged or dropped.
  */
-import { Clock, Duration, Effect, Queue } from "effect"
+import { Clock, Deferred, Duration, Effect, Queue } from "effect"
 import type * as Batching from "../domain/Batching.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import * as Outgoing from "../domain/Outgoing.ts"
@@ -44,6 +48,8 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     const rate = config.relayRate
     let log = sendLogOf(yield* store.load(DOCUMENT))
     let held: ReadonlyArray<Outgoing.Outgoing> = []
+    /** Other mail waiting for a send from the budget, first come first served. */
+    let waiting: ReadonlyArray<Deferred.Deferred<void>> = []
     const lock = yield* Effect.makeSemaphore(1)
     const wake = yield* Queue.unbounded<void>()
 
@@ -62,18 +68,26 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     })
 
     /**
-     * Sends held summaries while the budget allows (their sends saved first,
-     * once for all of them); returns when the next one may go, if any is
-     * still held.
+     * Grants the sends other mail waits for, then sends held summaries, while
+     * the budget allows (the sends saved first, once for all of them);
+     * returns when the next one may go, if anything still waits.
      */
     const sendDue: Effect.Effect<number | undefined> = lock.withPermits(1)(
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
+        let granted = 0
+        while (granted < waiting.length && RelayBudget.nextSendAt(log, now, rate) <= now) {
+          log = RelayBudget.record(log, now, rate)
+          granted++
+        }
+        const grants = waiting.slice(0, granted)
+        waiting = waiting.slice(granted)
         const { send: due, held: rest, log: sends } = Outgoing.sendable(held, log, now, rate)
         held = rest
         log = sends
         publishGauges(now)
-        if (due.length > 0) yield* saveLog
+        if (due.length > 0 || grants.length > 0) yield* saveLog
+        for (const grant of grants) yield* Deferred.succeed(grant, undefined)
         for (const outgoing of due) {
           if (Outgoing.isStorm(outgoing)) {
             metrics.stormDigests.inc()
@@ -83,7 +97,7 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
           }
           yield* dispatcher.dispatch(outgoing)
         }
-        return held.length === 0 ? undefined : RelayBudget.nextSendAt(log, now, rate)
+        return held.length === 0 && waiting.length === 0 ? undefined : RelayBudget.nextSendAt(log, now, rate)
       })
     )
 
@@ -111,7 +125,28 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
         return Queue.offer(wake, undefined)
       })
 
+    const takeSend: Effect.Effect<void> = RelayBudget.isLimited(rate)
+      ? Effect.gen(function* () {
+          const grant = yield* Deferred.make<void>()
+          waiting = [...waiting, grant]
+          yield* Queue.offer(wake, undefined)
+          yield* Deferred.await(grant).pipe(
+            Effect.onInterrupt(() =>
+              Effect.sync(() => {
+                waiting = waiting.filter((other) => other !== grant)
+              })
+            )
+          )
+        })
+      : Effect.void
+
     return {
+      /**
+       * Waits for one send from the budget, for mail other than summaries
+       * (an expected-mail notice), and counts it: ahead of held summaries,
+       * at once with `--relay-rate 0`.
+       */
+      takeSend,
       /** Hands over a due batch (with what silences hold back of it): its summaries go now, or are held for the budget. */
       submit,
       /**
