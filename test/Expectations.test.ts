@@ -114,6 +114,28 @@ describe("expected mail in the pipeline (TestClock)", () => {
     })
   )
 
+  it.scoped("an expectation that cannot be saved is refused and never notifies; a deletion that cannot be saved keeps it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const relay = yield* recordingRelay()
+      const p = yield* startPipeline(testConfig(dir), relay.layer)
+      const request = { name: "nightly backup", match: { subject: "^backup OK" }, every: "1h", to: ["oncall@example.com"] }
+      p.storage.state.unwritable = true
+      expect(yield* Effect.flip(p.expectations.create(request))).toMatchObject({ _tag: "StateError", operation: "write expectations" })
+      expect(yield* p.expectations.list).toEqual([])
+      yield* advanceTo(2 * HOUR)
+      expect(relay.attempts).toHaveLength(0)
+
+      p.storage.state.unwritable = false
+      const kept = yield* p.expectations.create(request)
+      p.storage.state.unwritable = true
+      expect(yield* Effect.flip(p.expectations.remove(kept.id))).toMatchObject({ _tag: "StateError" })
+      expect((yield* p.expectations.list).map((expectation) => expectation.id)).toEqual([kept.id])
+      yield* advanceTo(3 * HOUR)
+      expect(relay.sent.length === 1).toBe(true)
+    })
+  )
+
   it.scoped("other mail is summarized as usual", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

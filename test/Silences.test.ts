@@ -180,6 +180,28 @@ describe("silenced mail in the pipeline (TestClock)", () => {
     })
   )
 
+  it.scoped("a silence that cannot be saved is refused and holds nothing back; an end that cannot be saved leaves it in force", () =>
+    Effect.gen(function* () {
+      const p = yield* setup
+      p.storage.state.unwritable = true
+      const refused = yield* Effect.flip(p.silences.create({ match: { subject: "^disk" }, for: "1h" }))
+      expect(refused).toMatchObject({ _tag: "StateError", operation: "write silences" })
+      expect(yield* p.silences.list).toEqual([])
+      yield* p.accept("disk full on db1")
+      yield* advanceTo(WAIT)
+      expect(p.relay.sent.length === 1).toBe(true)
+
+      p.storage.state.unwritable = false
+      const silence = yield* p.silences.create({ match: { subject: "^disk" }, for: "1h" })
+      p.storage.state.unwritable = true
+      expect(yield* Effect.flip(p.silences.end(silence.id))).toMatchObject({ _tag: "StateError" })
+      yield* p.accept("disk full on db2")
+      yield* advanceTo(2 * WAIT + 1_000)
+      expect(p.relay.attempts).toHaveLength(1)
+      expect((yield* p.batcher.counts).silenced).toBe(1)
+    })
+  )
+
   it.scoped("a message that arrives after the silence ended is summarized as usual", () =>
     Effect.gen(function* () {
       const p = yield* setup

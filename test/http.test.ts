@@ -15,11 +15,13 @@ import { simpleParser } from "mailparser"
 import nodemailer from "nodemailer"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Settings from "../src/domain/Settings.ts"
-import { pipeline } from "../src/layers/Main.ts"
+import { core, pipeline, processServices } from "../src/layers/Main.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { Http } from "../src/services/Http.ts"
+import { Relay } from "../src/services/Relay.ts"
 import { SmtpListener } from "../src/services/SmtpListener.ts"
 import { eventually } from "./support/failmail.ts"
+import { memoryStorage } from "./support/pipeline.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 // ---------------------------------------------------------------------------
@@ -47,11 +49,11 @@ const configFor = (dir: string, upstreamPort: number, overrides: Partial<Running
   ...overrides
 })
 
-/** Builds `pipeline(config)` in its own scope; fails with the start error's message. */
-const start = async (config: RunningConfig): Promise<Running> => {
+/** Builds `pipeline(config)` (or `services`, the same graph on other storage) in its own scope; fails with the start error's message. */
+const start = async (config: RunningConfig, services: ReturnType<typeof pipeline> = pipeline(config)): Promise<Running> => {
   const logs: Array<string> = []
   const capture = Logger.logfmtLogger.pipe(Logger.map((line) => void logs.push(line)))
-  const layer = pipeline(config).pipe(Layer.provide(Logger.replace(Logger.defaultLogger, capture)))
+  const layer = services.pipe(Layer.provide(Logger.replace(Logger.defaultLogger, capture)))
   const scope = Effect.runSync(Scope.make())
   const exit = await Effect.runPromiseExit(Scope.extend(Layer.toRuntime(layer), scope))
   const close = () => Effect.runPromise(Scope.close(scope, Exit.void))
@@ -542,6 +544,64 @@ describe("HTTP API", () => {
     for (const headers of [{ origin: `http://${host}`, "sec-fetch-site": "same-origin" }, { "sec-fetch-site": "none" }, {}]) {
       expect((await post("/api/flush", headers)).status, JSON.stringify(headers)).toBe(200)
     }
+  })
+})
+
+describe("HTTP when the state cannot be saved", () => {
+  let dir = ""
+  let upstream: Upstream
+  let failmail: Running
+  const storage = memoryStorage()
+  const postJson = (url: string, body: unknown) => request(failmail.httpPort, "POST", url, {}, body)
+  const get = (url: string) => request(failmail.httpPort, "GET", url)
+  const del = (url: string) => request(failmail.httpPort, "DELETE", url)
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-state-"))
+    upstream = await startUpstream()
+    const config = configFor(dir, upstream.port)
+    const services = Http.Default.pipe(
+      Layer.provideMerge(SmtpListener.Default),
+      Layer.provideMerge(core(config, Relay.Default, storage.layer)),
+      Layer.provideMerge(processServices)
+    )
+    failmail = await start(config, services)
+  })
+
+  afterAll(async () => {
+    await failmail?.close()
+    await upstream?.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  const silence = { match: { subject: "^disk full" }, for: "1h" }
+  const expectation = { name: "nightly backup", match: { subject: "^backup OK" }, every: "24h", to: ["ops@example.com"] }
+
+  it("creating a silence or an expectation is 503 with a JSON error, and nothing is kept", async () => {
+    storage.state.unwritable = true
+    for (const [url, body] of [["/api/silences", silence], ["/api/expectations", expectation]] as const) {
+      const answer = await postJson(url, body)
+      expect(answer.status, url).toBe(503)
+      expect(answer.headers["content-type"]).toMatch(/^application\/json/)
+      expect(answer.json().error).toMatch(/^the state could not be saved, nothing changed: state write (silences|expectations): unwritable/)
+      expect((await get(url)).json()).toEqual([])
+    }
+    expect(failmail.logs.some((line) => line.includes("silences not saved, change refused"))).toBe(true)
+  })
+
+  it("ending a silence or deleting an expectation that cannot be saved is 503, and it stays", async () => {
+    storage.state.unwritable = false
+    const silenceId = (await postJson("/api/silences", silence)).json().id as string
+    const expectationId = (await postJson("/api/expectations", expectation)).json().id as string
+    storage.state.unwritable = true
+    expect((await del(`/api/silences/${silenceId}`)).status).toBe(503)
+    expect((await get("/api/silences")).json()).toEqual([expect.objectContaining({ id: silenceId, active: true })])
+    expect((await del(`/api/expectations/${expectationId}`)).status).toBe(503)
+    expect((await get("/api/expectations")).json()).toEqual([expect.objectContaining({ id: expectationId })])
+    storage.state.unwritable = false
+    expect((await del(`/api/silences/${silenceId}`)).status).toBe(200)
+    expect((await del(`/api/expectations/${expectationId}`)).status).toBe(200)
+    expect(JSON.parse(storage.state.documents.get("expectations") ?? "")).toEqual([])
   })
 })
 

@@ -8,14 +8,16 @@
  * Silences are kept durably in the StateStore document `silences`: a
  * restart or a reload starts with them and their timers, and one that ended
  * while failmail was not running is simply over (what it held is summarized
- * as usual). A save that fails is logged; the silence is in force anyway.
+ * as usual). Creating or ending a silence fails with the StateError when
+ * it cannot be saved, and changes nothing: the API never claims a silence
+ * (or its end) that a restart would lose.
  */
 import { Clock, Effect, Either, FiberMap, PubSub, Schema } from "effect"
 import * as crypto from "node:crypto"
 import * as LogContext from "../domain/LogContext.ts"
 import type { FieldError } from "../domain/Matchers.ts"
 import * as Silence from "../domain/Silence.ts"
-import { StateStore } from "./StateStore.ts"
+import { type StateError, StateStore } from "./StateStore.ts"
 
 /** The name of the silences' state document. */
 const DOCUMENT = "silences"
@@ -28,11 +30,13 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
     const ended = yield* PubSub.unbounded<string>()
     const timers = yield* FiberMap.make<string>()
 
-    const save = Effect.suspend(() => state.save(DOCUMENT, () => [...entries.values()].map((entry) => entry.silence))).pipe(
-      Effect.catchAll((error) => Effect.logError(`silences not saved (in force until failmail stops): ${error.message}`)),
-      // Saved on callers' fibers too (an HTTP request's, an SMTP connection's).
-      LogContext.annotate({ component: "silences" })
-    )
+    /** Saves a change, or undoes it (and fails) when it cannot be saved. */
+    const saveOrUndo = (undo: () => void) =>
+      Effect.suspend(() => state.save(DOCUMENT, () => [...entries.values()].map((entry) => entry.silence))).pipe(
+        Effect.tapError((error) => Effect.zipRight(Effect.sync(undo), Effect.logError(`silences not saved, change refused: ${error.message}`))),
+        // Saved on callers' fibers too (an HTTP request's).
+        LogContext.annotate({ component: "silences" })
+      )
 
     const announceEnd = (id: string) => Effect.asVoid(PubSub.publish(ended, id))
     /** Lines logged on a caller's fiber (an HTTP request's) still name the silences. */
@@ -54,7 +58,7 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
       for (const [id, entry] of entries) if (!Silence.isListed(entry.silence, now)) entries.delete(id)
     }
 
-    const create = (request: Silence.SilenceRequest): Effect.Effect<Silence.Silence, FieldError> =>
+    const create = (request: Silence.SilenceRequest): Effect.Effect<Silence.Silence, FieldError | StateError> =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const silence = Silence.create(request, crypto.randomBytes(6).toString("hex"), now)
@@ -63,13 +67,13 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         if (compiled === undefined) return yield* Effect.dieMessage("a checked silence does not compile")
         prune(now)
         entries.set(silence.id, compiled)
-        yield* save
+        yield* saveOrUndo(() => entries.delete(silence.id))
         yield* startTimer(silence)
         yield* Effect.logInfo(`silence ${silence.id} created until ${new Date(silence.endsAt).toISOString()} by ${silence.author || "(anonymous)"}`)
         return silence
       }).pipe(inSilences)
 
-    const end = (id: string): Effect.Effect<Silence.Silence | undefined> =>
+    const end = (id: string): Effect.Effect<Silence.Silence | undefined, StateError> =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const entry = entries.get(id)
@@ -77,7 +81,7 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         if (!Silence.isActive(entry.silence, now)) return entry.silence
         const silence = { ...entry.silence, endsAt: now }
         entries.set(id, { silence, matchers: entry.matchers })
-        yield* save
+        yield* saveOrUndo(() => entries.set(id, entry))
         yield* FiberMap.remove(timers, id)
         yield* Effect.logInfo(`silence ${id} ended early`)
         yield* announceEnd(id)
@@ -96,9 +100,9 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
     }
 
     return {
-      /** Creates a silence from a request, or names the field that is wrong. */
+      /** Creates a silence from a request, or names the field that is wrong, or fails (keeping nothing) if it cannot be saved. */
       create,
-      /** Ends a silence now; `undefined` if there is no such silence (an ended one is left as it is). */
+      /** Ends a silence now; `undefined` if there is no such silence (an ended one is left as it is); fails (still in force) if its end cannot be saved. */
       end,
       /** The silences in force now, compiled. */
       active: Effect.map(Clock.currentTimeMillis, (now) =>

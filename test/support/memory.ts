@@ -14,7 +14,7 @@ import * as path from "node:path"
 import { isSpoolId } from "../../src/domain/Message.ts"
 import { Maildir, MaildirError } from "../../src/services/Maildir.ts"
 import { Spool, SpoolError, type SpoolRecord } from "../../src/services/Spool.ts"
-import { StateStore } from "../../src/services/StateStore.ts"
+import { StateError, StateStore } from "../../src/services/StateStore.ts"
 
 /** What an in-memory spool holds; it outlives the layers built on it, as a directory does. */
 export interface MemorySpool {
@@ -113,10 +113,12 @@ export const maildirInMemory = (contents: MemoryMaildirs): Layer.Layer<Maildir> 
 /** What an in-memory state store holds: each document as the JSON text it was saved as. */
 export interface MemoryState {
   readonly documents: Map<string, string>
+  /** While set, every `save` fails (a full or broken disk). */
+  unwritable: boolean
 }
 
 /** An empty in-memory state store. */
-export const memoryState = (): MemoryState => ({ documents: new Map() })
+export const memoryState = (): MemoryState => ({ documents: new Map(), unwritable: false })
 
 /** {@link StateStore} kept in `contents` (saved as JSON text, so what is read back is what a file would give). */
 export const stateInMemory = (contents: MemoryState): Layer.Layer<StateStore> =>
@@ -129,8 +131,10 @@ export const stateInMemory = (contents: MemoryState): Layer.Layer<StateStore> =>
           return text === undefined ? undefined : (JSON.parse(text) as unknown)
         }),
       save: (name, value) =>
-        Effect.sync(() => {
+        Effect.suspend(() => {
+          if (contents.unwritable) return Effect.fail(new StateError({ operation: `write ${name}`, cause: new Error("unwritable (test)") }))
           contents.documents.set(name, JSON.stringify(value()))
+          return Effect.void
         }),
       dir: "(memory)"
     })

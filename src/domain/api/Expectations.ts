@@ -2,9 +2,10 @@
  * Expected mail (see `src/domain/Expectation.ts`):
  *
  * - `POST /api/expectations` `{"name", "match", "every", "to"}` → `201 {"id"}`;
- *   a bad request is `400 {"error", "field"}` naming the field;
+ *   a bad request is `400 {"error", "field"}` naming the field; `503 {"error"}`
+ *   when it could not be saved durably (nothing is created);
  * - `GET /api/expectations` — every expectation, with when it was last met;
- * - `DELETE /api/expectations/{id}` — deletes one.
+ * - `DELETE /api/expectations/{id}` — deletes one (`503` and kept if that could not be saved).
  */
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
@@ -14,7 +15,7 @@ import { Duration, Schema } from "effect"
 import * as Expectation from "../Expectation.ts"
 import * as GoDuration from "../GoDuration.ts"
 import { rfc3339 } from "../Status.ts"
-import { Created, InvalidField, MatchersIn } from "./Silences.ts"
+import { Created, InvalidField, MatchersIn, StateNotSaved } from "./Silences.ts"
 
 const Time = Schema.String.annotations({ description: "RFC 3339, UTC; empty when it never happened" })
 
@@ -72,6 +73,7 @@ export class ExpectationsApi extends HttpApiGroup.make("expectations")
       .setPayload(ExpectationRequest)
       .addSuccess(Created, { status: 201 })
       .addError(InvalidField)
+      .addError(StateNotSaved)
       .annotate(OpenApi.Summary, "Expect a message at least every so often; notify when it is missing")
   )
   .add(
@@ -84,5 +86,6 @@ export class ExpectationsApi extends HttpApiGroup.make("expectations")
       .setPath(Schema.Struct({ id: Schema.String }))
       .addSuccess(Schema.Struct({ deleted: Schema.Literal(true), id: Schema.String }))
       .addError(ExpectationNotFound)
+      .addError(StateNotSaved)
       .annotate(OpenApi.Summary, "Delete an expectation")
   ) {}

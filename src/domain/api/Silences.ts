@@ -3,8 +3,9 @@
  *
  * - `POST /api/silences` `{"match": {field: regexp}, "for" | "until", "comment", "author"}`
  *   → `201 {"id"}`; a bad request is `400 {"error", "field"}` naming the field;
+ *   `503 {"error"}` when it could not be saved durably (nothing is created);
  * - `GET /api/silences` — those in force and those ended in the last 24 h, newest first;
- * - `DELETE /api/silences/{id}` — ends one now.
+ * - `DELETE /api/silences/{id}` — ends one now (`503` and still in force if the end could not be saved).
  */
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
@@ -41,6 +42,16 @@ export class InvalidField extends Schema.Class<InvalidField>("InvalidField")(
   { error: Schema.String, field: Schema.String },
   HttpApiSchema.annotations({ status: 400 })
 ) {}
+
+/** The change could not be saved durably, so it was not made (503). */
+export class StateNotSaved extends Schema.Class<StateNotSaved>("StateNotSaved")(
+  { error: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/** The 503 answer for a change the state store refused. */
+export const stateNotSaved = (error: { readonly message: string }): StateNotSaved =>
+  new StateNotSaved({ error: `the state could not be saved, nothing changed: ${error.message}` })
 
 /** No silence with this id (404). */
 export class SilenceNotFound extends Schema.Class<SilenceNotFound>("SilenceNotFound")(
@@ -82,6 +93,7 @@ export class SilencesApi extends HttpApiGroup.make("silences")
       .setPayload(SilenceRequest)
       .addSuccess(Created, { status: 201 })
       .addError(InvalidField)
+      .addError(StateNotSaved)
       .annotate(OpenApi.Summary, "Silence the messages matchers select, for a while or until a time")
   )
   .add(
@@ -94,5 +106,6 @@ export class SilencesApi extends HttpApiGroup.make("silences")
       .setPath(Schema.Struct({ id: Schema.String }))
       .addSuccess(SilenceOut)
       .addError(SilenceNotFound)
+      .addError(StateNotSaved)
       .annotate(OpenApi.Summary, "End a silence now (what it held is summarized)")
   ) {}

@@ -3,8 +3,9 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
 import { ExpectationNotFound, expectationOf } from "../../domain/api/Expectations.ts"
-import { InvalidField } from "../../domain/api/Silences.ts"
+import { InvalidField, stateNotSaved } from "../../domain/api/Silences.ts"
 import { Expectations } from "../Expectations.ts"
+import { StateError } from "../StateStore.ts"
 
 /** The `expectations` handlers. */
 export const ExpectationsLive = HttpApiBuilder.group(FailmailApi, "expectations", (handlers) =>
@@ -14,12 +15,14 @@ export const ExpectationsLive = HttpApiBuilder.group(FailmailApi, "expectations"
       .handle("create", ({ payload }) =>
         expectations.create(payload).pipe(
           Effect.map((expectation) => ({ id: expectation.id })),
-          Effect.mapError((error) => new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field }))
+          Effect.mapError((error) =>
+            error instanceof StateError ? stateNotSaved(error) : new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field })
+          )
         )
       )
       .handle("list", () => Effect.map(expectations.list, (list) => list.map(expectationOf)))
       .handle("remove", ({ path }) =>
-        Effect.flatMap(expectations.remove(path.id), (removed) =>
+        Effect.flatMap(Effect.mapError(expectations.remove(path.id), stateNotSaved), (removed) =>
           removed
             ? Effect.succeed({ deleted: true as const, id: path.id })
             : Effect.fail(new ExpectationNotFound({ error: "no such expectation", id: path.id }))

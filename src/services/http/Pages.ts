@@ -23,6 +23,7 @@ import * as Configuration from "../../domain/Configuration.ts"
 import { batchPageView, contentSecurityPolicy, type LinkPageView, linkPageView, type PageInput } from "../../domain/DashboardView.ts"
 import { VERSION } from "../../domain/Version.ts"
 import * as SilenceLink from "../../domain/SilenceLink.ts"
+import { stateNotSaved } from "../../domain/api/Silences.ts"
 import { AppConfig } from "../AppConfig.ts"
 import { Batcher } from "../Batcher.ts"
 import { Dashboard } from "../Dashboard.ts"
@@ -32,6 +33,7 @@ import { Outbox } from "../Outbox.ts"
 import { SilenceLinks } from "../SilenceLinks.ts"
 import { Silences } from "../Silences.ts"
 import { currentStats } from "./Stats.ts"
+import { StateError } from "../StateStore.ts"
 
 const HTML = "text/html; charset=utf-8"
 
@@ -124,8 +126,9 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
           })
         )
         if (created._tag === "Left") {
-          const reason = `${created.left.field}: ${created.left.message}`
-          return linkAnswer((nonce) => linkPageView({ state: "refused", reason }, now, nonce), 400)
+          const error = created.left
+          const reason = error instanceof StateError ? stateNotSaved(error).error : `${error.field}: ${error.message}`
+          return linkAnswer((nonce) => linkPageView({ state: "refused", reason }, now, nonce), error instanceof StateError ? 503 : 400)
         }
         return linkAnswer((nonce) => linkPageView({ state: "created", silence: created.right }, now, nonce), 201)
       })

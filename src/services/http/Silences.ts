@@ -2,9 +2,10 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Effect } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
-import { InvalidField, SilenceNotFound, silenceOf } from "../../domain/api/Silences.ts"
+import { InvalidField, SilenceNotFound, silenceOf, stateNotSaved } from "../../domain/api/Silences.ts"
 import { Batcher } from "../Batcher.ts"
 import { Silences } from "../Silences.ts"
+import { StateError } from "../StateStore.ts"
 
 /** The `silences` handlers. */
 export const SilencesLive = HttpApiBuilder.group(FailmailApi, "silences", (handlers) =>
@@ -15,7 +16,9 @@ export const SilencesLive = HttpApiBuilder.group(FailmailApi, "silences", (handl
       .handle("create", ({ payload }) =>
         silences.create(payload).pipe(
           Effect.map((silence) => ({ id: silence.id })),
-          Effect.mapError((error) => new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field }))
+          Effect.mapError((error) =>
+            error instanceof StateError ? stateNotSaved(error) : new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field })
+          )
         )
       )
       .handle("list", () =>
@@ -26,7 +29,7 @@ export const SilencesLive = HttpApiBuilder.group(FailmailApi, "silences", (handl
         })
       )
       .handle("end", ({ path }) =>
-        Effect.flatMap(Effect.zip(silences.end(path.id), Clock.currentTimeMillis), ([silence, now]) =>
+        Effect.flatMap(Effect.zip(Effect.mapError(silences.end(path.id), stateNotSaved), Clock.currentTimeMillis), ([silence, now]) =>
           silence === undefined
             ? Effect.fail(new SilenceNotFound({ error: "no such silence", id: path.id }))
             : Effect.succeed(silenceOf(silence, now, 0))
