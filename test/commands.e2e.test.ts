@@ -67,6 +67,15 @@ const oneLineError = (result: Result): string => {
   return lines[0] ?? ""
 }
 
+/** failmail `args` exits 2 with one line on stderr: exactly `expected`, or matching it. */
+const expectExit2With = async (args: ReadonlyArray<string>, expected: string | RegExp) => {
+  const result = await failmail(args)
+  expect(result.status).toBe(2)
+  const line = oneLineError(result)
+  if (typeof expected === "string") expect(line).toBe(expected)
+  else expect(line).toMatch(expected)
+}
+
 let dir = ""
 let sendmailLink = ""
 
@@ -346,13 +355,7 @@ describe("failmail preview: sources and errors", () => {
     [["preview", "a", "b"], "failmail: preview: give one SOURCE (a maildir or a failmail spool directory), got 2"],
     [["preview", "no-such-dir"], "failmail: preview: no-such-dir: no such directory"],
     [["preview", "bin"], "failmail: preview: bin is neither a maildir (cur/, new/) nor a failmail spool (msg/)"]
-  ])("%j exits 2 with one line naming the problem", async (args, expected) => {
-    const result = await failmail(args)
-    expect(result.status).toBe(2)
-    const line = oneLineError(result)
-    if (typeof expected === "string") expect(line).toBe(expected)
-    else expect(line).toMatch(expected)
-  })
+  ])("%j exits 2 with one line naming the problem", (args, expected) => expectExit2With(args, expected))
 })
 
 describe("failmail spool: a stopped failmail's store, exported", () => {
@@ -420,13 +423,7 @@ describe("failmail spool: a stopped failmail's store, exported", () => {
     [["spool", "--message-store", "bin"], "failmail: message-store bin: neither a failmail spool (msg/) nor the Go failmail's store (cur/ and .meta/)"],
     [["spool", "--message-store", "bin", "--export", "bin"], "failmail: export bin: that is the message store; give another directory"],
     [["spool", "--max-wait", "soon"], /^failmail: -max-wait: invalid duration "soon"/]
-  ])("%j exits 2 with one line naming the problem", async (args, expected) => {
-    const result = await failmail(args)
-    expect(result.status).toBe(2)
-    const line = oneLineError(result)
-    if (typeof expected === "string") expect(line).toBe(expected)
-    else expect(line).toMatch(expected)
-  })
+  ])("%j exits 2 with one line naming the problem", (args, expected) => expectExit2With(args, expected))
 })
 
 describe("subcommands beside the daemon's flags", () => {
