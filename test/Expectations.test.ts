@@ -71,6 +71,24 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
 )
 
+/** The expectation the pipeline tests create: a backup that reports OK at least `every`. */
+const nightlyBackup = (every: string): Expectation.ExpectationRequest => ({
+  name: "nightly backup",
+  match: { subject: "^backup OK" },
+  every,
+  to: ["oncall@example.com"]
+})
+
+/** A pipeline on a store that outlives it, expecting the nightly backup hourly: what a restart must keep. */
+const startForRestart = Effect.gen(function* () {
+  const dir = yield* tempDir
+  const relay = yield* recordingRelay()
+  const storage = memoryStorage()
+  const before = yield* startPipeline(testConfig(dir), relay.layer, { storage })
+  yield* before.expectations.create(nightlyBackup("1h"))
+  return { dir, relay, storage, before }
+})
+
 describe("expected mail in the pipeline (TestClock)", () => {
   it.scoped("missing fires exactly at every, once; back fires once; matching mail is never summarized", () =>
     Effect.gen(function* () {
@@ -81,7 +99,7 @@ describe("expected mail in the pipeline (TestClock)", () => {
         p.intake.accept(rawMessage({ subject }), { mailFrom: "cron@example.com", rcptTo: ["ops@example.com"] })
       const subjects = () => relay.sent.map((sent) => readHeaders(sent.raw)["subject"])
 
-      yield* p.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "1h", to: ["oncall@example.com"] })
+      yield* p.expectations.create(nightlyBackup("1h"))
       yield* expectWakeUpAt(HOUR)
       yield* advanceTo(HOUR - 1)
       expect(relay.attempts).toHaveLength(0)
@@ -141,7 +159,7 @@ describe("expected mail in the pipeline (TestClock)", () => {
       const dir = yield* tempDir
       const relay = yield* recordingRelay()
       const p = yield* startPipeline(testConfig(dir), relay.layer)
-      yield* p.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "24h", to: ["oncall@example.com"] })
+      yield* p.expectations.create(nightlyBackup("24h"))
       yield* p.intake.accept(rawMessage({ subject: "backup FAILED" }), { mailFrom: "cron@example.com", rcptTo: ["ops@example.com"] })
       yield* expectWakeUpAt(WAIT)
       yield* advanceTo(WAIT)
@@ -163,7 +181,7 @@ describe("expected mail in the pipeline (TestClock)", () => {
           return yield* startPipeline(testConfig(dir), relay.layer, shared)
         })
       const first = yield* startPipeline(testConfig(dir), relay.layer, shared)
-      yield* first.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "1h", to: ["oncall@example.com"] })
+      yield* first.expectations.create(nightlyBackup("1h"))
       yield* advanceTo(HOUR / 2)
       const second = yield* reload(first)
       yield* expectWakeUpAt(HOUR)
@@ -181,11 +199,7 @@ describe("expected mail in the pipeline (TestClock)", () => {
 
   it.scoped("a restart does not reset an expectation's clock: the deadline counts from the stored last-met time", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const relay = yield* recordingRelay()
-      const storage = memoryStorage()
-      const before = yield* startPipeline(testConfig(dir), relay.layer, { storage })
-      yield* before.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "1h", to: ["oncall@example.com"] })
+      const { dir, relay, storage, before } = yield* startForRestart
       yield* advanceTo(HOUR / 4)
       yield* before.intake.accept(rawMessage({ subject: "backup OK" }), { mailFrom: "cron@example.com", rcptTo: ["ops@example.com"] })
       yield* idle
@@ -211,11 +225,7 @@ describe("expected mail in the pipeline (TestClock)", () => {
 
   it.scoped("when failmail was down at the deadline, the missing notice goes out once at the next start", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const relay = yield* recordingRelay()
-      const storage = memoryStorage()
-      const before = yield* startPipeline(testConfig(dir), relay.layer, { storage })
-      yield* before.expectations.create({ name: "nightly backup", match: { subject: "^backup OK" }, every: "1h", to: ["oncall@example.com"] })
+      const { dir, relay, storage, before } = yield* startForRestart
       yield* before.close
       yield* advanceTo(3 * HOUR)
       yield* startPipeline(testConfig(dir), relay.layer, { storage })
