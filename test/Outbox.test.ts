@@ -132,6 +132,7 @@ describe("Outbox: the relay budget", () => {
       yield* advanceTo(1_000)
       yield* pipeline.accept("web")
       // 30 s: one summary spends the budget; at 31 s the other is held until 90 s.
+      yield* advanceTo(30_000)
       yield* advanceTo(31_000)
       expect(subjects()).toEqual([[30_000, "[failmail] 1 instance: alert db"]])
       // 40 s: the notice comes due; the budget is spent, so it waits.
