@@ -5,16 +5,11 @@
  * the targets are not judged here; only that each scenario produced a row
  * with numbers.
  */
-import { execFile, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
-import { buildDaemon } from "./support/daemon.ts"
-
-const root = fileURLToPath(new URL("..", import.meta.url))
-const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc")
+import { buildBench, runBench } from "./support/bench.ts"
 
 interface BenchRow {
   readonly id: number
@@ -36,24 +31,13 @@ const keyFigures: Record<number, ReadonlyArray<string>> = {
 }
 const positive = new Set(["failmailRate", "sinkRate", "ratio", "bareRate", "diskRate", "hwmKb", "rssEndKb", "readyMs", "smtpMs", "summaryMs", "emptyMs", "rssKb"])
 
-const run = (args: ReadonlyArray<string>, timeoutMs: number) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_")))
-    execFile(process.execPath, args, { cwd: root, env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
-    )
-  })
-
 describe("npm run bench -- --quick", () => {
   it("prints a table with a row of numbers for every scenario", { timeout: 180_000 }, async () => {
-    if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
-      buildDaemon()
-    }
-    execFileSync(process.execPath, [tsc, "-p", "tsconfig.bench.json"], { cwd: root, stdio: "inherit" })
+    buildBench()
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-bench-smoke-"))
     try {
       const json = path.join(dir, "results.json")
-      const result = await run([path.join(root, "dist-bench", "bench", "main.js"), "--quick", "--json", json], 150_000)
+      const result = await runBench("main", ["--quick", "--json", json], 150_000)
       expect(result.code, `the harness failed:\n${result.stderr.slice(-4000)}`).toBe(0)
 
       const lines = result.stdout.split("\n")

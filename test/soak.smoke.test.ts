@@ -5,16 +5,11 @@
  * so short a run say little about memory; what is asserted is that the run
  * happened and that nothing acknowledged was lost.
  */
-import { execFile, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
-import { buildDaemon } from "./support/daemon.ts"
-
-const root = fileURLToPath(new URL("..", import.meta.url))
-const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc")
+import { buildBench, runBench } from "./support/bench.ts"
 
 interface Figures {
   readonly acknowledged: number
@@ -29,25 +24,14 @@ interface Figures {
   readonly ok: boolean
 }
 
-const run = (args: ReadonlyArray<string>, timeoutMs: number) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_")))
-    execFile(process.execPath, args, { cwd: root, env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
-    )
-  })
-
 describe("npm run soak -- --duration 4s", () => {
   it("drives every kind of client through reloads and a stop, and loses nothing acknowledged", { timeout: 150_000 }, async () => {
-    if (!fs.existsSync(path.join(root, "dist", "main.js"))) {
-      buildDaemon()
-    }
-    execFileSync(process.execPath, [tsc, "-p", "tsconfig.bench.json"], { cwd: root, stdio: "inherit" })
+    buildBench()
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-soak-smoke-"))
     try {
       const json = path.join(dir, "figures.json")
       const args = ["--duration", "4s", "--rate", "40", "--hup-every", "1s", "--json", json]
-      const result = await run([path.join(root, "dist-bench", "bench", "soak.js"), ...args], 120_000)
+      const result = await runBench("soak", args, 120_000)
       expect(result.code === 0 || result.code === 1, `the soak did not finish:\n${result.stderr.slice(-4000)}`).toBe(true)
       expect(result.stdout).toMatch(/^acknowledged \(250\) +\d/m)
       expect(result.stdout).toMatch(/^RSS MB, every second +\d+ \d+ \d+/m)
