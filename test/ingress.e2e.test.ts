@@ -57,6 +57,22 @@ const transaction = async (conversation: Conversation, from: string, to: Readonl
   return (await conversation.read()).code
 }
 
+/**
+ * Writes `chunk` every 20 ms until failmail cuts the conversation off: a 421
+ * whose text contains `reason`, then the connection closed by failmail.
+ */
+const expectCutOffWhileWriting = async (conversation: Conversation, chunk: string, reason: string) => {
+  const writing = setInterval(() => conversation.write(chunk), 20)
+  try {
+    const cutOff = await conversation.read(10_000)
+    expect(cutOff.code).toBe(421)
+    expect(cutOff.text).toContain(reason)
+    await conversation.closedByPeer()
+  } finally {
+    clearInterval(writing)
+  }
+}
+
 const alert = (subject: string, body = "something broke") =>
   `From: app@example.org\r\nTo: ops@example.com\r\nSubject: ${subject}\r\n\r\n${body}`
 
@@ -367,15 +383,7 @@ describe("limits and misbehaving clients", () => {
     const trickler = await Conversation.open(failmail.port)
     expect((await trickler.read()).code).toBe(220)
     // Each byte comes well within the idle timeout, which restarts on every byte; the line never ends.
-    const trickle = setInterval(() => trickler.write("x"), 20)
-    try {
-      const cutOff = await trickler.read(10_000)
-      expect(cutOff.code).toBe(421)
-      expect(cutOff.text).toContain("line not completed in time")
-      await trickler.closedByPeer()
-    } finally {
-      clearInterval(trickle)
-    }
+    await expectCutOffWhileWriting(trickler, "x", "line not completed in time")
 
     const transport = client(failmail.port)
     await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "served meanwhile", text: "ok" })
@@ -390,15 +398,7 @@ describe("limits and misbehaving clients", () => {
     const { conversation } = await session(failmail.port)
     expect((await conversation.startTls()).code).toBe(220)
     expect(conversation.encrypted).toBe(true)
-    const trickle = setInterval(() => conversation.write("x"), 20)
-    try {
-      const cutOff = await conversation.read(10_000)
-      expect(cutOff.code).toBe(421)
-      expect(cutOff.text).toContain("line not completed in time")
-      await conversation.closedByPeer()
-    } finally {
-      clearInterval(trickle)
-    }
+    await expectCutOffWhileWriting(conversation, "x", "line not completed in time")
   })
 
   it("--data-timeout: a message whose lines keep coming but never end gets 421 and nothing is stored", async () => {
@@ -409,15 +409,7 @@ describe("limits and misbehaving clients", () => {
     expect((await conversation.command("DATA")).code).toBe(354)
     conversation.write("Subject: endless\r\n\r\n")
     // Whole lines, so neither the idle timer nor --line-timeout ever fires: only the DATA limit can.
-    const drip = setInterval(() => conversation.write("one more line\r\n"), 20)
-    try {
-      const cutOff = await conversation.read(10_000)
-      expect(cutOff.code).toBe(421)
-      expect(cutOff.text).toContain("message not received in time")
-      await conversation.closedByPeer()
-    } finally {
-      clearInterval(drip)
-    }
+    await expectCutOffWhileWriting(conversation, "one more line\r\n", "message not received in time")
     expectSpoolEmpty(failmail)
 
     const transport = client(failmail.port)
