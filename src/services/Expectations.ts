@@ -55,7 +55,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     const saveOrUndo = (undo: () => void) =>
       Effect.tapError(saveOrFail, (error) =>
         Effect.zipRight(Effect.sync(undo), Effect.logError(`expectations not saved, change refused: ${error.message}`))
-      )
+      ).pipe(LogContext.annotate({ component: "expectations" }))
 
     const save = saveOrFail.pipe(
       Effect.catchAll((error) => Effect.logError(`expectations not saved (kept until failmail stops): ${error.message}`)),
