@@ -3,9 +3,9 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
 import { ExpectationNotFound, expectationOf } from "../../domain/api/Expectations.ts"
-import { InvalidField, stateNotSaved } from "../../domain/api/Silences.ts"
+import { stateNotSaved } from "../../domain/api/Silences.ts"
 import { Expectations } from "../Expectations.ts"
-import { StateError } from "../StateStore.ts"
+import { createRefused } from "./Silences.ts"
 
 /** The `expectations` handlers. */
 export const ExpectationsLive = HttpApiBuilder.group(FailmailApi, "expectations", (handlers) =>
@@ -15,9 +15,7 @@ export const ExpectationsLive = HttpApiBuilder.group(FailmailApi, "expectations"
       .handle("create", ({ payload }) =>
         expectations.create(payload).pipe(
           Effect.map((expectation) => ({ id: expectation.id })),
-          Effect.mapError((error) =>
-            error instanceof StateError ? stateNotSaved(error) : new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field })
-          )
+          Effect.mapError(createRefused)
         )
       )
       .handle("list", () => Effect.map(expectations.list, (list) => list.map(expectationOf)))

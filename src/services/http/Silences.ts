@@ -2,10 +2,15 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Effect } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
-import { InvalidField, SilenceNotFound, silenceOf, stateNotSaved } from "../../domain/api/Silences.ts"
+import { InvalidField, SilenceNotFound, silenceOf, StateNotSaved, stateNotSaved } from "../../domain/api/Silences.ts"
+import type { FieldError } from "../../domain/Matchers.ts"
 import { Batcher } from "../Batcher.ts"
 import { Silences } from "../Silences.ts"
 import { StateError } from "../StateStore.ts"
+
+/** A refused create request as the API answers it: 503 when the state could not be saved, else 400 naming the wrong field. */
+export const createRefused = (error: FieldError | StateError): InvalidField | StateNotSaved =>
+  error instanceof StateError ? stateNotSaved(error) : new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field })
 
 /** The `silences` handlers. */
 export const SilencesLive = HttpApiBuilder.group(FailmailApi, "silences", (handlers) =>
@@ -16,9 +21,7 @@ export const SilencesLive = HttpApiBuilder.group(FailmailApi, "silences", (handl
       .handle("create", ({ payload }) =>
         silences.create(payload).pipe(
           Effect.map((silence) => ({ id: silence.id })),
-          Effect.mapError((error) =>
-            error instanceof StateError ? stateNotSaved(error) : new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field })
-          )
+          Effect.mapError(createRefused)
         )
       )
       .handle("list", () =>
