@@ -17,17 +17,23 @@ const MB = 1024 * 1024
 /** 64 KB of message lines (no line starts with a dot, so nothing is unstuffed). */
 const block = Buffer.from(`${"x".repeat(78)}\r\n`.repeat(Math.floor((64 * 1024) / 80)), "latin1")
 
+/** Opens a conversation as `helo` and starts a message from app@example.org to ops@example.com: the server waits for the data. */
+const openAtData = async (port: number, helo: string): Promise<Conversation> => {
+  const session = await Conversation.open(port)
+  expect((await session.read()).code).toBe(220)
+  expect((await session.command(`EHLO ${helo}`)).code).toBe(250)
+  expect((await session.command("MAIL FROM:<app@example.org>")).code).toBe(250)
+  expect((await session.command("RCPT TO:<ops@example.com>")).code).toBe(250)
+  expect((await session.command("DATA")).code).toBe(354)
+  return session
+}
+
 /**
  * One SMTP transaction whose body is `bytes` long, written block by block as
  * fast as the server reads it; resolves with the reply to the final dot.
  */
 const upload = async (port: number, bytes: number): Promise<number> => {
-  const session = await Conversation.open(port)
-  expect((await session.read()).code).toBe(220)
-  expect((await session.command("EHLO uploader.example")).code).toBe(250)
-  expect((await session.command("MAIL FROM:<app@example.org>")).code).toBe(250)
-  expect((await session.command("RCPT TO:<ops@example.com>")).code).toBe(250)
-  expect((await session.command("DATA")).code).toBe(354)
+  const session = await openAtData(port, "uploader.example")
   session.write("Subject: far too big\r\n\r\n")
   for (let sent = 0; sent < bytes; sent += block.length) await session.writeDrained(block)
   session.write(".\r\n")
@@ -76,12 +82,7 @@ describe("memory per client", () => {
       expect(growth / (uploads * size)).toBeLessThan(0.25)
 
       // Still serving: a message within the limit is stored and summarized.
-      const session = await Conversation.open(port)
-      expect((await session.read()).code).toBe(220)
-      expect((await session.command("EHLO app.example")).code).toBe(250)
-      expect((await session.command("MAIL FROM:<app@example.org>")).code).toBe(250)
-      expect((await session.command("RCPT TO:<ops@example.com>")).code).toBe(250)
-      expect((await session.command("DATA")).code).toBe(354)
+      const session = await openAtData(port, "app.example")
       expect((await session.command("Subject: small enough\r\n\r\nok\r\n.")).code).toBe(250)
       await session.quit()
     } finally {
