@@ -7,7 +7,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Ref } from "effect"
-import { processServices } from "../src/layers/Main.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
 import { Relay, RelayError } from "../src/services/Relay.ts"
 import { filesIn } from "./support/memory.ts"
@@ -15,6 +14,7 @@ import {
   advanceTo,
   expectWakeUpAt,
   idle,
+  keptAcrossReloads,
   memoryStorage,
   type MemoryStorage,
   pendingWakeUps,
@@ -334,8 +334,8 @@ describe("Dispatcher on stop and reload", () => {
 
   it.scoped("on reload, an attempt under way finishes, and the new graph does not send it again", () =>
     Effect.gen(function* () {
-      const storage = memoryStorage()
-      const shared = { storage, process: Layer.succeedContext(yield* Layer.build(processServices)) }
+      const shared = yield* keptAcrossReloads()
+      const storage = shared.storage
       const relay = yield* recordingRelay()
       const old = yield* startPipeline(config, relay.layer, shared)
       yield* old.intake.accept(alert("slow upstream"), envelope)
@@ -362,8 +362,8 @@ describe("Dispatcher on stop and reload", () => {
 
   it.scoped("on reload, a summary waiting to retry is left to the new graph, which sends it once", () =>
     Effect.gen(function* () {
-      const storage = memoryStorage()
-      const shared = { storage, process: Layer.succeedContext(yield* Layer.build(processServices)) }
+      const shared = yield* keptAcrossReloads()
+      const storage = shared.storage
       const relay = yield* recordingRelay()
       const old = yield* startPipeline(config, relay.layer, shared)
       yield* old.intake.accept(alert("upstream busy"), envelope)

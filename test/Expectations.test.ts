@@ -6,14 +6,24 @@
  * notice once when a matching message arrives again.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Ref } from "effect"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Expectation from "../src/domain/Expectation.ts"
 import { readHeaders } from "../src/domain/HeaderBlock.ts"
-import { processServices } from "../src/layers/Main.ts"
-import { advanceTo, expectWakeUpAt, idle, memoryStorage, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
+import {
+  advanceTo,
+  expectWakeUpAt,
+  idle,
+  keptAcrossReloads,
+  memoryStorage,
+  rawMessage,
+  recordingRelay,
+  reload,
+  startPipeline,
+  testConfig
+} from "./support/pipeline.ts"
 
 const HOUR = 3_600_000
 const WAIT = 30_000
@@ -172,25 +182,18 @@ describe("expected mail in the pipeline (TestClock)", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir
       const relay = yield* recordingRelay()
-      const shared = { storage: memoryStorage(), process: Layer.succeedContext(yield* Layer.build(processServices)) }
-      const reload = (pipeline: { readonly lifecycle: { readonly phase: Ref.Ref<any> }; readonly close: Effect.Effect<void> }) =>
-        Effect.gen(function* () {
-          yield* Ref.set(pipeline.lifecycle.phase, "reloading")
-          yield* pipeline.close
-          yield* Ref.set(pipeline.lifecycle.phase, "running")
-          return yield* startPipeline(testConfig(dir), relay.layer, shared)
-        })
+      const shared = yield* keptAcrossReloads()
       const first = yield* startPipeline(testConfig(dir), relay.layer, shared)
       yield* first.expectations.create(nightlyBackup("1h"))
       yield* advanceTo(HOUR / 2)
-      const second = yield* reload(first)
+      const second = yield* reload(first, testConfig(dir), relay.layer, shared)
       yield* expectWakeUpAt(HOUR)
       yield* advanceTo(HOUR - 1)
       expect(relay.attempts).toHaveLength(0)
       yield* advanceTo(HOUR)
       expect(relay.sent).toHaveLength(1)
 
-      const third = yield* reload(second)
+      const third = yield* reload(second, testConfig(dir), relay.layer, shared)
       yield* advanceTo(3 * HOUR)
       expect(relay.attempts).toHaveLength(1)
       expect((yield* third.expectations.list)[0]).toMatchObject({ missingSince: HOUR })

@@ -6,7 +6,7 @@
  * is summarized exactly when it ends (on time or deleted).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Ref } from "effect"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -14,8 +14,18 @@ import { simpleParser } from "mailparser"
 import * as Matchers from "../src/domain/Matchers.ts"
 import * as Silence from "../src/domain/Silence.ts"
 import * as SilenceLink from "../src/domain/SilenceLink.ts"
-import { processServices } from "../src/layers/Main.ts"
-import { advanceTo, expectWakeUpAt, idle, memoryStorage, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
+import {
+  advanceTo,
+  expectWakeUpAt,
+  idle,
+  keptAcrossReloads,
+  memoryStorage,
+  rawMessage,
+  recordingRelay,
+  reload,
+  startPipeline,
+  testConfig
+} from "./support/pipeline.ts"
 
 const T0 = Date.parse("2026-11-26T10:00:00Z")
 const HOUR = 3_600_000
@@ -218,17 +228,14 @@ describe("silenced mail in the pipeline (TestClock)", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir
       const relay = yield* recordingRelay()
-      const shared = { storage: memoryStorage(), process: Layer.succeedContext(yield* Layer.build(processServices)) }
+      const shared = yield* keptAcrossReloads()
       const old = yield* startPipeline(testConfig(dir), relay.layer, shared)
       const silence = yield* old.silences.create({ match: { subject: "^disk" }, for: "1h" })
       yield* old.intake.accept(rawMessage({ subject: "disk full on db1" }), { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] })
       yield* advanceTo(WAIT)
       expect((yield* old.batcher.counts).silenced).toBe(1)
 
-      yield* Ref.set(old.lifecycle.phase, "reloading")
-      yield* old.close
-      yield* Ref.set(old.lifecycle.phase, "running")
-      const next = yield* startPipeline(testConfig(dir), relay.layer, shared)
+      const next = yield* reload(old, testConfig(dir), relay.layer, shared)
       expect((yield* next.silences.list).map((s) => s.id)).toEqual([silence.id])
       expect((yield* next.batcher.counts).silenced).toBe(1)
       expect(relay.attempts).toHaveLength(0)

@@ -13,7 +13,7 @@
  */
 import { expect } from "@effect/vitest"
 import type { Fiber } from "effect"
-import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, FiberRef, Layer, Order, Scope, Supervisor, TestClock } from "effect"
+import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, FiberRef, Layer, Order, Ref, Scope, Supervisor, TestClock } from "effect"
 import * as path from "node:path"
 import * as Settings from "../../src/domain/Settings.ts"
 import { core, processServices, type ProcessServices, type Storage } from "../../src/layers/Main.ts"
@@ -257,6 +257,28 @@ export const startPipeline = <E>(
       memory: Context.get(context, GroupMemory),
       close: Scope.close(scope, Exit.void)
     }
+  })
+
+/**
+ * What a reload keeps: the in-memory stores (`storage`, a new one by
+ * default) and the process-wide services, built once in the caller's scope.
+ * Pass it to each {@link startPipeline} of a test that reloads.
+ */
+export const keptAcrossReloads = (storage: MemoryStorage = memoryStorage()) =>
+  Effect.map(Layer.build(processServices), (context) => ({ storage, process: Layer.succeedContext(context) }))
+
+/** A reload as SIGHUP does it: `old` closes while the phase is reloading, then a new pipeline starts on what is `kept`. */
+export const reload = <E>(
+  old: Effect.Effect.Success<ReturnType<typeof startPipeline>>,
+  config: RunningConfig,
+  relay: Layer.Layer<Relay, E>,
+  kept: Effect.Effect.Success<ReturnType<typeof keptAcrossReloads>>
+) =>
+  Effect.gen(function* () {
+    yield* Ref.set(old.lifecycle.phase, "reloading")
+    yield* old.close
+    yield* Ref.set(old.lifecycle.phase, "running")
+    return yield* startPipeline(config, relay, kept)
   })
 
 /** The instants at which fibers sleeping on the `TestClock` wake, in order. */
