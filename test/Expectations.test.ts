@@ -7,9 +7,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import * as Expectation from "../src/domain/Expectation.ts"
 import { readHeaders } from "../src/domain/HeaderBlock.ts"
 import {
@@ -24,6 +21,7 @@ import {
   startPipeline,
   testConfig
 } from "./support/pipeline.ts"
+import { scopedTempDir } from "./support/tempdir.ts"
 
 const HOUR = 3_600_000
 const WAIT = 30_000
@@ -76,10 +74,7 @@ describe("creating an expectation", () => {
   })
 })
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-expectations-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("failmail-expectations-")
 
 /** The expectation the pipeline tests create: a backup that reports OK at least `every`. */
 const nightlyBackup = (every: string): Expectation.ExpectationRequest => ({

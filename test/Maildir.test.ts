@@ -8,16 +8,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, type Scope } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { Maildir, MaildirError } from "../src/services/Maildir.ts"
 import { filesIn, maildirInMemory, memoryMaildirs } from "./support/memory.ts"
 import { rawMessage } from "./support/pipeline.ts"
+import { scopedTempDir } from "./support/tempdir.ts"
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-maildir-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("failmail-maildir-")
 
 /** Maildirs as the contract sees them. */
 interface Maildirs {

@@ -7,9 +7,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { simpleParser } from "mailparser"
 import * as Matchers from "../src/domain/Matchers.ts"
 import * as Silence from "../src/domain/Silence.ts"
@@ -26,6 +23,7 @@ import {
   startPipeline,
   testConfig
 } from "./support/pipeline.ts"
+import { scopedTempDir } from "./support/tempdir.ts"
 
 const T0 = Date.parse("2026-11-26T10:00:00Z")
 const HOUR = 3_600_000
@@ -117,10 +115,7 @@ describe("signed silence links", () => {
   })
 })
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-silences-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("failmail-silences-")
 
 const setup = Effect.gen(function* () {
   const dir = yield* tempDir

@@ -8,18 +8,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Layer, type Scope, TestClock } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as Settings from "../src/domain/Settings.ts"
 import { AppConfig, type RunningConfig } from "../src/services/AppConfig.ts"
 import { Spool, SpoolError } from "../src/services/Spool.ts"
 import { memorySpool, spoolInMemory } from "./support/memory.ts"
 import { rawMessage } from "./support/pipeline.ts"
+import { scopedTempDir } from "./support/tempdir.ts"
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-spool-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("failmail-spool-")
 
 const configFor = (messageStore: string): RunningConfig => ({
   ...Settings.defaults({ hostname: "test" }),

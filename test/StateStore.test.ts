@@ -6,16 +6,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { AppConfig } from "../src/services/AppConfig.ts"
 import { StateStore } from "../src/services/StateStore.ts"
 import { testConfig } from "./support/pipeline.ts"
+import { scopedTempDir } from "./support/tempdir.ts"
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-state-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("failmail-state-")
 
 const storeIn = (dir: string) =>
   Effect.provide(StateStore, StateStore.Default.pipe(Layer.provide(AppConfig.layer(testConfig(dir, { messageStore: dir })))))

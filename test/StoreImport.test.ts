@@ -9,7 +9,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, TestClock } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { readHeaders } from "../src/domain/HeaderBlock.ts"
 import { storage as diskStorage } from "../src/layers/Main.ts"
@@ -18,13 +17,11 @@ import { Classifier } from "../src/services/Classifier.ts"
 import { Spool } from "../src/services/Spool.ts"
 import { goStoreId, importGoStore } from "../src/services/StoreImport.ts"
 import { advanceTo, rawMessage, recordingRelay, type RecordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
+import { scopedTempDir } from "./support/tempdir.ts"
 
 const T0 = Date.UTC(2026, 10, 20, 8, 0, 0)
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-import-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("failmail-import-")
 
 /** The Go failmail's store layout: `cur/`, `new/`, `tmp/`, `.meta/`, mode 0755. */
 const makeGoStore = (root: string) => {
