@@ -130,7 +130,15 @@ const run = async (): Promise<number> => {
   const root = projectRoot()
   const log = (message: string) => process.stderr.write(`soak: ${message}\n`)
   const recorder = await startRecorder({ delayMs: options.upstreamDelayMs })
-  const failmail = await Failmail.start({ root, label: "soak", relayAddr: recorder.address, waitPeriod: "1s", maxWait: "5s" })
+  // No relay budget: the soak makes about four batches a second, and summaries the budget holds stay in the spool at a stop by design.
+  const failmail = await Failmail.start({
+    root,
+    label: "soak",
+    relayAddr: recorder.address,
+    waitPeriod: "1s",
+    maxWait: "5s",
+    extraArgs: ["--relay-rate=0"]
+  })
   log(`failmail pid ${failmail.pid} on 127.0.0.1:${failmail.port}; load for ${int(options.durationMs / 1000)} s`)
 
   const rss: Array<number> = []
