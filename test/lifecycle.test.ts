@@ -148,6 +148,20 @@ describe("signals", () => {
     expect(child.output()).toContain("waiting up to 1h0m0s for 1 sessions to finish their message")
   })
 
+  it("SIGTERM right after a SIGHUP still summarizes and relays every pending batch", async () => {
+    const dir = tempDir()
+    const upstream = await newUpstream()
+    const child = launch([...baseArgs(dir, upstream), "--wait-period=10m", "--max-wait=1h"], dir)
+    await ready(child)
+    await send(smtpPortOf(child), "pending across a reload")
+    child.process.kill("SIGHUP")
+    await eventually("reload under way", () => child.output().includes("reloading the configuration on SIGHUP"))
+    child.process.kill("SIGTERM")
+    expect(await child.exited).toBe(0)
+    expect(subjects(upstream)).toEqual(["[failmail] 1 instance: pending across a reload"])
+    expect(fs.readdirSync(path.join(dir, "spool", "msg"))).toHaveLength(0)
+  })
+
   it("a second SIGTERM exits at once and leaves the spool intact", async () => {
     const dir = tempDir()
     const silent = net.createServer(() => undefined)

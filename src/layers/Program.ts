@@ -7,7 +7,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import type { Teardown } from "@effect/platform/Runtime"
-import { Cause, Console, Effect, Either, Exit, Layer, Option, Ref } from "effect"
+import { Cause, Console, Effect, Either, Exit, Fiber, Layer, Option, Ref } from "effect"
 import { ConfigError, exitCodeOf, StartError } from "../domain/Errors.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import { VERSION } from "../domain/Version.ts"
@@ -38,20 +38,29 @@ const nextValidConfig = (reread: Effect.Effect<Invocation.Resolved, ConfigError,
     }
   }).pipe(LogContext.annotate({ component: "reload" }))
 
-/** Runs one configuration's graph until a valid reload is requested; returns the new configuration. */
+/**
+ * Runs one configuration's graph until a valid reload is requested; returns
+ * the new configuration. Only the wait for that request is `interruptible`:
+ * a stop that comes while a graph is being built or closed for a reload
+ * takes effect once the next graph runs, so it is a stop of a running graph
+ * (every pending batch summarized), never the end of a reload half done.
+ */
 const runUntilReload = (
   current: Invocation.Resolved,
-  reread: Effect.Effect<Invocation.Resolved, ConfigError, FileSystem.FileSystem>
+  reread: Effect.Effect<Invocation.Resolved, ConfigError, FileSystem.FileSystem>,
+  interruptible: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 ) =>
   Effect.scoped(
     Effect.gen(function* () {
       const lifecycle = yield* Lifecycle
       for (const warning of current.warnings) yield* Effect.logWarning(warning).pipe(LogContext.annotate({ component: "lifecycle" }))
-      yield* Layer.build(Main.layer(current.config))
+      // Built on a fiber of its own, interruptible, so that the fibers the graph forks can be interrupted when it closes.
+      const scope = yield* Effect.scope
+      yield* Layer.buildWithScope(Main.layer(current.config), scope).pipe(Effect.interruptible, Effect.forkDaemon, Effect.flatMap(Fiber.join))
       yield* Ref.set(lifecycle.phase, "running")
       // Runs before the graph's own finalizers: a close that is not a reload is a stop.
       yield* Effect.addFinalizer(() => Ref.update(lifecycle.phase, (phase) => (phase === "reloading" ? phase : "stopping")))
-      const next = yield* nextValidConfig(reread)
+      const next = yield* interruptible(nextValidConfig(reread))
       yield* Ref.set(lifecycle.phase, "reloading")
       return next
     })
@@ -67,20 +76,24 @@ const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Reso
         () => Effect.sync(() => process.off("SIGHUP", ignoreSignal))
       )
       yield* Pidfile.hold(first.config.pidfile)
-      let running = first
-      let next = yield* runUntilReload(running, reread)
-      while (true) {
-        const attempt = yield* Effect.either(runUntilReload(next, reread))
-        if (Either.isRight(attempt)) {
-          running = next
-          next = attempt.right
-          continue
-        }
-        yield* Effect.logError(`reload failed, going back to the previous configuration: ${attempt.left.message}`).pipe(
-          LogContext.annotate({ component: "reload" })
-        )
-        next = yield* runUntilReload(running, reread)
-      }
+      yield* Effect.uninterruptibleMask((interruptible) =>
+        Effect.gen(function* () {
+          let running = first
+          let next = yield* runUntilReload(running, reread, interruptible)
+          while (true) {
+            const attempt = yield* Effect.either(runUntilReload(next, reread, interruptible))
+            if (Either.isRight(attempt)) {
+              running = next
+              next = attempt.right
+              continue
+            }
+            yield* Effect.logError(`reload failed, going back to the previous configuration: ${attempt.left.message}`).pipe(
+              LogContext.annotate({ component: "reload" })
+            )
+            next = yield* runUntilReload(running, reread, interruptible)
+          }
+        })
+      )
     })
   ).pipe(Effect.provide(Layer.merge(Main.processServices, Logging.layer(first.config))))
 
