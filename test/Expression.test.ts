@@ -105,6 +105,21 @@ describe("helpers", () => {
     expect(key(`{{header "X-Missing"}}`, message)).toBe("")
   })
 
+  it("a lone header lookup renders what the same lookup renders inside a template", () => {
+    const messages = [
+      view("s", { headers: { "x-site": "<b>&amp; \"bos\"</b>" } }),
+      view("s", { headers: { constructor: "own" } }),
+      view("s", { headers: {} }),
+      view("=?utf-8?q?caf=C3=A9?=")
+    ]
+    for (const name of ["X-Site", "constructor", "toString", "Subject"]) {
+      for (const message of messages) {
+        expect(key(`{{header "${name}"}}`, message)).toBe(key(`{{#if true}}{{header "${name}"}}{{/if}}`, message))
+        expect(key(`{{.Header.Get "${name}"}}`, message)).toBe(key(`{{#if true}}{{header "${name}"}}{{/if}}`, message))
+      }
+    }
+  })
+
   it("header works inside blocks that change the context", () => {
     expect(key(`{{#with envelope}}{{header "Subject"}}{{/with}}`, view("inner"))).toBe("inner")
   })

@@ -257,12 +257,31 @@ export const fromGoTemplate = (source: string): string => {
 }
 
 /**
+ * The header an expression that is nothing but one header lookup reads
+ * (`{{header "Subject"}}`, `{{.Header.Get "X-Failmail-Split"}}`: both
+ * defaults), lower-cased; `undefined` for any other expression.
+ */
+const soleHeader = (template: string): string | undefined =>
+  /^\{\{header "([A-Za-z0-9-]+)"\}\}$/.exec(template)?.[1]?.toLowerCase()
+
+/**
  * Compiles a `--batch-expr` / `--group-expr` value. Syntax errors and unknown
  * helpers are reported now, as one line naming the setting (`name`); an
  * invalid regular expression is reported by `evaluate`, per message.
+ * An expression that only reads one header skips the template engine per
+ * message: it renders exactly what the `header` helper would.
  */
 export const compile = (source: string, name: string): Either.Either<Expression, string> => {
-  const template = handlebars.compile<Context>(fromGoTemplate(source), COMPILE_OPTIONS)
+  const handlebarsSource = fromGoTemplate(source)
+  const header = soleHeader(handlebarsSource)
+  if (header !== undefined) {
+    return Either.right({
+      source,
+      evaluate: (view) =>
+        Either.right(Object.prototype.hasOwnProperty.call(view.headers, header) ? text(view.headers[header]) : "")
+    })
+  }
+  const template = handlebars.compile<Context>(handlebarsSource, COMPILE_OPTIONS)
   try {
     // Handlebars compiles lazily, on the first call: force it now so errors surface at start.
     template(toContext(EMPTY_VIEW))

@@ -57,7 +57,9 @@ const headerLines = (raw: Buffer): Array<string> => {
   }
 }
 
+/** Decodes RFC 2047 encoded-words; a value without any (no `=?`) is returned as it is, without a pass of libmime. */
 const decodeWords = (value: string): string => {
+  if (!value.includes("=?") && !value.includes("\u0000")) return value
   try {
     return libmime.decodeWords(value)
   } catch {
@@ -131,15 +133,23 @@ export const displayAddresses = (value: string): string => {
 /**
  * The decoded view of a message. Its headers always come from this module;
  * `body` is the decoded text body when the caller decoded it (`""` when the
- * keys need headers only), and never changes the other fields.
+ * keys need headers only), and never changes the other fields. `from` and
+ * `to` (address parsing) are worked out when first read: the default keys
+ * read neither.
  */
 export const messageView = (raw: Uint8Array, envelope: Envelope, body = ""): MessageView => {
   const written = rawHeaders(asBuffer(raw))
   const headers = decodeAll(written)
+  let from: string | undefined
+  let to: string | undefined
   return {
     subject: headers["subject"] ?? "",
-    from: displayAddresses(written["from"] ?? ""),
-    to: displayAddresses(written["to"] ?? ""),
+    get from() {
+      return (from ??= displayAddresses(written["from"] ?? ""))
+    },
+    get to() {
+      return (to ??= displayAddresses(written["to"] ?? ""))
+    },
     date: headers["date"] ?? "",
     body,
     headers,

@@ -232,11 +232,11 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     }
 
     const add = (message: Received): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        if (yield* expected(message)) return
+      Effect.flatMap(expected(message), (routine) => {
+        if (routine) return Effect.void
         const opened = place(message)
         publishGauges()
-        yield* opened === undefined ? wakeIfNew(message) : startTimer(opened)
+        return opened === undefined ? wakeIfNew(message) : startTimer(opened)
       })
 
     // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.

@@ -45,35 +45,38 @@ export class Classifier extends Effect.Service<Classifier>()("failmail/Classifie
       .digest("hex")
       .slice(0, 16)
 
-    const keyOf = (expression: Expression.Expression, view: MessageView, problems: Array<string>) =>
-      Either.match(expression.evaluate(view), {
-        onLeft: (warning) =>
-          Effect.logWarning(`${warning}; using key ""`).pipe(
-            LogContext.annotate({ component: "classifier" }),
-            Effect.zipRight(Effect.sync(() => problems.push(warning))),
-            Effect.as("")
-          ),
-        onRight: Effect.succeed
-      })
+    /** The key `expression` gives `view`, or `""` with the reason added to `problems`. */
+    const keyOf = (expression: Expression.Expression, view: MessageView, problems: Array<string>): string =>
+      Either.getOrElse(
+        Either.mapLeft(expression.evaluate(view), (warning) => problems.push(warning)),
+        () => ""
+      )
+
+    const warn = (problems: ReadonlyArray<string>) =>
+      Effect.forEach(problems, (warning) => Effect.logWarning(`${warning}; using key ""`), { discard: true }).pipe(
+        LogContext.annotate({ component: "classifier" })
+      )
+
+    /** The keys of a decoded message; plain code, so a message costs no fiber steps unless an expression failed. */
+    const classifyView = (view: MessageView, envelope: Envelope): Effect.Effect<Classified> => {
+      const problems: Array<string> = []
+      const batchKey = keyOf(batchExpr, view, problems)
+      const groupKey = keyOf(groupExpr, view, problems)
+      const classified: Classified = {
+        view,
+        keys: { fingerprint, batchKey, groupKey },
+        sender: envelope.mailFrom !== "" ? envelope.mailFrom : view.from,
+        problems
+      }
+      return problems.length === 0 ? Effect.succeed(classified) : Effect.as(warn(problems), classified)
+    }
 
     // Most expressions read headers only: then the body is not decoded at intake (the headers are the same either way).
     const needsBody = [config.batchExpr, config.groupExpr].some((source) => /\bbody\b/.test(source))
-    const viewOf = (raw: Uint8Array, envelope: Envelope) =>
-      needsBody ? parser.parse(raw, envelope) : Effect.sync(() => messageView(raw, envelope))
-
     const classify = (raw: Uint8Array, envelope: Envelope): Effect.Effect<Classified> =>
-      Effect.gen(function* () {
-        const view = yield* viewOf(raw, envelope)
-        const problems: Array<string> = []
-        const batchKey = yield* keyOf(batchExpr, view, problems)
-        const groupKey = yield* keyOf(groupExpr, view, problems)
-        return {
-          view,
-          keys: { fingerprint, batchKey, groupKey },
-          sender: envelope.mailFrom !== "" ? envelope.mailFrom : view.from,
-          problems
-        }
-      })
+      needsBody
+        ? Effect.flatMap(parser.parse(raw, envelope), (view) => classifyView(view, envelope))
+        : Effect.suspend(() => classifyView(messageView(raw, envelope), envelope))
 
     return {
       /** Identifies the current expressions; keys stored with another fingerprint are recomputed. */

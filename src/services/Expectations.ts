@@ -124,7 +124,11 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         return expectation
       }).pipe(inExpectations)
 
+    /** Whether an expectation was waiting for `message` (each one it matches is met); no fiber steps when there is none. */
     const observe = (message: Received): Effect.Effect<boolean> =>
+      Effect.suspend(() => (entries.size === 0 ? Effect.succeed(false) : observeAny(message)))
+
+    const observeAny = (message: Received): Effect.Effect<boolean> =>
       Effect.gen(function* () {
         const target = Matchers.targetOfReceived(message)
         let matched = false

@@ -71,12 +71,11 @@ export class History extends Effect.Service<History>()("failmail/History", {
       track,
       /** Records a change of a tracked summary. */
       update,
-      /** Records an accepted message. */
-      received: (at: number) =>
-        Effect.sync(() => {
-          totals.received++
-          totals.lastReceivedAt = Math.max(totals.lastReceivedAt, at)
-        }),
+      /** Records an accepted message (plain code: it runs for every message before its 250). */
+      received: (at: number): void => {
+        totals.received++
+        totals.lastReceivedAt = Math.max(totals.lastReceivedAt, at)
+      },
       /** Records a refused message. */
       rejected: Effect.sync(() => {
         totals.rejected++

@@ -54,28 +54,39 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
         LogContext.annotate({ component: "relay-all" })
       )
 
+    /** What follows the store, off the SMTP answer's path: the `--all-dir` copy and the `--relay-all` relay. */
+    const afterwards = (raw: Uint8Array, envelope: Envelope): Effect.Effect<void> =>
+      config.allDir === "" && !config.relayAll
+        ? Effect.void
+        : Effect.gen(function* () {
+            if (config.allDir !== "") yield* FiberSet.run(background, archive(raw))
+            if (config.relayAll) yield* FiberSet.run(background, passThrough(raw, envelope))
+          })
+
     /** Stores a message and adds it to its batch; fails only when it could not be stored. */
     const accept = (raw: Uint8Array, envelope: Envelope): Effect.Effect<void, SpoolError> =>
-      Effect.gen(function* () {
-        const classified = yield* classifier.classify(raw, envelope)
-        const record = yield* spool.put(
-          {
-            envelope,
-            keys: classified.keys,
-            subject: classified.view.subject,
-            sender: classified.sender,
-            size: raw.byteLength
-          },
-          raw
-        )
-        metrics.messagesReceived.inc()
-        metrics.bytesReceived.inc(raw.byteLength)
-        metrics.spooledMessages.inc()
-        yield* history.received(record.receivedAt)
-        yield* batcher.add(receivedOf(record))
-        if (config.allDir !== "") yield* FiberSet.run(background, archive(raw))
-        if (config.relayAll) yield* FiberSet.run(background, passThrough(raw, envelope))
-      })
+      classifier.classify(raw, envelope).pipe(
+        Effect.flatMap((classified) =>
+          spool.put(
+            {
+              envelope,
+              keys: classified.keys,
+              subject: classified.view.subject,
+              sender: classified.sender,
+              size: raw.byteLength
+            },
+            raw
+          )
+        ),
+        Effect.flatMap((record) => {
+          metrics.messagesReceived.inc()
+          metrics.bytesReceived.inc(raw.byteLength)
+          metrics.spooledMessages.inc()
+          history.received(record.receivedAt)
+          return batcher.add(receivedOf(record))
+        }),
+        Effect.zipRight(afterwards(raw, envelope))
+      )
 
     return { accept } as const
   })
