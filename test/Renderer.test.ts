@@ -9,7 +9,7 @@ import * as Settings from "../src/domain/Settings.ts"
 import type { SummaryGroup, SummaryInput } from "../src/domain/Summary.ts"
 import { AppConfig, type RunningConfig } from "../src/services/AppConfig.ts"
 import { SilenceLinks } from "../src/services/SilenceLinks.ts"
-import { memoryState, stateInMemory } from "./support/memory.ts"
+import { storeInMemory } from "./support/memory.ts"
 import { Renderer } from "../src/services/Renderer.ts"
 import { summaryGroup as group, T0 } from "./support/summary.ts"
 
@@ -23,7 +23,7 @@ const config = (overrides: Partial<RunningConfig> = {}): RunningConfig => ({
 const rendererLayer = (overrides: Partial<RunningConfig> = {}) =>
   Renderer.Default.pipe(
     Layer.provide(SilenceLinks.Default),
-    Layer.provide(Layer.merge(AppConfig.layer(config(overrides)), stateInMemory(memoryState())))
+    Layer.provide(Layer.merge(AppConfig.layer(config(overrides)), storeInMemory()))
   )
 
 const input = (groups: ReadonlyArray<SummaryGroup>, batchKey = "db-errors"): SummaryInput => ({

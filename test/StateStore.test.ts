@@ -1,24 +1,28 @@
 /**
- * The durable state store on disk: documents survive a new store on the same
- * directory (a restart), a burst of saves is coalesced and the last value
- * wins, and a leftover temporary file of an interrupted write is ignored.
+ * What only the embedded store's state documents on disk have (their
+ * contract with every other layer is in `Store.contract.test.ts`): one file
+ * per document, a burst of saves coalesced into few writes, and a leftover
+ * temporary file of an interrupted write ignored.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { AppConfig } from "../src/services/AppConfig.ts"
-import { StateStore } from "../src/services/StateStore.ts"
+import { EmbeddedStore } from "../src/services/EmbeddedStore.ts"
+import { Store } from "../src/services/Store.ts"
 import { testConfig } from "./support/pipeline.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 
 const tempDir = scopedTempDir("failmail-state-")
 
 const storeIn = (dir: string) =>
-  Effect.provide(StateStore, StateStore.Default.pipe(Layer.provide(AppConfig.layer(testConfig(dir, { messageStore: dir })))))
+  Effect.map(Layer.build(EmbeddedStore.pipe(Layer.provide(AppConfig.layer(testConfig(dir, { messageStore: dir }))))), (context) =>
+    Context.get(context, Store)
+  )
 
-describe("StateStore (disk)", () => {
-  it.scopedLive("a document saved by one store is read by the next on the same directory", () =>
+describe("Embedded store: state documents on disk", () => {
+  it.scopedLive("each document is one file under state/, read by the next store on the same directory", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const first = yield* storeIn(dir)

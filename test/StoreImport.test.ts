@@ -14,7 +14,7 @@ import { readHeaders } from "../src/domain/HeaderBlock.ts"
 import { storage as diskStorage } from "../src/layers/Main.ts"
 import { AppConfig } from "../src/services/AppConfig.ts"
 import { Classifier } from "../src/services/Classifier.ts"
-import { Spool } from "../src/services/Spool.ts"
+import { Store } from "../src/services/Store.ts"
 import { goStoreId, importGoStore } from "../src/services/StoreImport.ts"
 import { advanceTo, rawMessage, recordingRelay, type RecordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
@@ -110,7 +110,7 @@ describe("the Go failmail's store", () => {
       const saved = names.flatMap((name) => ["cur", ".meta"].map((sub) => [path.join(root, sub, name), fs.readFileSync(path.join(root, sub, name))] as const))
       const config = testConfig(root, { messageStore: root })
       const context = yield* Layer.build(Layer.mergeAll(diskStorage, Classifier.Default).pipe(Layer.provideMerge(AppConfig.layer(config))))
-      const spool = Context.get(context, Spool)
+      const spool = Context.get(context, Store)
       const run = importGoStore.pipe(Effect.provide(context))
 
       expect(yield* run).toBe(2)
@@ -144,7 +144,7 @@ describe("the Go failmail's store", () => {
       fs.writeFileSync(path.join(root, "cur", unfinished), rawMessage({ subject: "half stored" }))
       expect(yield* run).toBe(0)
       expect(filesIn(path.join(root, "cur"))).toEqual([unfinished])
-      expect((yield* Context.get(context, Spool).recover).map((record) => record.subject)).toEqual(["taken"])
+      expect((yield* Context.get(context, Store).recover).map((record) => record.subject)).toEqual(["taken"])
     })
   )
 
@@ -173,7 +173,7 @@ describe("the spool of the previous release", () => {
       const root = yield* tempDir
       fs.cpSync(fixture, root, { recursive: true })
       const context = yield* Layer.build(diskStorage.pipe(Layer.provide(AppConfig.layer(testConfig(root, { messageStore: root })))))
-      const spool = Context.get(context, Spool)
+      const spool = Context.get(context, Store)
       const records = yield* spool.recover
       // Written 2026-11-20 at 08:00:01, :02 (batch "db", the second also to Dev@) and :03 (the default batch).
       expect(records.map((record) => [record.receivedAt, record.keys.batchKey, record.subject, record.envelope.rcptTo.join(",")])).toEqual([

@@ -28,19 +28,15 @@ import { Relay } from "../services/Relay.ts"
 import { Renderer } from "../services/Renderer.ts"
 import { SilenceLinks } from "../services/SilenceLinks.ts"
 import { Silences } from "../services/Silences.ts"
-import { Spool, type SpoolError } from "../services/Spool.ts"
-import { StateStore, type StateError } from "../services/StateStore.ts"
+import { EmbeddedStore } from "../services/EmbeddedStore.ts"
+import type { SpoolError, StateError, Store } from "../services/Store.ts"
 import * as StoreImport from "../services/StoreImport.ts"
 
-/** What failmail keeps: what it received, what it files, and its small state (budget, group memory, silences, expectations). */
-export type Storage = Spool | Maildir | StateStore
+/** What failmail keeps: the {@link Store} (what it received and its small state), and the maildirs it files into. */
+export type Storage = Store | Maildir
 
-/** Where failmail keeps what it received, files what it could not relay, and keeps its small state: on disk. */
-export const storage: Layer.Layer<Storage, SpoolError | StateError, AppConfig> = Layer.mergeAll(
-  Spool.Default,
-  Maildir.Default,
-  StateStore.Default
-)
+/** Where failmail keeps what it received and its small state, and files what it could not relay: on disk. */
+export const storage: Layer.Layer<Storage, SpoolError | StateError, AppConfig> = Layer.mergeAll(EmbeddedStore, Maildir.Default)
 
 /**
  * What outlives a configuration: the process phase, the listening sockets,

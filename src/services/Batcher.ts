@@ -39,14 +39,14 @@ import { Lifecycle } from "./Lifecycle.ts"
 import { Metrics } from "./Metrics.ts"
 import { Outbox } from "./Outbox.ts"
 import { Silences } from "./Silences.ts"
-import { Spool } from "./Spool.ts"
+import { Store } from "./Store.ts"
 
 /** Pending batches and their timers. */
 export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const outbox = yield* Outbox
-    const spool = yield* Spool
+    const store = yield* Store
     const classifier = yield* Classifier
     const metrics = yield* Metrics
     const silences = yield* Silences
@@ -216,7 +216,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     const expected = (message: Received) =>
       Effect.flatMap(expectations.observe(message), (routine) =>
         routine
-          ? spool.remove([message.id]).pipe(
+          ? store.remove([message.id]).pipe(
               Effect.zipRight(Effect.sync(() => metrics.spooledMessages.dec())),
               Effect.as(true)
             )
@@ -241,13 +241,13 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
     const recover = Effect.gen(function* () {
-      const records = yield* spool.recover
+      const records = yield* store.recover
       metrics.spooledMessages.set(records.length)
       for (const record of records) {
         const keys =
           record.keys.fingerprint === classifier.fingerprint
             ? record.keys
-            : (yield* classifier.classify(yield* spool.readRaw(record.id), record.envelope)).keys
+            : (yield* classifier.classify(yield* store.readRaw(record.id), record.envelope)).keys
         const message = receivedOf({ ...record, keys })
         if (!(yield* expected(message))) place(message)
       }

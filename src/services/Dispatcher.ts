@@ -47,7 +47,7 @@ import { Maildir } from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
 import { Relay, RelayError } from "./Relay.ts"
 import { Renderer } from "./Renderer.ts"
-import { Spool } from "./Spool.ts"
+import { Store } from "./Store.ts"
 
 /** How long to wait before trying an unwritable fail-dir again. */
 const FAIL_DIR_RETRY = Duration.seconds(30)
@@ -62,7 +62,7 @@ type Outcome = "delivered" | "filed" | "kept"
 export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatcher", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
-    const spool = yield* Spool
+    const store = yield* Store
     const classifier = yield* Classifier
     const renderer = yield* Renderer
     const relay = yield* Relay
@@ -83,7 +83,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
       )
 
     const bodyOf = (id: string) =>
-      spool.readRaw(id).pipe(
+      store.readRaw(id).pipe(
         Effect.flatMap((raw) => classifier.parse(raw, { mailFrom: "", rcptTo: [] })),
         Effect.map((view) => view.body),
         Effect.catchAll((error) => Effect.succeed(`(body unavailable: ${error.message})`))
@@ -295,7 +295,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         const done = Outgoing.messagesOf(outgoing).map((message) => message.id)
         yield* Effect.uninterruptible(
           Effect.zipRight(
-            spool.remove(done),
+            store.remove(done),
             Effect.sync(() => metrics.spooledMessages.dec(done.length))
           )
         )

@@ -6,7 +6,7 @@
  * recipients, and one "back" notice when a matching message arrives again.
  * The deadline is always computed from the last time it was met, so a
  * restart does not reset it: expectations, with when each was last met and
- * went missing, are kept durably in the StateStore document `expectations`,
+ * went missing, are kept durably in the {@link Store} document `expectations`,
  * saved before a notice goes out (so none is sent twice). Notices count
  * against `--relay-rate` like summaries: each waits for a send from the
  * Outbox's budget (on a fiber of its own, so neither an SMTP connection nor
@@ -26,7 +26,7 @@ import { Dispatcher } from "./Dispatcher.ts"
 import { Metrics } from "./Metrics.ts"
 import { Outbox } from "./Outbox.ts"
 import { Renderer } from "./Renderer.ts"
-import { type StateError, StateStore } from "./StateStore.ts"
+import { type StateError, Store } from "./Store.ts"
 
 /** The name of the expectations' state document. */
 const DOCUMENT = "expectations"
@@ -42,7 +42,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     const dispatcher = yield* Dispatcher
     const renderer = yield* Renderer
     const metrics = yield* Metrics
-    const state = yield* StateStore
+    const state = yield* Store
     const outbox = yield* Outbox
     const entries = new Map<string, Entry>()
     const timers = yield* FiberMap.make<string>()

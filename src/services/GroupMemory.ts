@@ -1,13 +1,13 @@
 /**
  * The memory of reported groups (see `src/domain/GroupMemory.ts`), kept
- * durably in the {@link StateStore} document `groups`: loaded when the
+ * durably in the {@link Store} document `groups`: loaded when the
  * service is built (so restarts and reloads keep it), saved after every
  * digest that was relayed or filed, before its messages leave the spool.
  */
 import { Duration, Effect } from "effect"
 import * as Memory from "../domain/GroupMemory.ts"
 import { AppConfig } from "./AppConfig.ts"
-import { StateStore } from "./StateStore.ts"
+import { Store } from "./Store.ts"
 
 const DOCUMENT = "groups"
 
@@ -42,7 +42,7 @@ const recordsOf = (saved: unknown): ReadonlyArray<Memory.GroupRecord> => {
 export class GroupMemory extends Effect.Service<GroupMemory>()("failmail/GroupMemory", {
   effect: Effect.gen(function* () {
     const config = yield* AppConfig
-    const store = yield* StateStore
+    const store = yield* Store
     const forgetAfterMs = Duration.toMillis(config.forgetAfter)
     const repeatMs = Duration.toMillis(config.repeatInterval)
     const records = recordsOf(yield* store.load(DOCUMENT))

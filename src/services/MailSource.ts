@@ -13,7 +13,8 @@ import * as path from "node:path"
 import { ConfigError } from "../domain/Errors.ts"
 import { deliveredAtOf } from "../domain/MaildirName.ts"
 import type { Envelope } from "../domain/Message.ts"
-import { messagesDirOf, readSpoolFile, Spool, type SpoolError } from "./Spool.ts"
+import { messagesDirOf, readSpoolFile } from "./Spool.ts"
+import { Store, type SpoolError } from "./Store.ts"
 
 /** One stored message, as read. */
 export interface StoredMessage {
@@ -53,12 +54,12 @@ const readGone = <A>(read: () => Promise<A>): Effect.Effect<A | undefined, strin
   goneAsUndefined(Effect.tryPromise({ try: read, catch: reason }))
 
 /** What the running failmail's spool holds now (for `POST /api/preview`). */
-export const pending: Effect.Effect<ReadonlyArray<Candidate>, SpoolError, Spool> = Effect.gen(function* () {
-  const spool = yield* Spool
-  const records = yield* spool.recover
+export const pending: Effect.Effect<ReadonlyArray<Candidate>, SpoolError, Store> = Effect.gen(function* () {
+  const store = yield* Store
+  const records = yield* store.recover
   return records.map((record) => ({
     id: record.id,
-    load: goneAsUndefined(Effect.mapError(spool.readRaw(record.id), (error) => error.message)).pipe(
+    load: goneAsUndefined(Effect.mapError(store.readRaw(record.id), (error) => error.message)).pipe(
       Effect.map((raw) =>
         raw === undefined ? undefined : { raw, receivedAt: record.receivedAt, envelope: record.envelope, rewrite: false }
       )

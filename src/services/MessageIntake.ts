@@ -16,14 +16,14 @@ import { History } from "./History.ts"
 import { Maildir } from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
 import { Relay } from "./Relay.ts"
-import { Spool, type SpoolError } from "./Spool.ts"
+import { Store, type SpoolError } from "./Store.ts"
 
 /** Accepts received messages into the pipeline. */
 export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/MessageIntake", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const classifier = yield* Classifier
-    const spool = yield* Spool
+    const store = yield* Store
     const batcher = yield* Batcher
     const relay = yield* Relay
     const history = yield* History
@@ -67,7 +67,7 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
     const accept = (raw: Uint8Array, envelope: Envelope): Effect.Effect<void, SpoolError> =>
       classifier.classify(raw, envelope).pipe(
         Effect.flatMap((classified) =>
-          spool.put(
+          store.put(
             {
               envelope,
               keys: classified.keys,

@@ -11,7 +11,7 @@
  * Durability: a held summary is nothing but its messages, which stay in the
  * spool until it is relayed or filed, so a restart brings them back (their
  * batches are overdue, and come here again). The budget's own state, the
- * send times of the current period, is saved in the {@link StateStore}
+ * send times of the current period, is saved in the {@link Store}
  * before each send, so a restart (or a crash loop) never sends more than the
  * budget. On stop, what the budget allows now is sent; the rest stays in the
  * spool for the next start. With `--relay-rate 0` everything goes at once.
@@ -29,7 +29,7 @@ import type { HeldSummary } from "../domain/Status.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Metrics } from "./Metrics.ts"
-import { StateStore } from "./StateStore.ts"
+import { Store } from "./Store.ts"
 
 const DOCUMENT = "budget"
 
@@ -43,7 +43,7 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const dispatcher = yield* Dispatcher
-    const store = yield* StateStore
+    const store = yield* Store
     const metrics = yield* Metrics
     const rate = config.relayRate
     let log = sendLogOf(yield* store.load(DOCUMENT))

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import * as crypto from "node:crypto"
 import * as SilenceLink from "../domain/SilenceLink.ts"
 import { AppConfig } from "./AppConfig.ts"
-import { StateStore } from "./StateStore.ts"
+import { Store } from "./Store.ts"
 
 /** The name of the key's state document. */
 const DOCUMENT = "silence-link-key"
@@ -18,7 +18,7 @@ const DOCUMENT = "silence-link-key"
 export class SilenceLinks extends Effect.Service<SilenceLinks>()("failmail/SilenceLinks", {
   effect: Effect.gen(function* () {
     const config = yield* AppConfig
-    const state = yield* StateStore
+    const state = yield* Store
     const kept = yield* state.load(DOCUMENT)
     const key = typeof kept === "string" && kept.length >= 43 ? Buffer.from(kept, "base64url") : crypto.randomBytes(32)
     if (kept !== key.toString("base64url")) yield* state.save(DOCUMENT, () => key.toString("base64url"))

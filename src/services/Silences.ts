@@ -5,7 +5,7 @@
  * silence (the Batcher) hears of its end on {@link Silences.ended}, at the
  * end or when it is ended early.
  *
- * Silences are kept durably in the StateStore document `silences`: a
+ * Silences are kept durably in the {@link Store} document `silences`: a
  * restart or a reload starts with them and their timers, and one that ended
  * while failmail was not running is simply over (what it held is summarized
  * as usual). Creating or ending a silence fails with the StateError when
@@ -17,7 +17,7 @@ import * as crypto from "node:crypto"
 import * as LogContext from "../domain/LogContext.ts"
 import type { FieldError } from "../domain/Matchers.ts"
 import * as Silence from "../domain/Silence.ts"
-import { type StateError, StateStore } from "./StateStore.ts"
+import { type StateError, Store } from "./Store.ts"
 
 /** The name of the silences' state document. */
 const DOCUMENT = "silences"
@@ -25,7 +25,7 @@ const DOCUMENT = "silences"
 /** The silences, their end timers, and news of their ends. */
 export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
   scoped: Effect.gen(function* () {
-    const state = yield* StateStore
+    const state = yield* Store
     const entries = new Map<string, Silence.Compiled>()
     const ended = yield* PubSub.unbounded<string>()
     const timers = yield* FiberMap.make<string>()

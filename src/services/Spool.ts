@@ -1,5 +1,5 @@
 /**
- * The durable store of received, not yet summarized messages
+ * The message half of the embedded {@link Store}: received, not yet summarized messages
  * (`--message-store`). A message is on disk — written to a temporary file
  * opened with O_DSYNC (so the write returns once the data is on disk),
  * renamed, and its directory synced — before `put` returns, so the SMTP 250
@@ -12,42 +12,17 @@
  * as few sequential steps as possible: every step is a round trip through
  * the thread pool, and an SMTP client waits for all of them before its 250.
  */
-import { Clock, Data, Duration, Effect } from "effect"
+import { Clock, Effect, type Scope } from "effect"
 import * as fsCallback from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import * as LogContext from "../domain/LogContext.ts"
-import { type Envelope, isSpoolId, type Keys } from "../domain/Message.ts"
+import { isSpoolId } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
-
-/** The metadata stored with each spooled message. */
-export interface SpoolRecord {
-  readonly id: string
-  readonly receivedAt: number
-  readonly envelope: Envelope
-  readonly keys: Keys
-  readonly subject: string
-  readonly sender: string
-  readonly size: number
-}
-
-/** The spool could not be written or read. */
-export class SpoolError extends Data.TaggedError("SpoolError")<{ readonly operation: string; readonly cause: unknown }> {
-  override get message(): string {
-    return `spool ${this.operation}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
-  }
-
-  /** Whether what was asked for is not in the spool (`ENOENT`), as opposed to a failing disk. */
-  get isMissing(): boolean {
-    return typeof this.cause === "object" && this.cause !== null && (this.cause as { code?: unknown }).code === "ENOENT"
-  }
-}
+import { HEALTH_TTL, SpoolError, type SpoolRecord, type StoreShape } from "./Store.ts"
 
 const HEADER_LIMIT = 64 * 1024
-
-/** How long a health probe's answer stands, so probes hammering `/healthz` cost one disk write a second. */
-export const HEALTH_TTL = Duration.seconds(1)
 
 /**
  * Numbers the messages of this process. Module-wide, not per spool: a reload
@@ -239,142 +214,128 @@ const eachLimited = async <A>(items: ReadonlyArray<A>, concurrency: number, task
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
 }
 
-/** The message spool. */
-export class Spool extends Effect.Service<Spool>()("failmail/Spool", {
-  scoped: Effect.gen(function* () {
-    const config = yield* AppConfig
-    const root = path.resolve(config.messageStore)
-    const messagesDir = messagesDirOf(root)
-    const tmpDir = path.join(root, "tmp")
-    yield* Effect.tryPromise({
-      try: async () => {
-        await fs.mkdir(messagesDir, { recursive: true, mode: 0o700 })
-        await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 })
-        for (const stale of await fs.readdir(tmpDir)) await fs.rm(path.join(tmpDir, stale), { force: true })
-      },
-      catch: (cause) => new SpoolError({ operation: `open ${root}`, cause })
-    })
-    const directory = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => makeGroupSync(messagesDir, await openDirectory(messagesDir)),
-        catch: (cause) => new SpoolError({ operation: `open ${messagesDir}`, cause })
-      }),
-      (directory) => Effect.promise(() => directory.close())
-    )
-    const fileOf = (id: string) => path.join(messagesDir, `${id}.eml`)
+/** The message half of a {@link StoreShape}. */
+export type MessageStore = Pick<StoreShape, "put" | "restore" | "remove" | "readRaw" | "recover" | "checkHealth">
 
-    /** Writes a record and its message durably; a file of the same id is replaced. */
-    const write = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
-      Effect.tryPromise({
-        try: async () => {
-          await writeDurably(path.join(tmpDir, `${record.id}.eml`), fileOf(record.id), [
-            Buffer.from(JSON.stringify(record) + "\n", "utf8"),
-            raw
-          ])
-          await directory.sync().catch(async (error: unknown) => {
-            // Not acknowledged, so not kept: the client retries and must not find a copy summarized later.
-            await removeQuietly(fileOf(record.id))
-            throw error
-          })
-        },
-        catch: (cause) => new SpoolError({ operation: "write", cause })
-      })
-
-    const put = (
-      fields: Omit<SpoolRecord, "id" | "receivedAt">,
-      raw: Uint8Array
-    ): Effect.Effect<SpoolRecord, SpoolError> =>
-      Effect.gen(function* () {
-        const receivedAt = yield* Clock.currentTimeMillis
-        const id = `${receivedAt.toString().padStart(14, "0")}-${process.pid}-${(++counter).toString().padStart(8, "0")}`
-        const record: SpoolRecord = { id, receivedAt, ...fields }
-        yield* write(record, raw)
-        return record
-      })
-
-    const restore = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
-      isSpoolId(record.id)
-        ? write(record, raw)
-        : Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${JSON.stringify(record.id)}`) }))
-
-    /** The spool's own lines (its methods run on their callers' fibers). */
-    const inSpool = LogContext.annotate({ component: "spool" })
-
-    const remove = (ids: ReadonlyArray<string>): Effect.Effect<void> =>
-      Effect.promise(async () => {
-        const failures: Array<{ id: string; error: Error }> = []
-        await eachLimited(ids, 16, (id) =>
-          unlink(fileOf(id)).catch((error: NodeJS.ErrnoException) => {
-            if (error.code !== "ENOENT") failures.push({ id, error })
-          })
-        )
-        return failures
-      }).pipe(
-        Effect.flatMap((failures) =>
-          Effect.forEach(failures, ({ id, error }) => Effect.logError(`cannot remove ${id}: ${error.message}`), {
-            discard: true
-          })
-        ),
-        inSpool
-      )
-
-    const readRaw = (id: string): Effect.Effect<Buffer, SpoolError> =>
-      Effect.tryPromise({
-        try: async () => (await readSpoolFile(fileOf(id))).raw,
-        catch: (cause) => new SpoolError({ operation: `read ${id}`, cause })
-      })
-
-    const recover: Effect.Effect<ReadonlyArray<SpoolRecord>, SpoolError> = Effect.gen(function* () {
-      const names = yield* Effect.tryPromise({
-        try: () => fs.readdir(messagesDir),
-        catch: (cause) => new SpoolError({ operation: `list ${messagesDir}`, cause })
-      })
-      const { records, unreadable } = yield* Effect.promise(async () => {
-        const records: Array<SpoolRecord> = []
-        const unreadable: Array<{ name: string; error: Error }> = []
-        await eachLimited(
-          names.filter((name) => name.endsWith(".eml")),
-          16,
-          (name) =>
-            readHeader(path.join(messagesDir, name)).then(
-              ({ record }) => void records.push(record),
-              (error: Error) => void unreadable.push({ name, error })
-            )
-        )
-        return { records, unreadable }
-      })
-      yield* Effect.forEach(unreadable, ({ name, error }) => Effect.logError(`skipping unreadable ${name}: ${error.message}`), {
-        discard: true
-      })
-      return records.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
-    }).pipe(inSpool)
-
-    const checkHealth = yield* Effect.cachedWithTTL(
-      Effect.tryPromise(() => probeWritable(tmpDir, messagesDir, `probe-${process.pid}-${++counter}`)).pipe(
-        Effect.as(true),
-        Effect.orElseSucceed(() => false)
-      ),
-      HEALTH_TTL
-    )
-
-    return {
-      /** Stores a message durably; resolves only once it is on disk. */
-      put,
-      /**
-       * Stores a message taken in from an older store, under the id and
-       * arrival time it brings (see {@link isSpoolId}); durable once it
-       * resolves. Storing an id again replaces it, so an import interrupted
-       * and run again makes no copy.
-       */
-      restore,
-      /** Deletes messages whose summaries were relayed or filed. */
-      remove,
-      /** The raw bytes of a stored message. */
-      readRaw,
-      /** Every message on disk, oldest first (for recovery after a restart). */
-      recover,
-      /** Whether a message could be stored now (probed on disk, at most once per {@link HEALTH_TTL}). */
-      checkHealth
-    } as const
+/**
+ * Opens the one-file-per-message spool under `--message-store` (the message
+ * half of the embedded store); its directory handle closes with the scope.
+ */
+export const makeSpool: Effect.Effect<MessageStore, SpoolError, AppConfig | Scope.Scope> = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const root = path.resolve(config.messageStore)
+  const messagesDir = messagesDirOf(root)
+  const tmpDir = path.join(root, "tmp")
+  yield* Effect.tryPromise({
+    try: async () => {
+      await fs.mkdir(messagesDir, { recursive: true, mode: 0o700 })
+      await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 })
+      for (const stale of await fs.readdir(tmpDir)) await fs.rm(path.join(tmpDir, stale), { force: true })
+    },
+    catch: (cause) => new SpoolError({ operation: `open ${root}`, cause })
   })
-}) {}
+  const directory = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => makeGroupSync(messagesDir, await openDirectory(messagesDir)),
+      catch: (cause) => new SpoolError({ operation: `open ${messagesDir}`, cause })
+    }),
+    (directory) => Effect.promise(() => directory.close())
+  )
+  const fileOf = (id: string) => path.join(messagesDir, `${id}.eml`)
+
+  /** Writes a record and its message durably; a file of the same id is replaced. */
+  const write = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
+    Effect.tryPromise({
+      try: async () => {
+        await writeDurably(path.join(tmpDir, `${record.id}.eml`), fileOf(record.id), [
+          Buffer.from(JSON.stringify(record) + "\n", "utf8"),
+          raw
+        ])
+        await directory.sync().catch(async (error: unknown) => {
+          // Not acknowledged, so not kept: the client retries and must not find a copy summarized later.
+          await removeQuietly(fileOf(record.id))
+          throw error
+        })
+      },
+      catch: (cause) => new SpoolError({ operation: "write", cause })
+    })
+
+  const put = (
+    fields: Omit<SpoolRecord, "id" | "receivedAt">,
+    raw: Uint8Array
+  ): Effect.Effect<SpoolRecord, SpoolError> =>
+    Effect.gen(function* () {
+      const receivedAt = yield* Clock.currentTimeMillis
+      const id = `${receivedAt.toString().padStart(14, "0")}-${process.pid}-${(++counter).toString().padStart(8, "0")}`
+      const record: SpoolRecord = { id, receivedAt, ...fields }
+      yield* write(record, raw)
+      return record
+    })
+
+  const restore = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
+    isSpoolId(record.id)
+      ? write(record, raw)
+      : Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${JSON.stringify(record.id)}`) }))
+
+  /** The spool's own lines (its methods run on their callers' fibers). */
+  const inSpool = LogContext.annotate({ component: "spool" })
+
+  const remove = (ids: ReadonlyArray<string>): Effect.Effect<void> =>
+    Effect.promise(async () => {
+      const failures: Array<{ id: string; error: Error }> = []
+      await eachLimited(ids, 16, (id) =>
+        unlink(fileOf(id)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== "ENOENT") failures.push({ id, error })
+        })
+      )
+      return failures
+    }).pipe(
+      Effect.flatMap((failures) =>
+        Effect.forEach(failures, ({ id, error }) => Effect.logError(`cannot remove ${id}: ${error.message}`), {
+          discard: true
+        })
+      ),
+      inSpool
+    )
+
+  const readRaw = (id: string): Effect.Effect<Buffer, SpoolError> =>
+    Effect.tryPromise({
+      try: async () => (await readSpoolFile(fileOf(id))).raw,
+      catch: (cause) => new SpoolError({ operation: `read ${id}`, cause })
+    })
+
+  const recover: Effect.Effect<ReadonlyArray<SpoolRecord>, SpoolError> = Effect.gen(function* () {
+    const names = yield* Effect.tryPromise({
+      try: () => fs.readdir(messagesDir),
+      catch: (cause) => new SpoolError({ operation: `list ${messagesDir}`, cause })
+    })
+    const { records, unreadable } = yield* Effect.promise(async () => {
+      const records: Array<SpoolRecord> = []
+      const unreadable: Array<{ name: string; error: Error }> = []
+      await eachLimited(
+        names.filter((name) => name.endsWith(".eml")),
+        16,
+        (name) =>
+          readHeader(path.join(messagesDir, name)).then(
+            ({ record }) => void records.push(record),
+            (error: Error) => void unreadable.push({ name, error })
+          )
+      )
+      return { records, unreadable }
+    })
+    yield* Effect.forEach(unreadable, ({ name, error }) => Effect.logError(`skipping unreadable ${name}: ${error.message}`), {
+      discard: true
+    })
+    return records.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
+  }).pipe(inSpool)
+
+  const checkHealth = yield* Effect.cachedWithTTL(
+    Effect.tryPromise(() => probeWritable(tmpDir, messagesDir, `probe-${process.pid}-${++counter}`)).pipe(
+      Effect.as(true),
+      Effect.orElseSucceed(() => false)
+    ),
+    HEALTH_TTL
+  )
+
+  return { put, restore, remove, readRaw, recover, checkHealth }
+})

@@ -1,7 +1,7 @@
 /**
- * failmail's small durable state, beside the spool under
+ * The state half of the embedded {@link Store}: small durable state, beside the spool under
  * `<message-store>/state/`: the relay budget's send log, the memory of
- * reported groups, and (later) silences, expectations and the link-signing
+ * reported groups, silences, expectations and the link-signing
  * key. Each kind of state is one named document, a JSON snapshot in
  * `<name>.json`.
  *
@@ -18,21 +18,15 @@
  * (the budget log holds at most one period's sends, the memory at most
  * 10,000 groups), a snapshot of the largest one is written in milliseconds
  * (see the README), and SQLite would bring a native dependency whose commits
- * block the event loop. The store issue puts this behind one `Store` seam.
+ * block the event loop.
  */
-import { Data, Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import * as fsCallback from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { AppConfig } from "./AppConfig.ts"
 import { writeDurably } from "./Spool.ts"
-
-/** The state could not be read or written. */
-export class StateError extends Data.TaggedError("StateError")<{ readonly operation: string; readonly cause: unknown }> {
-  override get message(): string {
-    return `state ${this.operation}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
-  }
-}
+import { StateError, type StoreShape } from "./Store.ts"
 
 const NAME = /^[a-z][a-z0-9-]*$/
 
@@ -82,67 +76,61 @@ const makeWriter = (write: (text: string) => Promise<void>) => {
   }
 }
 
-/** Named durable documents under `<message-store>/state/`. */
-export class StateStore extends Effect.Service<StateStore>()("failmail/StateStore", {
-  scoped: Effect.gen(function* () {
-    const config = yield* AppConfig
-    const dir = path.join(path.resolve(config.messageStore), "state")
-    yield* Effect.tryPromise({
-      try: () => fs.mkdir(dir, { recursive: true, mode: 0o700 }),
-      catch: (cause) => new StateError({ operation: `open ${dir}`, cause })
-    })
-    const writers = new Map<string, (value: () => unknown) => Promise<void>>()
-    const fileOf = (name: string) => {
-      if (!NAME.test(name)) throw new Error(`invalid state name "${name}"`)
-      return path.join(dir, `${name}.json`)
-    }
-    let temporaries = 0
-    const writerOf = (name: string) => {
-      let writer = writers.get(name)
-      if (writer === undefined) {
-        const file = fileOf(name)
-        writer = makeWriter(async (text) => {
-          const tmp = path.join(dir, `.${name}.${process.pid}.${++temporaries}.tmp`)
-          await writeDurably(tmp, file, [Buffer.from(text, "utf8")])
-          await syncDirectory(dir)
-        })
-        writers.set(name, writer)
-      }
-      return writer
-    }
+/** The named-state half of a {@link StoreShape}. */
+export type StateDocuments = Pick<StoreShape, "load" | "save">
 
-    // Leftovers of writes a crash interrupted (their documents are the previous, complete ones).
-    yield* Effect.promise(async () => {
-      for (const name of await fs.readdir(dir).catch(() => [])) {
-        if (name.endsWith(".tmp")) await fs.rm(path.join(dir, name), { force: true })
-      }
-    })
-
-    return {
-      /** The document `name` as last saved, or `undefined` if it was never saved. */
-      load: (name: string): Effect.Effect<unknown, StateError> =>
-        Effect.tryPromise({
-          try: async () => {
-            const text = await fs.readFile(fileOf(name), "utf8").catch((error: NodeJS.ErrnoException) => {
-              if (error.code === "ENOENT") return undefined
-              throw error
-            })
-            return text === undefined ? undefined : (JSON.parse(text) as unknown)
-          },
-          catch: (cause) => new StateError({ operation: `read ${name}`, cause })
-        }),
-      /**
-       * Replaces the document `name` with what `value` returns (called when
-       * the write happens: it must return the state as of this call);
-       * resolves once it (or a later value) is on disk.
-       */
-      save: (name: string, value: () => unknown): Effect.Effect<void, StateError> =>
-        Effect.tryPromise({
-          try: () => writerOf(name)(value),
-          catch: (cause) => new StateError({ operation: `write ${name}`, cause })
-        }),
-      /** The state directory. */
-      dir
-    } as const
+/** Opens the named durable documents under `<message-store>/state/` (the state half of the embedded store). */
+export const makeStateDocuments: Effect.Effect<StateDocuments, StateError, AppConfig | Scope.Scope> = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const dir = path.join(path.resolve(config.messageStore), "state")
+  yield* Effect.tryPromise({
+    try: () => fs.mkdir(dir, { recursive: true, mode: 0o700 }),
+    catch: (cause) => new StateError({ operation: `open ${dir}`, cause })
   })
-}) {}
+  const writers = new Map<string, (value: () => unknown) => Promise<void>>()
+  const fileOf = (name: string) => {
+    if (!NAME.test(name)) throw new Error(`invalid state name "${name}"`)
+    return path.join(dir, `${name}.json`)
+  }
+  let temporaries = 0
+  const writerOf = (name: string) => {
+    let writer = writers.get(name)
+    if (writer === undefined) {
+      const file = fileOf(name)
+      writer = makeWriter(async (text) => {
+        const tmp = path.join(dir, `.${name}.${process.pid}.${++temporaries}.tmp`)
+        await writeDurably(tmp, file, [Buffer.from(text, "utf8")])
+        await syncDirectory(dir)
+      })
+      writers.set(name, writer)
+    }
+    return writer
+  }
+
+  // Leftovers of writes a crash interrupted (their documents are the previous, complete ones).
+  yield* Effect.promise(async () => {
+    for (const name of await fs.readdir(dir).catch(() => [])) {
+      if (name.endsWith(".tmp")) await fs.rm(path.join(dir, name), { force: true })
+    }
+  })
+
+  const load = (name: string): Effect.Effect<unknown, StateError> =>
+    Effect.tryPromise({
+      try: async () => {
+        const text = await fs.readFile(fileOf(name), "utf8").catch((error: NodeJS.ErrnoException) => {
+          if (error.code === "ENOENT") return undefined
+          throw error
+        })
+        return text === undefined ? undefined : (JSON.parse(text) as unknown)
+      },
+      catch: (cause) => new StateError({ operation: `read ${name}`, cause })
+    })
+
+  const save = (name: string, value: () => unknown): Effect.Effect<void, StateError> =>
+    Effect.tryPromise({
+      try: () => writerOf(name)(value),
+      catch: (cause) => new StateError({ operation: `write ${name}`, cause })
+    })
+
+  return { load, save }
+})

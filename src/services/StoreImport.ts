@@ -3,7 +3,7 @@
  * takes in what an older store left in `--message-store`.
  *
  * - The spool of earlier failmail releases (`msg/<id>.eml`) is the current
- *   format: the Spool reads it as it is.
+ *   format: the embedded store reads it as it is.
  * - The Go failmail's store (a maildir: `cur/<name>`, its envelope as JSON
  *   in `.meta/<name>`, whose modification time is the arrival time): each
  *   message is keyed by the Classifier as new mail is, stored in the spool
@@ -23,7 +23,7 @@ import * as LogContext from "../domain/LogContext.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import * as MailSource from "./MailSource.ts"
-import { Spool, type SpoolRecord } from "./Spool.ts"
+import { Store, type SpoolRecord } from "./Store.ts"
 
 /** Messages taken in at once (each is a durable write; the spool shares their syncs). */
 const CONCURRENCY = 16
@@ -57,13 +57,13 @@ const syncFolder = (dir: string) =>
  * returns how many messages were taken in. A message that cannot be read
  * or stored is logged and left where it is, for the next start.
  */
-export const importGoStore: Effect.Effect<number, never, Spool | Classifier | AppConfig> = Effect.gen(function* () {
+export const importGoStore: Effect.Effect<number, never, Store | Classifier | AppConfig> = Effect.gen(function* () {
   const config = yield* AppConfig
-  const spool = yield* Spool
+  const store = yield* Store
   const classifier = yield* Classifier
   const root = path.resolve(config.messageStore)
-  const store = yield* MailSource.goStore(root)
-  if (store === undefined) return 0
+  const goStore = yield* MailSource.goStore(root)
+  if (goStore === undefined) return 0
 
   const takeIn = (message: MailSource.GoStoreMessage) =>
     Effect.gen(function* () {
@@ -80,7 +80,7 @@ export const importGoStore: Effect.Effect<number, never, Spool | Classifier | Ap
         sender: classified.sender,
         size: stored.raw.byteLength
       }
-      yield* Effect.mapError(spool.restore(record, stored.raw), (error) => error.message)
+      yield* Effect.mapError(store.restore(record, stored.raw), (error) => error.message)
       for (const file of message.files) yield* removeFile(file)
       return true
     }).pipe(
@@ -89,14 +89,14 @@ export const importGoStore: Effect.Effect<number, never, Spool | Classifier | Ap
       )
     )
 
-  const taken = yield* Effect.forEach(store.messages, takeIn, { concurrency: CONCURRENCY })
+  const taken = yield* Effect.forEach(goStore.messages, takeIn, { concurrency: CONCURRENCY })
   const imported = taken.filter(Boolean).length
 
   // A message file whose metadata is gone was taken in before a crash if the spool holds it; otherwise the
   // Go failmail never finished storing it (and never acknowledged it), so it is left alone.
   let unfinished = 0
-  for (const { name, file } of store.withoutMeta) {
-    const held = yield* Effect.either(spool.readRaw(goStoreId(name)))
+  for (const { name, file } of goStore.withoutMeta) {
+    const held = yield* Effect.either(store.readRaw(goStoreId(name)))
     if (held._tag === "Right") {
       yield* Effect.catchAll(removeFile(file), (error) => Effect.logWarning(error))
     } else {
@@ -108,7 +108,7 @@ export const importGoStore: Effect.Effect<number, never, Spool | Classifier | Ap
       `${unfinished} files in ${path.join(root, "cur")} have no metadata in .meta/ (the Go failmail had not finished storing them, so never acknowledged them); left in place`
     )
   }
-  if (imported > 0 || store.withoutMeta.length > unfinished) {
+  if (imported > 0 || goStore.withoutMeta.length > unfinished) {
     yield* syncFolder(path.join(root, ".meta"))
     yield* syncFolder(path.join(root, "cur"))
   }
@@ -117,4 +117,4 @@ export const importGoStore: Effect.Effect<number, never, Spool | Classifier | Ap
 }).pipe(LogContext.annotate({ component: "store-import" }))
 
 /** Runs {@link importGoStore} when built: before the Batcher, so what it takes in is recovered with the rest. */
-export const layer: Layer.Layer<never, never, Spool | Classifier | AppConfig> = Layer.effectDiscard(importGoStore)
+export const layer: Layer.Layer<never, never, Store | Classifier | AppConfig> = Layer.effectDiscard(importGoStore)

@@ -4,17 +4,16 @@
  * completes inside the Effect runtime, so a test moves the clock and asserts
  * at once, without waiting for disk I/O in real time.
  *
- * Each implements exactly the interface of the real service (built with its
- * `make`), and the contract tests (`test/Spool.test.ts`, `test/Maildir.test.ts`)
- * run the same cases against both. What they hold is a plain object the test
+ * Each implements exactly the contract of the real service, and the contract
+ * tests (`test/Store.contract.test.ts`, `test/Maildir.test.ts`) run the same
+ * cases against both. What they hold is a plain object the test
  * can read, and share between two layers to model a restart.
  */
 import { Clock, Effect, Layer } from "effect"
 import * as path from "node:path"
 import { isSpoolId } from "../../src/domain/Message.ts"
 import { Maildir, MaildirError } from "../../src/services/Maildir.ts"
-import { Spool, SpoolError, type SpoolRecord } from "../../src/services/Spool.ts"
-import { StateError, StateStore } from "../../src/services/StateStore.ts"
+import { missing, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../../src/services/Store.ts"
 
 /** What an in-memory spool holds; it outlives the layers built on it, as a directory does. */
 export interface MemorySpool {
@@ -28,47 +27,6 @@ export interface MemorySpool {
 
 /** An empty in-memory spool. */
 export const memorySpool = (): MemorySpool => ({ messages: new Map(), unwritable: false, issued: 0 })
-
-/** {@link Spool} kept in `contents`. */
-export const spoolInMemory = (contents: MemorySpool): Layer.Layer<Spool> =>
-  Layer.succeed(
-    Spool,
-    Spool.make({
-      put: (fields, raw) =>
-        Effect.gen(function* () {
-          if (contents.unwritable) return yield* new SpoolError({ operation: "write", cause: new Error("unwritable (test)") })
-          const receivedAt = yield* Clock.currentTimeMillis
-          const id = `${receivedAt.toString().padStart(14, "0")}-memory-${(++contents.issued).toString().padStart(8, "0")}`
-          const record: SpoolRecord = { id, receivedAt, ...fields }
-          contents.messages.set(id, { record, raw: Buffer.from(raw) })
-          return record
-        }),
-      restore: (record, raw) =>
-        Effect.suspend(() => {
-          if (contents.unwritable) return Effect.fail(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") }))
-          if (!isSpoolId(record.id)) return Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${record.id}`) }))
-          contents.messages.set(record.id, { record, raw: Buffer.from(raw) })
-          return Effect.void
-        }),
-      remove: (ids) =>
-        Effect.sync(() => {
-          for (const id of ids) contents.messages.delete(id)
-        }),
-      readRaw: (id) =>
-        Effect.suspend(() => {
-          const stored = contents.messages.get(id)
-          return stored === undefined
-            ? Effect.fail(new SpoolError({ operation: `read ${id}`, cause: Object.assign(new Error("no such message"), { code: "ENOENT" }) }))
-            : Effect.succeed(stored.raw)
-        }),
-      recover: Effect.sync(() =>
-        [...contents.messages.values()]
-          .map((stored) => stored.record)
-          .sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
-      ),
-      checkHealth: Effect.sync(() => !contents.unwritable)
-    })
-  )
 
 /** One message in an in-memory maildir. */
 export interface MemoryMaildirFile {
@@ -120,22 +78,56 @@ export interface MemoryState {
 /** An empty in-memory state store. */
 export const memoryState = (): MemoryState => ({ documents: new Map(), unwritable: false })
 
-/** {@link StateStore} kept in `contents` (saved as JSON text, so what is read back is what a file would give). */
-export const stateInMemory = (contents: MemoryState): Layer.Layer<StateStore> =>
-  Layer.succeed(
-    StateStore,
-    StateStore.make({
-      load: (name) =>
-        Effect.sync(() => {
-          const text = contents.documents.get(name)
-          return text === undefined ? undefined : (JSON.parse(text) as unknown)
-        }),
-      save: (name, value) =>
-        Effect.suspend(() => {
-          if (contents.unwritable) return Effect.fail(new StateError({ operation: `write ${name}`, cause: new Error("unwritable (test)") }))
-          contents.documents.set(name, JSON.stringify(value()))
-          return Effect.void
-        }),
-      dir: "(memory)"
+/** The message half of a {@link Store} kept in `contents`. */
+const messagesIn = (contents: MemorySpool): Omit<StoreShape, "load" | "save"> => ({
+  put: (fields, raw) =>
+    Effect.gen(function* () {
+      if (contents.unwritable) return yield* new SpoolError({ operation: "write", cause: new Error("unwritable (test)") })
+      const receivedAt = yield* Clock.currentTimeMillis
+      const id = `${receivedAt.toString().padStart(14, "0")}-memory-${(++contents.issued).toString().padStart(8, "0")}`
+      const record: SpoolRecord = { id, receivedAt, ...fields }
+      contents.messages.set(id, { record, raw: Buffer.from(raw) })
+      return record
+    }),
+  restore: (record, raw) =>
+    Effect.suspend(() => {
+      if (contents.unwritable) return Effect.fail(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") }))
+      if (!isSpoolId(record.id)) return Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${record.id}`) }))
+      contents.messages.set(record.id, { record, raw: Buffer.from(raw) })
+      return Effect.void
+    }),
+  remove: (ids) =>
+    Effect.sync(() => {
+      for (const id of ids) contents.messages.delete(id)
+    }),
+  readRaw: (id) =>
+    Effect.suspend(() => {
+      const stored = contents.messages.get(id)
+      return stored === undefined ? Effect.fail(new SpoolError({ operation: `read ${id}`, cause: missing(id) })) : Effect.succeed(stored.raw)
+    }),
+  recover: Effect.sync(() =>
+    [...contents.messages.values()]
+      .map((stored) => stored.record)
+      .sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
+  ),
+  checkHealth: Effect.sync(() => !contents.unwritable)
+})
+
+/** The state half of a {@link Store} kept in `contents` (saved as JSON text, so what is read back is what a file would give). */
+const documentsIn = (contents: MemoryState): Pick<StoreShape, "load" | "save"> => ({
+  load: (name) =>
+    Effect.sync(() => {
+      const text = contents.documents.get(name)
+      return text === undefined ? undefined : (JSON.parse(text) as unknown)
+    }),
+  save: (name, value) =>
+    Effect.suspend(() => {
+      if (contents.unwritable) return Effect.fail(new StateError({ operation: `write ${name}`, cause: new Error("unwritable (test)") }))
+      contents.documents.set(name, JSON.stringify(value()))
+      return Effect.void
     })
-  )
+})
+
+/** A {@link Store} whose messages are kept in `messages` and whose state documents in `state`. */
+export const storeInMemory = (messages: MemorySpool = memorySpool(), state: MemoryState = memoryState()): Layer.Layer<Store> =>
+  Layer.succeed(Store, Store.of({ ...messagesIn(messages), ...documentsIn(state) }))

@@ -27,13 +27,13 @@ import { Lifecycle } from "../../src/services/Lifecycle.ts"
 import { Outbox } from "../../src/services/Outbox.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
 import { Silences } from "../../src/services/Silences.ts"
+import type { StoreShape } from "../../src/services/Store.ts"
 import {
   maildirInMemory,
   memoryMaildirs,
   memorySpool,
   memoryState,
-  spoolInMemory,
-  stateInMemory,
+  storeInMemory,
   type MemoryMaildirs,
   type MemorySpool,
   type MemoryState
@@ -137,7 +137,7 @@ export const memoryStorage = (): MemoryStorage => {
   const spool = memorySpool()
   const maildirs = memoryMaildirs()
   const state = memoryState()
-  return { spool, maildirs, state, layer: Layer.mergeAll(spoolInMemory(spool), maildirInMemory(maildirs), stateInMemory(state)) }
+  return { spool, maildirs, state, layer: Layer.merge(storeInMemory(spool, state), maildirInMemory(maildirs)) }
 }
 
 /**
@@ -325,4 +325,17 @@ export const rawMessage = (fields: {
       ""
     ].join("\r\n"),
     "utf8"
+  )
+
+/** Stores {@link rawMessage} with this subject as the intake would, keyed by its subject. */
+export const putMessage = (store: StoreShape, subject: string) =>
+  store.put(
+    {
+      envelope: { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] },
+      keys: { fingerprint: "f", batchKey: "", groupKey: subject },
+      subject,
+      sender: "app@example.com",
+      size: rawMessage({ subject }).byteLength
+    },
+    rawMessage({ subject })
   )

@@ -6,13 +6,13 @@ import { FailmailApi } from "../../domain/Api.ts"
 import { BatchNotPending } from "../../domain/api/Batches.ts"
 import { downloadName, heldMessageOf, MessageNotHeld, MessageUnreadable } from "../../domain/api/Messages.ts"
 import { Batcher } from "../Batcher.ts"
-import { Spool } from "../Spool.ts"
+import { Store } from "../Store.ts"
 
 /** The `messages` handlers. */
 export const MessagesLive = HttpApiBuilder.group(FailmailApi, "messages", (handlers) =>
   Effect.gen(function* () {
     const batcher = yield* Batcher
-    const spool = yield* Spool
+    const store = yield* Store
     const ofBatch = (key: string) =>
       Effect.flatMap(batcher.messages(key), (messages) =>
         messages === undefined
@@ -23,7 +23,7 @@ export const MessagesLive = HttpApiBuilder.group(FailmailApi, "messages", (handl
       .handle("ofBatch", ({ path }) => ofBatch(path.key))
       .handle("ofBatchByQuery", ({ urlParams }) => ofBatch(urlParams.key))
       .handleRaw("raw", ({ path }) =>
-        spool.readRaw(path.id).pipe(
+        store.readRaw(path.id).pipe(
           Effect.map((raw) =>
             HttpServerResponse.uint8Array(raw, {
               contentType: "message/rfc822",

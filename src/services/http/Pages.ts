@@ -33,7 +33,7 @@ import { Outbox } from "../Outbox.ts"
 import { SilenceLinks } from "../SilenceLinks.ts"
 import { Silences } from "../Silences.ts"
 import { currentStats } from "./Stats.ts"
-import { StateError } from "../StateStore.ts"
+import { StateError } from "../Store.ts"
 
 const HTML = "text/html; charset=utf-8"
 

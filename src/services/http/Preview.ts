@@ -6,20 +6,20 @@ import { previewAnswerOf } from "../../domain/api/Preview.ts"
 import { AppConfig } from "../AppConfig.ts"
 import * as MailSource from "../MailSource.ts"
 import * as Previewer from "../Previewer.ts"
-import { Spool } from "../Spool.ts"
+import { Store } from "../Store.ts"
 
 /** The `preview` handlers. */
 export const PreviewLive = HttpApiBuilder.group(FailmailApi, "preview", (handlers) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const spool = yield* Spool
+    const store = yield* Store
     return handlers.handle("preview", ({ payload }) =>
       Effect.gen(function* () {
         const candidates = yield* MailSource.pending
         const expressions = { batchExpr: payload.batchExpr ?? config.batchExpr, groupExpr: payload.groupExpr ?? config.groupExpr }
         return previewAnswerOf(yield* Previewer.preview(candidates).pipe(Effect.provide(Previewer.layerFor({ ...config, ...expressions }))))
       }).pipe(
-        Effect.provideService(Spool, spool),
+        Effect.provideService(Store, store),
         // A failed expression is in the answer; logging it would read as trouble with real mail.
         Logger.withMinimumLogLevel(LogLevel.Error),
         // The payload's expressions compiled when it was decoded, and the spool is readable when failmail runs.

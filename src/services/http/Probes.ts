@@ -6,17 +6,17 @@ import { FailmailApi } from "../../domain/Api.ts"
 import { Unhealthy } from "../../domain/api/Probes.ts"
 import { SmtpListener } from "../SmtpListener.ts"
 import { Metrics } from "../Metrics.ts"
-import { Spool } from "../Spool.ts"
+import { Store } from "../Store.ts"
 
 /** The `probes` handlers. */
 export const ProbesLive = HttpApiBuilder.group(FailmailApi, "probes", (handlers) =>
   Effect.gen(function* () {
     const smtpListener = yield* SmtpListener
-    const spool = yield* Spool
+    const store = yield* Store
     const metrics = yield* Metrics
     const health = Effect.gen(function* () {
       const smtp = yield* smtpListener.listening
-      const spoolOk = yield* spool.checkHealth
+      const spoolOk = yield* store.checkHealth
       if (!(smtp && spoolOk)) return yield* Effect.fail(new Unhealthy({ status: "unavailable", smtp, spool: spoolOk }))
       return { status: "ok" as const, smtp, spool: spoolOk }
     })

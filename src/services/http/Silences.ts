@@ -6,7 +6,7 @@ import { InvalidField, SilenceNotFound, silenceOf, StateNotSaved, stateNotSaved 
 import type { FieldError } from "../../domain/Matchers.ts"
 import { Batcher } from "../Batcher.ts"
 import { Silences } from "../Silences.ts"
-import { StateError } from "../StateStore.ts"
+import { StateError } from "../Store.ts"
 
 /** A refused create request as the API answers it: 503 when the state could not be saved, else 400 naming the wrong field. */
 export const createRefused = (error: FieldError | StateError): InvalidField | StateNotSaved =>
