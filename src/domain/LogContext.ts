@@ -19,6 +19,7 @@ export type Component =
   | "batcher"
   | "outbox"
   | "dispatcher"
+  | "history"
   | "renderer"
   | "relay-all"
   | "all-dir"

@@ -16,6 +16,7 @@ import { Dispatcher } from "../services/Dispatcher.ts"
 import { Expectations } from "../services/Expectations.ts"
 import { GroupMemory } from "../services/GroupMemory.ts"
 import { History } from "../services/History.ts"
+import { HistoryDocument } from "../services/HistoryDocument.ts"
 import { Http } from "../services/Http.ts"
 import { SmtpListener } from "../services/SmtpListener.ts"
 import { MessageIntake } from "../services/MessageIntake.ts"
@@ -68,7 +69,8 @@ export const core = <E1, E2>(
     Layer.provideMerge(Layer.mergeAll(Expectations.Default, Silences.Default)),
     Layer.provideMerge(Outbox.Default),
     Layer.provideMerge(Dispatcher.Default),
-    Layer.provideMerge(GroupMemory.Default),
+    // Below the Dispatcher: the history is read before the first summary and saved after the last.
+    Layer.provideMerge(Layer.merge(GroupMemory.Default, HistoryDocument)),
     // Before the Batcher recovers the spool: what an older store left is in it by then.
     Layer.provideMerge(StoreImport.layer),
     Layer.provideMerge(Renderer.Default),

@@ -2,9 +2,12 @@
  * What failmail did lately, for the dashboard and `/api/stats`: the last
  * summaries with their delivery status, and totals since start. Built once
  * per process and kept across reloads (`processServices` in `Main.ts`).
+ * The summaries are also kept durably (see `HistoryDocument.ts`): this
+ * service adopts what was stored and says when what it shows changed.
  */
 import { Clock, Effect } from "effect"
 import type { SummaryRecord } from "../domain/Status.ts"
+import * as SummaryHistory from "../domain/SummaryHistory.ts"
 
 /** Totals since start. */
 export interface Totals {
@@ -16,9 +19,6 @@ export interface Totals {
   /** When the last message was accepted (ms), 0 if none yet. */
   lastReceivedAt: number
 }
-
-/** How many summaries the dashboard keeps. */
-export const RECENT_SUMMARIES = 100
 
 /** Recent summaries and totals. */
 export class History extends Effect.Service<History>()("failmail/History", {
@@ -32,8 +32,12 @@ export class History extends Effect.Service<History>()("failmail/History", {
       summariesFailed: 0,
       lastReceivedAt: 0
     }
-    const recent: Array<SummaryRecord> = []
+    let recent: Array<SummaryRecord> = []
+    /** The ids of the summaries this process tracks (the others were adopted from the store). */
+    const own = new Set<number>()
     let nextId = 1
+    let changed: (() => void) | undefined
+    const notify = () => changed?.()
 
     const track = (fields: Pick<SummaryRecord, "batchKey" | "subject" | "recipients" | "messageCount" | "groupCount">) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
@@ -52,7 +56,9 @@ export class History extends Effect.Service<History>()("failmail/History", {
           failedPath: ""
         }
         recent.unshift(record)
-        if (recent.length > RECENT_SUMMARIES) recent.length = RECENT_SUMMARIES
+        own.add(record.id)
+        for (const dropped of recent.splice(SummaryHistory.RECENT_SUMMARIES)) own.delete(dropped.id)
+        notify()
         return record
       })
 
@@ -61,6 +67,7 @@ export class History extends Effect.Service<History>()("failmail/History", {
         Object.assign(record, change, { updatedAt: now })
         if (change.status === "delivered") totals.summariesDelivered++
         if (change.status === "failed") totals.summariesFailed++
+        notify()
       })
 
     return {
@@ -71,6 +78,19 @@ export class History extends Effect.Service<History>()("failmail/History", {
       track,
       /** Records a change of a tracked summary. */
       update,
+      /**
+       * Takes in the summaries read from the store (newest first): they are
+       * shown beside those this process tracks, which stay as they are, and
+       * ids continue above all of them.
+       */
+      adopt: (stored: ReadonlyArray<SummaryRecord>): void => {
+        recent = SummaryHistory.merged(recent.filter((record) => own.has(record.id)), stored)
+        nextId = Math.max(nextId, SummaryHistory.nextIdAfter(recent))
+      },
+      /** Calls `listener` (plain code) whenever what {@link recent} shows changes; `undefined` stops it. */
+      onChange: (listener: (() => void) | undefined): void => {
+        changed = listener
+      },
       /** Records an accepted message (plain code: it runs for every message before its 250). */
       received: (at: number): void => {
         totals.received++
