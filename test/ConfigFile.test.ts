@@ -1,4 +1,4 @@
-import { Duration, Either, Equal, Redacted } from "effect"
+import { Data, Duration, Either, Equal, Redacted } from "effect"
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import * as ConfigFile from "../src/domain/ConfigFile.ts"
@@ -46,6 +46,7 @@ const expectSameConfig = (actual: Settings.Values, expected: Settings.Values) =>
 const everythingChanged: Settings.Values = {
   bindAddr: "0.0.0.0:2626",
   socketFd: 3,
+  proxyProtocol: Data.array(["10.0.0.5", "::1"]),
   credentials: Redacted.make("alice:s3cr:et"),
   tlsCert: "/etc/failmail/cert.pem",
   tlsKey: "/etc/failmail/key.pem",

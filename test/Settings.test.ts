@@ -105,6 +105,16 @@ describe("Other codecs", () => {
     expect(Settings.encodeValue("maxConnectionsPerIp", Settings.shareCount(0))).toBe("0")
   })
 
+  it("--proxy-protocol is empty (off), * (every peer) or IP addresses separated by commas", () => {
+    expect(Settings.decodeValue("proxyProtocol", "")).toEqual(Either.right([]))
+    expect(Settings.decodeValue("proxyProtocol", "*")).toEqual(Either.right(["*"]))
+    expect(Settings.decodeValue("proxyProtocol", "10.0.0.5, 10.0.0.6,::1")).toEqual(Either.right(["10.0.0.5", "10.0.0.6", "::1"]))
+    for (const [text, named] of [["lb.example", "lb.example"], ["10.0.0.5,10.0.0.300", "10.0.0.300"], ["10.0.0.0/8", "10.0.0.0/8"]]) {
+      expect(expectLeft(Settings.decodeValue("proxyProtocol", text ?? ""))).toContain(`"${named}"`)
+    }
+    expect(Settings.encodeValue("proxyProtocol", ["10.0.0.5", "::1"])).toBe("10.0.0.5,::1")
+  })
+
   it("log level and format are fixed words", () => {
     for (const word of ["debug", "info", "warn", "error"]) {
       expect(Settings.decodeValue("logLevel", word)).toEqual(Either.right(word))
@@ -180,6 +190,7 @@ describe("The settings table", () => {
     ["relay-user", "setting", ""],
     ["shutdown-timeout", "setting", "5s"],
     ["socket-fd", "setting", "0"],
+    ["proxy-protocol", "setting", ""],
     ["tls-cert", "setting", ""],
     ["tls-key", "setting", ""],
     ["wait-period", "setting", "30s"],

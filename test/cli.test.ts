@@ -2,7 +2,7 @@
  * The built program, run the way an operator runs it: `node dist/main.js ...`
  * in a scratch directory, judged by exit status, stdout, stderr and files.
  */
-import { Duration, Either, Equal, Redacted } from "effect"
+import { Data, Duration, Either, Equal, Redacted } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -155,6 +155,7 @@ describe("failmail --write-config", () => {
     const changed: Settings.Values = {
       bindAddr: "127.0.0.1:2626",
       socketFd: 3,
+      proxyProtocol: Data.array(["10.0.0.5", "*"]),
       credentials: Redacted.make("alice:s3cr:et"),
       tlsCert: inDir("cert.pem"),
       tlsKey: inDir("key.pem"),

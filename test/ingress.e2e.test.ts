@@ -553,6 +553,53 @@ describe("--debug-receiver", () => {
   })
 })
 
+describe("--proxy-protocol", () => {
+  /** A connection from the load balancer (127.0.0.1) that says, in a PROXY v1 header, it carries `client`; resolves with the first reply. */
+  const throughBalancer = async (port: number, client: string) => {
+    const conversation = await Conversation.open(port)
+    conversation.write(`PROXY TCP4 ${client} 127.0.0.1 40000 25\r\n`)
+    return { conversation, greeting: await conversation.read() }
+  }
+
+  it("the clients a trusted balancer names count as themselves: --max-connections-per-ip holds per client, and the log names the client", async () => {
+    const { failmail, upstream } = await startWithUpstream({
+      proxyProtocol: ["127.0.0.1"],
+      maxConnectionsPerIp: Settings.shareCount(1)
+    })
+    const first = await throughBalancer(failmail.port, "203.0.113.7")
+    expect(first.greeting.code).toBe(220)
+    const sameClient = await throughBalancer(failmail.port, "203.0.113.7")
+    expect(sameClient.greeting.code).toBe(421)
+    expect(failmail.logs.some((line) => line.includes("refused 203.0.113.7: it holds 1 connections"))).toBe(true)
+    await sameClient.conversation.closedByPeer()
+
+    // Another client behind the same balancer has a slot of its own, and its mail goes through.
+    const other = await throughBalancer(failmail.port, "203.0.113.8")
+    expect(other.greeting.code).toBe(220)
+    expect((await other.conversation.command("EHLO app.example")).code).toBe(250)
+    expect(await transaction(other.conversation, "app@example.org", ["ops@example.com"], alert("behind the balancer"))).toBe(250)
+    await other.conversation.quit()
+    await first.conversation.quit()
+    const [summary] = await settledSummaries(upstream, failmail, 1)
+    expect(summary?.subject).toBe("[failmail] 1 instance: behind the balancer")
+  })
+
+  it("a peer not listed speaks plain SMTP; a listed one that sends no header is refused", async () => {
+    const { failmail } = await startWithUpstream({ proxyProtocol: ["127.0.0.1"] })
+    const direct = await Conversation.open(failmail.port, { localAddress: "127.0.0.2" })
+    expect((await direct.read()).code).toBe(220)
+    expect((await direct.command("EHLO direct.example")).code).toBe(250)
+    await direct.quit()
+
+    const headerless = await Conversation.open(failmail.port)
+    headerless.write("EHLO sneaky.example\r\n")
+    const answer = await headerless.read()
+    expect(answer.code).not.toBe(220)
+    expect(answer.text).toContain("Invalid PROXY header")
+    await headerless.closedByPeer()
+  })
+})
+
 describe("other real clients", () => {
   it("swaks: one message arrives summarized", async () => {
     const { failmail, upstream } = await startWithUpstream()

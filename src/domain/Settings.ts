@@ -7,6 +7,7 @@
  */
 import bytes from "bytes"
 import { Data, Duration, Either, ParseResult, Redacted, Schema } from "effect"
+import { isIP } from "node:net"
 import { DEFAULT_BIND_ADDR } from "./Address.ts"
 import * as GoDuration from "./GoDuration.ts"
 import * as RelayBudget from "./RelayBudget.ts"
@@ -123,6 +124,27 @@ export const Size: Codec<number> = Schema.transformOrFail(Schema.String, Schema.
     return ParseResult.succeed(unit === undefined ? String(value) : `${value / (unit[1] as number)}${unit[0]}`)
   }
 })
+
+/**
+ * The peers trusted to send a PROXY protocol header (the load balancers in
+ * front): IP addresses separated by commas, `*` for every peer, or empty
+ * (none: no header is expected). Kept as the list of addresses.
+ */
+export const ProxyPeers: Codec<ReadonlyArray<string>> = Schema.transformOrFail(
+  Schema.String,
+  Schema.declare((value: unknown): value is ReadonlyArray<string> => Array.isArray(value) && value.every((peer) => typeof peer === "string")),
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      const peers = text.split(",").map((peer) => peer.trim()).filter((peer) => peer !== "")
+      const invalid = peers.find((peer) => peer !== "*" && isIP(peer) === 0)
+      return invalid === undefined
+        ? ParseResult.succeed(Data.array(peers))
+        : failWith(ast, text, `invalid address "${invalid}" (use IP addresses separated by commas, or * for every peer)`)
+    },
+    encode: (peers) => ParseResult.succeed(peers.join(","))
+  }
+)
 
 /** A share of a whole: a fixed count, or a percentage of the whole. */
 export type Share = { readonly _tag: "Count"; readonly count: number } | { readonly _tag: "Percent"; readonly percent: number }
@@ -244,6 +266,11 @@ export const settings = {
 
   bindAddr: text("bind-addr", DEFAULT_BIND_ADDR, "SMTP listen address (host:port)"),
   socketFd: count("socket-fd", 0, "listen on this inherited file descriptor instead of binding (0: off)"),
+  proxyProtocol: define(ProxyPeers, "addresses")(
+    "proxy-protocol",
+    Data.array([]),
+    "load balancers (IP addresses, comma-separated; * for any) whose SMTP connections start with a PROXY protocol header giving the client's address (empty: off)"
+  ),
   credentials: secret("credentials", Redacted.make(""), "username:password clients must AUTH with", { secret: true }),
   tlsCert: text("tls-cert", "", "PEM certificate file; with --tls-key, STARTTLS is offered"),
   tlsKey: text("tls-key", "", "PEM private key file for --tls-cert"),

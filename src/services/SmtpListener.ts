@@ -129,6 +129,8 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
       maxRecipients: config.maxRecipients,
       socketTimeout: Duration.toMillis(IDLE_TIMEOUT),
       disableReverseLookup: true,
+      // The load balancers of --proxy-protocol start each connection with a PROXY header naming the client.
+      useProxy: config.proxyProtocol.length === 0 ? false : [...config.proxyProtocol],
       lenientAddressParsing: true,
       logger: config.debugReceiver
         ? { info: conversationLog(logInfo), debug: conversationLog(logInfo), error: conversationLog(logInfo) }
