@@ -22,7 +22,8 @@ const NANOS_PER_UNIT: Record<string, bigint> = {
 
 const MAX_NANOS = 2n ** 63n - 1n
 
-const COMPONENT = /^(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/
+// µs and μs written as escapes: one non-ASCII character in a regular expression would make the whole bundled chunk a two-byte string in memory.
+const COMPONENT = /^(\d*)(?:\.(\d*))?(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/
 
 /** Parses a Go duration string into nanoseconds, or explains why it is not one. */
 export const parseNanos = (text: string): Either.Either<bigint, string> => {

@@ -44,8 +44,8 @@ const RULES: ReadonlyArray<readonly [RegExp, string]> = [
   [/\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b)?/g, "<time>"],
   // Times of day: `09:03`, `09:03:00`, `09:03:00.123`.
   [/\b\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\b/g, "<time>"],
-  // Durations, Go style and compound: `1523ms`, `1.5s`, `30s`, `5m`, `1h30m`, `5min`.
-  [/(?<![\w.])(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|mins?|secs?|hrs?|[smhd]))+(?!\w|\.\d)/g, "<duration>"],
+  // Durations, Go style and compound: `1523ms`, `1.5s`, `30s`, `5m`, `1h30m`, `5min` (µ/μ as escapes: see GoDuration).
+  [/(?<![\w.])(?:\d+(?:\.\d+)?(?:ns|us|\u00b5s|\u03bcs|ms|mins?|secs?|hrs?|[smhd]))+(?!\w|\.\d)/g, "<duration>"],
   // Double-quoted strings, with backslash escapes: `"disk full"`.
   [/"(?:[^"\\\n]|\\.)*"/g, "<str>"],
   // Single-quoted strings; a quote inside a word (`don't`) is an apostrophe, not a quote.
