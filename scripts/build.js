@@ -34,4 +34,10 @@ await build({
   banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
   logLevel: "warning"
 })
+// V8 holds a module's source as a two-byte string (twice the memory) if it has one character outside ASCII;
+// esbuild escapes them in strings but not in regular expression literals: write those with \u escapes.
+for (const file of fs.readdirSync(outdir).filter((name) => name.endsWith(".js"))) {
+  const at = fs.readFileSync(path.join(outdir, file), "latin1").search(/[^\x00-\x7f]/)
+  if (at !== -1) throw new Error(`dist/${file}: a character outside ASCII at offset ${at} (see scripts/build.js)`)
+}
 fs.chmodSync(path.join(outdir, "main.js"), 0o755)
