@@ -183,7 +183,9 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
               session.envelope.rcptTo.map((recipient) => recipient.address)
             )
           }
-          const stored = intake.accept(Buffer.concat(chunks), envelope).pipe(LogContext.annotate({ connection: session.id }))
+          // A message that came in one piece is stored as it is, without a copy.
+          const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
+          const stored = intake.accept(raw, envelope).pipe(LogContext.annotate({ connection: session.id }))
           runFork(stored).addObserver((exit) => {
             if (Exit.isSuccess(exit)) return callback(null, "Ok: stored")
             reject("spool")
