@@ -18,11 +18,12 @@ if (command._tag === "Subcommand" && command.name === "sendmail") {
   const { sendmail } = await import("./layers/Sendmail.ts")
   process.exit(await sendmail(command.args, process.env))
 } else {
-  // Modules, not the package index, which loads all of @effect/platform (resident memory).
-  const [NodeContext, NodeRuntime, { Effect }, { program, teardown }] = await Promise.all([
+  // Modules, not the package indexes: a dynamic import of an index keeps every module it exports
+  // in the bundle and loads them all at start (all of @effect/platform; all of effect, fast-check included).
+  const [NodeContext, NodeRuntime, Effect, { program, teardown }] = await Promise.all([
     import("@effect/platform-node/NodeContext"),
     import("@effect/platform-node/NodeRuntime"),
-    import("effect"),
+    import("effect/Effect"),
     import("./layers/Program.ts")
   ])
   const run =
