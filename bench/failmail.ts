@@ -11,9 +11,15 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import { memoryOf, now, pollUntil, removeDir, tempDir, track, waitExit } from "./util.ts"
 
-/** How failmail is run, for the report: `node <flags> dist/main.js`. */
+/** How failmail is run, for the report: `[NAME=VALUE...] node <flags> dist/main.js`, as its `#!` line runs it. */
 export const commandLabel = (root: string, nodeOptions: ReadonlyArray<string>): string =>
-  ["node", ...shebangFlags(path.join(root, "dist", "main.js")), ...nodeOptions, "dist/main.js"].join(" ")
+  [
+    ...Object.entries(shebangEnv(path.join(root, "dist", "main.js"))).map(([name, value]) => `${name}=${value}`),
+    "node",
+    ...shebangFlags(path.join(root, "dist", "main.js")),
+    ...nodeOptions,
+    "dist/main.js"
+  ].join(" ")
 
 export interface FailmailOptions {
   readonly root: string
@@ -45,12 +51,24 @@ export interface LogLine {
 
 const MAX_LINES = 20_000
 
-/** The Node flags of `main`'s `#!/usr/bin/env -S node FLAGS...` line, which the bin runs with. */
-export const shebangFlags = (main: string): ReadonlyArray<string> => {
+/** The words of `main`'s `#!/usr/bin/env -S NAME=VALUE... node FLAGS...` line after `env -S`, and where `node` is among them. */
+const shebangWords = (main: string): { words: ReadonlyArray<string>; node: number } => {
   const first = fs.readFileSync(main, "utf8").split("\n", 1)[0] ?? ""
   const words = first.replace(/^#!\S*\s*/, "").split(/\s+/).filter((word) => word !== "")
-  const node = words.findIndex((word) => word === "node" || word.endsWith("/node"))
+  return { words, node: words.findIndex((word) => word === "node" || word.endsWith("/node")) }
+}
+
+/** The Node flags of `main`'s `#!` line, which the bin runs with. */
+export const shebangFlags = (main: string): ReadonlyArray<string> => {
+  const { words, node } = shebangWords(main)
   return node === -1 ? [] : words.slice(node + 1)
+}
+
+/** The environment variables `main`'s `#!` line sets (`NAME=VALUE` before `node`), which the bin runs with. */
+export const shebangEnv = (main: string): Readonly<Record<string, string>> => {
+  const { words, node } = shebangWords(main)
+  const assignments = words.slice(0, Math.max(node, 0)).filter((word) => /^[A-Za-z_]\w*=/.test(word))
+  return Object.fromEntries(assignments.map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]))
 }
 
 export class Failmail {
@@ -103,7 +121,10 @@ export class Failmail {
             ...(options.extraArgs ?? [])
           ])
     ]
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_")))
+    const env = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_"))),
+      ...shebangEnv(main)
+    }
     const spawnedAt = now()
     const child = track(spawn(process.execPath, args, { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] }))
     const failmail = new Failmail(child, dir, spawnedAt)
