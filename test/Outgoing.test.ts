@@ -36,6 +36,35 @@ describe("Outgoing.outgoingOf", () => {
   })
 })
 
+describe("Outgoing.summaryIdOf (the Message-ID of a summary)", () => {
+  const to = ["ops@x"]
+  const summary = (parts: ReadonlyArray<[string, ReadonlyArray<string>]>, recipients = to): Outgoing.Outgoing => ({
+    recipients,
+    recipientsKey: recipients.join("\n"),
+    parts: parts.map(([batchKey, ids]) => ({ batchKey, messages: ids.map((id) => message(id, recipients)), held: [] })),
+    dueAt: 0
+  })
+
+  it("the same batch gives the same id, whoever builds it, in whatever order it holds its messages", () => {
+    const id = Outgoing.summaryIdOf(summary([["k", ["1", "2"]]]))
+    expect(id).toMatch(/^[0-9a-f]{40}$/)
+    expect(Outgoing.summaryIdOf(summary([["k", ["2", "1"]]]))).toBe(id)
+    expect(Outgoing.summaryIdOf({ ...summary([["k", ["1", "2"]]]), dueAt: 99 })).toBe(id)
+  })
+
+  it("another message, batch key or recipient set gives another id", () => {
+    const id = Outgoing.summaryIdOf(summary([["k", ["1", "2"]]]))
+    expect(Outgoing.summaryIdOf(summary([["k", ["1", "2", "3"]]]))).not.toBe(id)
+    expect(Outgoing.summaryIdOf(summary([["j", ["1", "2"]]]))).not.toBe(id)
+    expect(Outgoing.summaryIdOf(summary([["k", ["1", "2"]]], ["dev@x"]))).not.toBe(id)
+    expect(Outgoing.summaryIdOf(summary([["k", ["1"]], ["j", ["2"]]]))).not.toBe(id)
+  })
+
+  it("a storm digest's id does not depend on the order of its batches", () => {
+    expect(Outgoing.summaryIdOf(summary([["k", ["1"]], ["j", ["2"]]]))).toBe(Outgoing.summaryIdOf(summary([["j", ["2"]], ["k", ["1"]]])))
+  })
+})
+
 describe("Outgoing.takeNext", () => {
   const ops = ["ops@x"]
   const dev = ["dev@x"]

@@ -17,6 +17,7 @@ export type Component =
   | "store-import"
   | "classifier"
   | "batcher"
+  | "cluster"
   | "outbox"
   | "dispatcher"
   | "history"

@@ -6,6 +6,7 @@
  *
  * Pure data and functions, no I/O and no clock.
  */
+import * as crypto from "node:crypto"
 import * as Batching from "./Batching.ts"
 import * as RelayBudget from "./RelayBudget.ts"
 import * as Silence from "./Silence.ts"
@@ -63,6 +64,23 @@ export const isStorm = (outgoing: Outgoing): boolean => outgoing.parts.length > 
 /** Every message of a summary. */
 export const messagesOf = (outgoing: Outgoing): ReadonlyArray<Batching.PendingMessage> =>
   outgoing.parts.flatMap((part) => part.messages)
+
+/**
+ * The local part of a summary's `Message-ID`: a hash of its recipients and,
+ * batch by batch, the ids of the messages it covers. Any replica that
+ * builds the summary of the same messages for the same recipients gives it
+ * the same Message-ID, so a summary sent again after an ambiguous relay
+ * failure is recognisable as the same one.
+ */
+export const summaryIdOf = (outgoing: Pick<Outgoing, "recipients" | "parts">): string => {
+  const hash = crypto.createHash("sha256")
+  hash.update(`${outgoing.recipients.join("\n")}\0`)
+  const parts = [...outgoing.parts].sort((a, b) => (a.batchKey < b.batchKey ? -1 : a.batchKey > b.batchKey ? 1 : 0))
+  for (const part of parts) {
+    hash.update(`${part.batchKey}\0${part.messages.map((message) => message.id).sort().join("\n")}\0`)
+  }
+  return hash.digest("hex").slice(0, 40)
+}
 
 /** How many messages a summary covers. */
 export const messageCountOf = (outgoing: Outgoing): number =>

@@ -44,6 +44,12 @@ export interface SummaryInput {
   readonly createdAt: number
   /** What silences held back of this batch from these recipients (one line each at the end). */
   readonly held?: ReadonlyArray<HeldNote> | undefined
+  /**
+   * The local part of its `Message-ID`, derived from what it covers (see
+   * `Outgoing.summaryIdOf`) so that the same summary built again gets the
+   * same one; without it, a random one.
+   */
+  readonly summaryId?: string | undefined
 }
 
 /** A rendered summary, ready to relay or to file in a maildir. */

@@ -12,6 +12,7 @@ import * as LogContext from "../domain/LogContext.ts"
 import { AppConfig, type RunningConfig } from "../services/AppConfig.ts"
 import { Batcher } from "../services/Batcher.ts"
 import { Classifier } from "../services/Classifier.ts"
+import { Cluster } from "../services/Cluster.ts"
 import { Dispatcher } from "../services/Dispatcher.ts"
 import { Expectations } from "../services/Expectations.ts"
 import { GroupMemory } from "../services/GroupMemory.ts"
@@ -55,16 +56,24 @@ export const processServices = Layer.mergeAll(
 export type ProcessServices = Layer.Layer.Success<typeof processServices>
 
 /**
+ * The sender role of this replica: heartbeats and the sender lease, started
+ * once the pipeline is built, and stopped (the lease let go) before it closes.
+ */
+const senderRole = Layer.scopedDiscard(Effect.flatMap(Cluster, (cluster) => cluster.run))
+
+/**
  * The mail pipeline without the SMTP listener: intake, spool (with what an
  * older store left in `--message-store` taken in), batches, summaries, fail-dir, with the given relay and storage (tests pass
- * in-memory ones).
+ * in-memory ones), as one replica of `cluster` (alone by default).
  */
-export const core = <E1, E2>(
+export const core = <E1, E2, E3 = never>(
   config: RunningConfig,
   relay: Layer.Layer<Relay, E1, AppConfig>,
-  store: Layer.Layer<Storage, E2, AppConfig>
+  store: Layer.Layer<Storage, E2, AppConfig>,
+  cluster: Layer.Layer<Cluster, E3, AppConfig | Store> = Cluster.single
 ) =>
-  MessageIntake.Default.pipe(
+  senderRole.pipe(
+    Layer.provideMerge(MessageIntake.Default),
     Layer.provideMerge(Batcher.Default),
     Layer.provideMerge(Layer.mergeAll(Expectations.Default, Silences.Default)),
     Layer.provideMerge(Outbox.Default),
@@ -75,6 +84,7 @@ export const core = <E1, E2>(
     Layer.provideMerge(StoreImport.layer),
     Layer.provideMerge(Renderer.Default),
     Layer.provideMerge(SilenceLinks.Default),
+    Layer.provideMerge(cluster),
     Layer.provideMerge(
       Layer.mergeAll(
         store,

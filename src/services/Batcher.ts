@@ -11,6 +11,14 @@
  * pending batch is summarized and delivered, bounded in time. A due batch
  * goes to the Outbox (the relay budget), not straight to the Dispatcher.
  *
+ * In a cluster (see Cluster) all this runs only while this replica is the
+ * sender: on becoming it, the Batcher recovers every pending message as on
+ * start, sends again what a previous sender claimed and did not record
+ * sent, and follows what the other replicas store; on ceasing to be it, it
+ * forgets its batches (they stay in the store for the next sender) and
+ * takes nothing in meanwhile. On stop it flushes nothing: the next sender
+ * summarizes what is pending.
+ *
  * With `--repeat-interval`, a due batch whose groups were all reported less
  * than that long ago, and nothing new, waits (its messages stay spooled and
  * counted) until one of them is due a repeat, or a new group joins it; on
@@ -24,22 +32,23 @@
  * silence ends, what it held is summarized at once (unless another silence
  * holds it then).
  */
-import { Clock, Duration, Effect, FiberMap, PubSub, Queue } from "effect"
+import { Clock, Duration, Effect, Either, FiberMap, PubSub, Queue } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import * as LogContext from "../domain/LogContext.ts"
-import type { HeldBack } from "../domain/Outgoing.ts"
+import * as Outgoing from "../domain/Outgoing.ts"
 import { type Received, receivedOf } from "../domain/Message.ts"
 import * as Silence from "../domain/Silence.ts"
 import type { BatchSnapshot } from "../domain/Status.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
+import { ARRIVALS_EVERY, type Arrivals, type Claim, Cluster } from "./Cluster.ts"
 import { Expectations } from "./Expectations.ts"
 import { GroupMemory } from "./GroupMemory.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import { Metrics } from "./Metrics.ts"
 import { Outbox } from "./Outbox.ts"
 import { Silences } from "./Silences.ts"
-import { Store } from "./Store.ts"
+import { type SpoolRecord, Store } from "./Store.ts"
 
 /** Pending batches and their timers. */
 export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
@@ -52,6 +61,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     const silences = yield* Silences
     const expectations = yield* Expectations
     const memory = yield* GroupMemory
+    const cluster = yield* Cluster
     const timing: Batching.Timing = {
       waitPeriodMs: Duration.toMillis(config.waitPeriod),
       maxWaitMs: Duration.toMillis(config.maxWait)
@@ -105,7 +115,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         const messages = byBatch.get(batchKey)
         return messages === undefined
           ? Effect.succeed([])
-          : Effect.map(silences.get(id), (silence): ReadonlyArray<HeldBack> => (silence === undefined ? [] : [{ silence, messages }]))
+          : Effect.map(silences.get(id), (silence): ReadonlyArray<Outgoing.HeldBack> => (silence === undefined ? [] : [{ silence, messages }]))
       }).pipe(Effect.map((lists) => lists.flat()))
 
     /** Holds back what silences in force match and sends the rest (if any), with a line per silence. */
@@ -170,8 +180,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     const lifecycle = yield* Lifecycle
 
-    // Registered before any timer starts, so it runs after they are interrupted.
-    yield* Effect.addFinalizer(() =>
+    // Registered before any timer starts, so it runs after they are interrupted. In a cluster the next sender summarizes.
+    if (cluster.alone) yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         const batches = [...pending.values()]
         if (yield* lifecycle.isReloading) {
@@ -191,13 +201,16 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         )
       })
     )
-    const timers = yield* FiberMap.make<number>()
+    /** While this replica is the sender: the batch timers, and what it takes in (none otherwise). */
+    let role: { readonly timers: FiberMap.FiberMap<number>; readonly arrivals: Arrivals } | undefined
 
     /** A batch's timer is the batcher's own fiber, about that batch (whichever connection opened it). */
     const startTimer = (batch: Batching.PendingBatch) =>
-      FiberMap.run(timers, batch.serial, waitUntilDue(batch).pipe(LogContext.own({ component: "batcher", batch: batch.key }))).pipe(
-        Effect.asVoid
-      )
+      role === undefined
+        ? Effect.void
+        : FiberMap.run(role.timers, batch.serial, waitUntilDue(batch).pipe(LogContext.own({ component: "batcher", batch: batch.key }))).pipe(
+            Effect.asVoid
+          )
 
     /** Adds a message to its batch; returns the batch when it was opened by this message. */
     const place = (message: Received): Batching.PendingBatch | undefined => {
@@ -231,7 +244,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       return startTimer(batch)
     }
 
-    const add = (message: Received): Effect.Effect<void> =>
+    /** Adds a message taken in (once) to its batch, unless an expectation was waiting for it. */
+    const addTaken = (message: Received): Effect.Effect<void> =>
       Effect.flatMap(expected(message), (routine) => {
         if (routine) return Effect.void
         const opened = place(message)
@@ -239,24 +253,104 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         return opened === undefined ? wakeIfNew(message) : startTimer(opened)
       })
 
-    // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
-    const recover = Effect.gen(function* () {
-      const records = yield* store.recover
-      metrics.spooledMessages.set(records.length)
-      for (const record of records) {
+    /** Adds a stored message to its batch: nothing when this replica is not the sender, or took it in already. */
+    const add = (message: Received): Effect.Effect<void> =>
+      Effect.suspend(() => (role === undefined || !role.arrivals.admit(message.id) ? Effect.void : addTaken(message)))
+
+    /** A stored message as the Batcher takes it in, keyed again when the keys it was stored with are another configuration's. */
+    const receivedOfRecord = (record: SpoolRecord) =>
+      Effect.gen(function* () {
         const keys =
           record.keys.fingerprint === classifier.fingerprint
             ? record.keys
             : (yield* classifier.classify(yield* store.readRaw(record.id), record.envelope)).keys
-        const message = receivedOf({ ...record, keys })
+        return receivedOf({ ...record, keys })
+      })
+
+    /** The summary of a claim a previous sender left unfinished, rebuilt from its stored messages (so with the same Message-ID). */
+    const resent = (claim: Claim, byId: ReadonlyMap<string, Received>, now: number): Outgoing.Outgoing => ({
+      recipients: claim.recipients,
+      recipientsKey: claim.recipients.join("\n"),
+      parts: claim.parts.flatMap((part) => {
+        let batch: Batching.PendingBatch | undefined
+        for (const id of part.messageIds) {
+          const message = byId.get(id)
+          if (message === undefined) continue
+          if (batch === undefined) batch = Batching.open(++serial, message)
+          else Batching.add(batch, message)
+        }
+        return batch === undefined ? [] : [{ batchKey: part.batchKey, messages: batch.messages, held: [] }]
+      }),
+      dueAt: now
+    })
+
+    /** Sends again, as they were, the summaries a previous sender claimed and did not record sent; returns their message ids. */
+    const resendUnfinished = (records: ReadonlyArray<SpoolRecord>) =>
+      Effect.gen(function* () {
+        const claims = yield* cluster.unfinished
+        if (claims.length === 0) return new Set<string>()
+        const claimed = new Set(claims.flatMap((claim) => claim.parts.flatMap((part) => part.messageIds)))
+        const byId = new Map<string, Received>()
+        for (const record of records) if (claimed.has(record.id)) byId.set(record.id, yield* receivedOfRecord(record))
+        const now = yield* Clock.currentTimeMillis
+        for (const claim of claims) {
+          const outgoing = resent(claim, byId, now)
+          if (outgoing.parts.length === 0) continue
+          if (Outgoing.summaryIdOf(outgoing) !== claim.summaryId) {
+            yield* Effect.logWarning(`summary ${claim.summaryId} is sent again without some of its messages, under a new Message-ID`)
+          }
+          yield* Effect.logWarning(`sending again summary ${claim.summaryId}, claimed by a previous sender that did not record it sent`)
+          yield* outbox.resend(outgoing)
+        }
+        return claimed
+      })
+
+    /** Takes in what other replicas stored since the last look (the sender's own intake adds directly). */
+    const takeArrivals = (arrivals: Arrivals) =>
+      Effect.gen(function* () {
+        const fresh = yield* Effect.either(arrivals.poll)
+        if (Either.isLeft(fresh)) return yield* Effect.logWarning(`new messages cannot be read from the store: ${fresh.left.message}`)
+        for (const record of fresh.right) {
+          metrics.spooledMessages.inc()
+          yield* receivedOfRecord(record).pipe(
+            Effect.flatMap(addTaken),
+            Effect.catchAll((error) => Effect.logError(`message ${record.id} cannot be batched (until the next sender): ${error.message}`))
+          )
+        }
+      })
+
+    /** In a cluster, the role ends: the batches are forgotten (their messages stay in the store for the next sender). */
+    const forget = Effect.sync(() => {
+      role = undefined
+      pending.clear()
+      heldForRepeat.clear()
+      held.clear()
+      pendingMessages = 0
+      heldMessages = 0
+      publishGauges()
+    })
+
+    // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
+    const recover = Effect.gen(function* () {
+      if (!cluster.alone) yield* Effect.addFinalizer(() => forget)
+      const timers = yield* FiberMap.make<number>()
+      const records = yield* store.recover
+      metrics.spooledMessages.set(records.length)
+      const claimed = cluster.alone ? new Set<string>() : yield* resendUnfinished(records)
+      const arrivals = yield* cluster.follow(records.map((record) => record.id))
+      for (const record of records) {
+        if (claimed.has(record.id)) continue
+        const message = yield* receivedOfRecord(record)
         if (!(yield* expected(message))) place(message)
       }
+      role = { timers, arrivals }
       publishGauges()
       yield* Effect.forEach([...pending.values()], startTimer, { discard: true })
       if (records.length > 0) yield* Effect.logInfo(`recovered ${records.length} messages from the spool`)
+      if (!cluster.alone) yield* takeArrivals(arrivals).pipe(Effect.delay(ARRIVALS_EVERY), Effect.forever, Effect.forkScoped)
     })
     const ends = yield* PubSub.subscribe(silences.ended)
-    yield* recover
+    yield* cluster.whileSender(recover)
     yield* Queue.take(ends).pipe(Effect.flatMap(releaseHeld), Effect.forever, Effect.forkScoped)
 
     const snapshotOf = (batch: Batching.PendingBatch): BatchSnapshot => ({

@@ -6,6 +6,12 @@
  * be relayed. Only then are its groups remembered (new or ongoing next time)
  * and its messages removed from the spool.
  *
+ * Every summary carries a Message-ID derived from what it covers (the same
+ * summary built again gets the same one). Before its relay it is claimed
+ * (in a cluster: recorded as being sent, only if this replica still holds
+ * the sender lease; a replica that lost it sends nothing), and after it is
+ * relayed or filed it is recorded sent as its messages leave the store.
+ *
  * Every summary is delivered on its own fiber, so a slow or dead relay never
  * holds back other batches. A delivery that dies (a defect, not a relay
  * failure) does not strand its messages: a relay that dies counts as a
@@ -39,6 +45,7 @@ import type { RenderedSummary, SummaryGroup } from "../domain/Summary.ts"
 import { MAX_BODY_GROUPS } from "../domain/SummaryText.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
+import { type Claim, Cluster, ClusterError, type Fenced } from "./Cluster.ts"
 import type { SummaryRecord } from "../domain/Status.ts"
 import { GroupMemory } from "./GroupMemory.ts"
 import { History } from "./History.ts"
@@ -58,6 +65,13 @@ const CLOSE_SLACK = Duration.seconds(5)
 /** What became of one summary: relayed, filed in the fail-dir, or its messages kept in the spool. */
 type Outcome = "delivered" | "filed" | "kept"
 
+/** What the cluster records of a summary before its relay. */
+const claimOf = (outgoing: Outgoing.Outgoing): Claim => ({
+  summaryId: Outgoing.summaryIdOf(outgoing),
+  recipients: outgoing.recipients,
+  parts: outgoing.parts.map((part) => ({ batchKey: part.batchKey, messageIds: part.messages.map((message) => message.id) }))
+})
+
 /** Summarizes and delivers due batches. */
 export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatcher", {
   scoped: Effect.gen(function* () {
@@ -71,6 +85,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const memory = yield* GroupMemory
     const lifecycle = yield* Lifecycle
     const maildir = yield* Maildir
+    const cluster = yield* Cluster
     const closing = yield* Deferred.make<void>()
     const running = yield* FiberSet.make<void>()
 
@@ -136,7 +151,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
           recipients: outgoing.recipients,
           groups: withBodies,
           createdAt,
-          held: Outgoing.heldNotesOf(outgoing)
+          held: Outgoing.heldNotesOf(outgoing),
+          summaryId: Outgoing.summaryIdOf(outgoing)
         })
       })
 
@@ -283,22 +299,46 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
       ).pipe(Effect.asVoid)
 
     /**
-     * Summarizes and delivers one summary, then remembers its groups and
-     * removes its messages from the spool, unless they are kept.
+     * Retries `step` while the cluster's state cannot be reached, until
+     * failmail closes; `"closing"` when it closed first.
+     */
+    const whileUnreachable = <E>(step: Effect.Effect<void, E | ClusterError>): Effect.Effect<"done" | "closing", E> =>
+      Effect.gen(function* () {
+        const pause = yield* Schedule.driver(backoff)
+        while (true) {
+          const result = yield* Effect.either(Effect.uninterruptible(step))
+          if (Either.isRight(result)) return "done" as const
+          if (!(result.left instanceof ClusterError)) return yield* Effect.fail(result.left as E)
+          yield* Effect.logWarning(`${result.left.message}; trying again`)
+          if ((yield* unlessClosing(Effect.ignore(pause.next(undefined)))) === "closing") return "closing" as const
+        }
+      })
+
+    /** Claims a summary before its relay; false when this replica is no longer the sender (or closes first): it is not sent. */
+    const claimed = (claim: Claim) =>
+      whileUnreachable<Fenced>(cluster.claim(claim)).pipe(
+        Effect.map((outcome) => outcome === "done"),
+        Effect.catchTag("Fenced", () =>
+          Effect.logInfo("summary not sent: this replica is no longer the sender; the next one sends it").pipe(Effect.as(false))
+        )
+      )
+
+    /**
+     * Summarizes, claims and delivers one summary, then remembers its groups
+     * and records it sent (its messages leave the spool), unless they are kept.
      */
     const deliverOne = (outgoing: Outgoing.Outgoing) =>
       Effect.gen(function* () {
         const summary = yield* summarizeAgainIfDead(outgoing)
-        const outcome = summary === "kept" ? "kept" : yield* deliver(summary)
-        if (outcome === "kept") return
+        if (summary === "kept") return
+        const claim = claimOf(outgoing)
+        if (!(yield* claimed(claim))) return
+        if ((yield* deliver(summary)) === "kept") return
         yield* remember(outgoing)
-        const done = Outgoing.messagesOf(outgoing).map((message) => message.id)
-        yield* Effect.uninterruptible(
-          Effect.zipRight(
-            store.remove(done),
-            Effect.sync(() => metrics.spooledMessages.dec(done.length))
-          )
-        )
+        if ((yield* whileUnreachable(cluster.recordSent(claim))) === "closing") {
+          return yield* Effect.logWarning(`summary ${claim.summaryId} was sent but not recorded; the next sender sends it again (same Message-ID)`)
+        }
+        metrics.spooledMessages.dec(Outgoing.messageCountOf(outgoing))
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("summary delivery failed; messages stay in the spool", cause)))
 
     /** Ends every wait and lets the deliveries under way finish, at most `--relay-timeout` and a little slack. */

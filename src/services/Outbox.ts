@@ -16,6 +16,11 @@
  * budget. On stop, what the budget allows now is sent; the rest stays in the
  * spool for the next start. With `--relay-rate 0` everything goes at once.
  *
+ * In a cluster the budget is the cluster's: only the sender sends, and it
+ * loads the send times from the Store each time it becomes the sender;
+ * when it stops being the sender, what it held is forgotten (its messages
+ * stay in the store for the next sender).
+ *
  * Other mail failmail sends upstream (the expected-mail notices) takes its
  * send from the same budget with {@link Outbox.takeSend}: it waits for one,
  * ahead of held summaries, and is never merged or dropped.
@@ -27,6 +32,7 @@ import * as Outgoing from "../domain/Outgoing.ts"
 import * as RelayBudget from "../domain/RelayBudget.ts"
 import type { HeldSummary } from "../domain/Status.ts"
 import { AppConfig } from "./AppConfig.ts"
+import { Cluster } from "./Cluster.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Metrics } from "./Metrics.ts"
 import { Store } from "./Store.ts"
@@ -45,8 +51,9 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     const dispatcher = yield* Dispatcher
     const store = yield* Store
     const metrics = yield* Metrics
+    const cluster = yield* Cluster
     const rate = config.relayRate
-    let log = sendLogOf(yield* store.load(DOCUMENT))
+    let log: RelayBudget.SendLog = []
     let held: ReadonlyArray<Outgoing.Outgoing> = []
     /** Other mail waiting for a send from the budget, first come first served. */
     let waiting: ReadonlyArray<Deferred.Deferred<void>> = []
@@ -125,6 +132,14 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
         return Queue.offer(wake, undefined)
       })
 
+    // The budget's sends so far, as saved (by this replica or the sender before it).
+    yield* cluster.whileSender(
+      Effect.gen(function* () {
+        log = sendLogOf(yield* store.load(DOCUMENT))
+        if (!cluster.alone) yield* Effect.addFinalizer(() => Effect.sync(() => (held = [])))
+      })
+    )
+
     const takeSend: Effect.Effect<void> = RelayBudget.isLimited(rate)
       ? Effect.gen(function* () {
           const grant = yield* Deferred.make<void>()
@@ -149,6 +164,8 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
       takeSend,
       /** Hands over a due batch (with what silences hold back of it): its summaries go now, or are held for the budget. */
       submit,
+      /** Sends again a summary a previous sender claimed (its send was counted from the budget then). */
+      resend: (outgoing: Outgoing.Outgoing) => dispatcher.dispatch(outgoing),
       /**
        * On stop: sends what the budget allows now (held summaries beyond it
        * stay in the spool for the next start), then lets every delivery

@@ -161,7 +161,7 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
           to: [...input.recipients],
           subject,
           date: new Date(input.createdAt),
-          messageId: `<${crypto.randomUUID()}@${messageIdDomain}>`,
+          messageId: `<${input.summaryId ?? crypto.randomUUID()}@${messageIdDomain}>`,
           headers: {
             ...(batch === "" ? {} : { "X-Failmail-Batch": batch }),
             "X-Failmail-Messages": String(messageCount(input)),

@@ -19,6 +19,7 @@ import * as Settings from "../../src/domain/Settings.ts"
 import { core, processServices, type ProcessServices, type Storage } from "../../src/layers/Main.ts"
 import type { AppConfig, RunningConfig } from "../../src/services/AppConfig.ts"
 import { Batcher } from "../../src/services/Batcher.ts"
+import { Cluster } from "../../src/services/Cluster.ts"
 import { Expectations } from "../../src/services/Expectations.ts"
 import { History } from "../../src/services/History.ts"
 import { GroupMemory } from "../../src/services/GroupMemory.ts"
@@ -27,7 +28,7 @@ import { Lifecycle } from "../../src/services/Lifecycle.ts"
 import { Outbox } from "../../src/services/Outbox.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
 import { Silences } from "../../src/services/Silences.ts"
-import type { StoreShape } from "../../src/services/Store.ts"
+import type { Store, StoreShape } from "../../src/services/Store.ts"
 import {
   maildirInMemory,
   memoryMaildirs,
@@ -149,8 +150,9 @@ export const testPipeline = <E1, E2>(
   config: RunningConfig,
   relay: Layer.Layer<Relay, E1>,
   storage: Layer.Layer<Storage, E2, AppConfig>,
-  process: Layer.Layer<ProcessServices> = processServices
-) => core(config, relay, storage).pipe(Layer.provideMerge(process))
+  process: Layer.Layer<ProcessServices> = processServices,
+  cluster: Layer.Layer<Cluster, never, AppConfig | Store> = Cluster.single
+) => core(config, relay, storage, cluster).pipe(Layer.provideMerge(process))
 
 /** The fiber trackers installed in this fiber by {@link trackFibers}. */
 const trackers = FiberRef.unsafeMake<ReadonlyArray<Supervisor.Supervisor<Array<Fiber.RuntimeFiber<unknown, unknown>>>>>([])
@@ -159,7 +161,7 @@ const trackers = FiberRef.unsafeMake<ReadonlyArray<Supervisor.Supervisor<Array<F
  * Tracks every fiber this (test) fiber forks from now on, and every fiber
  * those fork, for {@link idle}, until the current scope closes.
  */
-const trackFibers: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
+export const trackFibers: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
   const tracker = yield* Supervisor.track
   yield* Layer.build(Supervisor.addSupervisor(tracker))
   yield* FiberRef.update(trackers, (all) => [...all, tracker])
@@ -236,14 +238,19 @@ export const idle: Effect.Effect<void> = Effect.gen(function* () {
 export const startPipeline = <E>(
   config: RunningConfig,
   relay: Layer.Layer<Relay, E>,
-  options: { readonly storage?: MemoryStorage; readonly process?: Layer.Layer<ProcessServices> } = {}
+  options: {
+    readonly storage?: MemoryStorage
+    readonly process?: Layer.Layer<ProcessServices>
+    /** The cluster it is a replica of (alone by default). */
+    readonly cluster?: Layer.Layer<Cluster, never, AppConfig | Store>
+  } = {}
 ) =>
   Effect.gen(function* () {
     const storage = options.storage ?? memoryStorage()
     yield* trackFibers
     const scope = yield* Scope.make()
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    const context = yield* Layer.buildWithScope(testPipeline(config, relay, storage.layer, options.process), scope)
+    const context = yield* Layer.buildWithScope(testPipeline(config, relay, storage.layer, options.process, options.cluster), scope)
     yield* idle
     return {
       intake: Context.get(context, MessageIntake),
