@@ -49,7 +49,8 @@ describe("Outgoing.summaryIdOf (the Message-ID of a summary)", () => {
     const id = Outgoing.summaryIdOf(summary([["k", ["1", "2"]]]))
     expect(id).toMatch(/^[0-9a-f]{40}$/)
     expect(Outgoing.summaryIdOf(summary([["k", ["2", "1"]]]))).toBe(id)
-    expect(Outgoing.summaryIdOf({ ...summary([["k", ["1", "2"]]]), dueAt: 99 })).toBe(id)
+    const later: Outgoing.Outgoing = { ...summary([["k", ["1", "2"]]]), dueAt: 99 }
+    expect(Outgoing.summaryIdOf(later)).toBe(id)
   })
 
   it("another message, batch key or recipient set gives another id", () => {
