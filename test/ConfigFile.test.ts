@@ -57,6 +57,7 @@ const everythingChanged: Settings.Values = {
   rewriteDest: "$1@new.example",
   allowUnencryptedAuth: true,
   messageStore: "/var/spool/failmail",
+  store: Redacted.make("postgres://failmail:pg-s3cret@db.example:5432/failmail"),
   from: "alerts@example.org",
   subjectPrefix: "",
   waitPeriod: Duration.millis(1500),

@@ -1,4 +1,4 @@
-import { Duration, Either, Equal } from "effect"
+import { Duration, Either, Equal, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
 import * as GoDuration from "../src/domain/GoDuration.ts"
 import * as Settings from "../src/domain/Settings.ts"
@@ -136,6 +136,20 @@ describe("Other codecs", () => {
     )
   })
 
+  it("store is empty (the embedded store) or a postgres:// or postgresql:// URL, held redacted", () => {
+    for (const url of ["", "postgres://failmail:pw@db.example:5432/failmail", "postgresql://db.example/failmail"]) {
+      const decoded = Settings.decodeValue("store", url)
+      expect(Either.isRight(decoded) && Redacted.value(decoded.right)).toBe(url)
+      expect(Either.isRight(decoded) && String(decoded.right)).toBe("<redacted>")
+    }
+    for (const url of ["db.example", "mysql://failmail:pw@db.example/failmail", "sqlite:///var/lib/failmail.db"]) {
+      const problem = expectLeft(Settings.decodeValue("store", url))
+      expect(problem).toContain("postgres://user:password@host:port/database")
+      expect(problem).not.toContain("pw@")
+    }
+    expect(expectLeft(Settings.decodeValue("store", "postgres://db.example/\nfailmail"))).toBe("must be a single line")
+  })
+
   it("text is kept as given", () => {
     expect(Settings.decodeValue("from", " a@b ")).toEqual(Either.right(" a@b "))
     expect(Settings.decodeValue("bindHttp", "")).toEqual(Either.right(""))
@@ -197,6 +211,7 @@ describe("The settings table", () => {
     ["ssl", "setting", "false"],
     ["allow-unencrypted-auth", "setting", "false"],
     ["message-store", "setting", "incoming"],
+    ["store", "setting", ""],
     ["template", "setting", ""],
     ["subject-prefix", "setting", "[failmail]"],
     ["rewrite-src", "setting", ""],
@@ -241,9 +256,9 @@ describe("The settings table", () => {
     )
   })
 
-  it("the secrets are the credentials and the relay password", () => {
+  it("the secrets are the credentials, the relay password and the store URL (it may hold a password)", () => {
     expect(Settings.settingKeys.filter((key) => Settings.settings[key].secret).sort()).toEqual(
-      ["credentials", "relayPassword"].sort()
+      ["credentials", "relayPassword", "store"].sort()
     )
   })
 

@@ -166,6 +166,7 @@ describe("failmail --write-config", () => {
       rewriteDest: "$1@new.example",
       allowUnencryptedAuth: true,
       messageStore: inDir("spool"),
+      store: Redacted.make("postgres://failmail:pg-s3cret@db.example:5432/failmail"),
       from: "alerts@example.org",
       subjectPrefix: "",
       waitPeriod: Duration.millis(1500),
@@ -298,6 +299,18 @@ describe("user errors: one line on stderr, exit 2", () => {
       ["a zero --forget-after", ["--forget-after", "0"], {}, /forget-after: .*greater than zero/]
     ] as const)("%s", (_, args, env, pattern) => {
       expect(expectUserError(failmail([...args, "--write-config", "never.conf"], env))).toMatch(pattern)
+      expect(fs.existsSync(inDir("never.conf"))).toBe(false)
+    })
+
+    it("a --store that is not a postgres:// URL names the setting, never the URL (it may hold a password)", () => {
+      for (const [args, env] of [
+        [["--store", "mysql://failmail:pw-s3cret@db.example/failmail"], {}],
+        [[], { FAILMAIL_STORE: "failmail:pw-s3cret@db.example" }]
+      ] as const) {
+        const line = expectUserError(failmail([...args, "--write-config", "never.conf"], env))
+        expect(line).toMatch(/(-store|FAILMAIL_STORE): .*postgres:\/\//)
+        expect(line).not.toContain("pw-s3cret")
+      }
       expect(fs.existsSync(inDir("never.conf"))).toBe(false)
     })
 

@@ -69,6 +69,28 @@ export const HttpUrl: Codec<string> = Schema.transformOrFail(Schema.String, Sche
   encode: ParseResult.succeed
 })
 
+/**
+ * Where failmail keeps what must last: empty for the embedded store, or a
+ * `postgres://` (or `postgresql://`) URL. Held as `Redacted` from the moment
+ * it is read, as the URL may carry a password; its problems never quote it.
+ */
+export const StoreUrl: Codec<Redacted.Redacted<string>> = Schema.compose(
+  Text,
+  Schema.transformOrFail(Schema.String, Schema.String, {
+    strict: true,
+    decode: (text, _, ast) => {
+      if (text === "") return ParseResult.succeed(text)
+      const usage = "use empty for the embedded store, or postgres://user:password@host:port/database"
+      if (!URL.canParse(text)) return failWith(ast, "", `not a URL (${usage})`)
+      const protocol = new URL(text).protocol
+      return protocol === "postgres:" || protocol === "postgresql:"
+        ? ParseResult.succeed(text)
+        : failWith(ast, "", `unsupported scheme "${protocol.slice(0, 20)}" (${usage})`)
+    },
+    encode: ParseResult.succeed
+  })
+).pipe(Schema.compose(Schema.Redacted(Schema.String)))
+
 /** A whole number, zero or more. */
 export const Count: Codec<number> = Schema.transformOrFail(Schema.String, Schema.Number, {
   strict: true,
@@ -281,6 +303,12 @@ export const settings = {
   rewriteDest: text("rewrite-dest", "", "replacement for recipients matching --rewrite-src ($1 expands)"),
   allowUnencryptedAuth: bool("allow-unencrypted-auth", false, "allow AUTH on connections without TLS"),
   messageStore: text("message-store", "incoming", "spool directory for received, not yet summarized messages"),
+  store: define(StoreUrl, "url")(
+    "store",
+    Redacted.make(""),
+    "where received messages and state are kept: empty for the embedded store under --message-store, or a postgres:// URL",
+    { secret: true }
+  ),
   from: text("from", (host: HostFacts) => `failmail@${host.hostname}`, "From (header and envelope) of summaries"),
   subjectPrefix: text("subject-prefix", "[failmail]", "prefix of summary subjects"),
   waitPeriod: positiveDuration("wait-period", Duration.seconds(30), "a batch is sent once no message joined it for this long"),
