@@ -11,6 +11,10 @@
  * trusted on 127.0.0.1; failmail connects as `failmail` with a password
  * (checked, scram-sha-256), so its URL carries a secret as an operator's
  * does. `stop({ mode: "immediate" })` and `start()` make outages.
+ *
+ * Only one such server runs on the machine at a time: a test file that
+ * starts one while another test file's runs waits for it (give `beforeAll`
+ * a generous timeout).
  */
 import { Effect } from "effect"
 import { execFile, execFileSync } from "node:child_process"
@@ -95,15 +99,64 @@ const HBA = [
   "host all all 127.0.0.1/32 scram-sha-256"
 ]
 
+/**
+ * One test server at a time on this machine (they are heavy for a shared
+ * one): a lock directory holding the pid of the process whose server runs.
+ * A lock whose process is gone is taken over.
+ */
+const LOCK = path.join(os.tmpdir(), "failmail-postgres.lock")
+
+/** How long {@link startPostgres} waits for another test file's server to go. */
+const LOCK_WAIT_MS = 10 * 60_000
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** The pid in the lock, or 0 while there is none (being taken or released). */
+const holderOfLock = (): number => {
+  try {
+    return Number(fs.readFileSync(path.join(LOCK, "pid"), "utf8"))
+  } catch {
+    return 0
+  }
+}
+
+const acquireLock = async (): Promise<void> => {
+  const deadline = Date.now() + LOCK_WAIT_MS
+  while (true) {
+    try {
+      fs.mkdirSync(LOCK)
+      fs.writeFileSync(path.join(LOCK, "pid"), String(process.pid))
+      return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+    }
+    const holder = holderOfLock()
+    if (holder > 0 && !alive(holder)) fs.rmSync(LOCK, { recursive: true, force: true })
+    else if (Date.now() > deadline) throw new Error(`another test's PostgreSQL still runs (${LOCK}, pid ${holder})`)
+    else await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+const releaseLock = (): void => fs.rmSync(LOCK, { recursive: true, force: true })
+
 /** Servers of this process still running, stopped when the process exits (a test run that is cut short). */
 const running = new Set<() => void>()
 process.once("exit", () => {
   for (const stop of running) stop()
+  if (running.size > 0) releaseLock()
 })
 
 /** Starts a private PostgreSQL (see the module's comment). */
 export const startPostgres = async (): Promise<Postgres> => {
   const bin = binDir()
+  await acquireLock()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-pg-"))
   const data = path.join(dir, "data")
   const log = path.join(dir, "log")
@@ -155,6 +208,7 @@ export const startPostgres = async (): Promise<Postgres> => {
   } catch (error) {
     stopNow()
     running.delete(stopNow)
+    releaseLock()
     const serverLog = fs.existsSync(log) ? fs.readFileSync(log, "utf8") : ""
     fs.rmSync(dir, { recursive: true, force: true })
     throw new Error(`PostgreSQL did not start: ${String(error)}\n${serverLog}`)
@@ -182,6 +236,7 @@ export const startPostgres = async (): Promise<Postgres> => {
       stopNow()
       running.delete(stopNow)
       fs.rmSync(dir, { recursive: true, force: true })
+      releaseLock()
     }
   }
 }
