@@ -1,24 +1,28 @@
 /**
  * The {@link Store} contract, run against every layer of it: the embedded
- * store on disk, the in-memory one the TestClock pipeline tests use (and the
- * PostgreSQL one). What only one layer has (file modes, the disk's failures,
- * a database outage) is tested beside that layer.
+ * store on disk, the in-memory one the TestClock pipeline tests use, and the
+ * PostgreSQL one (on a real server the file starts; each test gets a database
+ * of its own). What only one layer has (file modes, the disk's failures, a
+ * migration race) is tested beside that layer.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Layer, type Scope, TestClock } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Context, Duration, Effect, Exit, Layer, Redacted, type Scope, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type { StartError } from "../src/domain/Errors.ts"
 import { EmbeddedStore } from "../src/services/EmbeddedStore.ts"
+import * as PostgresStore from "../src/services/PostgresStore.ts"
 import { AppConfig } from "../src/services/AppConfig.ts"
 import { SpoolError, StateError, Store, type StoreShape } from "../src/services/Store.ts"
 import { memorySpool, memoryState, storeInMemory } from "./support/memory.ts"
 import { putMessage as put, rawMessage, testConfig } from "./support/pipeline.ts"
+import { startPostgres, type Postgres } from "./support/postgres.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 
 /** A store layer as the contract sees it. */
 interface StoreUnderTest {
   /** Opens the store (opening another one on the same place is a restart, or a reload). */
-  readonly open: Effect.Effect<StoreShape, SpoolError | StateError, Scope.Scope>
+  readonly open: Effect.Effect<StoreShape, SpoolError | StateError | StartError, Scope.Scope>
   /** How many messages it holds, looked at from outside. */
   readonly count: Effect.Effect<number>
   /** What a write left half done (a temporary file, say): nothing, ever. */
@@ -78,10 +82,36 @@ const inMemory: Effect.Effect<StoreUnderTest> = Effect.sync(() => {
   }
 })
 
+let postgres: Postgres
+beforeAll(async () => {
+  postgres = await startPostgres()
+}, 600_000)
+afterAll(async () => {
+  await postgres?.close()
+})
+
+/**
+ * A new database on the test's PostgreSQL. Writes break when failmail's user
+ * loses its rights on the tables (at once, for the sessions already open);
+ * a stopped server is tested in PostgresStore.test.ts.
+ */
+const inPostgres: Effect.Effect<StoreUnderTest> = Effect.promise(async () => {
+  const url = await postgres.createDatabase()
+  const database = new URL(url).pathname.slice(1)
+  return {
+    open: Effect.map(Layer.build(PostgresStore.layerOf(Redacted.make(url))), (context) => Context.get(context, Store)),
+    count: Effect.promise(async () => Number((await postgres.query(database, "SELECT count(*) FROM failmail_messages"))[0])),
+    leftovers: Effect.succeed([]),
+    breakWrites: Effect.promise(() => postgres.query(database, "REVOKE ALL ON failmail_messages, failmail_documents FROM failmail")),
+    repairWrites: Effect.promise(() => postgres.query(database, "GRANT ALL ON failmail_messages, failmail_documents TO failmail"))
+  }
+})
+
 /** Every layer the contract runs against. */
 const layers: ReadonlyArray<{ readonly name: string; readonly make: Effect.Effect<StoreUnderTest, never, Scope.Scope> }> = [
   { name: "embedded", make: embedded },
-  { name: "in memory", make: inMemory }
+  { name: "in memory", make: inMemory },
+  { name: "PostgreSQL", make: inPostgres }
 ]
 
 for (const { name, make: makeStore } of layers) {

@@ -43,9 +43,10 @@ const syncDirectory = async (dir: string) => {
 /**
  * Writes the latest value of one document, one write at a time, coalescing
  * the values that arrive meanwhile. A value is serialized only when it is
- * written, so a burst of saves costs at most two serializations.
+ * written, so a burst of saves costs at most two serializations. (The
+ * PostgreSQL store coalesces its saves with it too.)
  */
-const makeWriter = (write: (text: string) => Promise<void>) => {
+export const makeWriter = (write: (text: string) => Promise<void>) => {
   let latest: { readonly value: () => unknown; readonly ticket: number } | undefined
   let requested = 0
   let written = 0

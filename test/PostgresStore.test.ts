@@ -1,0 +1,99 @@
+/**
+ * What the PostgreSQL store does beyond the shared contract
+ * (Store.contract.test.ts runs that on it too): migrations raced by
+ * replicas, shared commits, the database going away and coming back.
+ * A real PostgreSQL, started by the test.
+ */
+import { Context, Effect, Either, Layer, Redacted } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { layerOf } from "../src/services/PostgresStore.ts"
+import { Store } from "../src/services/Store.ts"
+import { eventually } from "./support/failmail.ts"
+import { startPostgres, type Postgres } from "./support/postgres.ts"
+
+let postgres: Postgres
+
+beforeAll(async () => {
+  postgres = await startPostgres()
+}, 600_000)
+
+afterAll(async () => {
+  await postgres?.close()
+})
+
+const fields = {
+  envelope: { mailFrom: "app@example.org", rcptTo: ["ops@example.com"] },
+  keys: { fingerprint: "f", batchKey: "", groupKey: "disk full" },
+  subject: "disk full",
+  sender: "app@example.org",
+  size: 5
+}
+const raw = new TextEncoder().encode("hello")
+
+/** Runs `use` with a store on the database at `url`, closed afterwards. */
+const withStore = <A, E>(url: string, use: (store: Context.Tag.Service<Store>) => Effect.Effect<A, E>) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Layer.build(layerOf(Redacted.make(url))).pipe(Effect.flatMap((context) => use(Context.get(context, Store))))
+    )
+  )
+
+const databaseOf = (url: string) => new URL(url).pathname.slice(1)
+
+describe("the PostgreSQL store", () => {
+  it("migrates an empty database once when several replicas start on it at once", async () => {
+    const url = await postgres.createDatabase()
+    const ready = await Promise.all([1, 2, 3].map(() => withStore(url, (store) => store.checkHealth)))
+    expect(ready).toEqual([true, true, true])
+    expect(await postgres.query(databaseOf(url), "SELECT version FROM failmail_schema_migrations")).toEqual(["1"])
+  })
+
+  it("refuses a database a newer failmail migrated, saying so", async () => {
+    const url = await postgres.createDatabase()
+    await withStore(url, () => Effect.void)
+    await postgres.query(databaseOf(url), "INSERT INTO failmail_schema_migrations (version, name) VALUES (99, 'future')")
+    const refused = await withStore(url, () => Effect.void).then(
+      () => "started",
+      (error: unknown) => String(error)
+    )
+    expect(refused).toContain("newer than this failmail knows")
+    expect(refused).not.toContain(postgres.password)
+  })
+
+  it("writes concurrent puts together, in fewer transactions than messages", async () => {
+    const url = await postgres.createDatabase()
+    const stored = await withStore(url, (store) =>
+      Effect.forEach(Array.from({ length: 50 }), () => store.put(fields, raw), { concurrency: "unbounded" })
+    )
+    expect(new Set(stored.map((record) => record.id)).size).toBe(50)
+    const database = databaseOf(url)
+    expect(await postgres.query(database, "SELECT count(*) FROM failmail_messages")).toEqual(["50"])
+    // Rows written by one transaction share its id (xmin).
+    const transactions = Number((await postgres.query(database, "SELECT count(DISTINCT xmin::text) FROM failmail_messages"))[0])
+    expect(transactions).toBeLessThan(50)
+  })
+
+  it("fails puts while the database is down, and takes them again once it is back", async () => {
+    const url = await postgres.createDatabase()
+    await withStore(url, (store) =>
+      Effect.gen(function* () {
+        const before = yield* store.put(fields, raw)
+        yield* Effect.promise(() => postgres.stop({ mode: "immediate" }))
+        const during = yield* Effect.either(store.put(fields, raw))
+        expect(Either.isLeft(during) && during.left._tag).toBe("SpoolError")
+        expect(yield* store.checkHealth).toBe(false)
+        // Summarized meanwhile: its row cannot be deleted now, but it is not recovered again.
+        yield* store.remove([before.id])
+        yield* Effect.promise(() => postgres.start())
+        const after = yield* store.put(fields, raw)
+        expect((yield* store.recover).map((record) => record.id)).toEqual([after.id])
+        yield* Effect.promise(() => eventually("health again", () => Effect.runPromise(store.checkHealth)))
+        yield* Effect.promise(() =>
+          eventually("the summarized row deleted", async () =>
+            (await postgres.query(databaseOf(url), "SELECT id FROM failmail_messages")).join() === after.id
+          )
+        )
+      })
+    )
+  }, 60_000)
+})
