@@ -8,7 +8,9 @@
  */
 import { Effect, Layer } from "effect"
 import * as Configuration from "../domain/Configuration.ts"
+import type { StartError } from "../domain/Errors.ts"
 import * as LogContext from "../domain/LogContext.ts"
+import * as Secrets from "../domain/Secrets.ts"
 import { AppConfig, type RunningConfig } from "../services/AppConfig.ts"
 import { Batcher } from "../services/Batcher.ts"
 import { Classifier } from "../services/Classifier.ts"
@@ -37,8 +39,22 @@ import * as StoreImport from "../services/StoreImport.ts"
 /** What failmail keeps: the {@link Store} (what it received and its small state), and the maildirs it files into. */
 export type Storage = Store | Maildir
 
-/** Where failmail keeps what it received and its small state, and files what it could not relay: on disk. */
-export const storage: Layer.Layer<Storage, SpoolError | StateError, AppConfig> = Layer.mergeAll(EmbeddedStore, Maildir.Default)
+/**
+ * Where failmail keeps what it received and its small state: `--store`'s
+ * PostgreSQL database, or (by default) the embedded store on disk; and the
+ * maildirs it files into, on disk either way.
+ */
+export const storage: Layer.Layer<Storage, SpoolError | StateError | StartError, AppConfig> = Layer.merge(
+  Layer.unwrapEffect(
+    Effect.flatMap(AppConfig, (config): Effect.Effect<Layer.Layer<Store, SpoolError | StateError | StartError, AppConfig>> =>
+      Secrets.isSet(config.store)
+        ? // Loaded only when used: the PostgreSQL client costs memory a failmail on the embedded store does not need.
+          Effect.promise(() => import("../services/PostgresStore.ts")).pipe(Effect.map((postgres) => postgres.layerOf(config.store)))
+        : Effect.succeed(EmbeddedStore)
+    )
+  ),
+  Maildir.Default
+)
 
 /**
  * What outlives a configuration: the process phase, the listening sockets,

@@ -1,0 +1,130 @@
+/**
+ * The built daemon on a real PostgreSQL (`--store postgres://…`), started
+ * by the test: mail in over SMTP, summaries out to a recording upstream,
+ * the rows gone afterwards; the database crashing and coming back under
+ * load; the URL's password never shown.
+ */
+import * as path from "node:path"
+import { simpleParser } from "mailparser"
+import nodemailer from "nodemailer"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { buildDaemon, httpPortOf, launch, ready, smtpPortOf, type Child } from "./support/daemon.ts"
+import { eventually, tempDir } from "./support/failmail.ts"
+import { startPostgres, type Postgres } from "./support/postgres.ts"
+import { startUpstream, type Upstream } from "./support/upstream.ts"
+
+let postgres: Postgres
+
+beforeAll(async () => {
+  buildDaemon()
+  postgres = await startPostgres()
+}, 120_000)
+
+afterAll(async () => {
+  await postgres?.close()
+})
+
+/** Starts the built failmail on a new database, relaying to `upstream`; resolves once it is ready. */
+const startDaemon = async (upstream: Upstream, extra: ReadonlyArray<string> = []) => {
+  const url = await postgres.createDatabase()
+  const dir = tempDir()
+  const child = launch(
+    [
+      `--store=${url}`,
+      "--bind-addr=127.0.0.1:0",
+      `--relay-addr=${upstream.address}`,
+      `--message-store=${path.join(dir, "spool")}`,
+      `--fail-dir=${path.join(dir, "failed")}`,
+      ...extra
+    ],
+    dir
+  )
+  await ready(child)
+  return { child, database: new URL(url).pathname.slice(1) }
+}
+
+const transportTo = (child: Child) =>
+  nodemailer.createTransport({ host: "127.0.0.1", port: smtpPortOf(child), secure: false, ignoreTLS: true })
+
+const messagesIn = async (database: string) =>
+  Number((await postgres.query(database, "SELECT count(*) FROM failmail_messages"))[0])
+
+/** The text parts of the summaries the upstream received. */
+const summaryTexts = (upstream: Upstream) =>
+  Promise.all(upstream.deliveries.map(async (delivery) => (await simpleParser(delivery.raw)).text ?? ""))
+
+describe("failmail on PostgreSQL", () => {
+  it("takes mail in, sends one summary, and leaves no rows; the URL's password never shows", async () => {
+    const upstream = await startUpstream()
+    try {
+      const { child, database } = await startDaemon(upstream, ["--wait-period=300ms", "--bind-http=127.0.0.1:0", "--log-format=json"])
+      const transport = transportTo(child)
+      for (const n of [1, 2, 3]) {
+        await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "disk full on db1", text: `alert ${n}` })
+      }
+      transport.close()
+      await eventually("one summary upstream", () => upstream.deliveries.length === 1, 10_000)
+      expect(upstream.deliveries[0]?.raw.toString()).toContain("3 instances: disk full on db1")
+      await eventually("no rows left", async () => (await messagesIn(database)) === 0)
+      expect(await postgres.query(database, "SELECT max(version) FROM failmail_schema_migrations")).toEqual(["1"])
+
+      const port = httpPortOf(child)
+      for (const route of ["/", "/api/stats", "/api/batches", "/api/summaries", "/metrics", "/healthz"]) {
+        const answer = await fetch(`http://127.0.0.1:${port}${route}`)
+        expect(answer.status, route).toBe(200)
+        expect((await answer.text()).includes(postgres.password), route).toBe(false)
+      }
+      expect(child.output()).toMatch(/"store":"<redacted>"/)
+      expect(child.output().includes(postgres.password)).toBe(false)
+      child.process.kill("SIGTERM")
+      expect(await child.exited).toBe(0)
+      expect(upstream.deliveries).toHaveLength(1)
+    } finally {
+      await upstream.close()
+    }
+  }, 60_000)
+
+  it("answers 451 while the database is down, resumes by itself, and loses no acknowledged message", async () => {
+    const upstream = await startUpstream()
+    try {
+      // Batches wait: everything is summarized at the stop, after the outage.
+      const { child, database } = await startDaemon(upstream, ["--wait-period=1h", "--max-wait=1h"])
+      const acknowledged: Array<string> = []
+      const refused: Array<string> = []
+      let stopped = false
+      const client = (async () => {
+        const transport = transportTo(child)
+        for (let n = 1; !stopped; n++) {
+          const token = `[alert-${n.toString().padStart(5, "0")}]`
+          try {
+            await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: `load ${token}`, text: token })
+            acknowledged.push(token)
+          } catch (error) {
+            expect((error as { responseCode?: number }).responseCode, String(error)).toBe(451)
+            refused.push(token)
+          }
+        }
+        transport.close()
+      })()
+
+      await eventually("20 messages accepted", () => acknowledged.length >= 20, 20_000)
+      await postgres.stop({ mode: "immediate" })
+      await eventually("5 messages refused with 451", () => refused.length >= 5, 20_000)
+      const acceptedBeforeRestart = acknowledged.length
+      await postgres.start()
+      await eventually("20 more accepted after the restart", () => acknowledged.length >= acceptedBeforeRestart + 20, 20_000)
+      stopped = true
+      await client
+
+      child.process.kill("SIGTERM")
+      expect(await child.exited).toBe(0)
+      // Each token once per summary that holds it, so a token twice here is a message summarized twice.
+      const summarized = (await summaryTexts(upstream)).flatMap((text) => [...new Set(text.match(/\[alert-\d{5}\]/g) ?? [])])
+      expect(summarized.filter((token, index) => summarized.indexOf(token) !== index), "summarized twice").toEqual([])
+      expect(acknowledged.filter((token) => !summarized.includes(token)), "acknowledged but lost").toEqual([])
+      expect(await messagesIn(database)).toBe(0)
+    } finally {
+      await upstream.close()
+    }
+  }, 120_000)
+})
