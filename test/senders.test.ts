@@ -1,0 +1,153 @@
+/**
+ * One sender among replicas, in process on the TestClock: two pipelines on
+ * one shared in-memory store and cluster. Mail goes into both, and one
+ * digest goes out per batch; when the sender dies, the other takes over
+ * within the bound and summarizes what was pending, by the original
+ * deadlines; a summary relayed but not recorded is sent again by the new
+ * sender under the same Message-ID.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Lease from "../src/domain/Lease.ts"
+import { clusterInMemory, type Link, memoryCluster, type MemoryCluster } from "./support/cluster.ts"
+import { relayed } from "./support/digests.ts"
+import {
+  advanceTo,
+  memoryStorage,
+  type MemoryStorage,
+  rawMessage,
+  recordingRelay,
+  type RecordingRelay,
+  startPipeline,
+  testConfig
+} from "./support/pipeline.ts"
+
+const SECOND = 1000
+
+/** One replica: a pipeline on the shared storage and cluster, reaching the cluster through its own link. */
+const replica = (shared: { storage: MemoryStorage; cluster: MemoryCluster; relay: RecordingRelay }) =>
+  Effect.gen(function* () {
+    const link: Link = { cut: false }
+    const pipeline = yield* startPipeline(testConfig("/failmail-test"), shared.relay.layer, {
+      storage: shared.storage,
+      cluster: clusterInMemory(shared.cluster, link)
+    })
+    return {
+      ...pipeline,
+      link,
+      accept: (subject: string) =>
+        pipeline.intake.accept(rawMessage({ subject }), { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] }),
+      /** Dies as by `kill -9`: nothing reaches the cluster any more (the lease is not let go), and it stops. */
+      kill: Effect.suspend(() => {
+        link.cut = true
+        return pipeline.close
+      })
+    }
+  })
+
+const setup = Effect.gen(function* () {
+  const shared = { storage: memoryStorage(), cluster: memoryCluster(), relay: yield* recordingRelay() }
+  const a = yield* replica(shared)
+  yield* advanceTo(1 * SECOND)
+  const b = yield* replica(shared)
+  return { shared, a, b }
+})
+
+const messageIdOf = (raw: Buffer) => /^Message-ID: *(\S+)/im.exec(raw.toString("latin1"))?.[1]
+
+describe("one sender among replicas", () => {
+  it.scoped("mail into both replicas: one digest per batch, sent by the lease holder", () =>
+    Effect.gen(function* () {
+      const { shared, a, b } = yield* setup
+      expect((yield* b.batcher.counts).messages).toBe(0)
+      yield* advanceTo(2 * SECOND)
+      yield* a.accept("disk full")
+      yield* b.accept("disk full")
+      yield* advanceTo(5 * SECOND)
+      yield* b.accept("load high")
+      yield* a.accept("load high")
+      // The sender took in what b stored within a second; b batches nothing.
+      yield* advanceTo(6 * SECOND)
+      expect((yield* a.batcher.counts).messages).toBe(4)
+      expect((yield* b.batcher.counts).messages).toBe(0)
+      // Due 30 s (--wait-period) after the last arrival.
+      yield* advanceTo(35 * SECOND - 1)
+      expect(relayed(shared.relay)).toEqual([])
+      yield* advanceTo(35 * SECOND)
+      expect(relayed(shared.relay).map((digest) => [digest.at, digest.messages])).toEqual([[35 * SECOND, 4]])
+      expect(shared.storage.spool.messages.size).toBe(0)
+      yield* advanceTo(120 * SECOND)
+      expect(relayed(shared.relay)).toHaveLength(1)
+    })
+  )
+
+  it.scoped("the sender dies: the other takes over within the bound and summarizes what was pending, by its original deadline", () =>
+    Effect.gen(function* () {
+      const { shared, a, b } = yield* setup
+      yield* advanceTo(60 * SECOND)
+      yield* a.accept("disk full")
+      yield* advanceTo(61 * SECOND)
+      yield* b.accept("disk full")
+      yield* advanceTo(62 * SECOND)
+      expect((yield* a.batcher.counts).messages).toBe(2)
+      // a renewed at 69 s (its lease holds until 79 s) and dies at 70 s; b looks every 3 s from 1 s: it takes over at 79 s.
+      yield* advanceTo(70 * SECOND)
+      yield* a.kill
+      yield* advanceTo(79 * SECOND - 1)
+      expect((yield* b.batcher.counts).messages).toBe(0)
+      yield* advanceTo(79 * SECOND)
+      expect(79 * SECOND - 70 * SECOND).toBeLessThanOrEqual(Lease.TAKEOVER_BOUND_MS)
+      expect(yield* b.batcher.counts).toMatchObject({ batches: 1, messages: 2, lastAt: 61 * SECOND })
+      // Due 30 s after the last arrival (61 s), as if nothing had happened.
+      yield* advanceTo(91 * SECOND - 1)
+      expect(relayed(shared.relay)).toEqual([])
+      yield* advanceTo(91 * SECOND)
+      expect(relayed(shared.relay).map((digest) => [digest.at, digest.messages])).toEqual([[91 * SECOND, 2]])
+      expect(shared.storage.spool.messages.size).toBe(0)
+    })
+  )
+
+  it.scoped("a batch overdue when the sender dies goes out as soon as the next one takes over", () =>
+    Effect.gen(function* () {
+      const { shared, a, b } = yield* setup
+      yield* advanceTo(40 * SECOND)
+      yield* b.accept("disk full")
+      // Due at 70 s; a dies at 66 s, just after renewing: b takes over at 76 s and sends it at once.
+      yield* advanceTo(66 * SECOND)
+      yield* a.kill
+      yield* advanceTo(76 * SECOND)
+      expect(relayed(shared.relay).map((digest) => [digest.at, digest.messages])).toEqual([[76 * SECOND, 1]])
+    })
+  )
+
+  it.scoped("a summary relayed but not recorded sent is sent again by the next sender, under the same Message-ID", () =>
+    Effect.gen(function* () {
+      const { shared, a, b } = yield* setup
+      yield* advanceTo(2 * SECOND)
+      yield* a.accept("disk full")
+      yield* b.accept("disk full")
+      // The relay takes the summary at 32 s, but a loses the cluster before it can record it sent.
+      yield* shared.relay.pause
+      yield* advanceTo(32 * SECOND)
+      expect(shared.relay.attempts).toHaveLength(1)
+      a.link.cut = true
+      yield* shared.relay.resume
+      yield* advanceTo(33 * SECOND)
+      expect(relayed(shared.relay)).toHaveLength(1)
+      expect(shared.cluster.claims.size).toBe(1)
+      // a's lease (renewed at 30 s) expires at 40 s; b takes over then and sends the claimed summary again, as it was.
+      yield* advanceTo(40 * SECOND)
+      const digests = relayed(shared.relay)
+      expect(digests.map((digest) => [digest.at, digest.messages])).toEqual([
+        [32 * SECOND, 2],
+        [40 * SECOND, 2]
+      ])
+      const [first, again] = digests.map((digest) => messageIdOf(digest.raw))
+      expect(first).toMatch(/^<[0-9a-f]{40}@test>$/)
+      expect(again).toBe(first)
+      expect(shared.storage.spool.messages.size).toBe(0)
+      expect([...shared.cluster.claims.values()].map((entry) => entry.state)).toEqual(["sent"])
+      yield* a.close
+    })
+  )
+})
