@@ -1,0 +1,553 @@
+/**
+ * The message half of the embedded store: an append-only log of segment
+ * files (`<message-store>/log/000001.seg`, …), chosen over one file per
+ * message by measurement (`bench/storeFormats.ts`, README "Storage
+ * format").
+ *
+ * - A put appends a record (see `domain/LogRecord.ts`: length-prefixed,
+ *   checksummed) and resolves once it is on disk. Puts share their syncs
+ *   (group commit): every record waiting when a commit starts goes into one
+ *   `writev` at the segment's end and one `fdatasync`; records that arrive
+ *   while it runs wait for the next. The first record after idle is
+ *   committed at once (no timer), and every step runs on libuv's thread
+ *   pool: the event loop never waits on a sync. `fdatasync` rather than
+ *   O_DSYNC: both measured alike, and a separate sync keeps the write and
+ *   its durability two steps a failure can be told apart in. A new segment's
+ *   directory is synced before anything in it is acknowledged.
+ * - A removal is a record too, committed the same way, so a removed message
+ *   never comes back after a crash (it would be summarized twice). A
+ *   removal that cannot be written is kept and retried (every second, and
+ *   with the next commit) until it is durable.
+ * - A commit that fails (ENOSPC, EROFS, EIO) fails its puts; what it may
+ *   have written is cut off (best effort; recovery cuts whatever is not a
+ *   whole record) and the next commit starts a new segment, so puts succeed
+ *   again once the disk does.
+ * - Segments are deleted oldest first once none of their messages is held
+ *   (a removal record must never outlive, on disk, the segments before it
+ *   while they still hold its message; oldest first keeps that true). When
+ *   the dead bytes of closed segments exceed both a segment and the live
+ *   bytes kept by them, the live messages of the oldest are copied to the
+ *   end of the log (same id, same metadata; the later record wins at
+ *   recovery) so it can go: a few long-held messages never keep a long
+ *   tail of dead segments on disk.
+ * - The index (id → segment, offset, length, metadata) holds no raw bytes;
+ *   `readRaw` reads them from the segment.
+ *
+ * One log per directory per process: opening a directory already open (a
+ * reload builds the new graph's store while the old one closes) shares it.
+ */
+import * as fsCallback from "node:fs"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { promisify } from "node:util"
+import * as LogRecord from "../domain/LogRecord.ts"
+import type { SpoolRecord } from "./Spool.ts"
+
+const open = promisify(fsCallback.open)
+const close = promisify(fsCallback.close)
+const writev = promisify(fsCallback.writev)
+const read = promisify(fsCallback.read)
+const fsync = promisify(fsCallback.fsync)
+const fdatasync = promisify(fsCallback.fdatasync)
+const ftruncate = promisify(fsCallback.ftruncate)
+const unlink = promisify(fsCallback.unlink)
+
+/** Segments roll over past this size (a record is never split). */
+export const SEGMENT_BYTES = 16 * 1024 * 1024
+/** Ids per removal record, so one record stays small however large the batch. */
+const IDS_PER_REMOVAL = 4096
+/** How long a removal that could not be written waits before it is tried again. */
+const RETRY_MS = 1000
+/** Buffers one `writev` takes (IOV_MAX); a larger group is joined first. */
+const IOV_MAX = 1024
+
+/** The folder of the log's segments under `--message-store`. */
+export const logDirOf = (root: string): string => path.join(root, "log")
+
+const SEGMENT_NAME = /^(\d{6,})\.seg$/
+const segmentName = (number: number) => `${number.toString().padStart(6, "0")}.seg`
+
+interface Segment {
+  readonly number: number
+  readonly file: string
+  /** Bytes of whole records. */
+  size: number
+  /** Messages held here (their latest record is here and they are not removed). */
+  live: number
+  liveBytes: number
+}
+
+/** Where a held message is. */
+interface Location {
+  readonly record: SpoolRecord
+  readonly segment: Segment
+  readonly rawOffset: number
+  readonly rawLength: number
+  /** Bytes of its whole record. */
+  readonly length: number
+}
+
+/** A record waiting for a commit. */
+interface Pending {
+  readonly chunks: ReadonlyArray<Uint8Array>
+  readonly length: number
+  /** Called once the record is durable at `offset` of `segment`, in log order. */
+  readonly apply: (segment: Segment, offset: number) => void
+  /** Whether a failed commit keeps it for the next one (removals) instead of failing it (puts). */
+  readonly retry: boolean
+  readonly resolve: () => void
+  readonly reject: (error: unknown) => void
+}
+
+/** An error whose `code` says the message is not held (as a missing file would). */
+const notHeld = (id: string) => Object.assign(new Error(`${id}: no such message`), { code: "ENOENT" })
+
+const syncDirectory = async (dir: string) => {
+  const fd = await open(dir, "r")
+  try {
+    await fsync(fd)
+  } finally {
+    await close(fd).catch(() => undefined)
+  }
+}
+
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** A record as stored, or `undefined` if the metadata is not one. */
+const asRecord = (meta: unknown): SpoolRecord | undefined => {
+  const candidate = meta as Partial<SpoolRecord> | null
+  return typeof candidate === "object" && candidate !== null && typeof candidate.id === "string" && typeof candidate.receivedAt === "number"
+    ? (candidate as SpoolRecord)
+    : undefined
+}
+
+const oldestFirst = (a: SpoolRecord, b: SpoolRecord) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+/** The segments in `dir`, in log order. */
+const listSegments = async (dir: string) =>
+  (await fs.readdir(dir))
+    .flatMap((name) => {
+      const match = SEGMENT_NAME.exec(name)
+      return match === null ? [] : [{ number: Number(match[1]), file: path.join(dir, name) }]
+    })
+    .sort((a, b) => a.number - b.number)
+
+/** An index of held messages and the segments they are in, as replaying the log builds it. */
+class Index {
+  readonly locations = new Map<string, Location>()
+
+  /** Makes `location` where `record.id` is held, in place of where it was. */
+  place(location: Location) {
+    this.drop(location.record.id)
+    this.locations.set(location.record.id, location)
+    location.segment.live++
+    location.segment.liveBytes += location.length
+  }
+
+  /** Forgets `id`; whether it was held. */
+  drop(id: string): boolean {
+    const old = this.locations.get(id)
+    if (old === undefined) return false
+    this.locations.delete(id)
+    old.segment.live--
+    old.segment.liveBytes -= old.length
+    return true
+  }
+
+  records(): Array<SpoolRecord> {
+    return [...this.locations.values()].map((location) => location.record).sort(oldestFirst)
+  }
+}
+
+/** What replaying a log directory found. */
+interface Replayed {
+  readonly index: Index
+  readonly segments: Array<Segment>
+  /** Torn or damaged tails: each segment's file, its whole length and where its records end. */
+  readonly cuts: ReadonlyArray<{ readonly segment: Segment; readonly bytes: number; readonly problem: string }>
+}
+
+/** Reads every segment of `dir` in order and replays its records. */
+const replay = async (dir: string): Promise<Replayed> => {
+  const index = new Index()
+  const segments: Array<Segment> = []
+  const cuts: Array<{ segment: Segment; bytes: number; problem: string }> = []
+  for (const { number, file } of await listSegments(dir)) {
+    const bytes = await fs.readFile(file)
+    const decoded = LogRecord.decode(bytes)
+    const segment: Segment = { number, file, size: decoded.end, live: 0, liveBytes: 0 }
+    segments.push(segment)
+    for (const { entry } of decoded.entries) {
+      if (entry.kind === "removal") {
+        for (const id of entry.ids) index.drop(id)
+        continue
+      }
+      const record = asRecord(entry.meta)
+      if (record === undefined) continue
+      index.place({ record, segment, rawOffset: entry.rawOffset, rawLength: entry.rawLength, length: entry.length })
+    }
+    if (decoded.problem !== undefined) cuts.push({ segment, bytes: bytes.length, problem: decoded.problem })
+  }
+  return { index, segments, cuts }
+}
+
+/** Reads a held message's raw bytes from its segment. */
+const readAt = async (id: string, location: Location): Promise<Buffer> => {
+  const fd = await open(location.segment.file, "r").catch((error: NodeJS.ErrnoException) => {
+    // Its segment went meanwhile: only once nothing in it was held.
+    throw error.code === "ENOENT" ? notHeld(id) : error
+  })
+  try {
+    const raw = Buffer.allocUnsafe(location.rawLength)
+    const { bytesRead } = await read(fd, raw, 0, location.rawLength, location.rawOffset)
+    if (bytesRead !== location.rawLength) throw new Error(`${location.segment.file}: ${id} is cut short`)
+    return raw
+  } finally {
+    await close(fd).catch(() => undefined)
+  }
+}
+
+/** What a log directory holds, read without changing anything (for `failmail spool` and `preview`). */
+export interface LogContents {
+  /** Held messages, oldest first, each with a reader of its raw bytes. */
+  readonly messages: ReadonlyArray<{ readonly record: SpoolRecord; readonly load: () => Promise<Buffer> }>
+  /** Segments with bytes after their last whole record (what a daemon cuts off when it opens the log). */
+  readonly torn: ReadonlyArray<string>
+}
+
+/** Reads the log in `dir` (a `log/` folder) without writing anything: safe while a daemon runs on it. */
+export const readLog = async (dir: string): Promise<LogContents> => {
+  const { index, cuts } = await replay(dir)
+  return {
+    messages: index.records().map((record) => {
+      const location = index.locations.get(record.id) as Location
+      return { record, load: () => readAt(record.id, location) }
+    }),
+    torn: cuts.map(({ segment, problem }) => `${segment.file}: ${problem}`)
+  }
+}
+
+/** Options of an open log. */
+export interface LogOptions {
+  /** Segment size at which a new one starts (tests make it small). */
+  readonly segmentBytes?: number | undefined
+  /** Reports what went wrong without failing a caller (a cut tail, a removal not yet durable, a segment not deleted). */
+  readonly report: (message: string) => void
+}
+
+/** An open message log. */
+export interface MessageLog {
+  /** Stores `record` and its raw bytes; resolves once durable. A record of the same id replaces the one held. */
+  readonly append: (record: SpoolRecord, raw: Uint8Array) => Promise<void>
+  /** Removes `ids` (those not held are ignored); resolves once the removal is durable. */
+  readonly remove: (ids: ReadonlyArray<string>) => Promise<void>
+  /** A held message's raw bytes; an error with code `ENOENT` when it is not held. */
+  readonly readRaw: (id: string) => Promise<Buffer>
+  /** Every held message, oldest first. */
+  readonly records: () => ReadonlyArray<SpoolRecord>
+  /** Segment files on disk now (for tests and the health of the store). */
+  readonly segmentFiles: () => ReadonlyArray<string>
+  /** Lets go of the log (the last user closes it, after its pending commits). */
+  readonly close: () => Promise<void>
+}
+
+/** An open log with everything it needs between commits. */
+const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<MessageLog, "close">; shutdown: () => Promise<void> }> => {
+  const segmentBytes = options.segmentBytes ?? SEGMENT_BYTES
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 })
+  const { index, segments, cuts } = await replay(dir)
+  for (const { segment, bytes, problem } of cuts) {
+    options.report(`${segment.file}: cutting ${bytes - segment.size} bytes after the last whole record (${problem}); nothing acknowledged is in them`)
+    const fd = await open(segment.file, "r+")
+    try {
+      await ftruncate(fd, segment.size)
+      await fsync(fd)
+    } finally {
+      await close(fd).catch(() => undefined)
+    }
+  }
+  for (const name of await fs.readdir(dir)) {
+    if (name.startsWith("probe-")) await fs.rm(path.join(dir, name), { force: true })
+  }
+  let nextNumber = (segments.at(-1)?.number ?? 0) + 1
+  let active: { segment: Segment; fd: number } | undefined
+  let queue: Array<Pending> = []
+  let held: Array<Pending> = []
+  let committing = false
+  let retryTimer: NodeJS.Timeout | undefined
+  let idle: Promise<void> = Promise.resolve()
+  let markIdle = () => {}
+
+  /** The segment to append to: the active one, or a new one (after a failure, or past the segment size). */
+  const writable = async () => {
+    if (active !== undefined && active.segment.size < segmentBytes) return active
+    if (active !== undefined) {
+      await close(active.fd).catch(() => undefined)
+      active = undefined
+    }
+    const number = nextNumber++
+    const segment: Segment = { number, file: path.join(dir, segmentName(number)), size: 0, live: 0, liveBytes: 0 }
+    const fd = await open(segment.file, fsCallback.constants.O_WRONLY | fsCallback.constants.O_CREAT | fsCallback.constants.O_EXCL, 0o600)
+    try {
+      await syncDirectory(dir)
+    } catch (error) {
+      await close(fd).catch(() => undefined)
+      await unlink(segment.file).catch(() => undefined)
+      throw error
+    }
+    segments.push(segment)
+    active = { segment, fd }
+    return active
+  }
+
+  /** After a failed commit: cuts what it may have written, and lets the next commit start a new segment. */
+  const abandonActive = async () => {
+    if (active === undefined) return
+    const { segment, fd } = active
+    active = undefined
+    await ftruncate(fd, segment.size)
+      .then(() => fdatasync(fd))
+      .catch(() => undefined)
+    await close(fd).catch(() => undefined)
+    if (segment.size === 0 && segment.live === 0) {
+      segments.splice(segments.indexOf(segment), 1)
+      await unlink(segment.file).catch(() => undefined)
+    }
+  }
+
+  const commitOnce = async (batch: ReadonlyArray<Pending>) => {
+    try {
+      const target = await writable()
+      const start = target.segment.size
+      const chunks = batch.flatMap((pending) => pending.chunks)
+      const total = LogRecord.lengthOf(chunks)
+      const { bytesWritten } = await writev(target.fd, chunks.length > IOV_MAX ? [Buffer.concat(chunks)] : chunks, start)
+      // A full disk can end a write short without an error: never acknowledge a cut record.
+      if (bytesWritten !== total) throw new Error(`short write (${bytesWritten} of ${total} bytes)`)
+      await fdatasync(target.fd)
+      target.segment.size = start + total
+      let offset = start
+      for (const pending of batch) {
+        pending.apply(target.segment, offset)
+        offset += pending.length
+        pending.resolve()
+      }
+    } catch (error) {
+      await abandonActive()
+      const kept = batch.filter((pending) => pending.retry)
+      if (kept.length > 0) {
+        options.report(`cannot write ${kept.length} removal records yet (retried every second): ${reason(error)}`)
+        held.push(...kept)
+        retryTimer ??= setTimeout(() => {
+          retryTimer = undefined
+          kick()
+        }, RETRY_MS).unref()
+      }
+      for (const pending of batch) if (!pending.retry) pending.reject(error)
+    }
+  }
+
+  const commitAll = async () => {
+    while (queue.length > 0) {
+      const batch = queue
+      queue = []
+      await commitOnce(batch)
+    }
+    committing = false
+    markIdle()
+    void collect()
+  }
+
+  /** Starts a commit if none is running (at once, in this turn's microtasks: puts of the same turn share it). */
+  const kick = () => {
+    if (held.length > 0) {
+      // Removals kept from a failed commit go first: log order is what recovery replays.
+      queue = [...held, ...queue]
+      held = []
+    }
+    if (committing || queue.length === 0) return
+    committing = true
+    idle = new Promise((resolve) => (markIdle = resolve))
+    queueMicrotask(() => void commitAll())
+  }
+
+  const enqueue = (chunks: Array<Uint8Array>, apply: Pending["apply"], retry: boolean) =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({ chunks, length: LogRecord.lengthOf(chunks), apply, retry, resolve, reject })
+      kick()
+    })
+
+  const append = (record: SpoolRecord, raw: Uint8Array) => {
+    const chunks = LogRecord.encodeMessage(record, raw)
+    const metaLength = (chunks[1] as Uint8Array).byteLength
+    const length = LogRecord.lengthOf(chunks)
+    return enqueue(
+      chunks,
+      (segment, offset) =>
+        index.place({ record, segment, rawOffset: offset + LogRecord.HEADER_BYTES + metaLength, rawLength: raw.byteLength, length }),
+      false
+    )
+  }
+
+  const remove = async (ids: ReadonlyArray<string>) => {
+    // Forgotten at once (a copy made by compaction meanwhile must not bring one back); durable once committed.
+    const dropped = ids.filter((id) => index.drop(id))
+    const writes: Array<Promise<void>> = []
+    for (let at = 0; at < dropped.length; at += IDS_PER_REMOVAL) {
+      writes.push(enqueue(LogRecord.encodeRemoval(dropped.slice(at, at + IDS_PER_REMOVAL)), () => {}, true))
+    }
+    if (dropped.length > 0) void collect()
+    await Promise.all(writes)
+  }
+
+  let collection: Promise<void> | undefined
+  let collectAgain = false
+  /** Deletes segments nothing is held in, oldest first; compacts when dead segments pile up behind a live one. */
+  const collect = (): Promise<void> => {
+    if (collection !== undefined) {
+      collectAgain = true
+      return collection
+    }
+    collection = (async () => {
+      do {
+        collectAgain = false
+        await collectOnce()
+      } while (collectAgain)
+    })().finally(() => (collection = undefined))
+    return collection
+  }
+
+  const collectOnce = async () => {
+    while (true) {
+      const oldest = segments[0]
+      if (oldest === undefined || oldest === active?.segment) return
+      if (oldest.live === 0) {
+        try {
+          await unlink(oldest.file).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== "ENOENT") throw error
+          })
+          // Before the next one goes: a later segment's removals must not vanish while this one's messages could come back.
+          await syncDirectory(dir)
+        } catch (error) {
+          options.report(`cannot delete ${oldest.file} yet (tried again after the next removal): ${reason(error)}`)
+          return
+        }
+        segments.splice(segments.indexOf(oldest), 1)
+        continue
+      }
+      const closed = segments.filter((segment) => segment !== active?.segment)
+      const dead = closed.reduce((sum, segment) => sum + segment.size - segment.liveBytes, 0)
+      const live = closed.reduce((sum, segment) => sum + segment.liveBytes, 0)
+      if (dead <= segmentBytes || dead <= live) return
+      if (!(await compact(oldest))) return
+    }
+  }
+
+  /** Copies the messages still held in `segment` to the end of the log; whether all of them now are elsewhere. */
+  const compact = async (segment: Segment): Promise<boolean> => {
+    let bytes: Buffer
+    try {
+      bytes = await fs.readFile(segment.file)
+    } catch (error) {
+      options.report(`cannot compact ${segment.file}: ${reason(error)}`)
+      return false
+    }
+    const copies: Array<Promise<void>> = []
+    for (const location of index.locations.values()) {
+      if (location.segment !== segment) continue
+      const raw = bytes.subarray(location.rawOffset, location.rawOffset + location.rawLength)
+      const chunks = LogRecord.encodeMessage(location.record, raw)
+      const metaLength = (chunks[1] as Uint8Array).byteLength
+      const length = LogRecord.lengthOf(chunks)
+      copies.push(
+        enqueue(
+          chunks,
+          (target, offset) => {
+            // Removed or replaced meanwhile: that later record stands.
+            if (index.locations.get(location.record.id) !== location) return
+            index.place({ record: location.record, segment: target, rawOffset: offset + LogRecord.HEADER_BYTES + metaLength, rawLength: location.rawLength, length })
+          },
+          false
+        )
+      )
+    }
+    const results = await Promise.allSettled(copies)
+    const failed = results.find((result) => result.status === "rejected")
+    if (failed !== undefined) {
+      options.report(`cannot compact ${segment.file}: ${reason((failed as PromiseRejectedResult).reason)}`)
+      return false
+    }
+    return segment.live === 0
+  }
+
+  void collect()
+
+  return {
+    log: {
+      append,
+      remove,
+      readRaw: async (id) => {
+        // A message compaction moved meanwhile is read again where it is now.
+        for (let attempt = 0; ; attempt++) {
+          const location = index.locations.get(id)
+          if (location === undefined) throw notHeld(id)
+          try {
+            return await readAt(id, location)
+          } catch (error) {
+            if (attempt >= 2 || index.locations.get(id) === location) throw error
+          }
+        }
+      },
+      records: () => index.records(),
+      segmentFiles: () => segments.map((segment) => segment.file)
+    },
+    shutdown: async () => {
+      // Removals still failing get one last try; puts in flight finish.
+      kick()
+      await idle
+      if (retryTimer !== undefined) clearTimeout(retryTimer)
+      await collection
+      if (active !== undefined) await close(active.fd).catch(() => undefined)
+      active = undefined
+    }
+  }
+}
+
+/** Logs open in this process, by directory, with how many users each has. */
+const opened = new Map<string, { users: number; ready: Promise<Awaited<ReturnType<typeof start>>> }>()
+/** Logs closing, by directory: a new open waits for the close. */
+const closing = new Map<string, Promise<void>>()
+
+/**
+ * Opens the log in `dir` (creating it; cutting torn tails), or shares the
+ * one this process has open there.
+ */
+export const openLog = async (dir: string, options: LogOptions): Promise<MessageLog> => {
+  const key = path.resolve(dir)
+  await closing.get(key)
+  let entry = opened.get(key)
+  if (entry === undefined) {
+    entry = { users: 0, ready: start(key, options) }
+    opened.set(key, entry)
+    entry.ready.catch(() => opened.delete(key))
+  }
+  entry.users++
+  const shared = entry
+  const { log, shutdown } = await shared.ready.catch((error: unknown) => {
+    shared.users--
+    throw error
+  })
+  let closed = false
+  return {
+    ...log,
+    close: async () => {
+      if (closed) return
+      closed = true
+      if (--shared.users > 0) return
+      opened.delete(key)
+      const done = shutdown().finally(() => closing.delete(key))
+      closing.set(key, done)
+      await done
+    }
+  }
+}
