@@ -9,6 +9,8 @@ import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
+import { logDirOf, readLog } from "../src/services/MessageLog.ts"
+import type { SpoolRecord } from "../src/services/Store.ts"
 import { memoryOf, now, pollUntil, removeDir, tempDir, track, waitExit } from "./util.ts"
 
 /** How failmail is run, for the report: `[NAME=VALUE...] node <flags> dist/main.js`, as its `#!` line runs it. */
@@ -90,9 +92,6 @@ export class Failmail {
   }
   get spoolDir(): string {
     return path.join(this.dir, "incoming")
-  }
-  get messagesDir(): string {
-    return path.join(this.spoolDir, "msg")
   }
 
   static async start(options: FailmailOptions): Promise<Failmail> {
@@ -189,13 +188,18 @@ export class Failmail {
     return memoryOf(this.pid)
   }
 
-  /** Spooled messages (files in the spool's `msg/`). */
-  async spooled(): Promise<number> {
+  /** What its spool holds now, read from its message log as `failmail spool` reads it (nothing when there is none yet). */
+  async held(): Promise<ReadonlyArray<SpoolRecord>> {
     try {
-      return (await fs.promises.readdir(this.messagesDir)).filter((name) => name.endsWith(".eml")).length
+      return (await readLog(logDirOf(this.spoolDir))).messages.map((message) => message.record)
     } catch {
-      return 0
+      return []
     }
+  }
+
+  /** How many messages its spool holds. */
+  async spooled(): Promise<number> {
+    return (await this.held()).length
   }
 
   /** Waits until `count` messages are spooled (they are, before their 250; this is a cross-check). */

@@ -7,9 +7,8 @@
  * + wait-period; the figure is the time from that deadline to the moment
  * the recording upstream accepted the summary.
  */
-import * as fs from "node:fs"
-import * as path from "node:path"
 import type { Context } from "./context.ts"
+import type { Failmail } from "./failmail.ts"
 import type { Row } from "./report.ts"
 import { buildMessage, SmtpConnection } from "./smtp-client.ts"
 import { startRecorder } from "./upstream.ts"
@@ -55,32 +54,9 @@ export const runAckLatency = async (ctx: Context): Promise<Row> => {
   }
 }
 
-/** The arrival time failmail stored with a spooled message (`receivedAt` in its JSON metadata line), by batch key. */
-const readArrivals = async (dir: string, seen: Set<string>, into: Map<string, number>) => {
-  let names: Array<string>
-  try {
-    names = await fs.promises.readdir(dir)
-  } catch {
-    return
-  }
-  for (const name of names) {
-    if (seen.has(name) || !name.endsWith(".eml")) continue
-    seen.add(name)
-    try {
-      const handle = await fs.promises.open(path.join(dir, name), "r")
-      try {
-        const buffer = Buffer.alloc(8192)
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
-        const line = buffer.subarray(0, bytesRead).toString("utf8").split("\n")[0] ?? ""
-        const record = JSON.parse(line) as { receivedAt: number; keys: { batchKey: string } }
-        into.set(record.keys.batchKey, record.receivedAt)
-      } finally {
-        await handle.close()
-      }
-    } catch {
-      // already summarized and removed: its arrival is unknown (the ack time is used instead)
-    }
-  }
+/** The arrival time failmail stored with each spooled message, by batch key (one already summarized is gone: its ack time is used instead). */
+const readArrivals = async (failmail: Failmail, into: Map<string, number>) => {
+  for (const record of await failmail.held()) into.set(record.keys.batchKey, record.receivedAt)
 }
 
 export const runSummaryLatency = async (ctx: Context): Promise<Row> => {
@@ -102,7 +78,6 @@ export const runSummaryLatency = async (ctx: Context): Promise<Row> => {
     const keyOf = (i: number) => `latency-${run}-${i}`
     const sent = new Map<string, { dataEndWall: number; ackWall: number }>()
     const stored = new Map<string, number>()
-    const seenFiles = new Set<string>()
     const { connection } = await SmtpConnection.open(failmail.port)
     await connection.ehlo()
     const started = now()
@@ -113,7 +88,7 @@ export const runSummaryLatency = async (ctx: Context): Promise<Row> => {
       const message = buildMessage({ from: FROM, to: TO, subject: `summary latency ${i}`, split: key, size: sizes.messageSize, seq: i })
       const timing = await connection.send(FROM, [TO], message)
       sent.set(key, { dataEndWall: timing.dataEndWall, ackWall: timing.ackWall })
-      await readArrivals(failmail.messagesDir, seenFiles, stored)
+      await readArrivals(failmail, stored)
     }
     await connection.quit()
     const deliveries = await recorder.waitFor(sizes.summaryBatches, waitMs + 30_000)

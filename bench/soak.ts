@@ -103,18 +103,6 @@ const filedSummaries = (failDir: string): ReadonlyArray<{ readonly batch: string
   })
 }
 
-/** Batch keys of the messages still in the spool (its metadata line names each one's key). */
-const spooledKeys = (messagesDir: string): ReadonlyArray<string> => {
-  if (!fs.existsSync(messagesDir)) return []
-  return fs
-    .readdirSync(messagesDir)
-    .filter((name) => name.endsWith(".eml"))
-    .map((name) => {
-      const text = fs.readFileSync(path.join(messagesDir, name), "utf8")
-      return (JSON.parse(text.slice(0, text.indexOf("\n"))) as { keys: { batchKey: string } }).keys.batchKey
-    })
-}
-
 /** Waits until the upstream has received nothing new for `quietMs` (its lines come through a pipe). */
 const settled = async (recorder: Recorder, quietMs: number, timeoutMs: number) => {
   const end = now() + timeoutMs
@@ -194,7 +182,7 @@ const run = async (): Promise<number> => {
   const filed = filedSummaries(path.join(failmail.dir, "failed"))
   for (const summary of filed) add(summary.batch, summary.messages)
   const leftover = new Map<string, number>()
-  for (const key of spooledKeys(failmail.messagesDir)) leftover.set(key, (leftover.get(key) ?? 0) + 1)
+  for (const { keys } of await failmail.held()) leftover.set(keys.batchKey, (leftover.get(keys.batchKey) ?? 0) + 1)
 
   const { lost, duplicated, lostKeys, duplicatedKeys, unknownKeys: unknown } = judge(ledger.keys, summarized, leftover)
   const leftInSpool = [...leftover.values()].reduce((sum, count) => sum + count, 0)

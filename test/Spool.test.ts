@@ -1,7 +1,8 @@
 /**
  * What only the embedded store's spool on disk has (its contract with every
- * other layer is in `Store.contract.test.ts`): file modes, start-up and write
- * failures of the file system, the health probe.
+ * other layer is in `Store.contract.test.ts`; its log format in
+ * `MessageLog.test.ts`): file modes, start-up and write failures of the file
+ * system, the health probe.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Layer, TestClock } from "effect"
@@ -11,6 +12,8 @@ import { AppConfig } from "../src/services/AppConfig.ts"
 import { EmbeddedStore } from "../src/services/EmbeddedStore.ts"
 import { Store } from "../src/services/Store.ts"
 import { putMessage as put, testConfig } from "./support/pipeline.ts"
+import { fillDisk, freeDisk } from "./support/diskFull.ts"
+import { heldIn, leftoversIn } from "./support/spool.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 
 const tempDir = scopedTempDir("failmail-spool-")
@@ -22,15 +25,16 @@ const openSpool = (messageStore: string) =>
   )
 
 describe("Embedded store: the spool on disk", () => {
-  it.scoped("writes files 0600 in 0700 directories", () =>
+  it.scoped("writes segments 0600 in 0700 directories", () =>
     Effect.gen(function* () {
       const root = yield* tempDir
       const spool = yield* openSpool(path.join(root, "incoming"))
-      const record = yield* put(spool, "secret")
-      const file = path.join(root, "incoming", "msg", `${record.id}.eml`)
-      expect(fs.statSync(file).mode & 0o777).toBe(0o600)
-      expect(fs.statSync(path.join(root, "incoming", "msg")).mode & 0o777).toBe(0o700)
-      expect(fs.statSync(path.join(root, "incoming", "tmp")).mode & 0o777).toBe(0o700)
+      yield* put(spool, "secret")
+      const log = path.join(root, "incoming", "log")
+      const segments = fs.readdirSync(log)
+      expect(segments).toEqual(["000001.seg"])
+      expect(fs.statSync(path.join(log, "000001.seg")).mode & 0o777).toBe(0o600)
+      expect(fs.statSync(log).mode & 0o777).toBe(0o700)
     })
   )
 
@@ -46,18 +50,22 @@ describe("Embedded store: the spool on disk", () => {
     })
   )
 
-  it.scoped("a write that fails at the rename leaves nothing behind in tmp/", () =>
+  it.scoped("puts that fail on a full disk leave nothing behind, and the next put after it is freed is kept", () =>
     Effect.gen(function* () {
       const root = yield* tempDir
       const spool = yield* openSpool(root)
-      const messages = path.join(root, "msg")
-      fs.renameSync(messages, `${messages}.away`)
-      fs.writeFileSync(messages, "in the way")
-      for (const subject of ["first", "second", "third"]) {
-        const error = yield* Effect.flip(put(spool, subject))
-        expect(error.message).toMatch(/^spool write: /)
-      }
-      expect(fs.readdirSync(path.join(root, "tmp"))).toEqual([])
+      const kept = yield* put(spool, "before")
+      yield* Effect.acquireUseRelease(
+        Effect.sync(() => fillDisk()),
+        () =>
+          Effect.forEach(["first", "second", "third"], (subject) =>
+            Effect.map(Effect.flip(put(spool, subject)), (error) => expect(error.message).toMatch(/^spool write: /))
+          ),
+        () => Effect.sync(() => freeDisk())
+      )
+      expect(leftoversIn(root)).toEqual([])
+      const after = yield* put(spool, "after")
+      expect(heldIn(root)).toEqual([kept, after])
     })
   )
 
@@ -65,27 +73,29 @@ describe("Embedded store: the spool on disk", () => {
     Effect.gen(function* () {
       const root = yield* tempDir
       const spool = yield* openSpool(root)
-      const messages = path.join(root, "msg")
       expect(yield* spool.checkHealth).toBe(true)
 
       // Broken: the answer stands for one second, then the probe sees it.
-      fs.renameSync(messages, `${messages}.away`)
-      fs.writeFileSync(messages, "in the way")
-      yield* TestClock.adjust(Duration.millis(999))
-      expect(yield* spool.checkHealth).toBe(true)
-      yield* TestClock.adjust(Duration.millis(1))
-      expect(yield* spool.checkHealth).toBe(false)
+      yield* Effect.acquireUseRelease(
+        Effect.sync(() => fillDisk()),
+        () =>
+          Effect.gen(function* () {
+            yield* TestClock.adjust(Duration.millis(999))
+            expect(yield* spool.checkHealth).toBe(true)
+            yield* TestClock.adjust(Duration.millis(1))
+            expect(yield* spool.checkHealth).toBe(false)
+          }),
+        () => Effect.sync(() => freeDisk())
+      )
 
       // Repaired, nothing stored in between: healthy again once the cached answer expires.
-      fs.rmSync(messages)
-      fs.renameSync(`${messages}.away`, messages)
       expect(yield* spool.checkHealth).toBe(false)
       yield* TestClock.adjust(Duration.seconds(1))
       expect(yield* spool.checkHealth).toBe(true)
 
       // The probe leaves no file anywhere.
-      expect(fs.readdirSync(path.join(root, "tmp"))).toEqual([])
-      expect(fs.readdirSync(messages)).toEqual([])
+      expect(leftoversIn(root)).toEqual([])
+      expect(heldIn(root)).toEqual([])
     })
   )
 })

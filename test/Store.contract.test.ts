@@ -16,6 +16,8 @@ import { AppConfig } from "../src/services/AppConfig.ts"
 import { SpoolError, StateError, Store, type StoreShape } from "../src/services/Store.ts"
 import { memorySpool, memoryState, storeInMemory } from "./support/memory.ts"
 import { putMessage as put, rawMessage, testConfig } from "./support/pipeline.ts"
+import { fillDisk, freeDisk } from "./support/diskFull.ts"
+import { heldIn, leftoversIn } from "./support/spool.ts"
 import { startPostgres, type Postgres } from "./support/postgres.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 
@@ -40,28 +42,13 @@ const openOn = (root: string) =>
     Context.get(context, Store)
   )
 
-/** Puts a file where the directory `dir` was (and back), so writes into it fail. */
-const block = (dir: string) => {
-  fs.renameSync(dir, `${dir}.away`)
-  fs.writeFileSync(dir, "in the way")
-}
-const unblock = (dir: string) => {
-  fs.rmSync(dir)
-  fs.renameSync(`${dir}.away`, dir)
-}
-
 const embedded: Effect.Effect<StoreUnderTest, never, Scope.Scope> = Effect.map(tempDir, (root) => ({
   open: openOn(root),
-  count: Effect.sync(() => fs.readdirSync(path.join(root, "msg")).filter((name) => name.endsWith(".eml")).length),
-  leftovers: Effect.sync(() => [...fs.readdirSync(path.join(root, "tmp")), ...fs.readdirSync(path.join(root, "state")).filter((name) => name.endsWith(".tmp"))]),
-  breakWrites: Effect.sync(() => {
-    block(path.join(root, "tmp"))
-    block(path.join(root, "state"))
-  }),
-  repairWrites: Effect.sync(() => {
-    unblock(path.join(root, "tmp"))
-    unblock(path.join(root, "state"))
-  })
+  count: Effect.sync(() => heldIn(root).length),
+  leftovers: Effect.sync(() => [...leftoversIn(root), ...fs.readdirSync(path.join(root, "state")).filter((name) => name.endsWith(".tmp"))]),
+  // A full disk for real: every write that would grow a file fails, through descriptors already open too.
+  breakWrites: Effect.sync(() => fillDisk()),
+  repairWrites: Effect.sync(() => freeDisk())
 }))
 
 const inMemory: Effect.Effect<StoreUnderTest> = Effect.sync(() => {

@@ -4,7 +4,7 @@
  * in at start with its arrival times and summarized when due; an import
  * interrupted by a crash and run again makes no copy; and a spool written
  * by the previous release (`test/fixtures/spool-previous-release`, files as
- * that release wrote them) loads.
+ * that release wrote them, one per message) is taken into the log, once.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, TestClock } from "effect"
@@ -14,9 +14,10 @@ import { readHeaders } from "../src/domain/HeaderBlock.ts"
 import { storage as diskStorage } from "../src/layers/Main.ts"
 import { AppConfig } from "../src/services/AppConfig.ts"
 import { Classifier } from "../src/services/Classifier.ts"
-import { Store } from "../src/services/Store.ts"
-import { goStoreId, importGoStore } from "../src/services/StoreImport.ts"
+import { Store, type SpoolRecord } from "../src/services/Store.ts"
+import { goStoreId, importGoStore, importPreviousSpool } from "../src/services/StoreImport.ts"
 import { advanceTo, rawMessage, recordingRelay, type RecordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
+import { heldIn } from "./support/spool.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 
 const T0 = Date.UTC(2026, 10, 20, 8, 0, 0)
@@ -166,26 +167,68 @@ describe("the Go failmail's store", () => {
 
 describe("the spool of the previous release", () => {
   const fixture = path.join(import.meta.dirname, "fixtures", "spool-previous-release")
+  const fixtureRecords = fs
+    .readdirSync(path.join(fixture, "msg"))
+    .sort()
+    .map((name) => {
+      const content = fs.readFileSync(path.join(fixture, "msg", name))
+      const newline = content.indexOf(10)
+      return { record: JSON.parse(content.subarray(0, newline).toString("utf8")) as SpoolRecord, raw: content.subarray(newline + 1) }
+    })
+
+  /** The embedded store on `root`, with the previous release's spool copied in. */
+  const storeWithFixture = Effect.gen(function* () {
+    const root = yield* tempDir
+    fs.cpSync(fixture, root, { recursive: true })
+    // What that release left of writes it never acknowledged.
+    fs.mkdirSync(path.join(root, "tmp"))
+    fs.writeFileSync(path.join(root, "tmp", "01795161604000-26870-00000004.eml"), "{\"id\":\"01795161604000-26870-00000004\"")
+    const context = yield* Layer.build(diskStorage.pipe(Layer.provide(AppConfig.layer(testConfig(root, { messageStore: root })))))
+    return { root, store: Context.get(context, Store), config: AppConfig.layer(testConfig(root, { messageStore: root })) }
+  })
 
   // Summarized when due by the built daemon: test/upgrade.e2e.test.ts.
-  it.scoped("loads: every message with its envelope, keys, arrival time and raw bytes", () =>
+  it.scoped("is taken in at start: every message with its envelope, keys, arrival time and raw bytes; its files go", () =>
     Effect.gen(function* () {
-      const root = yield* tempDir
-      fs.cpSync(fixture, root, { recursive: true })
-      const context = yield* Layer.build(diskStorage.pipe(Layer.provide(AppConfig.layer(testConfig(root, { messageStore: root })))))
-      const spool = Context.get(context, Store)
-      const records = yield* spool.recover
+      const { root, store, config } = yield* storeWithFixture
+      expect(yield* store.recover).toEqual([])
+      expect(yield* importPreviousSpool.pipe(Effect.provideService(Store, store), Effect.provide(config))).toBe(3)
+      const records = yield* store.recover
       // Written 2026-11-20 at 08:00:01, :02 (batch "db", the second also to Dev@) and :03 (the default batch).
       expect(records.map((record) => [record.receivedAt, record.keys.batchKey, record.subject, record.envelope.rcptTo.join(",")])).toEqual([
         [T0 + 1_000, "db", "disk full on db1", "ops@example.com"],
         [T0 + 2_000, "db", "disk full on db1", "ops@example.com,Dev@Example.com"],
         [T0 + 3_000, "", "cron failed", "ops@example.com"]
       ])
-      for (const record of records) {
-        const raw = yield* spool.readRaw(record.id)
-        expect(raw.byteLength).toBe(record.size)
-        expect(readHeaders(raw)["subject"]).toBe(record.subject)
+      expect(records).toEqual(fixtureRecords.map((message) => message.record))
+      for (const { record, raw } of fixtureRecords) {
+        expect((yield* store.readRaw(record.id)).equals(raw)).toBe(true)
       }
+      // The release's folders are gone; what it held is in the log, as a reopened store finds it.
+      expect(fs.existsSync(path.join(root, "msg"))).toBe(false)
+      expect(fs.existsSync(path.join(root, "tmp"))).toBe(false)
+      expect(heldIn(root)).toEqual(records)
+    })
+  )
+
+  it.scoped("taken in again after a crash before its files were removed, makes no copy", () =>
+    Effect.gen(function* () {
+      const { root, store, config } = yield* storeWithFixture
+      // The crash: the first message was stored in the log, its file not yet removed.
+      const [first] = fixtureRecords
+      yield* store.restore(first!.record, first!.raw)
+      expect(yield* importPreviousSpool.pipe(Effect.provideService(Store, store), Effect.provide(config))).toBe(3)
+      expect(heldIn(root)).toEqual(fixtureRecords.map((message) => message.record))
+    })
+  )
+
+  it.scoped("a file it cannot read stays where it is, with its folder; the rest are taken in", () =>
+    Effect.gen(function* () {
+      const { root, store, config } = yield* storeWithFixture
+      fs.writeFileSync(path.join(root, "msg", "00000000000001-1-00000001.eml"), "no metadata line")
+      expect(yield* importPreviousSpool.pipe(Effect.provideService(Store, store), Effect.provide(config))).toBe(3)
+      expect(filesIn(path.join(root, "msg"))).toEqual(["00000000000001-1-00000001.eml"])
+      expect(heldIn(root)).toHaveLength(3)
     })
   )
 })

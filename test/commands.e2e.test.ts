@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, main, smtpPortOf, type Child } from "./support/daemon.ts"
 import { deadUpstream, eventually, pythonMaildirCount, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
+import { heldMessagesIn } from "./support/spool.ts"
 
 /**
  * A port nothing listens on, so connecting is refused at once: tcpmux (1),
@@ -119,17 +120,9 @@ const startDaemon = async (name: string, upstream: Upstream) => {
   }
 }
 
-/** The spool files of a daemon: metadata and message. */
+/** The messages a daemon's spool holds: metadata and message. */
 const spooled = (home: string) =>
-  fs
-    .readdirSync(path.join(home, "spool", "msg"))
-    .sort()
-    .map((name) => {
-      const content = fs.readFileSync(path.join(home, "spool", "msg", name), "utf8")
-      const newline = content.indexOf("\n")
-      const meta = JSON.parse(content.slice(0, newline)) as { envelope: { mailFrom: string; rcptTo: Array<string> }; subject: string }
-      return { ...meta, raw: content.slice(newline + 1) }
-    })
+  heldMessagesIn(path.join(home, "spool")).map(({ record, raw }) => ({ ...record, raw: raw.toString("utf8") }))
 
 /** Every file under `top` with its size and modification time, to show nothing changed. */
 const snapshot = (top: string): Array<string> =>
@@ -354,7 +347,7 @@ describe("failmail preview: sources and errors", () => {
     [["preview"], "failmail: preview: give one SOURCE (a maildir or a failmail spool directory), got 0"],
     [["preview", "a", "b"], "failmail: preview: give one SOURCE (a maildir or a failmail spool directory), got 2"],
     [["preview", "no-such-dir"], "failmail: preview: no-such-dir: no such directory"],
-    [["preview", "bin"], "failmail: preview: bin is neither a maildir (cur/, new/) nor a failmail spool (msg/)"]
+    [["preview", "bin"], "failmail: preview: bin is neither a maildir (cur/, new/) nor a failmail spool (log/ or msg/)"]
   ])("%j exits 2 with one line naming the problem", (args, expected) => expectExit2With(args, expected))
 })
 
@@ -420,7 +413,7 @@ describe("failmail spool: a stopped failmail's store, exported", () => {
     [["spool", "--bogus"], "failmail: unknown flag -bogus (see failmail --help)"],
     [["spool", "bin"], 'failmail: spool: unexpected argument "bin" (name the directory with --message-store)'],
     [["spool", "--message-store", "no-such-dir"], "failmail: message-store no-such-dir: no such directory"],
-    [["spool", "--message-store", "bin"], "failmail: message-store bin: neither a failmail spool (msg/) nor the Go failmail's store (cur/ and .meta/)"],
+    [["spool", "--message-store", "bin"], "failmail: message-store bin: neither a failmail spool (log/ or msg/) nor the Go failmail's store (cur/ and .meta/)"],
     [["spool", "--message-store", "bin", "--export", "bin"], "failmail: export bin: that is the message store; give another directory"],
     [["spool", "--max-wait", "soon"], /^failmail: -max-wait: invalid duration "soon"/]
   ])("%j exits 2 with one line naming the problem", (args, expected) => expectExit2With(args, expected))

@@ -1,16 +1,16 @@
 /**
  * Disk and upstream faults: whatever goes wrong, an acknowledged message ends
  * up relayed or in the fail-dir exactly once, and a client whose message
- * could not be stored gets a 451 so its MTA retries.
+ * could not be stored gets a 451 so its MTA retries. A full disk is made
+ * for real (support/diskFull.ts: every write that would grow a file fails).
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import * as fs from "node:fs"
 import * as net from "node:net"
-import * as path from "node:path"
 import { Duration } from "effect"
 import nodemailer from "nodemailer"
 import { afterEach, describe, expect, it } from "vitest"
-import { deadUpstream, eventually, listeningPortOf, maildirNew, startFailmail, type Failmail } from "./support/failmail.ts"
+import { fillDisk, freeDisk } from "./support/diskFull.ts"
+import { deadUpstream, eventually, listeningPortOf, maildirNew, spoolFiles, startFailmail, type Failmail } from "./support/failmail.ts"
 import { startUpstream } from "./support/upstream.ts"
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -43,16 +43,15 @@ describe("disk faults", () => {
     const upstream = await startUpstream()
     cleanups.push(() => upstream.close())
     const failmail = await started({ relayAddr: upstream.address })
-    const messages = path.join(failmail.config.messageStore, "msg")
-    fs.renameSync(messages, `${messages}.away`)
-    fs.writeFileSync(messages, "not a directory")
+    fillDisk()
+    cleanups.push(() => freeDisk())
 
     await expect(send(failmail.port, "while broken")).rejects.toMatchObject({ responseCode: 451 })
+    await expect(send(failmail.port, "still broken")).rejects.toMatchObject({ responseCode: 451 })
     expect(failmail.logs.join("\n")).toContain("answered 451")
-    expect(fs.readdirSync(path.join(failmail.config.messageStore, "tmp"))).toEqual([])
+    expect(spoolFiles(failmail.config.messageStore)).toEqual([])
 
-    fs.rmSync(messages)
-    fs.renameSync(`${messages}.away`, messages)
+    freeDisk()
     await send(failmail.port, "after repair")
     await eventually("summary of the repaired path", () => upstream.deliveries.length === 1)
     expect(upstream.deliveries[0]?.raw.toString()).toContain("after repair")
@@ -65,13 +64,11 @@ describe("disk faults", () => {
         ["/healthz", "/readyz"].map(async (probe) => (await fetch(`http://127.0.0.1:${failmail.httpPort}${probe}`)).status)
       )
     expect(await probes()).toEqual([200, 200])
-    const messages = path.join(failmail.config.messageStore, "msg")
-    fs.renameSync(messages, `${messages}.away`)
-    fs.writeFileSync(messages, "not a directory")
+    fillDisk()
+    cleanups.push(() => freeDisk())
     await eventually("probes to fail", async () => (await probes()).every((status) => status === 503))
 
-    fs.rmSync(messages)
-    fs.renameSync(`${messages}.away`, messages)
+    freeDisk()
     await eventually("probes to pass again", async () => (await probes()).every((status) => status === 200))
     expect(failmail.logs.join("\n")).not.toContain("answered 451")
   })
@@ -84,7 +81,7 @@ describe("disk faults", () => {
     })
     await send(failmail.port, "nowhere to file")
     await eventually("fail-dir error logged", () => failmail.logs.some((line) => line.includes("summary kept in the spool")))
-    expect(fs.readdirSync(path.join(failmail.config.messageStore, "msg"))).toHaveLength(1)
+    expect(spoolFiles(failmail.config.messageStore)).toHaveLength(1)
   })
 })
 
@@ -141,7 +138,7 @@ describe("upstream faults", () => {
     await send(failmail.port, "421 mid-session")
     await eventually("filed", () => maildirNew(failmail.config.failDir).length === 1, 15_000)
     // The message leaves the spool just after its summary is filed.
-    await eventually("spool emptied", () => fs.readdirSync(path.join(failmail.config.messageStore, "msg")).length === 0)
+    await eventually("spool emptied", () => spoolFiles(failmail.config.messageStore).length === 0)
     expect(maildirNew(failmail.config.failDir)).toHaveLength(1)
   })
 })

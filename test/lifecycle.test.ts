@@ -13,6 +13,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, httpPortOf, launch, listeningPortsOf, main, ready, smtpPortOf } from "./support/daemon.ts"
 import { Conversation, deadUpstream, eventually, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream, type UpstreamOptions } from "./support/upstream.ts"
+import { heldIn, rewriteHeld } from "./support/spool.ts"
 
 const upstreams: Array<Upstream> = []
 
@@ -31,18 +32,11 @@ const greeted = async (port: number, name: string): Promise<Conversation> => {
 
 /**
  * Makes every message in the spool at `spoolDir` `ms` older, as if failmail
- * had been down that much longer (each file's first line is its metadata,
- * with `receivedAt` in ms since the epoch).
+ * had been down that much longer (each record's `receivedAt` rewritten in
+ * the log, while failmail is stopped).
  */
 const ageSpool = (spoolDir: string, ms: number) => {
-  for (const name of fs.readdirSync(path.join(spoolDir, "msg"))) {
-    const file = path.join(spoolDir, "msg", name)
-    const content = fs.readFileSync(file)
-    const newline = content.indexOf(10)
-    const record = JSON.parse(content.subarray(0, newline).toString("utf8")) as { receivedAt: number }
-    record.receivedAt -= ms
-    fs.writeFileSync(file, Buffer.concat([Buffer.from(JSON.stringify(record), "utf8"), content.subarray(newline)]))
-  }
+  rewriteHeld(spoolDir, (record) => ({ ...record, receivedAt: record.receivedAt - ms }))
 }
 
 const subjects = (upstream: Upstream) =>
@@ -80,7 +74,7 @@ describe("crash recovery", () => {
     first.process.kill("SIGKILL")
     await first.exited
     expect(upstream.deliveries).toHaveLength(0)
-    expect(fs.readdirSync(path.join(dir, "spool", "msg"))).toHaveLength(5)
+    expect(heldIn(path.join(dir, "spool"))).toHaveLength(5)
 
     // Down for two hours: the batch is overdue when failmail comes back.
     ageSpool(path.join(dir, "spool"), 2 * 3_600_000)
@@ -89,7 +83,7 @@ describe("crash recovery", () => {
     await eventually("recovered summary", () => upstream.deliveries.length === 1, 10_000)
     expect(second.output()).toContain("recovered 5 messages from the spool")
     expect(subjects(upstream)).toEqual(["[failmail] 5 instances: db down"])
-    await eventually("spool emptied", () => fs.readdirSync(path.join(dir, "spool", "msg")).length === 0)
+    await eventually("spool emptied", () => heldIn(path.join(dir, "spool")).length === 0)
     second.process.kill("SIGTERM")
     expect(await second.exited).toBe(0)
     expect(upstream.deliveries).toHaveLength(1)
@@ -106,7 +100,7 @@ describe("signals", () => {
     child.process.kill("SIGTERM")
     expect(await child.exited).toBe(0)
     expect(subjects(upstream)).toEqual(["[failmail] 1 instance: pending alert"])
-    expect(fs.readdirSync(path.join(dir, "spool", "msg"))).toHaveLength(0)
+    expect(heldIn(path.join(dir, "spool"))).toHaveLength(0)
     expect(child.output()).toContain("summarizing 1 pending batches before stopping")
   })
 
@@ -121,7 +115,7 @@ describe("signals", () => {
     child.process.kill("SIGTERM")
     expect(await child.exited).toBe(0)
     expect(fs.readdirSync(path.join(dir, "failed", "new"))).toHaveLength(1)
-    expect(fs.readdirSync(path.join(dir, "incoming", "msg"))).toHaveLength(0)
+    expect(heldIn(path.join(dir, "incoming"))).toHaveLength(0)
   })
 
   it("SIGTERM closes idle sessions at once and lets a session with a message under way finish it", async () => {
@@ -159,7 +153,7 @@ describe("signals", () => {
     child.process.kill("SIGTERM")
     expect(await child.exited).toBe(0)
     expect(subjects(upstream)).toEqual(["[failmail] 1 instance: pending across a reload"])
-    expect(fs.readdirSync(path.join(dir, "spool", "msg"))).toHaveLength(0)
+    expect(heldIn(path.join(dir, "spool"))).toHaveLength(0)
   })
 
   it("a second SIGTERM exits at once and leaves the spool intact", async () => {
@@ -180,7 +174,7 @@ describe("signals", () => {
     // At once: before the flush's relay attempt could end (it waits up to a minute for an answer).
     expect(child.output()).not.toContain("no answer within")
     expect(child.output()).not.toContain("filed as")
-    expect(fs.readdirSync(path.join(dir, "incoming", "msg"))).toHaveLength(1)
+    expect(heldIn(path.join(dir, "incoming"))).toHaveLength(1)
     silent.close()
   })
 
@@ -315,7 +309,7 @@ describe("signals", () => {
 describe("signals while a summary is being relayed", () => {
   /** An upstream that answers DATA after 1.5 s, so a signal can arrive while a summary is under way. */
   const slowUpstream = () => newUpstream({ replyDelayMs: 1_500 })
-  const spooled = (dir: string) => fs.readdirSync(path.join(dir, "spool", "msg"))
+  const spooled = (dir: string) => heldIn(path.join(dir, "spool"))
 
   it("SIGTERM lets the summary finish: the upstream gets it once, the spool ends empty", async () => {
     const dir = tempDir()

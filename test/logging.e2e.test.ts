@@ -4,10 +4,9 @@
  * `batch`, `summary` and `connection`; the text format shows the same
  * fields as `key=value`.
  */
-import * as fs from "node:fs"
-import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { describe, expect, it } from "vitest"
+import { fillDisk, freeDisk } from "./support/diskFull.ts"
 import { Conversation, eventually, settledSummaries, startWithUpstream } from "./support/failmail.ts"
 
 /** One JSON log line, as `--log-format=json` writes it. */
@@ -44,11 +43,12 @@ describe("JSON log lines", () => {
 
   it("a message that cannot be stored: the 451 line names component smtp and the connection", async () => {
     const { failmail } = await startWithUpstream({ logFormat: "json", debugReceiver: true })
-    const messages = path.join(failmail.config.messageStore, "msg")
-    fs.renameSync(messages, `${messages}.away`)
-    fs.writeFileSync(messages, "not a directory")
-
-    await expect(send(failmail.port, "while broken")).rejects.toMatchObject({ responseCode: 451 })
+    fillDisk()
+    try {
+      await expect(send(failmail.port, "while broken")).rejects.toMatchObject({ responseCode: 451 })
+    } finally {
+      freeDisk()
+    }
     const lines = jsonLines(failmail.logs)
     const refused = lines.find((line) => line.message === "cannot store message; answered 451")
     expect(refused?.logLevel).toBe("ERROR")

@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, httpPortOf, launch, ready } from "./support/daemon.ts"
 import { eventually, tempDir } from "./support/failmail.ts"
+import { heldIn } from "./support/spool.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 const fixture = path.join(import.meta.dirname, "fixtures", "spool-previous-release")
@@ -52,7 +53,10 @@ describe("starting on an older store", () => {
       dir
     )
     await ready(child)
+    expect(child.output()).toMatch(/message="took in 3 messages from the spool of an earlier failmail release in [^"]*".* component=store-import( |$)/m)
     expect(child.output()).toMatch(/message="took in 3 messages from the Go failmail's store in [^"]*".* component=store-import( |$)/m)
+    // The earlier release's files are gone once taken in; the Go failmail's maildir folders stay (empty).
+    expect(fs.existsSync(path.join(store, "msg"))).toBe(false)
     expect(child.output()).toContain("recovered 6 messages from the spool")
     // Overdue at start: out at once (timed from the start, they would wait 5 minutes).
     await eventually("the overdue summaries", () => upstream.deliveries.length === 4, 10_000)
@@ -76,6 +80,6 @@ describe("starting on an older store", () => {
     expect(await child.exited).toBe(0)
     expect(subjects(upstream)).toContain("ops@example.com [failmail] 1 instance: recent go alert")
     expect(upstream.deliveries).toHaveLength(5)
-    expect(fs.readdirSync(path.join(store, "msg"))).toEqual([])
+    expect(heldIn(store)).toEqual([])
   }, 30_000)
 })

@@ -1,7 +1,8 @@
 /**
  * Stored messages to look at without touching them (for `failmail
  * preview` and `POST /api/preview`): what the running spool holds, a
- * failmail spool directory (`--message-store`: `msg/*.eml`), a
+ * failmail spool directory (`--message-store`: its message log `log/`, and
+ * the files of an earlier release's spool `msg/*.eml` not yet taken in), a
  * maildir such as the `--all-dir` archive (`cur/`, `new/`), or the Go
  * failmail's store (a maildir whose `.meta/` holds each message's envelope).
  * Nothing is created, moved or deleted; a file that vanishes meanwhile (a
@@ -13,7 +14,8 @@ import * as path from "node:path"
 import { ConfigError } from "../domain/Errors.ts"
 import { deliveredAtOf } from "../domain/MaildirName.ts"
 import type { Envelope } from "../domain/Message.ts"
-import { messagesDirOf, readSpoolFile } from "./Spool.ts"
+import { logDirOf, readLog } from "./MessageLog.ts"
+import { messagesDirOf, readSpoolFile } from "./PreviousSpool.ts"
 import { Store, type SpoolError } from "./Store.ts"
 
 /** One stored message, as read. */
@@ -49,9 +51,16 @@ const reason = (error: unknown): string => (error instanceof Error ? error.messa
 const goneAsUndefined = <A>(read: Effect.Effect<A, string>): Effect.Effect<A | undefined, string> =>
   Effect.catchAll(read, (message) => (/ENOENT/.test(message) ? Effect.succeed(undefined) : Effect.fail(message)))
 
-/** Reads a file; `undefined` when it no longer exists. */
+/** Reads a file, or a message of the log; `undefined` when it no longer exists (its error's code is `ENOENT`). */
 const readGone = <A>(read: () => Promise<A>): Effect.Effect<A | undefined, string> =>
-  goneAsUndefined(Effect.tryPromise({ try: read, catch: reason }))
+  Effect.tryPromise({
+    try: () =>
+      read().catch((error: unknown) => {
+        if ((error as { code?: unknown } | null)?.code === "ENOENT") return undefined
+        throw error
+      }),
+    catch: reason
+  })
 
 /** What the running failmail's spool holds now (for `POST /api/preview`). */
 export const pending: Effect.Effect<ReadonlyArray<Candidate>, SpoolError, Store> = Effect.gen(function* () {
@@ -67,7 +76,27 @@ export const pending: Effect.Effect<ReadonlyArray<Candidate>, SpoolError, Store>
   }))
 })
 
-const spoolCandidates = (root: string): Effect.Effect<ReadonlyArray<Candidate>> =>
+/** The messages of a failmail spool: its log, then the files of an earlier release not yet taken in. */
+const spoolCandidates = (root: string): Effect.Effect<ReadonlyArray<Candidate>, ConfigError> =>
+  Effect.zipWith(logCandidates(root), previousCandidates(root), (log, previous) => [...log, ...previous])
+
+/** The messages of the log in `root` (read as it is: a running failmail may be writing it). */
+const logCandidates = (root: string): Effect.Effect<ReadonlyArray<Candidate>, ConfigError> =>
+  Effect.gen(function* () {
+    if (!(yield* isDirectory(logDirOf(root)))) return []
+    const contents = yield* Effect.tryPromise({
+      try: () => readLog(logDirOf(root)),
+      catch: (error) => new ConfigError({ message: `message-store ${root}: cannot read ${logDirOf(root)}: ${reason(error)}` })
+    })
+    return contents.messages.map(({ record, load }) => ({
+      id: record.id,
+      load: Effect.map(readGone(load), (raw) =>
+        raw === undefined ? undefined : { raw, receivedAt: record.receivedAt, envelope: record.envelope, rewrite: false }
+      )
+    }))
+  })
+
+const previousCandidates = (root: string): Effect.Effect<ReadonlyArray<Candidate>> =>
   Effect.map(listDir(messagesDirOf(root)), (names) =>
     names
       .filter((name) => name.endsWith(".eml"))
@@ -181,17 +210,21 @@ const goStoreCandidates = (store: GoStore): ReadonlyArray<Candidate> => [
   ...store.withoutMeta.map(({ name, file }) => ({ id: `cur/${name}`, load: plainMaildirMessage(file, name) }))
 ]
 
+/** Whether `dir` holds a failmail spool: a message log, or the files of an earlier release. */
+const isSpool = (dir: string) =>
+  Effect.zipWith(isDirectory(logDirOf(dir)), isDirectory(messagesDirOf(dir)), (log, previous) => log || previous)
+
 /** What kind of store `dir` is, and its messages; a directory that is none of them is a {@link ConfigError}. */
 export const open = (dir: string): Effect.Effect<{ readonly kind: SourceKind; readonly candidates: ReadonlyArray<Candidate> }, ConfigError> =>
   Effect.gen(function* () {
     if (!(yield* isDirectory(dir))) {
       return yield* new ConfigError({ message: `preview: ${dir}: no such directory` })
     }
-    if (yield* isDirectory(messagesDirOf(dir))) return { kind: "failmail spool", candidates: yield* spoolCandidates(dir) }
+    if (yield* isSpool(dir)) return { kind: "failmail spool", candidates: yield* spoolCandidates(dir) }
     const isMaildir = (yield* isDirectory(path.join(dir, "cur"))) || (yield* isDirectory(path.join(dir, "new")))
     if (!isMaildir) {
       return yield* new ConfigError({
-        message: `preview: ${dir} is neither a maildir (cur/, new/) nor a failmail spool (msg/)`
+        message: `preview: ${dir} is neither a maildir (cur/, new/) nor a failmail spool (log/ or msg/)`
       })
     }
     const go = yield* goStore(dir)
@@ -202,7 +235,7 @@ export const open = (dir: string): Effect.Effect<{ readonly kind: SourceKind; re
 
 /** What a failmail's `--message-store` holds, by kind of store. */
 export interface Held {
-  /** The spool (`msg/`): what failmail holds now. */
+  /** The spool (`log/`, and `msg/` of an earlier release): what failmail holds now. */
   readonly spool: ReadonlyArray<Candidate>
   /** The Go failmail's store (`cur/` with `.meta/`): what failmail takes in at its next start. */
   readonly goStore: ReadonlyArray<Candidate>
@@ -216,11 +249,11 @@ export interface Held {
 export const held = (dir: string): Effect.Effect<Held, ConfigError> =>
   Effect.gen(function* () {
     if (!(yield* isDirectory(dir))) return yield* new ConfigError({ message: `message-store ${dir}: no such directory` })
-    const hasSpool = yield* isDirectory(messagesDirOf(dir))
+    const hasSpool = yield* isSpool(dir)
     const go = yield* goStore(dir)
     if (!hasSpool && go === undefined) {
       return yield* new ConfigError({
-        message: `message-store ${dir}: neither a failmail spool (msg/) nor the Go failmail's store (cur/ and .meta/)`
+        message: `message-store ${dir}: neither a failmail spool (log/ or msg/) nor the Go failmail's store (cur/ and .meta/)`
       })
     }
     return { spool: hasSpool ? yield* spoolCandidates(dir) : [], goStore: go?.messages ?? [] }

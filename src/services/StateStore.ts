@@ -25,7 +25,7 @@ import * as fsCallback from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { AppConfig } from "./AppConfig.ts"
-import { writeDurably } from "./Spool.ts"
+import { writeDurably } from "./DurableFile.ts"
 import { StateError, type StoreShape } from "./Store.ts"
 
 const NAME = /^[a-z][a-z0-9-]*$/

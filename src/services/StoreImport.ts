@@ -2,8 +2,11 @@
  * Upgrades lose nothing: on start, before any batch is recovered, failmail
  * takes in what an older store left in `--message-store`.
  *
- * - The spool of earlier failmail releases (`msg/<id>.eml`) is the current
- *   format: the embedded store reads it as it is.
+ * - The spool of earlier failmail releases (one file per message,
+ *   `msg/<id>.eml`): each message is stored as it was (same id, metadata and
+ *   arrival time), durably, and only then is its file removed; once the
+ *   folder is empty it goes, with the release's own leftovers in `tmp/`
+ *   (temporary files of writes never acknowledged).
  * - The Go failmail's store (a maildir: `cur/<name>`, its envelope as JSON
  *   in `.meta/<name>`, whose modification time is the arrival time): each
  *   message is keyed by the Classifier as new mail is, stored in the spool
@@ -11,7 +14,7 @@
  *   files removed (metadata first), their folders synced at the end.
  *
  * A crash at any point loses nothing and makes no copy: a message is stored
- * under an id derived from its Go file name, so taking it in again replaces
+ * under its own id, or one derived from its Go file name, so taking it in again replaces
  * the earlier copy instead of adding one, and a message file left without
  * its metadata is removed only once the spool holds it.
  */
@@ -20,9 +23,11 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as LogContext from "../domain/LogContext.ts"
+import { isSpoolId } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import * as MailSource from "./MailSource.ts"
+import * as PreviousSpool from "./PreviousSpool.ts"
 import { Store, type SpoolRecord } from "./Store.ts"
 
 /** Messages taken in at once (each is a durable write; the spool shares their syncs). */
@@ -116,5 +121,58 @@ export const importGoStore: Effect.Effect<number, never, Store | Classifier | Ap
   return imported
 }).pipe(LogContext.annotate({ component: "store-import" }))
 
-/** Runs {@link importGoStore} when built: before the Batcher, so what it takes in is recovered with the rest. */
-export const layer: Layer.Layer<never, never, Store | Classifier | AppConfig> = Layer.effectDiscard(importGoStore)
+/** Whether `name` is a file an earlier release's spool left in its `tmp/`: a write never acknowledged, or a health probe. */
+const isPreviousTemporary = (name: string) => /^probe-/.test(name) || (name.endsWith(".eml") && isSpoolId(name.slice(0, -".eml".length)))
+
+/**
+ * Takes in the spool of an earlier failmail release in `--message-store`
+ * (`msg/*.eml`), if there is one; returns how many messages were taken in.
+ * A file that cannot be read or stored is logged and left where it is, for
+ * the next start.
+ */
+export const importPreviousSpool: Effect.Effect<number, never, Store | AppConfig> = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const store = yield* Store
+  const root = path.resolve(config.messageStore)
+  const dir = PreviousSpool.messagesDirOf(root)
+  const names = yield* Effect.promise(() => fs.readdir(dir).catch(() => undefined))
+  if (names === undefined) return 0
+
+  const takeIn = (name: string) =>
+    Effect.gen(function* () {
+      const file = path.join(dir, name)
+      const { record, raw } = yield* Effect.tryPromise({ try: () => PreviousSpool.readSpoolFile(file), catch: reason })
+      yield* Effect.mapError(store.restore(record, raw), (error) => error.message)
+      yield* removeFile(file)
+      return true
+    }).pipe(
+      Effect.catchAll((error) => Effect.logError(`msg/${name} stays in ${root} (taken in at the next start): ${error}`).pipe(Effect.as(false)))
+    )
+
+  const taken = yield* Effect.forEach(
+    names.filter((name) => name.endsWith(".eml")),
+    takeIn,
+    { concurrency: CONCURRENCY }
+  )
+  const imported = taken.filter(Boolean).length
+  if (imported > 0) yield* syncFolder(dir)
+  if (taken.length === imported) {
+    const tmp = path.join(root, "tmp")
+    const leftovers = yield* Effect.promise(() => fs.readdir(tmp).catch(() => [] as Array<string>))
+    yield* Effect.forEach(leftovers.filter(isPreviousTemporary), (name) => Effect.ignore(removeFile(path.join(tmp, name))), { discard: true })
+    // Each folder goes only if empty: a Go failmail store in the same directory keeps its own tmp/.
+    yield* Effect.promise(() => fs.rmdir(tmp).catch(() => undefined))
+    yield* Effect.promise(() => fs.rmdir(dir).catch(() => undefined))
+    yield* syncFolder(root)
+  }
+  if (imported > 0) yield* Effect.logInfo(`took in ${imported} messages from the spool of an earlier failmail release in ${root}`)
+  return imported
+}).pipe(LogContext.annotate({ component: "store-import" }))
+
+/**
+ * Runs {@link importPreviousSpool} and {@link importGoStore} when built:
+ * before the Batcher, so what they take in is recovered with the rest.
+ */
+export const layer: Layer.Layer<never, never, Store | Classifier | AppConfig> = Layer.effectDiscard(
+  Effect.zipRight(importPreviousSpool, importGoStore)
+)

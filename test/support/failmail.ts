@@ -22,6 +22,7 @@ import type { RunningConfig } from "../../src/services/AppConfig.ts"
 import { Http } from "../../src/services/Http.ts"
 import { SmtpListener } from "../../src/services/SmtpListener.ts"
 import { startUpstream, type Delivery, type Upstream, type UpstreamOptions } from "./upstream.ts"
+import { heldIn, leftoversIn } from "./spool.ts"
 
 /** A failmail running in this process. */
 export interface Failmail {
@@ -175,15 +176,11 @@ export const maildirNew = (dir: string): ReadonlyArray<string> => {
   }
 }
 
-/** Files in the spool (both its `msg/` and `tmp/`). */
-export const spoolFiles = (spoolDir: string): ReadonlyArray<string> =>
-  ["msg", "tmp"].flatMap((sub) => {
-    try {
-      return fs.readdirSync(path.join(spoolDir, sub)).map((name) => path.join(spoolDir, sub, name))
-    } catch {
-      return []
-    }
-  })
+/** What the spool holds: the ids of its messages, and any file a write left half done. */
+export const spoolFiles = (spoolDir: string): ReadonlyArray<string> => [
+  ...heldIn(spoolDir).map((record) => record.id),
+  ...leftoversIn(spoolDir)
+]
 
 /** How many messages Python's `mailbox.Maildir` reads in `dir`. */
 export const pythonMaildirCount = (dir: string): number =>
