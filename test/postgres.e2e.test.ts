@@ -122,6 +122,8 @@ describe("failmail on PostgreSQL", () => {
       const summarized = (await summaryTexts(upstream)).flatMap((text) => [...new Set(text.match(/\[alert-\d{5}\]/g) ?? [])])
       expect(summarized.filter((token, index) => summarized.indexOf(token) !== index), "summarized twice").toEqual([])
       expect(acknowledged.filter((token) => !summarized.includes(token)), "acknowledged but lost").toEqual([])
+      expect(refused.filter((token) => summarized.includes(token)), "refused but summarized").toEqual([])
+      // Nor is any refused message left behind (one whose COMMIT happened as the connection dropped included).
       expect(await messagesIn(database)).toBe(0)
     } finally {
       await upstream.close()

@@ -167,6 +167,19 @@ const make = Effect.gen(function* () {
     Effect.forkScoped
   )
 
+  // Rows that must go, and never come back at `recover`: messages already summarized whose deletion failed
+  // (the database unreachable for longer than the retries of `remove`), and messages whose INSERT failed
+  // but may have been committed all the same (the connection dropped before the answer): their clients got
+  // a 451 and send them again. Deleted every second until they are gone, and once more when the store closes.
+  const unwanted = new Set<string>()
+  const deleteRows = (ids: ReadonlyArray<string>) =>
+    sql.unsafe(`DELETE FROM failmail_messages WHERE id = ANY($1::text[])`, [ids]).pipe(
+      Effect.tap(() => Effect.sync(() => ids.forEach((id) => unwanted.delete(id))))
+    )
+  const deleteUnwanted = Effect.suspend(() => (unwanted.size === 0 ? Effect.void : Effect.ignore(deleteRows([...unwanted]))))
+  yield* Effect.addFinalizer(() => deleteUnwanted.pipe(Effect.timeout(HEALTH_TIMEOUT), Effect.ignore))
+  yield* deleteUnwanted.pipe(Effect.repeat(Schedule.spaced(RETRY_DELETE)), Effect.forkScoped)
+
   /** Queues a message for the next INSERT; resolves once it is committed. */
   const store = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
     Effect.gen(function* () {
@@ -180,7 +193,7 @@ const make = Effect.gen(function* () {
       const receivedAt = yield* Clock.currentTimeMillis
       const id = `${receivedAt.toString().padStart(14, "0")}-${replicaId}-${(++counter).toString().padStart(8, "0")}`
       const record: SpoolRecord = { id, receivedAt, ...fields }
-      yield* store(record, raw)
+      yield* store(record, raw).pipe(Effect.tapError(() => Effect.sync(() => unwanted.add(id))))
       return record
     })
 
@@ -189,19 +202,6 @@ const make = Effect.gen(function* () {
       ? store(record, raw)
       : Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${JSON.stringify(record.id)}`) }))
 
-  // Messages whose summaries went out but whose rows could not be deleted, the database being unreachable
-  // for longer than the retries of `remove`: deleted again every second until they are gone, and not
-  // recovered meanwhile, so this process never summarizes them twice.
-  const undeleted = new Set<string>()
-  const deleteRows = (ids: ReadonlyArray<string>) =>
-    sql.unsafe(`DELETE FROM failmail_messages WHERE id = ANY($1::text[])`, [ids]).pipe(
-      Effect.tap(() => Effect.sync(() => ids.forEach((id) => undeleted.delete(id))))
-    )
-  yield* Effect.suspend(() => (undeleted.size === 0 ? Effect.void : Effect.ignore(deleteRows([...undeleted])))).pipe(
-    Effect.repeat(Schedule.spaced(RETRY_DELETE)),
-    Effect.forkScoped
-  )
-
   const remove = (ids: ReadonlyArray<string>): Effect.Effect<void> =>
     ids.length === 0
       ? Effect.void
@@ -209,7 +209,7 @@ const make = Effect.gen(function* () {
           Effect.retry(REMOVE_RETRIES),
           Effect.asVoid,
           Effect.catchAll((error) => {
-            ids.forEach((id) => undeleted.add(id))
+            ids.forEach((id) => unwanted.add(id))
             return Effect.logError(
               `cannot remove ${ids.length} summarized messages yet (retrying; a restart before it succeeds summarizes them again): ${String(reasonOf(error))}`
             )
@@ -234,7 +234,7 @@ const make = Effect.gen(function* () {
     )
     .pipe(
       Effect.map((rows) =>
-        rows.filter((row) => !undeleted.has(row.id)).map(
+        rows.filter((row) => !unwanted.has(row.id)).map(
           (row): SpoolRecord => ({
             id: row.id,
             receivedAt: Number(row.received_ms),
