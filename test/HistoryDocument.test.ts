@@ -10,17 +10,18 @@ import { Effect } from "effect"
 import { INTERRUPTED, RECENT_SUMMARIES } from "../src/domain/SummaryHistory.ts"
 import { unlimited } from "../src/domain/RelayBudget.ts"
 import { RelayError } from "../src/services/Relay.ts"
+import { clusterInMemory, memoryCluster, type MemoryCluster } from "./support/cluster.ts"
 import { advanceTo, idle, memoryStorage, type MemoryStorage, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 
 const WAIT = 30_000
 /** Without a relay budget: the bound test sends more summaries at once than the default allows. */
 const config = testConfig("/failmail-test", { relayRate: unlimited })
 
-/** A pipeline on `storage` with a recording relay, on process services of its own (a process of its own). */
-const start = (storage: MemoryStorage) =>
+/** A pipeline on `storage` with a recording relay, on process services of its own (a process of its own), alone or a replica of `cluster`. */
+const start = (storage: MemoryStorage, cluster?: MemoryCluster) =>
   Effect.gen(function* () {
     const relay = yield* recordingRelay()
-    const pipeline = yield* startPipeline(config, relay.layer, { storage })
+    const pipeline = yield* startPipeline(config, relay.layer, { storage, ...(cluster === undefined ? {} : { cluster: clusterInMemory(cluster) }) })
     const accept = (subject: string, split = "") =>
       pipeline.intake
         .accept(rawMessage({ subject, headers: split === "" ? {} : { "X-Failmail-Split": split } }), {
@@ -74,6 +75,24 @@ describe("summary history in the store", () => {
       })
       // The first one's own view is untouched: it still tracks its summary.
       expect(sender.history.recent()[0]?.error).toBe("421 try again later")
+    })
+  )
+
+  it.scoped("a replica that becomes the sender shows the summaries the previous sender recorded after it started", () =>
+    Effect.gen(function* () {
+      const storage = memoryStorage()
+      const cluster = memoryCluster()
+      const first = yield* start(storage, cluster)
+      const second = yield* start(storage, cluster)
+      yield* first.accept("disk full")
+      yield* advanceTo(WAIT)
+      expect(first.relay.sent).toHaveLength(1)
+      expect(second.history.recent()).toEqual([])
+
+      // The sender stops (letting the lease go); the other takes over at its next try.
+      yield* first.close
+      yield* advanceTo(WAIT + 3_000)
+      expect(second.history.recent()).toMatchObject([{ id: 1, status: "delivered", subject: "[failmail] 1 instance: disk full" }])
     })
   )
 

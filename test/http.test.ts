@@ -17,10 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Settings from "../src/domain/Settings.ts"
 import { core, pipeline, processServices } from "../src/layers/Main.ts"
 import type { RunningConfig } from "../src/services/AppConfig.ts"
+import { Cluster } from "../src/services/Cluster.ts"
 import { Http } from "../src/services/Http.ts"
 import { Relay } from "../src/services/Relay.ts"
 import { SmtpListener } from "../src/services/SmtpListener.ts"
 import { eventually } from "./support/failmail.ts"
+import { clusterInMemory, memoryCluster } from "./support/cluster.ts"
+import { freePort } from "./support/replicas.ts"
 import { memoryStorage } from "./support/pipeline.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
@@ -30,6 +33,8 @@ import { startUpstream, type Upstream } from "./support/upstream.ts"
 interface Running {
   readonly smtpPort: number
   readonly httpPort: number
+  /** Its replica id (see Cluster). */
+  readonly self: string
   readonly logs: Array<string>
   readonly close: () => Promise<void>
 }
@@ -65,6 +70,7 @@ const start = async (config: RunningConfig, services: ReturnType<typeof pipeline
   return {
     smtpPort: Context.get(exit.value.context, SmtpListener).port,
     httpPort: Context.get(exit.value.context, Http).port,
+    self: Context.get(exit.value.context, Cluster).self,
     logs,
     close
   }
@@ -602,6 +608,122 @@ describe("HTTP when the state cannot be saved", () => {
     expect((await del(`/api/silences/${silenceId}`)).status).toBe(200)
     expect((await del(`/api/expectations/${expectationId}`)).status).toBe(200)
     expect(JSON.parse(storage.state.documents.get("expectations") ?? "")).toEqual([])
+  })
+})
+
+describe("one view: a replica that does not send asks the sender", () => {
+  let dir = ""
+  let upstream: Upstream
+  let sender: Running
+  let follower: Running
+  const storage = memoryStorage()
+  const cluster = memoryCluster()
+  const links = { sender: { cut: false }, follower: { cut: false } }
+  const auth = { authorization: `Basic ${Buffer.from("admin:pa:ss").toString("base64")}` }
+  const silence = { match: { subject: "^disk full" }, for: "1h", comment: "maintenance" }
+
+  /** A replica of the in-memory cluster on the shared in-memory store, reaching the cluster through `link`, its HTTP on a port of its own. */
+  const replica = async (config: RunningConfig, link: { cut: boolean }) => {
+    const httpPort = await freePort()
+    const own = { ...config, bindHttp: `127.0.0.1:${httpPort}` }
+    return start(
+      own,
+      Http.Default.pipe(
+        Layer.provideMerge(SmtpListener.Default),
+        Layer.provideMerge(core(own, Relay.Default, storage.layer, clusterInMemory(cluster, link))),
+        Layer.provideMerge(processServices)
+      )
+    )
+  }
+
+  /** The value of a metric on a replica's `/metrics`. */
+  const metric = async (replica: Running, name: string) => {
+    const text = (await request(replica.httpPort, "GET", "/metrics", auth)).text
+    return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1])
+  }
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-view-"))
+    upstream = await startUpstream()
+    const config = configFor(dir, upstream.port, { credentials: Redacted.make("admin:pa:ss"), allowUnencryptedAuth: true })
+    sender = await replica(config, links.sender)
+    await eventually("the first replica to take the lease", () => cluster.lease.holder === sender.self)
+    follower = await replica(config, links.follower)
+  })
+
+  afterAll(async () => {
+    await follower?.close()
+    await sender?.close()
+    await upstream?.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("a silence created through the follower is created on the sender, and both list it", async () => {
+    const created = await request(follower.httpPort, "POST", "/api/silences", auth, silence)
+    expect(created.status).toBe(201)
+    const id = created.json().id as string
+    for (const port of [sender.httpPort, follower.httpPort]) {
+      const listed = await request(port, "GET", "/api/silences", auth)
+      expect(listed.status).toBe(200)
+      expect(listed.json()).toEqual([expect.objectContaining({ id, comment: "maintenance", active: true })])
+    }
+    // The dashboard's fragments and a DELETE go the same way.
+    expect((await request(follower.httpPort, "GET", "/fragments", auth)).text).toContain("maintenance")
+    expect((await request(follower.httpPort, "DELETE", `/api/silences/${id}`, auth)).status).toBe(200)
+    expect((await request(sender.httpPort, "GET", "/api/silences", auth)).json()).toEqual([expect.objectContaining({ id, active: false })])
+  })
+
+  it("the credentials are checked by the follower, and passed on", async () => {
+    expect((await request(follower.httpPort, "GET", "/api/silences")).status).toBe(401)
+    const wrong = { authorization: `Basic ${Buffer.from("admin:nope").toString("base64")}` }
+    expect((await request(follower.httpPort, "GET", "/api/silences", wrong)).status).toBe(401)
+  })
+
+  it("/metrics is each replica's own: failmail_sender says which sends, the pending and spooled gauges are the cluster's on it and 0 on the other", async () => {
+    const transport = nodemailer.createTransport({
+      host: "127.0.0.1",
+      port: follower.smtpPort,
+      secure: false,
+      ignoreTLS: true,
+      auth: { user: "admin", pass: "pa:ss" }
+    })
+    await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject: "taken by the follower", text: "x" })
+    transport.close()
+    await eventually("the sender to take in the follower's message", async () => (await metric(sender, "failmail_pending_messages")) === 1)
+    expect(await metric(sender, "failmail_spooled_messages")).toBe(1)
+    expect(await metric(sender, "failmail_sender")).toBe(1)
+    expect(await metric(follower, "failmail_sender")).toBe(0)
+    expect(await metric(follower, "failmail_pending_messages")).toBe(0)
+    expect(await metric(follower, "failmail_spooled_messages")).toBe(0)
+    expect(await metric(follower, "failmail_messages_received_total")).toBe(1)
+    const batches = (await request(follower.httpPort, "GET", "/api/batches", auth)).json()
+    expect(batches).toEqual([expect.objectContaining({ messageCount: 1 })])
+  })
+
+  it("503 saying why when the sender does not answer; the probes and /metrics answer meanwhile", async () => {
+    const closed = net.createServer()
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve))
+    const deadPort = (closed.address() as AddressInfo).port
+    await new Promise<void>((resolve) => closed.close(() => resolve()))
+    // The sender's heartbeats stop; the cluster says it sends and listens where nothing answers.
+    links.sender.cut = true
+    cluster.lease = { ...cluster.lease, expiresAt: Date.now() + 3_600_000 }
+    const entry = cluster.replicas.get(sender.self)
+    if (entry !== undefined) cluster.replicas.set(sender.self, { ...entry, http: `127.0.0.1:${deadPort}` })
+    const refused = await request(follower.httpPort, "GET", "/api/batches", auth)
+    expect(refused.status).toBe(503)
+    expect(refused.headers["retry-after"]).toBe("5")
+    expect(refused.json().error).toContain(`the sender (replica ${sender.self} at 127.0.0.1:${deadPort}) did not answer`)
+    for (const route of ["/healthz", "/readyz", "/metrics"]) {
+      expect((await request(follower.httpPort, "GET", route, auth)).status, route).toBe(200)
+    }
+  })
+
+  it("503 saying why when the cluster's state cannot be read", async () => {
+    links.follower.cut = true
+    const page = await request(follower.httpPort, "GET", "/", auth)
+    expect(page.status).toBe(503)
+    expect(page.text).toContain("the cluster's state cannot be read")
   })
 })
 

@@ -75,7 +75,15 @@ export type ProcessServices = Layer.Layer.Success<typeof processServices>
  * The sender role of this replica: heartbeats and the sender lease, started
  * once the pipeline is built, and stopped (the lease let go) before it closes.
  */
-const senderRole = Layer.scopedDiscard(Effect.flatMap(Cluster, (cluster) => cluster.run))
+const senderRole = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const cluster = yield* Cluster
+    const metrics = yield* Metrics
+    // failmail_sender is 1 while this replica sends.
+    yield* cluster.whileSender(Effect.acquireRelease(Effect.sync(() => metrics.sender.set(1)), () => Effect.sync(() => metrics.sender.set(0))))
+    yield* cluster.run
+  })
+)
 
 /**
  * The mail pipeline without the SMTP listener: intake, spool (with what an

@@ -253,9 +253,18 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         return opened === undefined ? wakeIfNew(message) : startTimer(opened)
       })
 
-    /** Adds a stored message to its batch: nothing when this replica is not the sender, or took it in already. */
+    /**
+     * Adds a stored message to its batch: nothing when this replica is not
+     * the sender, or took it in already. Only the sender counts it as
+     * spooled: a follower's gauges stay 0, so their sum over the replicas is
+     * the cluster's.
+     */
     const add = (message: Received): Effect.Effect<void> =>
-      Effect.suspend(() => (role === undefined || !role.arrivals.admit(message.id) ? Effect.void : addTaken(message)))
+      Effect.suspend(() => {
+        if (role === undefined || !role.arrivals.admit(message.id)) return Effect.void
+        metrics.spooledMessages.inc()
+        return addTaken(message)
+      })
 
     /** A stored message as the Batcher takes it in, keyed again when the keys it was stored with are another configuration's. */
     const receivedOfRecord = (record: SpoolRecord) =>
@@ -327,6 +336,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       held.clear()
       pendingMessages = 0
       heldMessages = 0
+      metrics.spooledMessages.set(0)
       publishGauges()
     })
 

@@ -1,8 +1,9 @@
 /**
  * The recent summaries kept durably, in the {@link Store} document
  * `history` (see `src/domain/SummaryHistory.ts`): read when the layer is
- * built, so a restart, a reload and a new sender after a failover show the
- * summaries sent before; saved in the background whenever a summary is
+ * built and, in a cluster, each time this replica becomes the sender, so a
+ * restart, a reload and a new sender after a failover show the summaries
+ * sent before; saved in the background whenever a summary is
  * tracked or changes (saves that come while one runs are coalesced into
  * the next), and once more when the layer closes, after the final
  * summaries. The history is what failmail reports, not what it must not
@@ -12,6 +13,7 @@
 import { Effect, Either, Layer, Queue } from "effect"
 import * as LogContext from "../domain/LogContext.ts"
 import * as SummaryHistory from "../domain/SummaryHistory.ts"
+import { Cluster } from "./Cluster.ts"
 import { History } from "./History.ts"
 import { Store } from "./Store.ts"
 
@@ -22,9 +24,19 @@ export const HistoryDocument = Layer.scopedDiscard(
   Effect.gen(function* () {
     const store = yield* Store
     const history = yield* History
-    const stored = SummaryHistory.recordsOf(yield* store.load(DOCUMENT))
-    if (Either.isLeft(stored)) yield* Effect.logWarning(`the stored summary history cannot be read; it starts anew: ${stored.left}`)
-    history.adopt(Either.getOrElse(stored, () => []))
+    const cluster = yield* Cluster
+    const adoptStored = Effect.gen(function* () {
+      const stored = SummaryHistory.recordsOf(yield* store.load(DOCUMENT))
+      if (Either.isLeft(stored)) yield* Effect.logWarning(`the stored summary history cannot be read; it starts anew: ${stored.left}`)
+      history.adopt(Either.getOrElse(stored, () => []))
+    })
+    yield* adoptStored
+    // A replica that becomes the sender takes in what the previous sender recorded meanwhile.
+    if (!cluster.alone) {
+      yield* cluster.whileSender(
+        adoptStored.pipe(Effect.catchAll((error) => Effect.logWarning(`the stored summary history cannot be read: ${error.message}`)))
+      )
+    }
 
     const changes = yield* Queue.sliding<void>(1)
     const save = store.save(DOCUMENT, () => SummaryHistory.documentOf(history.recent())).pipe(

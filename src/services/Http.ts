@@ -20,7 +20,10 @@
  *   `Sec-Fetch-Site: cross-site`);
  * - unknown paths are 404 (JSON under `/api/`, text elsewhere), known paths
  *   with the wrong method 405 with `Allow` (derived from the routes);
- * - every answer is `nosniff`, and `no-store` unless it says otherwise.
+ * - every answer is `nosniff`, and `no-store` unless it says otherwise;
+ * - on a replica of a cluster that does not send, the dashboard and the API
+ *   are asked of the sender (see `http/Forward.ts`), once the request has
+ *   passed the checks above here.
  */
 // Modules, not the "@effect/platform" index: the index also loads the bundled Swagger/Scalar UIs (~35 MB resident).
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
@@ -40,7 +43,9 @@ import * as LogContext from "../domain/LogContext.ts"
 import * as Secrets from "../domain/Secrets.ts"
 import { ConfigError, StartError } from "../domain/Errors.ts"
 import { AppConfig } from "./AppConfig.ts"
+import { Cluster } from "./Cluster.ts"
 import { ApiLive } from "./http/Api.ts"
+import { viaSender } from "./http/Forward.ts"
 import { PagesLive } from "./http/Pages.ts"
 import { Dashboard } from "./Dashboard.ts"
 import { attach } from "./Listeners.ts"
@@ -188,6 +193,7 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
     const address = parseHostPort(config.bindHttp, 8025)
     if (typeof address === "string") return yield* new ConfigError({ message: `bind-http: ${address}` })
     const credentials = config.credentials
+    const cluster = yield* Cluster
 
     // Every route (API endpoints, the OpenAPI document, the pages) on one router.
     const routes = yield* Layer.build(
@@ -202,7 +208,7 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
     )
     const api = yield* Effect.provide(HttpApiBuilder.httpApp, routes)
     const otherMethods = methodNotAllowed((yield* Effect.provide(HttpApiBuilder.Router.router, routes)).routes)
-    const routed = answerRoutingErrors(otherMethods)(api).pipe(Effect.provide(routes))
+    const routed = viaSender(cluster, pathOf)(answerRoutingErrors(otherMethods)(api).pipe(Effect.provide(routes)))
 
     const app = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest

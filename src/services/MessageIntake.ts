@@ -81,7 +81,6 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
         Effect.flatMap((record) => {
           metrics.messagesReceived.inc()
           metrics.bytesReceived.inc(raw.byteLength)
-          metrics.spooledMessages.inc()
           history.received(record.receivedAt)
           return batcher.add(receivedOf(record))
         }),

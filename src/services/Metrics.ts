@@ -105,6 +105,11 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
         help: "Messages stored in the spool (pending or being delivered)",
         registers
       }),
+      sender: new Prometheus.Gauge({
+        name: "failmail_sender",
+        help: "1 while this replica is the one that sends (always, on the embedded store); the pending, held and spooled gauges are the cluster's on it and 0 on the others",
+        registers
+      }),
       smtpConnections: new Prometheus.Gauge({
         name: "failmail_smtp_connections",
         help: "Open SMTP client connections",
