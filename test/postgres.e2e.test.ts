@@ -4,6 +4,7 @@
  * the rows gone afterwards; the database crashing and coming back under
  * load; the URL's password never shown.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { simpleParser } from "mailparser"
 import nodemailer from "nodemailer"
@@ -24,10 +25,14 @@ afterAll(async () => {
   await postgres?.close()
 })
 
-/** Starts the built failmail on a new database, relaying to `upstream`; resolves once it is ready. */
-const startDaemon = async (upstream: Upstream, extra: ReadonlyArray<string> = []) => {
+/**
+ * Starts the built failmail on a new database, relaying to `upstream`, its
+ * `--message-store` prepared by `prepare`; resolves once it is ready.
+ */
+const startDaemon = async (upstream: Upstream, extra: ReadonlyArray<string> = [], prepare: (messageStore: string) => void = () => {}) => {
   const url = await postgres.createDatabase()
   const dir = tempDir()
+  prepare(path.join(dir, "spool"))
   const child = launch(
     [
       `--store=${url}`,
@@ -40,7 +45,7 @@ const startDaemon = async (upstream: Upstream, extra: ReadonlyArray<string> = []
     dir
   )
   await ready(child)
-  return { child, database: new URL(url).pathname.slice(1) }
+  return { child, database: new URL(url).pathname.slice(1), messageStore: path.join(dir, "spool") }
 }
 
 const transportTo = (child: Child) =>
@@ -79,6 +84,29 @@ describe("failmail on PostgreSQL", () => {
       child.process.kill("SIGTERM")
       expect(await child.exited).toBe(0)
       expect(upstream.deliveries).toHaveLength(1)
+    } finally {
+      await upstream.close()
+    }
+  }, 60_000)
+
+  it("takes in what an earlier release left in --message-store, into the database", async () => {
+    const upstream = await startUpstream()
+    try {
+      const { child, database, messageStore } = await startDaemon(upstream, ["--wait-period=1h", "--max-wait=1h"], (messageStore) =>
+        fs.cpSync(path.join(import.meta.dirname, "fixtures", "spool-previous-release"), messageStore, { recursive: true })
+      )
+      expect(child.output()).toContain("took in 3 messages from the spool of an earlier failmail release")
+      expect(fs.existsSync(path.join(messageStore, "msg"))).toBe(false)
+      expect(await postgres.query(database, "SELECT subject FROM failmail_messages ORDER BY received_at")).toEqual([
+        "disk full on db1",
+        "disk full on db1",
+        "cron failed"
+      ])
+      child.process.kill("SIGTERM")
+      expect(await child.exited).toBe(0)
+      const summarized = (await summaryTexts(upstream)).join("\n")
+      for (const subject of ["disk full on db1", "cron failed"]) expect(summarized).toContain(subject)
+      expect(await messagesIn(database)).toBe(0)
     } finally {
       await upstream.close()
     }
