@@ -22,6 +22,7 @@ import * as Expectation from "../domain/Expectation.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import * as Matchers from "../domain/Matchers.ts"
 import type { Received } from "../domain/Message.ts"
+import { Cluster } from "./Cluster.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Metrics } from "./Metrics.ts"
 import { Outbox } from "./Outbox.ts"
@@ -44,6 +45,7 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     const metrics = yield* Metrics
     const state = yield* Store
     const outbox = yield* Outbox
+    const cluster = yield* Cluster
     const entries = new Map<string, Entry>()
     const timers = yield* FiberMap.make<string>()
     const notices = yield* FiberSet.make()
@@ -145,18 +147,37 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         return matched
       })
 
-    // The expectations kept before this start or reload; each deadline counts from when it was last met.
-    const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Expectation.Stored))(yield* state.load(DOCUMENT))
-    if (Either.isLeft(stored)) {
-      yield* Effect.logError(`the kept expectations cannot be read, starting without them: ${stored.left.message}`)
-    }
-    for (const expectation of Either.getOrElse(stored, () => undefined) ?? []) {
-      const matchers = Matchers.compile(expectation.match as Record<string, string>)
-      if (Matchers.isFieldError(matchers)) continue
-      entries.set(expectation.id, { expectation, matchers })
-      yield* watch(expectation.id)
-    }
-    publishGauge()
+    // The expectations kept before this start or reload (or by the previous sender); each deadline counts from when it was last met.
+    const loadStored = Effect.gen(function* () {
+      const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Expectation.Stored))(yield* state.load(DOCUMENT))
+      if (Either.isLeft(stored)) {
+        yield* Effect.logError(`the kept expectations cannot be read, starting without them: ${stored.left.message}`)
+      }
+      for (const expectation of Either.getOrElse(stored, () => undefined) ?? []) {
+        const matchers = Matchers.compile(expectation.match as Record<string, string>)
+        if (Matchers.isFieldError(matchers)) continue
+        entries.set(expectation.id, { expectation, matchers })
+        yield* watch(expectation.id)
+      }
+      publishGauge()
+    })
+    // In a cluster only the sender watches them (the others forward the API to it), from when it becomes the sender.
+    yield* cluster.alone
+      ? loadStored
+      : cluster.whileSender(
+          Effect.gen(function* () {
+            yield* Effect.addFinalizer(() =>
+              Effect.zipRight(
+                FiberMap.clear(timers),
+                Effect.sync(() => {
+                  entries.clear()
+                  publishGauge()
+                })
+              )
+            )
+            yield* loadStored.pipe(Effect.catchAll((error) => Effect.logError(`the kept expectations cannot be read: ${error.message}`)))
+          })
+        )
 
     return {
       /** Creates an expectation from a request, or names the field that is wrong, or fails (keeping nothing) if it cannot be saved. */

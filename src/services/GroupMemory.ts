@@ -1,12 +1,14 @@
 /**
  * The memory of reported groups (see `src/domain/GroupMemory.ts`), kept
  * durably in the {@link Store} document `groups`: loaded when the
- * service is built (so restarts and reloads keep it), saved after every
+ * service is built (so restarts and reloads keep it) and, in a cluster,
+ * each time this replica becomes the sender; saved after every
  * digest that was relayed or filed, before its messages leave the spool.
  */
 import { Duration, Effect } from "effect"
 import * as Memory from "../domain/GroupMemory.ts"
 import { AppConfig } from "./AppConfig.ts"
+import { Cluster } from "./Cluster.ts"
 import { Store } from "./Store.ts"
 
 const DOCUMENT = "groups"
@@ -40,13 +42,21 @@ const recordsOf = (saved: unknown): ReadonlyArray<Memory.GroupRecord> => {
 
 /** Reported groups: what is new, what is ongoing, what may wait for its repeat. */
 export class GroupMemory extends Effect.Service<GroupMemory>()("failmail/GroupMemory", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const store = yield* Store
     const forgetAfterMs = Duration.toMillis(config.forgetAfter)
     const repeatMs = Duration.toMillis(config.repeatInterval)
-    const records = recordsOf(yield* store.load(DOCUMENT))
-    let memory: Memory.Memory = new Map(records.map((record) => [Memory.memoryKey(record.batchKey, record.groupKey), record]))
+    const cluster = yield* Cluster
+    const loadStored = Effect.map(store.load(DOCUMENT), (saved) => {
+      memory = new Map(recordsOf(saved).map((record) => [Memory.memoryKey(record.batchKey, record.groupKey), record]))
+    })
+    let memory: Memory.Memory = new Map()
+    yield* loadStored
+    // A replica that becomes the sender reads what the previous sender remembered meanwhile.
+    if (!cluster.alone) {
+      yield* cluster.whileSender(loadStored.pipe(Effect.catchAll((error) => Effect.logError(`the group memory cannot be read: ${error.message}`))))
+    }
 
     const recordOf = (batchKey: string, groupKey: string) => memory.get(Memory.memoryKey(batchKey, groupKey))
 

@@ -136,7 +136,15 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     yield* cluster.whileSender(
       Effect.gen(function* () {
         log = sendLogOf(yield* store.load(DOCUMENT))
-        if (!cluster.alone) yield* Effect.addFinalizer(() => Effect.sync(() => (held = [])))
+        // A replica that stops sending holds nothing: its gauges say so (the next sender's count the cluster's).
+        if (!cluster.alone) {
+          yield* Effect.addFinalizer(() =>
+            Effect.map(Clock.currentTimeMillis, (now) => {
+              held = []
+              publishGauges(now)
+            })
+          )
+        }
       })
     )
 

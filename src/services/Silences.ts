@@ -8,7 +8,8 @@
  * Silences are kept durably in the {@link Store} document `silences`: a
  * restart or a reload starts with them and their timers, and one that ended
  * while failmail was not running is simply over (what it held is summarized
- * as usual). Creating or ending a silence fails with the StateError when
+ * as usual). In a cluster, only the sender holds them: it reads them when
+ * it becomes the sender. Creating or ending a silence fails with the StateError when
  * it cannot be saved, and changes nothing: the API never claims a silence
  * (or its end) that a restart would lose.
  */
@@ -17,6 +18,7 @@ import * as crypto from "node:crypto"
 import * as LogContext from "../domain/LogContext.ts"
 import type { FieldError } from "../domain/Matchers.ts"
 import * as Silence from "../domain/Silence.ts"
+import { Cluster } from "./Cluster.ts"
 import { type StateError, Store } from "./Store.ts"
 
 /** The name of the silences' state document. */
@@ -26,6 +28,7 @@ const DOCUMENT = "silences"
 export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
   scoped: Effect.gen(function* () {
     const state = yield* Store
+    const cluster = yield* Cluster
     const entries = new Map<string, Silence.Compiled>()
     const ended = yield* PubSub.unbounded<string>()
     const timers = yield* FiberMap.make<string>()
@@ -88,16 +91,27 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         return silence
       }).pipe(inSilences)
 
-    // The silences kept before this start or reload, with their timers.
-    const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Silence.Stored))(yield* state.load(DOCUMENT))
-    if (Either.isLeft(stored)) yield* Effect.logError(`the kept silences cannot be read, starting without them: ${stored.left.message}`)
-    const now = yield* Clock.currentTimeMillis
-    for (const silence of Either.getOrElse(stored, () => undefined) ?? []) {
-      const entry = Silence.compiled(silence)
-      if (entry === undefined || !Silence.isListed(silence, now)) continue
-      entries.set(silence.id, entry)
-      if (Silence.isActive(silence, now)) yield* startTimer(silence)
-    }
+    // The silences kept before this start or reload (or by the previous sender), with their timers.
+    const loadStored = Effect.gen(function* () {
+      const stored = Schema.decodeUnknownEither(Schema.UndefinedOr(Silence.Stored))(yield* state.load(DOCUMENT))
+      if (Either.isLeft(stored)) yield* Effect.logError(`the kept silences cannot be read, starting without them: ${stored.left.message}`)
+      const now = yield* Clock.currentTimeMillis
+      for (const silence of Either.getOrElse(stored, () => undefined) ?? []) {
+        const entry = Silence.compiled(silence)
+        if (entry === undefined || !Silence.isListed(silence, now)) continue
+        entries.set(silence.id, entry)
+        if (Silence.isActive(silence, now)) yield* startTimer(silence)
+      }
+    })
+    // In a cluster only the sender holds them (the others forward the API to it); it reads them when it becomes the sender.
+    yield* cluster.alone
+      ? loadStored
+      : cluster.whileSender(
+          Effect.gen(function* () {
+            yield* Effect.addFinalizer(() => Effect.zipRight(Effect.sync(() => entries.clear()), FiberMap.clear(timers)))
+            yield* loadStored.pipe(Effect.catchAll((error) => Effect.logError(`the kept silences cannot be read: ${error.message}`)))
+          })
+        )
 
     return {
       /** Creates a silence from a request, or names the field that is wrong, or fails (keeping nothing) if it cannot be saved. */
