@@ -1,17 +1,20 @@
 /**
- * The Cluster contract on the TestClock, run against every backend: the
- * in-memory one (and PostgreSQL's): the sender lease (taken, renewed,
- * expired, taken over within the bound), fencing of a stale holder, claims
- * and the record of sending, what the sender follows of other replicas'
- * arrivals, and the view of `GET /api/cluster`.
+ * The Cluster service on the TestClock: the sender role over the lease
+ * (taken, renewed, expired, taken over within the bound), fencing of a
+ * stale holder, claims and the record of sending, what the sender follows
+ * of other replicas' arrivals, and the view of `GET /api/cluster`. The role
+ * logic is the same code over every backend; it runs here over the
+ * in-memory one, and the backend contract (`support/clusterContract.ts`)
+ * runs on it here and on PostgreSQL in `PostgresCluster.test.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as Lease from "../src/domain/Lease.ts"
 import { AppConfig } from "../src/services/AppConfig.ts"
-import { type Claim, Cluster, type ClusterBackend, type ClusterShape } from "../src/services/Cluster.ts"
+import { Cluster, type ClusterBackend, type ClusterShape } from "../src/services/Cluster.ts"
 import { Store, type StoreShape } from "../src/services/Store.ts"
 import { clusterInMemory, type Link, memoryBackend, memoryCluster } from "./support/cluster.ts"
+import { backendContract, claimOf } from "./support/clusterContract.ts"
 import { memorySpool, memoryState, storeInMemory } from "./support/memory.ts"
 import { advanceTo, putMessage, testConfig, trackFibers } from "./support/pipeline.ts"
 
@@ -70,14 +73,8 @@ const start = (under: ClusterUnderTest) =>
 
 const SECOND = 1000
 
-const claimOf = (summaryId: string, messageIds: ReadonlyArray<string>): Claim => ({
-  summaryId,
-  recipients: ["ops@example.com"],
-  parts: [{ batchKey: "", messageIds }]
-})
-
 const contract = (name: string, open: Effect.Effect<ClusterUnderTest, never, Scope.Scope>) =>
-  describe(`Cluster contract (${name})`, () => {
+  describe(`Cluster role over a backend (${name})`, () => {
     it.scoped("the first replica takes the lease at once and keeps it, renewing it every 3 s", () =>
       Effect.gen(function* () {
         yield* trackFibers
@@ -255,6 +252,8 @@ const contract = (name: string, open: Effect.Effect<ClusterUnderTest, never, Sco
   })
 
 contract("in memory", memory)
+
+backendContract("in memory", memory)
 
 describe("Cluster.single (the embedded store)", () => {
   it.scoped("one replica, always the sender, with nothing to run; a summary recorded sent leaves the store", () =>

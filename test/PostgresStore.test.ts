@@ -45,7 +45,7 @@ describe("the PostgreSQL store", () => {
     const url = await postgres.createDatabase()
     const ready = await Promise.all([1, 2, 3].map(() => withStore(url, (store) => store.checkHealth)))
     expect(ready).toEqual([true, true, true])
-    expect(await postgres.query(databaseOf(url), "SELECT version FROM failmail_schema_migrations")).toEqual(["1"])
+    expect(await postgres.query(databaseOf(url), "SELECT version FROM failmail_schema_migrations ORDER BY version")).toEqual(["1", "2"])
   })
 
   it("refuses a database a newer failmail migrated, saying so", async () => {

@@ -71,7 +71,7 @@ describe("failmail on PostgreSQL", () => {
       await eventually("one summary upstream", () => upstream.deliveries.length === 1, 10_000)
       expect(upstream.deliveries[0]?.raw.toString()).toContain("3 instances: disk full on db1")
       await eventually("no rows left", async () => (await messagesIn(database)) === 0)
-      expect(await postgres.query(database, "SELECT max(version) FROM failmail_schema_migrations")).toEqual(["1"])
+      expect(await postgres.query(database, "SELECT max(version) FROM failmail_schema_migrations")).toEqual(["2"])
 
       const port = httpPortOf(child)
       for (const route of ["/", "/api/stats", "/api/batches", "/api/summaries", "/metrics", "/healthz"]) {

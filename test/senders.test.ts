@@ -107,6 +107,26 @@ describe("one sender among replicas", () => {
     })
   )
 
+  it.scoped("a sender that stops summarizes what is pending, lets the lease go, and the other takes over at its next try", () =>
+    Effect.gen(function* () {
+      const { shared, a, b } = yield* setup
+      yield* advanceTo(2 * SECOND)
+      yield* b.accept("disk full")
+      yield* advanceTo(10.5 * SECOND)
+      yield* a.close
+      expect(relayed(shared.relay).map((digest) => [digest.at, digest.messages])).toEqual([[10.5 * SECOND, 1]])
+      yield* advanceTo(13 * SECOND)
+      expect(shared.cluster.lease.holder).toBe((yield* b.cluster.view).self)
+      yield* b.accept("load high")
+      yield* advanceTo(43 * SECOND)
+      yield* advanceTo(120 * SECOND)
+      expect(relayed(shared.relay).map((digest) => [digest.at, digest.messages])).toEqual([
+        [10.5 * SECOND, 1],
+        [43 * SECOND, 1]
+      ])
+    })
+  )
+
   it.scoped("a batch overdue when the sender dies goes out as soon as the next one takes over", () =>
     Effect.gen(function* () {
       const { shared, a, b } = yield* setup

@@ -57,6 +57,19 @@ export const storage: Layer.Layer<Storage, SpoolError | StateError | StartError,
 )
 
 /**
+ * The replicas sharing the store: with `--store` PostgreSQL, every failmail
+ * on that database (one of them sends, see Cluster); on the embedded store,
+ * this one alone.
+ */
+export const cluster: Layer.Layer<Cluster, StartError, AppConfig | Store> = Layer.unwrapEffect(
+  Effect.flatMap(AppConfig, (config): Effect.Effect<Layer.Layer<Cluster, StartError, AppConfig | Store>> =>
+    Secrets.isSet(config.store)
+      ? Effect.promise(() => import("../services/PostgresCluster.ts")).pipe(Effect.map((postgres) => postgres.layerOf(config.store)))
+      : Effect.succeed(Cluster.single)
+  )
+)
+
+/**
  * What outlives a configuration: the process phase, the listening sockets,
  * what failmail reports about itself (the summary history and totals of
  * `/api/stats`, the Prometheus counters), so a reload never resets them.
@@ -121,7 +134,7 @@ export const core = <E1, E2, E3 = never>(
 
 /** Every service of one configuration: SMTP, HTTP and the mail pipeline, on the process's {@link processServices}. */
 export const graph = (config: RunningConfig) =>
-  Http.Default.pipe(Layer.provideMerge(SmtpListener.Default), Layer.provideMerge(core(config, Relay.Default, storage)))
+  Http.Default.pipe(Layer.provideMerge(SmtpListener.Default), Layer.provideMerge(core(config, Relay.Default, storage, cluster)))
 
 /** {@link graph} with process services of its own: a failmail that never reloads, as tests run it. */
 export const pipeline = (config: RunningConfig) => graph(config).pipe(Layer.provideMerge(processServices))

@@ -15,9 +15,9 @@
  * sender: on becoming it, the Batcher recovers every pending message as on
  * start, sends again what a previous sender claimed and did not record
  * sent, and follows what the other replicas store; on ceasing to be it, it
- * forgets its batches (they stay in the store for the next sender) and
- * takes nothing in meanwhile. On stop it flushes nothing: the next sender
- * summarizes what is pending.
+ * forgets its batches (they stay in the store for the next sender, which
+ * summarizes them by their deadlines) and takes nothing in meanwhile. A
+ * sender that stops flushes as a lone failmail does.
  *
  * With `--repeat-interval`, a due batch whose groups were all reported less
  * than that long ago, and nothing new, waits (its messages stay spooled and
@@ -32,7 +32,7 @@
  * silence ends, what it held is summarized at once (unless another silence
  * holds it then).
  */
-import { Clock, Duration, Effect, Either, FiberMap, PubSub, Queue } from "effect"
+import { Clock, Duration, Effect, Either, Exit, FiberMap, PubSub, Queue } from "effect"
 import * as Batching from "../domain/Batching.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import * as Outgoing from "../domain/Outgoing.ts"
@@ -180,9 +180,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     const lifecycle = yield* Lifecycle
 
-    // Registered before any timer starts, so it runs after they are interrupted. In a cluster the next sender summarizes.
-    if (cluster.alone) yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
+    /** On stop, every pending batch is summarized (but those waiting for a repeat); on reload they stay in the spool. */
+    const finalFlush = Effect.gen(function* () {
         const batches = [...pending.values()]
         if (yield* lifecycle.isReloading) {
           yield* Effect.logInfo(`${batches.length} pending batches stay in the spool for the reloaded configuration`)
@@ -200,7 +199,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
           Effect.withLogSpan("final-flush")
         )
       })
-    )
+    // Registered before any timer starts, so it runs after they are interrupted. In a cluster, the role's scope does it.
+    if (cluster.alone) yield* Effect.addFinalizer(() => finalFlush)
     /** While this replica is the sender: the batch timers, and what it takes in (none otherwise). */
     let role: { readonly timers: FiberMap.FiberMap<number>; readonly arrivals: Arrivals } | undefined
 
@@ -342,7 +342,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
     const recover = Effect.gen(function* () {
-      if (!cluster.alone) yield* Effect.addFinalizer(() => forget)
+      // Registered before the timers, so it runs after they are interrupted.
+      if (!cluster.alone) yield* Effect.addFinalizer((exit) => (Exit.isSuccess(exit) ? Effect.zipRight(finalFlush, forget) : forget))
       const timers = yield* FiberMap.make<number>()
       const records = yield* store.recover
       metrics.spooledMessages.set(records.length)

@@ -23,7 +23,7 @@
  * without a cluster) and {@link Cluster.fromBackend} over a shared backend
  * (`PostgresCluster.ts`; an in-memory one in the tests).
  */
-import { Clock, Context, Data, Duration, Effect, Either, Exit, Layer, Scope } from "effect"
+import { Clock, Context, Data, Duration, Effect, Either, Exit, FiberId, Layer, Scope } from "effect"
 import * as crypto from "node:crypto"
 import * as os from "node:os"
 import * as Lease from "../domain/Lease.ts"
@@ -84,12 +84,12 @@ export class Fenced extends Data.TaggedError("Fenced")<{ readonly replica: strin
 
 /** Messages stored by any replica, as a backend gives them to the sender that follows them. */
 export interface ArrivalPage {
-  /** Messages stored since `after` (and possibly some given before: the follower drops those). */
+  /** Messages stored since `after` (or a little before) that the sender has not taken yet. */
   readonly records: ReadonlyArray<SpoolRecord>
   /** Where to ask from next time. */
   readonly next: number
-  /** Whether `records` are every pending message, so that one not among them has left the store. */
-  readonly complete: boolean
+  /** When the backend listed every pending message: their ids (one not among them has left the store). */
+  readonly present?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -118,8 +118,12 @@ export interface ClusterBackend {
   readonly recordSent: (claim: Claim) => Effect.Effect<void, ClusterError>
   /** Claims still `sending`, oldest first. */
   readonly unfinished: Effect.Effect<ReadonlyArray<Claim>, ClusterError>
-  /** Messages stored since `after` (0: from the start), by any replica. */
-  readonly arrivals: (after: number) => Effect.Effect<ArrivalPage, SpoolError>
+  /**
+   * Messages stored since `after` (0: from the start) by any replica, but
+   * those `taken` says the sender has; at least every message committed
+   * since the previous page, even one whose position is below `after`.
+   */
+  readonly arrivals: (after: number, taken: (id: string) => boolean) => Effect.Effect<ArrivalPage, SpoolError>
 }
 
 /** What the sender takes in from the store: every message stored by any replica, once. */
@@ -143,9 +147,11 @@ export interface ClusterShape {
    * Runs `body` in a scope of its own each time this replica becomes the
    * sender, closing that scope when it stops being the sender. Alone, `body`
    * runs at once in the caller's scope. Bodies run in the order they were
-   * registered, the scope closes them in reverse. In a cluster, a body that
-   * fails is logged and the lease let go (another replica, or this one
-   * later, takes the role afresh).
+   * registered, the scope closes them in reverse: with success when this
+   * replica stops while it sends (a last flush is in order, as when alone),
+   * with an interruption when it lost the role (the next sender sends). In
+   * a cluster, a body that fails is logged and the lease let go (another
+   * replica, or this one later, takes the role afresh).
    */
   readonly whileSender: <E>(body: Effect.Effect<void, E, Scope.Scope>) => Effect.Effect<void, E, Scope.Scope>
   /** Heartbeats and the lease, until the scope closes (then the lease is let go). Alone: nothing. */
@@ -162,6 +168,13 @@ export interface ClusterShape {
   readonly view: Effect.Effect<ClusterView, ClusterError>
 }
 
+/** A request to the shared state that takes longer than a renewal period counts as failed (a hung connection must not keep a sender sending). */
+const bounded = <A, E>(operation: string, request: Effect.Effect<A, E>): Effect.Effect<A, E | ClusterError> =>
+  Effect.timeoutFail(request, {
+    duration: Duration.millis(Lease.RENEW_EVERY_MS),
+    onTimeout: () => new ClusterError({ operation, cause: new Error("no answer within a renewal period") })
+  })
+
 /** This replica as it describes itself (its heartbeat time aside). */
 const describeSelf = Effect.map(AppConfig, (config) => ({
   id: crypto.randomBytes(6).toString("hex"),
@@ -176,23 +189,29 @@ export const messageIdsOf = (claim: Claim): ReadonlyArray<string> => claim.parts
 
 /** A follower over `backend.arrivals`: drops what it gave before, forgets what left the store. */
 const follower = (backend: ClusterBackend, known: ReadonlyArray<string>): Arrivals => {
-  const taken = new Set(known)
+  /** Each id taken, with the number of the poll during which (or after which) it was taken. */
+  const taken = new Map(known.map((id) => [id, 0]))
+  let polls = 0
   let after = 0
   return {
     admit: (id) => {
       if (taken.has(id)) return false
-      taken.add(id)
+      taken.set(id, polls)
       return true
     },
-    poll: Effect.map(backend.arrivals(after), (page) => {
-      after = page.next
-      const fresh = page.records.filter((record) => !taken.has(record.id))
-      for (const record of fresh) taken.add(record.id)
-      if (page.complete) {
-        const present = new Set(page.records.map((record) => record.id))
-        for (const id of taken) if (!present.has(id)) taken.delete(id)
-      }
-      return fresh
+    poll: Effect.suspend(() => {
+      const started = ++polls
+      return Effect.map(backend.arrivals(after, (id) => taken.has(id)), (page) => {
+        after = page.next
+        if (page.present !== undefined) {
+          // Only what was taken before this poll listed the store: a message taken meanwhile may be missing from the list.
+          const present = new Set(page.present)
+          for (const [id, at] of taken) if (at < started && !present.has(id)) taken.delete(id)
+        }
+        const fresh = page.records.filter((record) => !taken.has(record.id))
+        for (const record of fresh) taken.set(record.id, started)
+        return fresh
+      })
     })
   }
 }
@@ -231,22 +250,27 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
         )
       )
 
-    /** Stops sending and lets the lease go. */
-    const giveUp = (why: string) =>
+    /** Stops sending and lets the lease go; `stopping`: because this replica stops (a flush is in order if the cluster can be reached). */
+    const giveUp = (why: string, stopping = false) =>
       lock.withPermits(1)(
         Effect.gen(function* () {
           const held = role?.lease
-          yield* lose(why)
+          yield* lose(why, stopping && !failing)
           if (held !== undefined) yield* Effect.ignore(backend.release(held))
         })
       )
 
-    const lose = (why: string) =>
+    /** Closes the role's scope: `stopping` while the lease still holds, so that what is pending can be flushed. */
+    const lose = (why: string, stopping = false) =>
       Effect.suspend(() => {
         const current = role
         if (current === undefined) return Effect.void
-        role = undefined
-        return Effect.logWarning(`this replica stops sending: ${why}`).pipe(Effect.zipRight(Scope.close(current.scope, Exit.void)))
+        // A stopping sender still holds the lease while it flushes; one that lost it claims nothing from now on.
+        if (!stopping) role = undefined
+        return Effect.logWarning(`this replica stops sending: ${why}`).pipe(
+          Effect.zipRight(Scope.close(current.scope, stopping ? Exit.void : Exit.interrupt(FiberId.none))),
+          Effect.ensuring(Effect.sync(() => (role = undefined)))
+        )
       })
 
     /** What the last lease request gave: the lease held (renewed, or gained), another holder, or an error. */
@@ -279,8 +303,8 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
     /** One heartbeat and one lease request; returns how long to wait before the next. */
     const tick = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      const beat = yield* Effect.either(backend.heartbeat({ ...self, heartbeatAt: now }))
-      const asked = yield* Effect.either(backend.acquire(self.id, now))
+      const beat = yield* Effect.either(bounded("heartbeat", backend.heartbeat({ ...self, heartbeatAt: now })))
+      const asked = yield* Effect.either(bounded("acquire the lease", backend.acquire(self.id, now)))
       yield* noteOutcome(Either.isLeft(beat) ? beat : asked)
       yield* settle(asked, now)
       const after = yield* Clock.currentTimeMillis
@@ -291,11 +315,15 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
     })
 
     const run = Effect.gen(function* () {
-      yield* Effect.addFinalizer(() => giveUp("this replica is stopping"))
+      yield* Effect.addFinalizer(() => giveUp("this replica is stopping", true))
       yield* Effect.forkScoped(tick.pipe(Effect.flatMap(Effect.sleep), Effect.forever))
     }).pipe(LogContext.annotate({ component: "cluster" }))
 
     const held = Effect.suspend(() => (role === undefined ? Effect.fail(new Fenced({ replica: self.id })) : Effect.succeed(role.lease)))
+
+    /** A claim recorded, but only once the lease it was made under expired (a slow database): not to be relayed by this replica. */
+    const inTime = (lease: Lease.Lease) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => (now < lease.expiresAt ? Effect.void : Effect.fail(new Fenced({ replica: self.id }))))
 
     return {
       self: self.id,
@@ -309,7 +337,9 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
         ),
       run,
       claim: (claim) =>
-        Effect.flatMap(held, (lease) => Effect.flatMap(Clock.currentTimeMillis, (now) => backend.claim(lease, now, claim))),
+        Effect.flatMap(held, (lease) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => backend.claim(lease, now, claim)).pipe(Effect.zipRight(inTime(lease)))
+        ),
       recordSent: backend.recordSent,
       unfinished: backend.unfinished,
       follow: (known) => Effect.sync(() => follower(backend, known)),

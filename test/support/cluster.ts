@@ -62,7 +62,12 @@ export const memoryBackend = (contents: MemoryCluster): Effect.Effect<ClusterBac
       unfinished: reachable("unfinished", () =>
         Effect.sync(() => [...contents.claims.values()].filter((entry) => entry.state === "sending").map((entry) => entry.claim))
       ),
-      arrivals: () => Effect.map(store.recover, (records) => ({ records, next: 0, complete: true }))
+      arrivals: (_after, taken) =>
+        Effect.map(store.recover, (records) => ({
+          records: records.filter((record) => !taken(record.id)),
+          next: 0,
+          present: records.map((record) => record.id)
+        }))
     } satisfies ClusterBackend
   })
 
@@ -90,7 +95,9 @@ export const through = (backend: ClusterBackend, link: Link): ClusterBackend => 
     claim: (held, now, claim) => guard("claim", backend.claim(held, now, claim)),
     recordSent: (claim) => guard("record sent", backend.recordSent(claim)),
     unfinished: guard("unfinished", backend.unfinished),
-    arrivals: (after) =>
-      Effect.suspend(() => (link.cut ? Effect.fail(new SpoolError({ operation: "arrivals", cause: new Error("link cut (test)") })) : backend.arrivals(after)))
+    arrivals: (after, taken) =>
+      Effect.suspend(() =>
+        link.cut ? Effect.fail(new SpoolError({ operation: "arrivals", cause: new Error("link cut (test)") })) : backend.arrivals(after, taken)
+      )
   }
 }

@@ -255,6 +255,7 @@ export const startPipeline = <E>(
     return {
       intake: Context.get(context, MessageIntake),
       batcher: Context.get(context, Batcher),
+      cluster: Context.get(context, Cluster),
       history: Context.get(context, History),
       lifecycle: Context.get(context, Lifecycle),
       storage,

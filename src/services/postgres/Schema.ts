@@ -51,6 +51,42 @@ export const migrations: ReadonlyArray<Migration> = [
         updated_at timestamptz NOT NULL DEFAULT now()
       )`
     ]
+  },
+  {
+    version: 2,
+    name: "replicas, the sender lease and summary claims",
+    statements: [
+      // Times in these tables are the replicas' Clock times, in ms since the epoch (see PostgresCluster).
+      `CREATE TABLE failmail_replicas (
+        id text PRIMARY KEY,
+        hostname text NOT NULL,
+        smtp text NOT NULL,
+        http text NOT NULL,
+        version text NOT NULL,
+        heartbeat_ms bigint NOT NULL
+      )`,
+      // One row: who sends, since which change of hands, until when without a renewal.
+      `CREATE TABLE failmail_lease (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        generation bigint NOT NULL,
+        expires_ms bigint NOT NULL
+      )`,
+      `INSERT INTO failmail_lease (name, holder, generation, expires_ms) VALUES ('sender', '', 0, 0)`,
+      // A summary being sent (claimed before its relay) or sent (recorded after it), under its Message-ID's local part.
+      `CREATE TABLE failmail_summaries (
+        summary_id text PRIMARY KEY,
+        state text NOT NULL CHECK (state IN ('sending', 'sent')),
+        recipients jsonb NOT NULL,
+        parts jsonb NOT NULL,
+        holder text NOT NULL,
+        generation bigint NOT NULL,
+        claimed_ms bigint NOT NULL,
+        sent_ms bigint
+      )`,
+      `CREATE INDEX failmail_summaries_sending ON failmail_summaries (claimed_ms) WHERE state = 'sending'`,
+      `CREATE INDEX failmail_summaries_sent ON failmail_summaries (sent_ms) WHERE state = 'sent'`
+    ]
   }
 ]
 
