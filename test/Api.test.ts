@@ -8,6 +8,7 @@ import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { FailmailApi } from "../src/domain/Api.ts"
 import { Batch, BatchNotPending, batchOf, batchesOf } from "../src/domain/api/Batches.ts"
+import { ClusterInfo, clusterInfoOf } from "../src/domain/api/Cluster.ts"
 import { Unhealthy } from "../src/domain/api/Probes.ts"
 import { Stats, statsOf } from "../src/domain/api/Stats.ts"
 import { Summary, summaryOf } from "../src/domain/api/Summaries.ts"
@@ -91,6 +92,26 @@ describe("JSON shapes", () => {
   })
 })
 
+describe("the cluster", () => {
+  const replica = (id: string, heartbeatAt: number) => ({ id, hostname: `host-${id}`, smtp: "0.0.0.0:25", http: "0.0.0.0:8025", version: "0.1.0", heartbeatAt })
+
+  it("lists the replicas most recently heard from first, marking the sender and the one answering", () => {
+    const info = clusterInfoOf({ self: "b", sender: "a", replicas: [replica("a", T0 + 1000), replica("b", T0 + 3000), replica("c", T0)] })
+    expect(info.self).toBe("b")
+    expect(info.sender).toBe("a")
+    expect(info.replicas.map((r) => [r.id, r.lastHeartbeat, r.sender, r.self])).toEqual([
+      ["b", "2026-11-25T08:30:03.000Z", false, true],
+      ["a", "2026-11-25T08:30:01.000Z", true, false],
+      ["c", "2026-11-25T08:30:00.000Z", false, false]
+    ])
+    expect(Schema.encodeSync(ClusterInfo)(info)).toEqual(info)
+  })
+
+  it("names no sender while none holds the lease", () => {
+    expect(clusterInfoOf({ self: "a", sender: undefined, replicas: [replica("a", T0)] })).toMatchObject({ sender: null })
+  })
+})
+
 describe("error answers", () => {
   it("are plain JSON objects in the shapes the API always had", () => {
     expect(Schema.encodeSync(BatchNotPending)(new BatchNotPending({ error: "no pending batch with this key", key: "db" }))).toEqual({
@@ -123,7 +144,8 @@ describe("OpenAPI document", () => {
       ["/api/summaries", "get"],
       ["/healthz", "get"],
       ["/readyz", "get"],
-      ["/metrics", "get"]
+      ["/metrics", "get"],
+      ["/api/cluster", "get"]
     ] as const) {
       expect(operation(path, method), `${method} ${path}`).toBeDefined()
     }
@@ -134,6 +156,7 @@ describe("OpenAPI document", () => {
     const byQuery = operation("/api/batches/flush", "post")
     expect(byQuery.parameters).toEqual([expect.objectContaining({ name: "key", in: "query", required: true })])
     expect(Object.keys(operation("/healthz", "get").responses).sort()).toEqual(["200", "400", "503"])
+    expect(Object.keys(operation("/api/cluster", "get").responses).sort()).toEqual(["200", "400", "503"])
     expect(Object.keys(operation("/metrics", "get").responses["200"].content)).toEqual(["text/plain; version=0.0.4; charset=utf-8"])
     const raw = operation("/api/messages/{id}/raw", "get")
     expect(Object.keys(raw.responses).sort()).toEqual(["200", "400", "404", "500"])

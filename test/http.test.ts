@@ -164,6 +164,25 @@ describe("HTTP API", () => {
     }
   })
 
+  it("GET /api/cluster on the embedded store: one replica, this one, the sender", async () => {
+    const answer = await get("/api/cluster")
+    expect(answer.status).toBe(200)
+    const cluster = answer.json()
+    expect(cluster.sender).toBe(cluster.self)
+    expect(cluster.replicas).toEqual([
+      {
+        id: cluster.self,
+        hostname: os.hostname(),
+        smtp: expect.any(String),
+        http: expect.stringMatching(/^127\.0\.0\.1:/),
+        version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+        lastHeartbeat: expect.stringMatching(RFC3339),
+        sender: true,
+        self: true
+      }
+    ])
+  })
+
   it("stats before any mail: zero counts and Go's zero time", async () => {
     const answer = await get("/api/stats")
     expect(answer.status).toBe(200)

@@ -17,6 +17,7 @@
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { BatchesApi } from "./api/Batches.ts"
+import { ClusterApi } from "./api/Cluster.ts"
 import { DigestsApi } from "./api/Digests.ts"
 import { MessagesApi } from "./api/Messages.ts"
 import { PreviewApi } from "./api/Preview.ts"
@@ -41,6 +42,7 @@ export class FailmailApi extends HttpApi.make("failmail")
   .add(SilencesApi)
   .add(ExpectationsApi)
   .add(DigestsApi)
+  .add(ClusterApi)
   .annotateContext(
     OpenApi.annotations({
       title: "failmail",

@@ -6,6 +6,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Layer } from "effect"
 import { FailmailApi } from "../../domain/Api.ts"
 import { BatchesLive } from "./Batches.ts"
+import { ClusterLive } from "./Cluster.ts"
 import { DigestsLive } from "./Digests.ts"
 import { MessagesLive } from "./Messages.ts"
 import { PreviewLive } from "./Preview.ts"
@@ -17,5 +18,5 @@ import { SummariesLive } from "./Summaries.ts"
 
 /** The implemented API. */
 export const ApiLive = HttpApiBuilder.api(FailmailApi).pipe(
-  Layer.provide([StatsLive, BatchesLive, MessagesLive, SummariesLive, ProbesLive, PreviewLive, SilencesLive, ExpectationsLive, DigestsLive])
+  Layer.provide([StatsLive, BatchesLive, MessagesLive, SummariesLive, ProbesLive, PreviewLive, SilencesLive, ExpectationsLive, DigestsLive, ClusterLive])
 )
