@@ -17,7 +17,8 @@
  * sent, and follows what the other replicas store; on ceasing to be it, it
  * forgets its batches (they stay in the store for the next sender, which
  * summarizes them by their deadlines) and takes nothing in meanwhile. A
- * sender that stops flushes as a lone failmail does.
+ * sender that stops when no other replica runs flushes as a lone failmail
+ * does.
  *
  * With `--repeat-interval`, a due batch whose groups were all reported less
  * than that long ago, and nothing new, waits (its messages stay spooled and

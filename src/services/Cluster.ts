@@ -100,6 +100,8 @@ export interface ArrivalPage {
 export interface ClusterBackend {
   /** Records that `replica` is alive (inserting or updating its row). */
   readonly heartbeat: (replica: Replica) => Effect.Effect<void, ClusterError>
+  /** Removes the row of a replica that stops. */
+  readonly leave: (replica: string) => Effect.Effect<void, ClusterError>
   /** The lease after `replica` asked for it at `now` ({@link Lease.acquire}, atomically): held by it, or `undefined`. */
   readonly acquire: (replica: string, now: number) => Effect.Effect<Lease.Lease | undefined, ClusterError>
   /** Lets the lease go, if `held` is still it ({@link Lease.released}). */
@@ -148,8 +150,9 @@ export interface ClusterShape {
    * sender, closing that scope when it stops being the sender. Alone, `body`
    * runs at once in the caller's scope. Bodies run in the order they were
    * registered, the scope closes them in reverse: with success when this
-   * replica stops while it sends (a last flush is in order, as when alone),
-   * with an interruption when it lost the role (the next sender sends). In
+   * replica stops while it sends and no other replica runs (a last flush is
+   * in order, as when alone), with an interruption otherwise (it lost the
+   * role, or hands it over: the next sender sends). In
    * a cluster, a body that fails is logged and the lease let go (another
    * replica, or this one later, takes the role afresh).
    */
@@ -250,12 +253,12 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
         )
       )
 
-    /** Stops sending and lets the lease go; `stopping`: because this replica stops (a flush is in order if the cluster can be reached). */
+    /** Stops sending and lets the lease go; `stopping`: because this replica stops, the last one running (a flush is in order). */
     const giveUp = (why: string, stopping = false) =>
       lock.withPermits(1)(
         Effect.gen(function* () {
           const held = role?.lease
-          yield* lose(why, stopping && !failing)
+          yield* lose(why, stopping)
           if (held !== undefined) yield* Effect.ignore(backend.release(held))
         })
       )
@@ -314,8 +317,25 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
       return Duration.millis(Math.max(0, until))
     })
 
+    /**
+     * Whether this replica, stopping, is the last one running (no other
+     * heartbeat within a lease's TTL): then it summarizes what is pending on
+     * its way out, as a lone failmail does; otherwise the next sender does,
+     * by the batches' deadlines. False when the cluster cannot be reached
+     * (the replica could not claim what it would flush).
+     */
+    const lastOneRunning = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const replicas = yield* bounded("list the replicas", backend.replicas)
+      return !replicas.some((replica) => replica.id !== self.id && replica.heartbeatAt > now - Lease.TTL_MS)
+    }).pipe(Effect.orElseSucceed(() => false))
+
     const run = Effect.gen(function* () {
-      yield* Effect.addFinalizer(() => giveUp("this replica is stopping", true))
+      yield* Effect.addFinalizer(() =>
+        Effect.flatMap(lastOneRunning, (last) =>
+          giveUp(last ? "this replica is stopping, the last one running" : "this replica is stopping; another sends from now on", last)
+        ).pipe(Effect.zipRight(Effect.ignore(bounded("leave", backend.leave(self.id)))))
+      )
       yield* Effect.forkScoped(tick.pipe(Effect.flatMap(Effect.sleep), Effect.forever))
     }).pipe(LogContext.annotate({ component: "cluster" }))
 

@@ -109,6 +109,9 @@ export const backend: Effect.Effect<ClusterBackend, SqlError | Schema.SchemaTooN
       )
       .pipe(Effect.asVoid, failing("heartbeat"))
 
+  const leave = (replica: string) =>
+    sql.unsafe(`DELETE FROM failmail_replicas WHERE id = $1`, [replica]).pipe(Effect.asVoid, failing("leave"))
+
   const acquire = (replica: string, now: number) =>
     sql
       .unsafe<LeaseRow>(
@@ -229,7 +232,7 @@ export const backend: Effect.Effect<ClusterBackend, SqlError | Schema.SchemaTooN
       }
     }).pipe(Effect.mapError((error) => new SpoolError({ operation: "follow arrivals", cause: reasonOf(error) })))
 
-  return { heartbeat, acquire, release, lease, replicas, claim, recordSent, unfinished, arrivals } satisfies ClusterBackend
+  return { heartbeat, leave, acquire, release, lease, replicas, claim, recordSent, unfinished, arrivals } satisfies ClusterBackend
 })
 
 /**

@@ -32,6 +32,7 @@ export const memoryBackend = (contents: MemoryCluster): Effect.Effect<ClusterBac
       )
     return {
       heartbeat: (replica) => reachable("heartbeat", () => Effect.sync(() => void contents.replicas.set(replica.id, replica))),
+      leave: (replica) => reachable("leave", () => Effect.sync(() => void contents.replicas.delete(replica))),
       acquire: (replica, now) =>
         reachable("acquire", () =>
           Effect.sync(() => {
@@ -88,6 +89,7 @@ export const through = (backend: ClusterBackend, link: Link): ClusterBackend => 
     )
   return {
     heartbeat: (replica) => guard("heartbeat", backend.heartbeat(replica)),
+    leave: (replica) => guard("leave", backend.leave(replica)),
     acquire: (replica, now) => guard("acquire", backend.acquire(replica, now)),
     release: (held) => guard("release", backend.release(held)),
     lease: guard("lease", backend.lease),

@@ -140,7 +140,7 @@ export const backendContract = (name: string, open: Effect.Effect<BackendUnderTe
       })
     )
 
-    it.scopedLive("heartbeats: every replica is listed with its last heartbeat and address", () =>
+    it.scopedLive("heartbeats: every replica is listed with its last heartbeat and address, until it leaves", () =>
       Effect.gen(function* () {
         const { backend } = yield* open
         yield* backend.heartbeat(replicaOf("a", T0))
@@ -148,6 +148,8 @@ export const backendContract = (name: string, open: Effect.Effect<BackendUnderTe
         yield* backend.heartbeat(replicaOf("a", T0 + 3000))
         const listed = [...(yield* backend.replicas)].sort((x, y) => (x.id < y.id ? -1 : 1))
         expect(listed).toEqual([replicaOf("a", T0 + 3000), replicaOf("b", T0 + 1000)])
+        yield* backend.leave("a")
+        expect(yield* backend.replicas).toEqual([replicaOf("b", T0 + 1000)])
       })
     )
   })
