@@ -50,6 +50,7 @@ const read = promisify(fsCallback.read)
 const fsync = promisify(fsCallback.fsync)
 const fdatasync = promisify(fsCallback.fdatasync)
 const ftruncate = promisify(fsCallback.ftruncate)
+const fstat = promisify(fsCallback.fstat)
 const unlink = promisify(fsCallback.unlink)
 
 /** Segments roll over past this size (a record is never split). */
@@ -77,15 +78,17 @@ interface Segment {
   liveBytes: number
 }
 
-/** Where a held message is. */
+/** Where a held message's record is (no metadata, no raw bytes: 100,000 of them stay small). */
 interface Location {
-  readonly record: SpoolRecord
   readonly segment: Segment
-  readonly rawOffset: number
+  /** Where the record starts in the segment. */
+  readonly offset: number
+  readonly metaLength: number
   readonly rawLength: number
-  /** Bytes of its whole record. */
-  readonly length: number
 }
+
+const recordLength = (location: Location) => LogRecord.HEADER_BYTES + location.metaLength + location.rawLength
+const rawOffsetOf = (location: Location) => location.offset + LogRecord.HEADER_BYTES + location.metaLength
 
 /** A record waiting for a commit. */
 interface Pending {
@@ -130,16 +133,27 @@ const listSegments = async (dir: string) =>
     })
     .sort((a, b) => a.number - b.number)
 
-/** An index of held messages and the segments they are in, as replaying the log builds it. */
+/**
+ * The held messages and the segments they are in, as replaying the log
+ * builds it. Their metadata is kept from the replay (and the puts since)
+ * only until it is handed over once ({@link takeRecords}: the recovery at
+ * start); after that it is read from the segments when asked for.
+ */
 class Index {
   readonly locations = new Map<string, Location>()
+  private known: Map<string, SpoolRecord> | undefined = new Map()
 
-  /** Makes `location` where `record.id` is held, in place of where it was. */
-  place(location: Location) {
-    this.drop(location.record.id)
-    this.locations.set(location.record.id, location)
-    location.segment.live++
-    location.segment.liveBytes += location.length
+  /** Makes `location` where `record` is held, in place of where it was. */
+  place(record: SpoolRecord, location: Location) {
+    this.drop(record.id)
+    this.known?.set(record.id, record)
+    this.add(record.id, location)
+  }
+
+  /** Moves a held message to a copy of its record at `location`. */
+  move(id: string, location: Location) {
+    this.subtract(this.locations.get(id))
+    this.add(id, location)
   }
 
   /** Forgets `id`; whether it was held. */
@@ -147,13 +161,51 @@ class Index {
     const old = this.locations.get(id)
     if (old === undefined) return false
     this.locations.delete(id)
-    old.segment.live--
-    old.segment.liveBytes -= old.length
+    this.known?.delete(id)
+    this.subtract(old)
     return true
   }
 
-  records(): Array<SpoolRecord> {
-    return [...this.locations.values()].map((location) => location.record).sort(oldestFirst)
+  /** The metadata of every held message, oldest first, if not handed over yet; from then on it is not kept. */
+  takeRecords(): Array<SpoolRecord> | undefined {
+    const known = this.known
+    this.known = undefined
+    return known === undefined ? undefined : [...known.values()].sort(oldestFirst)
+  }
+
+  private add(id: string, location: Location) {
+    this.locations.set(id, location)
+    location.segment.live++
+    location.segment.liveBytes += recordLength(location)
+  }
+
+  private subtract(location: Location | undefined) {
+    if (location === undefined) return
+    location.segment.live--
+    location.segment.liveBytes -= recordLength(location)
+  }
+}
+
+/** A whole file in one read (`fs.readFile` reads in 512 KB steps); `undefined` if there is no such file. */
+const readWhole = async (file: string | undefined): Promise<Buffer | undefined> => {
+  if (file === undefined) return undefined
+  const fd = await open(file, "r").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return undefined
+    throw error
+  })
+  if (fd === undefined) return undefined
+  try {
+    const { size } = await fstat(fd)
+    const bytes = Buffer.allocUnsafe(size)
+    let filled = 0
+    while (filled < size) {
+      const { bytesRead } = await read(fd, bytes, filled, size - filled, filled)
+      if (bytesRead === 0) break
+      filled += bytesRead
+    }
+    return bytes.subarray(0, filled)
+  } finally {
+    await close(fd).catch(() => undefined)
   }
 }
 
@@ -170,45 +222,58 @@ const replay = async (dir: string): Promise<Replayed> => {
   const index = new Index()
   const segments: Array<Segment> = []
   const cuts: Array<{ segment: Segment; bytes: number; problem: string }> = []
-  for (const { number, file } of await listSegments(dir)) {
+  const listed = await listSegments(dir)
+  // Each segment is read while the one before it is decoded.
+  const prefetch = (position: number) => {
+    const reading = readWhole(listed[position]?.file)
+    reading.catch(() => undefined) // awaited in its turn; not unhandled if an earlier one failed
+    return reading
+  }
+  let next = prefetch(0)
+  for (const [position, { number, file }] of listed.entries()) {
+    const bytes = await next
+    next = prefetch(position + 1)
     // Gone since the listing: a running failmail deleted it, as nothing in it was held any more.
-    const bytes = await fs.readFile(file).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined
-      throw error
-    })
     if (bytes === undefined) continue
     const decoded = LogRecord.decode(bytes)
     const segment: Segment = { number, file, size: decoded.end, live: 0, liveBytes: 0 }
     segments.push(segment)
-    for (const { entry } of decoded.entries) {
+    for (const { offset, entry } of decoded.entries) {
       if (entry.kind === "removal") {
         for (const id of entry.ids) index.drop(id)
         continue
       }
       const record = asRecord(entry.meta)
       if (record === undefined) continue
-      index.place({ record, segment, rawOffset: entry.rawOffset, rawLength: entry.rawLength, length: entry.length })
+      index.place(record, { segment, offset, metaLength: entry.rawOffset - offset - LogRecord.HEADER_BYTES, rawLength: entry.rawLength })
     }
     if (decoded.problem !== undefined) cuts.push({ segment, bytes: bytes.length, problem: decoded.problem })
   }
   return { index, segments, cuts }
 }
 
-/** Reads a held message's raw bytes from its segment. */
-const readAt = async (id: string, location: Location): Promise<Buffer> => {
+/** Reads `length` bytes at `position` of a held message's segment. */
+const readAt = async (id: string, location: Location, position: number, length: number): Promise<Buffer> => {
   const fd = await open(location.segment.file, "r").catch((error: NodeJS.ErrnoException) => {
     // Its segment went meanwhile: only once nothing in it was held.
     throw error.code === "ENOENT" ? missing(id) : error
   })
   try {
-    const raw = Buffer.allocUnsafe(location.rawLength)
-    const { bytesRead } = await read(fd, raw, 0, location.rawLength, location.rawOffset)
-    if (bytesRead !== location.rawLength) throw new Error(`${location.segment.file}: ${id} is cut short`)
-    return raw
+    const bytes = Buffer.allocUnsafe(length)
+    const { bytesRead } = await read(fd, bytes, 0, length, position)
+    if (bytesRead !== length) throw new Error(`${location.segment.file}: ${id} is cut short`)
+    return bytes
   } finally {
     await close(fd).catch(() => undefined)
   }
 }
+
+/** A held message's raw bytes. */
+const readRawAt = (id: string, location: Location) => readAt(id, location, rawOffsetOf(location), location.rawLength)
+
+/** A held message's metadata, read from its segment. */
+const readRecordAt = async (id: string, location: Location): Promise<SpoolRecord> =>
+  JSON.parse((await readAt(id, location, location.offset + LogRecord.HEADER_BYTES, location.metaLength)).toString("utf8")) as SpoolRecord
 
 /** What a log directory holds, read without changing anything (for `failmail spool` and `preview`). */
 export interface LogContents {
@@ -222,9 +287,9 @@ export interface LogContents {
 export const readLog = async (dir: string): Promise<LogContents> => {
   const { index, cuts } = await replay(dir)
   return {
-    messages: index.records().map((record) => {
+    messages: (index.takeRecords() ?? []).map((record) => {
       const location = index.locations.get(record.id) as Location
-      return { record, load: () => readAt(record.id, location) }
+      return { record, load: () => readRawAt(record.id, location) }
     }),
     torn: cuts.map(({ segment, problem }) => `${segment.file}: ${problem}`)
   }
@@ -246,10 +311,8 @@ export interface MessageLog {
   readonly remove: (ids: ReadonlyArray<string>) => Promise<void>
   /** A held message's raw bytes; an error with code `ENOENT` when it is not held. */
   readonly readRaw: (id: string) => Promise<Buffer>
-  /** Every held message, oldest first. */
-  readonly records: () => ReadonlyArray<SpoolRecord>
-  /** Segment files on disk now (for tests and the health of the store). */
-  readonly segmentFiles: () => ReadonlyArray<string>
+  /** Every held message, oldest first (the first time from memory, later read from the segments). */
+  readonly records: () => Promise<ReadonlyArray<SpoolRecord>>
   /** Lets go of the log (the last user closes it, after its pending commits). */
   readonly close: () => Promise<void>
 }
@@ -383,13 +446,8 @@ const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<Mess
   const append = (record: SpoolRecord, raw: Uint8Array) => {
     const chunks = LogRecord.encodeMessage(record, raw)
     const metaLength = (chunks[1] as Uint8Array).byteLength
-    const length = LogRecord.lengthOf(chunks)
-    return enqueue(
-      chunks,
-      (segment, offset) =>
-        index.place({ record, segment, rawOffset: offset + LogRecord.HEADER_BYTES + metaLength, rawLength: raw.byteLength, length }),
-      false
-    )
+    const rawLength = raw.byteLength
+    return enqueue(chunks, (segment, offset) => index.place(record, { segment, offset, metaLength, rawLength }), false)
   }
 
   const remove = async (ids: ReadonlyArray<string>) => {
@@ -448,27 +506,25 @@ const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<Mess
 
   /** Copies the messages still held in `segment` to the end of the log; whether all of them now are elsewhere. */
   const compact = async (segment: Segment): Promise<boolean> => {
-    let bytes: Buffer
+    let bytes: Buffer | undefined
     try {
-      bytes = await fs.readFile(segment.file)
+      bytes = await readWhole(segment.file)
+      if (bytes === undefined) return false
     } catch (error) {
       options.report(`cannot compact ${segment.file}: ${reason(error)}`)
       return false
     }
     const copies: Array<Promise<void>> = []
-    for (const location of index.locations.values()) {
+    for (const [id, location] of index.locations) {
       if (location.segment !== segment) continue
-      const raw = bytes.subarray(location.rawOffset, location.rawOffset + location.rawLength)
-      const chunks = LogRecord.encodeMessage(location.record, raw)
-      const metaLength = (chunks[1] as Uint8Array).byteLength
-      const length = LogRecord.lengthOf(chunks)
+      // The record as it is, bytes for bytes: the later copy is the one recovery keeps.
+      const record = bytes.subarray(location.offset, location.offset + recordLength(location))
       copies.push(
         enqueue(
-          chunks,
+          [record],
           (target, offset) => {
             // Removed or replaced meanwhile: that later record stands.
-            if (index.locations.get(location.record.id) !== location) return
-            index.place({ record: location.record, segment: target, rawOffset: offset + LogRecord.HEADER_BYTES + metaLength, rawLength: location.rawLength, length })
+            if (index.locations.get(id) === location) index.move(id, { ...location, segment: target, offset })
           },
           false
         )
@@ -483,6 +539,35 @@ const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<Mess
     return segment.live === 0
   }
 
+  /** The metadata of every held message, read from the segments (each read once), oldest first. */
+  const readRecords = async (): Promise<Array<SpoolRecord>> => {
+    const bySegment = new Map<Segment, Array<[string, Location]>>()
+    for (const entry of index.locations) {
+      const list = bySegment.get(entry[1].segment)
+      if (list === undefined) bySegment.set(entry[1].segment, [entry])
+      else list.push(entry)
+    }
+    const records: Array<SpoolRecord> = []
+    const moved: Array<string> = []
+    for (const [segment, entries] of bySegment) {
+      const bytes = await readWhole(segment.file)
+      for (const [id, location] of entries) {
+        if (bytes === undefined) {
+          // Compacted meanwhile: read where it is now.
+          moved.push(id)
+          continue
+        }
+        const start = location.offset + LogRecord.HEADER_BYTES
+        records.push(JSON.parse(bytes.toString("utf8", start, start + location.metaLength)) as SpoolRecord)
+      }
+    }
+    for (const id of moved) {
+      const location = index.locations.get(id)
+      if (location !== undefined) records.push(await readRecordAt(id, location))
+    }
+    return records.sort(oldestFirst)
+  }
+
   void collect()
 
   return {
@@ -495,14 +580,13 @@ const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<Mess
           const location = index.locations.get(id)
           if (location === undefined) throw missing(id)
           try {
-            return await readAt(id, location)
+            return await readRawAt(id, location)
           } catch (error) {
             if (attempt >= 2 || index.locations.get(id) === location) throw error
           }
         }
       },
-      records: () => index.records(),
-      segmentFiles: () => segments.map((segment) => segment.file)
+      records: async () => index.takeRecords() ?? (await readRecords()),
     },
     shutdown: async () => {
       // Removals still failing get one last try; puts in flight finish.

@@ -83,7 +83,10 @@ export const makeSpool: Effect.Effect<MessageStore, SpoolError, AppConfig | Scop
       catch: (cause) => new SpoolError({ operation: `read ${id}`, cause })
     })
 
-  const recover: Effect.Effect<ReadonlyArray<SpoolRecord>, SpoolError> = Effect.sync(() => log.records())
+  const recover: Effect.Effect<ReadonlyArray<SpoolRecord>, SpoolError> = Effect.tryPromise({
+    try: () => log.records(),
+    catch: (cause) => new SpoolError({ operation: `list ${dir}`, cause })
+  })
 
   const checkHealth = yield* Effect.cachedWithTTL(
     Effect.tryPromise(() => probeWritable(dir, `probe-${process.pid}-${++counter}`)).pipe(
