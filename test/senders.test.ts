@@ -151,6 +151,24 @@ describe("one sender among replicas", () => {
     })
   )
 
+  it.scoped("a claim that comes back after the sender's lease expired is not relayed by it: the next sender sends it, once", () =>
+    Effect.gen(function* () {
+      const { shared, a } = yield* setup
+      yield* advanceTo(2 * SECOND)
+      yield* a.accept("disk full")
+      // At 32 s a claims the summary; the database records it, then takes 12 s to answer, and a loses it meanwhile.
+      a.link.claimDelay = 12 * SECOND
+      yield* advanceTo(32 * SECOND)
+      a.link.cut = true
+      // a's lease (renewed at 30 s) expires at 40 s: b takes over and sends the claimed summary; a's claim answers at 44 s.
+      yield* advanceTo(40 * SECOND)
+      yield* advanceTo(60 * SECOND)
+      expect(relayed(shared.relay).map((digest) => [digest.at, digest.messages])).toEqual([[40 * SECOND, 1]])
+      expect([...shared.cluster.claims.values()].map((entry) => entry.state)).toEqual(["sent"])
+      expect(shared.storage.spool.messages.size).toBe(0)
+    })
+  )
+
   it.scoped("a summary relayed but not recorded sent is sent again by the next sender, under the same Message-ID", () =>
     Effect.gen(function* () {
       const { shared, a, b } = yield* setup

@@ -341,9 +341,19 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
 
     const held = Effect.suspend(() => (role === undefined ? Effect.fail(new Fenced({ replica: self.id })) : Effect.succeed(role.lease)))
 
-    /** A claim recorded, but only once the lease it was made under expired (a slow database): not to be relayed by this replica. */
+    /**
+     * A claim recorded, but only once the lease it was made under expired
+     * unrenewed (a slow database): not relayed by this replica. The role is given up, so
+     * that the next sender (maybe this one again) sends it from its claim.
+     */
     const inTime = (lease: Lease.Lease) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => (now < lease.expiresAt ? Effect.void : Effect.fail(new Fenced({ replica: self.id }))))
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        role !== undefined && role.lease.generation === lease.generation && now < role.lease.expiresAt
+          ? Effect.void
+          : Effect.forkDaemon(giveUp("a claim was recorded only after the lease expired")).pipe(
+              Effect.zipRight(Effect.fail(new Fenced({ replica: self.id })))
+            )
+      )
 
     return {
       self: self.id,

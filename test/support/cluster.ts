@@ -4,7 +4,7 @@
  * `PostgresCluster` (`test/Cluster.contract.test.ts` runs the same cases
  * against both). Each step is atomic, as a transaction is.
  */
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import * as Lease from "../../src/domain/Lease.ts"
 import { type Claim, Cluster, type ClusterBackend, ClusterError, Fenced, messageIdsOf, type Replica } from "../../src/services/Cluster.ts"
 import { SpoolError, Store } from "../../src/services/Store.ts"
@@ -79,6 +79,8 @@ export const clusterInMemory = (contents: MemoryCluster, link: Link = { cut: fal
 /** A network between one replica and the cluster's shared state, that a test can cut (as a cable, or a `kill -9` that leaves no trace). */
 export interface Link {
   cut: boolean
+  /** How long a claim takes to come back once recorded (a slow database), in ms of the Clock. */
+  claimDelay?: number
 }
 
 /** `backend` as one replica reaches it through `link`: while the link is cut, every operation fails. */
@@ -94,7 +96,8 @@ export const through = (backend: ClusterBackend, link: Link): ClusterBackend => 
     release: (held) => guard("release", backend.release(held)),
     lease: guard("lease", backend.lease),
     replicas: guard("replicas", backend.replicas),
-    claim: (held, now, claim) => guard("claim", backend.claim(held, now, claim)),
+    claim: (held, now, claim) =>
+      guard("claim", Effect.zipLeft(backend.claim(held, now, claim), Effect.sleep(Duration.millis(link.claimDelay ?? 0)))),
     recordSent: (claim) => guard("record sent", backend.recordSent(claim)),
     unfinished: guard("unfinished", backend.unfinished),
     arrivals: (after, taken) =>
