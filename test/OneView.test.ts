@@ -43,4 +43,11 @@ describe("senderRoute", () => {
     expect(reasonOf(senderRoute({ self: "a", sender: "c", replicas }))).toContain("no HTTP listener")
     expect(reasonOf(senderRoute({ self: "a", sender: "p", replicas: [replica("p", "127.0.0.1:0")] }))).toContain("port 0")
   })
+
+  it("a loopback address is used only on the same machine: on another it would reach this replica", () => {
+    const onOne = [replica("a", "localhost:8025", "one.example"), replica("b", "127.0.0.1:9000", "one.example"), replica("c", "localhost:8025", "two.example")]
+    expect(senderRoute({ self: "a", sender: "b", replicas: onOne })).toEqual({ _tag: "Forward", sender: "b", target: { host: "127.0.0.1", port: 9000 } })
+    const refused = senderRoute({ self: "a", sender: "c", replicas: onOne })
+    expect(refused._tag === "Unavailable" ? refused.reason : "").toContain("which other machines cannot reach")
+  })
 })

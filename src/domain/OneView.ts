@@ -58,6 +58,9 @@ export const httpAddressOf = (replica: ReplicaAddress): HostPort | string => {
   return WILDCARDS.has(address.host) ? { host: replica.hostname, port: address.port } : address
 }
 
+/** Whether `host` names this machine only (`localhost`, 127.0.0.0/8, `::1`). */
+const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host)
+
 /** Where a request that needs the sender goes, given who sends. */
 export const senderRoute = (lookup: SenderLookup): SenderRoute => {
   if (lookup.sender === lookup.self) return { _tag: "Here" }
@@ -65,5 +68,14 @@ export const senderRoute = (lookup: SenderLookup): SenderRoute => {
   const sender = lookup.replicas.find((replica) => replica.id === lookup.sender)
   if (sender === undefined) return { _tag: "Unavailable", reason: `the sender (replica ${lookup.sender}) has not announced its address yet` }
   const target = httpAddressOf(sender)
-  return typeof target === "string" ? { _tag: "Unavailable", reason: target } : { _tag: "Forward", sender: sender.id, target }
+  if (typeof target === "string") return { _tag: "Unavailable", reason: target }
+  // A loopback address of another machine would reach this one (and show its own, empty, view).
+  const here = lookup.replicas.find((replica) => replica.id === lookup.self)
+  if (isLoopback(target.host) && here !== undefined && here.hostname !== sender.hostname) {
+    return {
+      _tag: "Unavailable",
+      reason: `the sender (replica ${sender.id} on ${sender.hostname}) listens on ${sender.http}, which other machines cannot reach; give every replica a --bind-http address the others can reach`
+    }
+  }
+  return { _tag: "Forward", sender: sender.id, target }
 }
