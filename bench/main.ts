@@ -11,6 +11,8 @@
  *   5. summary latency — batch deadline → summary accepted upstream, p50/p99
  *   6. recovery — restart with the flood in the spool: ready, summaries out
  *   7. idle memory — resident set before the first message, default configuration
+ *   8. PostgreSQL store — ingest of one replica and of two behind the same load, beside the embedded store
+ *   9. failover — kill -9 of the sending replica with mail pending → the other's summary upstream
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -21,6 +23,7 @@ import { runIdleMemory } from "./idle.ts"
 import { runAckLatency, runSummaryLatency } from "./latency.ts"
 import { parseOptions, sizesFor } from "./options.ts"
 import { smtpSinkPath, smtpSourcePath, startSmtpSink, type Sink } from "./postfix-tools.ts"
+import { runFailover, runPostgresIngest, withPostgres } from "./replicas.ts"
 import { table, type Row } from "./report.ts"
 import { runThroughput } from "./throughput.ts"
 import { startRecorder } from "./upstream.ts"
@@ -33,7 +36,9 @@ const SCENARIOS: Record<number, string> = {
   4: "flood memory (messages pending in one batch)",
   5: "summary latency (deadline → upstream 250)",
   6: "recovery (restart with the flood in the spool)",
-  7: "idle memory (before the first message)"
+  7: "idle memory (before the first message)",
+  8: "PostgreSQL store: ingest, new connection per message",
+  9: "failover (kill -9 of the sender, mail pending → summary upstream)"
 }
 
 const errorRow = (id: number, error: unknown): Row => ({
@@ -113,6 +118,14 @@ const run = async (): Promise<number> => {
       await attempt(6, () =>
         recoverFrom === undefined ? Promise.reject(new Error("no flood spool to recover (scenario 4 failed)")) : runRecovery(ctx, recoverFrom)
       )
+    }
+    if (wanted(8) || wanted(9)) {
+      await withPostgres(ctx, async (postgres) => {
+        if (wanted(8)) await attempt(8, () => runPostgresIngest(ctx, postgres))
+        if (wanted(9)) await attempt(9, () => runFailover(ctx, postgres))
+      }).catch((error: unknown) => {
+        for (const id of [8, 9]) if (wanted(id) && !rows.some((row) => row.id === id)) rows.push(errorRow(id, error))
+      })
     }
   } finally {
     await sink.close()
