@@ -4,7 +4,8 @@
  * replicas, shared commits, the database going away and coming back.
  * A real PostgreSQL, started by the test.
  */
-import { Context, Effect, Either, Layer, Redacted } from "effect"
+import { it as effectIt } from "@effect/vitest"
+import { Chunk, Clock, Context, Duration, Effect, Either, Fiber, Layer, Redacted, TestClock } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { layerOf } from "../src/services/PostgresStore.ts"
 import { Store } from "../src/services/Store.ts"
@@ -72,6 +73,26 @@ describe("the PostgreSQL store", () => {
     const transactions = Number((await postgres.query(database, "SELECT count(DISTINCT xmin::text) FROM failmail_messages"))[0])
     expect(transactions).toBeLessThan(50)
   })
+
+  effectIt.scoped("fails a put with SpoolError once the database has not answered for 10 s (a network cut), and takes puts again once it answers", () =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(() => postgres.createDatabase())
+      const store = Context.get(yield* Layer.build(layerOf(Redacted.make(url))), Store)
+      yield* store.put(fields, raw)
+      yield* Effect.acquireRelease(Effect.sync(postgres.freeze), () => Effect.sync(postgres.thaw))
+      const put = yield* Effect.fork(store.put(fields, raw))
+      // Once the INSERT waits for its answer, its deadline is 10 s away.
+      const deadline = (yield* Clock.currentTimeMillis) + 10_000
+      while (!Chunk.some(yield* TestClock.sleeps(), (at) => at === deadline)) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      yield* TestClock.adjust(Duration.seconds(10))
+      const failed = yield* Effect.flip(Fiber.join(put))
+      expect(failed.message).toContain("no answer from the database within 10s")
+      postgres.thaw()
+      const after = yield* store.put(fields, raw)
+      expect((yield* store.recover).map((record) => record.id)).toContain(after.id)
+    }),
+    60_000
+  )
 
   it("fails puts while the database is down, and takes them again once it is back", async () => {
     const url = await postgres.createDatabase()

@@ -42,6 +42,12 @@ const MAX_BATCH_BYTES = 16 * 1024 * 1024
 const REMOVE_RETRIES = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(5)))
 const RETRY_DELETE = Duration.seconds(1)
 
+/**
+ * How long an INSERT may take before its puts fail (their clients get a 451
+ * and retry) instead of waiting on a database that does not answer.
+ */
+const WRITE_TIMEOUT = Duration.seconds(10)
+
 /** How long a health probe may take before the store counts as unhealthy. */
 const HEALTH_TIMEOUT = Duration.seconds(2)
 
@@ -141,6 +147,10 @@ const make = Effect.gen(function* () {
   const write = (batch: ReadonlyArray<Pending>) =>
     sql.unsafe(insertText(batch.length), batch.flatMap(paramsOf)).pipe(
       Effect.mapError((error) => new SpoolError({ operation: "write", cause: reasonOf(error) })),
+      Effect.timeoutFail({
+        duration: WRITE_TIMEOUT,
+        onTimeout: () => new SpoolError({ operation: "write", cause: new Error(`no answer from the database within ${Duration.format(WRITE_TIMEOUT)}`) })
+      }),
       Effect.exit,
       Effect.flatMap((exit) => Effect.forEach(batch, (item) => Deferred.done(item.done, Exit.asVoid(exit)), { discard: true })),
       Effect.onInterrupt(() =>

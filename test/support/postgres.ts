@@ -45,6 +45,10 @@ export interface Postgres {
   readonly stop: (options?: { readonly mode?: StopMode }) => Promise<void>
   /** Starts it again on the same port, after {@link Postgres.stop}. */
   readonly start: () => Promise<void>
+  /** Freezes the server and its processes (SIGSTOP): connections stay open but nothing answers, as across a network cut. */
+  readonly freeze: () => void
+  /** Lets a frozen server go on (SIGCONT). */
+  readonly thaw: () => void
   /** Stops it (immediately) and removes its directory. */
   readonly close: () => Promise<void>
 }
@@ -214,6 +218,27 @@ export const startPostgres = async (): Promise<Postgres> => {
     throw new Error(`PostgreSQL did not start: ${String(error)}\n${serverLog}`)
   }
 
+  /** The postmaster and every process under it. */
+  const serverProcesses = (): ReadonlyArray<number> => {
+    const postmaster = Number(fs.readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0])
+    const parents = new Map<number, number>()
+    for (const entry of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+      try {
+        // The parent pid is the second field after the command name, which is in parentheses.
+        const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+        parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]))
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const tree = [postmaster]
+    for (const [pid, parent] of parents) if (parent === postmaster) tree.push(pid)
+    return tree
+  }
+  const signal = (name: "SIGSTOP" | "SIGCONT") => {
+    for (const pid of serverProcesses()) process.kill(pid, name)
+  }
+
   let databases = 0
   const url = (database: string) => `postgres://failmail:${password}@127.0.0.1:${port}/${database}`
   return {
@@ -232,6 +257,8 @@ export const startPostgres = async (): Promise<Postgres> => {
     start: async () => {
       await startOn(port)
     },
+    freeze: () => signal("SIGSTOP"),
+    thaw: () => signal("SIGCONT"),
     close: async () => {
       stopNow()
       running.delete(stopNow)
