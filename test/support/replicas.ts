@@ -60,7 +60,7 @@ export const readyReplica = async (url: string, upstream: Upstream, extra: Reado
 }
 
 /** Whether `replica` says (last) that it is the sender. */
-export const isSender = (replica: Replica): boolean => {
+export const isSender = (replica: Pick<Replica, "child">): boolean => {
   const output = replica.child.output()
   return output.lastIndexOf("this replica is the sender now") > output.lastIndexOf("this replica stops sending")
 }
