@@ -16,7 +16,6 @@
  * starts one while another test file's runs waits for it (give `beforeAll`
  * a generous timeout).
  */
-import { Effect } from "effect"
 import { execFile, execFileSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
@@ -267,9 +266,3 @@ export const startPostgres = async (): Promise<Postgres> => {
     }
   }
 }
-
-/** {@link startPostgres} as a scoped resource: stopped and removed when the scope closes. */
-export const scopedPostgres = Effect.acquireRelease(
-  Effect.promise(startPostgres),
-  (postgres) => Effect.promise(postgres.close)
-)
