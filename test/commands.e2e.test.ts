@@ -200,6 +200,18 @@ describe("failmail sendmail and preview with a running failmail", () => {
     for (const [at] of fields) expect(at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
   })
 
+  it("spool --export writes what the running failmail's log holds into a maildir, exactly as received", async () => {
+    const before = snapshot(path.join(daemon.home, "spool"))
+    const result = await failmail(["spool", "--message-store", "spool", "--export", "exported"], { cwd: daemon.home })
+    expect(result.status, result.stderr).toBe(0)
+    expect(result.stderr).toBe("failmail: 3 messages held in spool; 3 exported to exported\n")
+    expect(snapshot(path.join(daemon.home, "spool"))).toEqual(before)
+    const exported = path.join(daemon.home, "exported")
+    expect(pythonMaildirCount(exported)).toBe(3)
+    const contents = fs.readdirSync(path.join(exported, "new")).map((file) => fs.readFileSync(path.join(exported, "new", file), "utf8"))
+    expect(contents.sort()).toEqual(spooled(daemon.home).map((message) => message.raw).sort())
+  })
+
   it("preview over the running spool prints the summaries the daemon then sends, and changes nothing", async () => {
     const before = snapshot(path.join(daemon.home, "spool"))
     const result = await failmail(["preview", "spool"], { cwd: daemon.home })
