@@ -10,7 +10,8 @@ import { Effect } from "effect"
 import { INTERRUPTED, RECENT_SUMMARIES } from "../src/domain/SummaryHistory.ts"
 import { unlimited } from "../src/domain/RelayBudget.ts"
 import { RelayError } from "../src/services/Relay.ts"
-import { clusterInMemory, memoryCluster, type MemoryCluster } from "./support/cluster.ts"
+import { TAKEOVER_BOUND_MS } from "../src/domain/Lease.ts"
+import { clusterInMemory, type Link, memoryCluster, type MemoryCluster } from "./support/cluster.ts"
 import { advanceTo, idle, memoryStorage, type MemoryStorage, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 
 const WAIT = 30_000
@@ -18,10 +19,10 @@ const WAIT = 30_000
 const config = testConfig("/failmail-test", { relayRate: unlimited })
 
 /** A pipeline on `storage` with a recording relay, on process services of its own (a process of its own), alone or a replica of `cluster`. */
-const start = (storage: MemoryStorage, cluster?: MemoryCluster) =>
+const start = (storage: MemoryStorage, cluster?: MemoryCluster, link: Link = { cut: false }) =>
   Effect.gen(function* () {
     const relay = yield* recordingRelay()
-    const pipeline = yield* startPipeline(config, relay.layer, { storage, ...(cluster === undefined ? {} : { cluster: clusterInMemory(cluster) }) })
+    const pipeline = yield* startPipeline(config, relay.layer, { storage, ...(cluster === undefined ? {} : { cluster: clusterInMemory(cluster, link) }) })
     const accept = (subject: string, split = "") =>
       pipeline.intake
         .accept(rawMessage({ subject, headers: split === "" ? {} : { "X-Failmail-Split": split } }), {
@@ -93,6 +94,31 @@ describe("summary history in the store", () => {
       yield* first.close
       yield* advanceTo(WAIT + 3_000)
       expect(second.history.recent()).toMatchObject([{ id: 1, status: "delivered", subject: "[failmail] 1 instance: disk full" }])
+    })
+  )
+
+  it.scoped("a former sender, cut off from the cluster, does not write its view over the next sender's", () =>
+    Effect.gen(function* () {
+      const storage = memoryStorage()
+      const cluster = memoryCluster()
+      const link = { cut: false }
+      const first = yield* start(storage, cluster, link)
+      const second = yield* start(storage, cluster)
+      yield* first.accept("disk full")
+      yield* advanceTo(WAIT)
+      expect(first.relay.sent).toHaveLength(1)
+
+      // The first loses the cluster (its lease runs out unrenewed); the second takes over and sends.
+      link.cut = true
+      yield* advanceTo(WAIT + TAKEOVER_BOUND_MS)
+      yield* second.accept("db down")
+      yield* advanceTo(2 * WAIT + TAKEOVER_BOUND_MS)
+      expect(second.relay.sent).toHaveLength(1)
+      yield* first.close
+      expect(storedSummaries(storage).map((summary) => summary.subject)).toEqual([
+        "[failmail] 1 instance: db down",
+        "[failmail] 1 instance: disk full"
+      ])
     })
   )
 

@@ -3,10 +3,12 @@
  * `history` (see `src/domain/SummaryHistory.ts`): read when the layer is
  * built and, in a cluster, each time this replica becomes the sender, so a
  * restart, a reload and a new sender after a failover show the summaries
- * sent before; saved in the background whenever a summary is
- * tracked or changes (saves that come while one runs are coalesced into
- * the next), and once more when the layer closes, after the final
- * summaries. The history is what failmail reports, not what it must not
+ * sent before; saved in the background whenever a summary is tracked or
+ * changes (saves that come while one runs are coalesced into the next),
+ * and once more when the layer closes, after the final summaries. In a
+ * cluster only the sender saves, from when it becomes the sender until its
+ * role ends, so a former sender never writes its stale view over the next
+ * one's. The history is what failmail reports, not what it must not
  * lose: a save that fails is logged and made again at the next change,
  * never holding up a summary.
  */
@@ -30,30 +32,38 @@ export const HistoryDocument = Layer.scopedDiscard(
       if (Either.isLeft(stored)) yield* Effect.logWarning(`the stored summary history cannot be read; it starts anew: ${stored.left}`)
       history.adopt(Either.getOrElse(stored, () => []))
     })
-    yield* adoptStored
-    // A replica that becomes the sender takes in what the previous sender recorded meanwhile.
-    if (!cluster.alone) {
-      yield* cluster.whileSender(
-        adoptStored.pipe(Effect.catchAll((error) => Effect.logWarning(`the stored summary history cannot be read: ${error.message}`)))
-      )
-    }
 
-    const changes = yield* Queue.sliding<void>(1)
     const save = store.save(DOCUMENT, () => SummaryHistory.documentOf(history.recent())).pipe(
       Effect.catchAll((error) => Effect.logWarning(`the summary history could not be saved; saving again at the next change: ${error.message}`))
     )
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(changes), save)))
-    let changed = false
-    history.onChange(() => {
-      changed = true
-      Queue.unsafeOffer(changes, undefined)
-    })
-    // Runs before the saver is interrupted (finalizers run in reverse): the last changes are saved.
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        history.onChange(undefined)
-        return changed ? save : Effect.void
+    /** Saves every change in the background until the scope closes, then the last ones. */
+    const keepSaved = Effect.gen(function* () {
+      const changes = yield* Queue.sliding<void>(1)
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(changes), save)))
+      let changed = false
+      history.onChange(() => {
+        changed = true
+        Queue.unsafeOffer(changes, undefined)
       })
-    )
+      // Runs before the saver is interrupted (finalizers run in reverse): the last changes are saved.
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          history.onChange(undefined)
+          return changed ? save : Effect.void
+        })
+      )
+    })
+
+    yield* adoptStored
+    // In a cluster only the sender saves (a former sender must not write its stale view over the next one's);
+    // a replica that becomes the sender first takes in what the previous sender recorded meanwhile.
+    yield* cluster.alone
+      ? keepSaved
+      : cluster.whileSender(
+          Effect.zipRight(
+            adoptStored.pipe(Effect.catchAll((error) => Effect.logWarning(`the stored summary history cannot be read: ${error.message}`))),
+            keepSaved
+          )
+        )
   }).pipe(LogContext.annotate({ component: "history" }))
 )
