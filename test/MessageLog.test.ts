@@ -114,6 +114,23 @@ describe("message log", () => {
     }
   })
 
+  it("a record damaged inside a segment (a bad sector) costs that record only: the ones after it are kept", async () => {
+    const dir = tempDir()
+    const { log } = await open(dir)
+    const [a, b, c] = [await put(log, "a"), await put(log, "b"), await put(log, "c")]
+    await log.close()
+    const segment = path.join(dir, segmentsOn(dir)[0]!)
+    const bytes = fs.readFileSync(segment)
+    const inB = bytes.indexOf(Buffer.from("Subject: b")) + 20
+    bytes[inB] = bytes[inB]! ^ 0xff
+    fs.writeFileSync(segment, bytes)
+    const { log: reopened, reports } = await open(dir)
+    expect(await reopened.records()).toEqual([a, c])
+    await expect(reopened.readRaw(b!.id)).rejects.toMatchObject({ code: "ENOENT" })
+    expect(reports).toEqual([expect.stringMatching(/skipped a record whose checksum does not match at byte \d+: what it held is lost/)])
+    expect(fs.statSync(segment).size).toBe(bytes.length)
+  })
+
   it("`failmail spool` reads a torn log as it is, cutting nothing", async () => {
     const dir = tempDir()
     const { log } = await open(dir)

@@ -70,13 +70,28 @@ export interface Decoded {
   readonly end: number
   /** Why bytes after `end` are not records (a torn or damaged record), or `undefined` if there are none. */
   readonly problem: string | undefined
+  /** Records skipped before `end`: framed whole, with another record after them, but damaged inside. */
+  readonly skipped: ReadonlyArray<string>
 }
 
-/** Reads the records of a segment's bytes, in order, up to the first one that is not whole. */
+/** Whether a record header (magic and a known kind) starts at `offset`. */
+const headerAt = (bytes: Buffer, offset: number): boolean =>
+  bytes.length - offset >= HEADER_BYTES &&
+  bytes.readUInt32LE(offset) === MAGIC &&
+  (bytes.readUInt8(offset + 4) === MESSAGE || bytes.readUInt8(offset + 4) === REMOVAL)
+
+/**
+ * Reads the records of a segment's bytes, in order. A record that is not
+ * whole ends the segment (a write torn by a crash: nothing after it was
+ * acknowledged). One damaged inside (its checksum or metadata wrong) but
+ * followed by another record is skipped, so a bad sector costs that record,
+ * not every one after it.
+ */
 export const decode = (bytes: Buffer): Decoded => {
   const entries: Array<{ offset: number; entry: Entry }> = []
+  const skipped: Array<string> = []
   let offset = 0
-  const stop = (problem: string): Decoded => ({ entries, end: offset, problem: `${problem} at byte ${offset}` })
+  const stop = (problem: string): Decoded => ({ entries, end: offset, problem: `${problem} at byte ${offset}`, skipped })
   while (offset < bytes.length) {
     if (bytes.length - offset < HEADER_BYTES) return stop("a torn record header")
     if (bytes.readUInt32LE(offset) !== MAGIC) return stop("no record")
@@ -90,12 +105,22 @@ export const decode = (bytes: Buffer): Decoded => {
     if (end > bytes.length) return stop("a torn record")
     const meta = bytes.subarray(metaStart, rawStart)
     const crc = zlib.crc32(bytes.subarray(rawStart, end), zlib.crc32(meta, zlib.crc32(bytes.subarray(offset + 4, offset + 16))))
-    if (crc !== bytes.readUInt32LE(offset + 16)) return stop("a record whose checksum does not match")
     let parsed: unknown
-    try {
-      parsed = JSON.parse(meta.toString("utf8"))
-    } catch {
-      return stop("a record whose metadata is not JSON")
+    let damage: string | undefined
+    if (crc !== bytes.readUInt32LE(offset + 16)) {
+      damage = "a record whose checksum does not match"
+    } else {
+      try {
+        parsed = JSON.parse(meta.toString("utf8"))
+      } catch {
+        damage = "a record whose metadata is not JSON"
+      }
+    }
+    if (damage !== undefined) {
+      if (!headerAt(bytes, end)) return stop(damage)
+      skipped.push(`${damage} at byte ${offset}`)
+      offset = end
+      continue
     }
     const length = end - offset
     if (kind === MESSAGE) {
@@ -106,5 +131,5 @@ export const decode = (bytes: Buffer): Decoded => {
     }
     offset = end
   }
-  return { entries, end: offset, problem: undefined }
+  return { entries, end: offset, problem: undefined, skipped }
 }

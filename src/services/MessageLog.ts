@@ -215,6 +215,8 @@ interface Replayed {
   readonly segments: Array<Segment>
   /** Torn or damaged tails: each segment's file, its whole length and where its records end. */
   readonly cuts: ReadonlyArray<{ readonly segment: Segment; readonly bytes: number; readonly problem: string }>
+  /** Damaged records skipped inside segments (a bad sector), one line each. */
+  readonly skipped: ReadonlyArray<string>
 }
 
 /** Reads every segment of `dir` in order and replays its records. */
@@ -222,6 +224,7 @@ const replay = async (dir: string): Promise<Replayed> => {
   const index = new Index()
   const segments: Array<Segment> = []
   const cuts: Array<{ segment: Segment; bytes: number; problem: string }> = []
+  const skipped: Array<string> = []
   const listed = await listSegments(dir)
   // Each segment is read while the one before it is decoded.
   const prefetch = (position: number) => {
@@ -248,8 +251,9 @@ const replay = async (dir: string): Promise<Replayed> => {
       index.place(record, { segment, offset, metaLength: entry.rawOffset - offset - LogRecord.HEADER_BYTES, rawLength: entry.rawLength })
     }
     if (decoded.problem !== undefined) cuts.push({ segment, bytes: bytes.length, problem: decoded.problem })
+    skipped.push(...decoded.skipped.map((problem) => `${file}: skipped ${problem}`))
   }
-  return { index, segments, cuts }
+  return { index, segments, cuts, skipped }
 }
 
 /** Reads `length` bytes at `position` of a held message's segment. */
@@ -279,19 +283,19 @@ const readRecordAt = async (id: string, location: Location): Promise<SpoolRecord
 export interface LogContents {
   /** Held messages, oldest first, each with a reader of its raw bytes. */
   readonly messages: ReadonlyArray<{ readonly record: SpoolRecord; readonly load: () => Promise<Buffer> }>
-  /** Segments with bytes after their last whole record (what a daemon cuts off when it opens the log). */
+  /** Torn tails (what a daemon cuts off when it opens the log) and damaged records skipped, one line each. */
   readonly torn: ReadonlyArray<string>
 }
 
 /** Reads the log in `dir` (a `log/` folder) without writing anything: safe while a daemon runs on it. */
 export const readLog = async (dir: string): Promise<LogContents> => {
-  const { index, cuts } = await replay(dir)
+  const { index, cuts, skipped } = await replay(dir)
   return {
     messages: (index.takeRecords() ?? []).map((record) => {
       const location = index.locations.get(record.id) as Location
       return { record, load: () => readRawAt(record.id, location) }
     }),
-    torn: cuts.map(({ segment, problem }) => `${segment.file}: ${problem}`)
+    torn: [...cuts.map(({ segment, problem }) => `${segment.file}: ${problem}`), ...skipped]
   }
 }
 
@@ -321,7 +325,8 @@ export interface MessageLog {
 const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<MessageLog, "close">; shutdown: () => Promise<void> }> => {
   const segmentBytes = options.segmentBytes ?? SEGMENT_BYTES
   await fs.mkdir(dir, { recursive: true, mode: 0o700 })
-  const { index, segments, cuts } = await replay(dir)
+  const { index, segments, cuts, skipped } = await replay(dir)
+  for (const line of skipped) options.report(`${line}: what it held is lost, the records after it are kept`)
   for (const { segment, bytes, problem } of cuts) {
     options.report(`${segment.file}: cutting ${bytes - segment.size} bytes after the last whole record (${problem}); nothing acknowledged is in them`)
     const fd = await open(segment.file, "r+")
