@@ -99,6 +99,15 @@ describe("replicas on PostgreSQL", () => {
     const digests = await digestsOf(out)
     expect(digests.map((digest) => digest.batch).sort()).toEqual(["even", "odd"])
     expect(account(acknowledged, digests)).toEqual({ lost: [], twice: [], resent: [] })
+    // One view: every replica shows the same two summaries (the others ask the sender).
+    for (const replica of replicas) {
+      const { status, body } = await getJson(replica, "/api/summaries")
+      expect(status).toBe(200)
+      expect((body as Array<{ batchKey: string; status: string }>).map((summary) => [summary.batchKey, summary.status]).sort()).toEqual([
+        ["even", "delivered"],
+        ["odd", "delivered"]
+      ])
+    }
     expect(await rowsIn(url)).toBe(0)
   }, 120_000)
 
