@@ -209,6 +209,17 @@ const readWhole = async (file: string | undefined): Promise<Buffer | undefined> 
   }
 }
 
+/** Cuts `file` to `size` bytes, durably. */
+const cutAt = async (file: string, size: number) => {
+  const fd = await open(file, "r+")
+  try {
+    await ftruncate(fd, size)
+    await fsync(fd)
+  } finally {
+    await close(fd).catch(() => undefined)
+  }
+}
+
 /** What replaying a log directory found. */
 interface Replayed {
   readonly index: Index
@@ -329,16 +340,11 @@ const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<Mess
   for (const line of skipped) options.report(`${line}: what it held is lost, the records after it are kept`)
   for (const { segment, bytes, problem } of cuts) {
     options.report(`${segment.file}: cutting ${bytes - segment.size} bytes after the last whole record (${problem}); nothing acknowledged is in them`)
-    const fd = await open(segment.file, "r+")
-    try {
-      await ftruncate(fd, segment.size)
-      await fsync(fd)
-    } finally {
-      await close(fd).catch(() => undefined)
-    }
+    // Nothing is appended to a segment from before the start, so a cut that fails (a read-only disk) only leaves the bytes to be cut next time.
+    await cutAt(segment.file, segment.size).catch((error: unknown) => options.report(`cannot cut ${segment.file} yet: ${reason(error)}`))
   }
   for (const name of await fs.readdir(dir)) {
-    if (name.startsWith("probe-")) await fs.rm(path.join(dir, name), { force: true })
+    if (name.startsWith("probe-")) await fs.rm(path.join(dir, name), { force: true }).catch(() => undefined)
   }
   let nextNumber = (segments.at(-1)?.number ?? 0) + 1
   let active: { segment: Segment; fd: number } | undefined
