@@ -5,22 +5,14 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Effect, Layer, Redacted, type Scope } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { backend } from "../src/services/PostgresCluster.ts"
 import { layerOf } from "../src/services/PostgresStore.ts"
 import { Store } from "../src/services/Store.ts"
 import { type BackendUnderTest, backendContract } from "./support/clusterContract.ts"
-import { startPostgres, type Postgres } from "./support/postgres.ts"
+import { postgresForFile } from "./support/postgresFile.ts"
 
-let postgres: Postgres
-
-beforeAll(async () => {
-  postgres = await startPostgres()
-}, 600_000)
-
-afterAll(async () => {
-  await postgres?.close()
-})
+const postgres = postgresForFile()
 
 /** The backend and the store on the database at `url`. */
 const openOn = (url: string) =>
@@ -31,7 +23,7 @@ const openOn = (url: string) =>
   }).pipe(Effect.orDie)
 
 const fresh: Effect.Effect<BackendUnderTest, never, Scope.Scope> = Effect.flatMap(
-  Effect.promise(() => postgres.createDatabase()),
+  Effect.promise(() => postgres().createDatabase()),
   openOn
 )
 
@@ -39,7 +31,7 @@ backendContract("PostgreSQL", fresh)
 
 describe("the cluster's tables in PostgreSQL", () => {
   it("come with the store's migrations, once, when replicas start at once on an empty database", async () => {
-    const url = await postgres.createDatabase()
+    const url = await postgres().createDatabase()
     const clients = [1, 2, 3].map(() =>
       Effect.runPromise(
         Effect.scoped(
@@ -52,6 +44,6 @@ describe("the cluster's tables in PostgreSQL", () => {
     const leases = await Promise.all(clients)
     expect(leases.map((lease) => lease.holder)).toEqual(["", "", ""])
     const database = new URL(url).pathname.slice(1)
-    expect(await postgres.query(database, "SELECT version FROM failmail_schema_migrations ORDER BY version")).toEqual(["1", "2"])
+    expect(await postgres().query(database, "SELECT version FROM failmail_schema_migrations ORDER BY version")).toEqual(["1", "2"])
   })
 })

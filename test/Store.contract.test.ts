@@ -5,7 +5,7 @@
  * of its own). What only one layer has (file modes, the disk's failures, a
  * migration race) is tested beside that layer.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Layer, Redacted, type Scope, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -18,7 +18,7 @@ import { memorySpool, memoryState, storeInMemory } from "./support/memory.ts"
 import { putMessage as put, rawMessage, testConfig } from "./support/pipeline.ts"
 import { fillDisk, freeDisk } from "./support/diskFull.ts"
 import { heldIn, leftoversIn } from "./support/spool.ts"
-import { startPostgres, type Postgres } from "./support/postgres.ts"
+import { postgresForFile } from "./support/postgresFile.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 
 /** A store layer as the contract sees it. */
@@ -69,13 +69,7 @@ const inMemory: Effect.Effect<StoreUnderTest> = Effect.sync(() => {
   }
 })
 
-let postgres: Postgres
-beforeAll(async () => {
-  postgres = await startPostgres()
-}, 600_000)
-afterAll(async () => {
-  await postgres?.close()
-})
+const postgres = postgresForFile()
 
 /**
  * A new database on the test's PostgreSQL. Writes break when failmail's user
@@ -83,14 +77,14 @@ afterAll(async () => {
  * a stopped server is tested in PostgresStore.test.ts.
  */
 const inPostgres: Effect.Effect<StoreUnderTest> = Effect.promise(async () => {
-  const url = await postgres.createDatabase()
+  const url = await postgres().createDatabase()
   const database = new URL(url).pathname.slice(1)
   return {
     open: Effect.map(Layer.build(PostgresStore.layerOf(Redacted.make(url))), (context) => Context.get(context, Store)),
-    count: Effect.promise(async () => Number((await postgres.query(database, "SELECT count(*) FROM failmail_messages"))[0])),
+    count: Effect.promise(async () => Number((await postgres().query(database, "SELECT count(*) FROM failmail_messages"))[0])),
     leftovers: Effect.succeed([]),
-    breakWrites: Effect.promise(() => postgres.query(database, "REVOKE ALL ON failmail_messages, failmail_documents FROM failmail")),
-    repairWrites: Effect.promise(() => postgres.query(database, "GRANT ALL ON failmail_messages, failmail_documents TO failmail"))
+    breakWrites: Effect.promise(() => postgres().query(database, "REVOKE ALL ON failmail_messages, failmail_documents FROM failmail")),
+    repairWrites: Effect.promise(() => postgres().query(database, "GRANT ALL ON failmail_messages, failmail_documents TO failmail"))
   }
 })
 

@@ -8,23 +8,15 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { simpleParser } from "mailparser"
 import nodemailer from "nodemailer"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, httpPortOf, launch, ready, smtpPortOf, type Child } from "./support/daemon.ts"
 import { eventually, tempDir } from "./support/failmail.ts"
-import { startPostgres, type Postgres } from "./support/postgres.ts"
+import { postgresForFile } from "./support/postgresFile.ts"
 import { isSender } from "./support/replicas.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
-let postgres: Postgres
-
-beforeAll(async () => {
-  buildDaemon()
-  postgres = await startPostgres()
-}, 120_000)
-
-afterAll(async () => {
-  await postgres?.close()
-})
+beforeAll(() => buildDaemon(), 120_000)
+const postgres = postgresForFile()
 
 /**
  * Starts the built failmail on the database at `url` (by default a new one),
@@ -37,7 +29,7 @@ const startDaemon = async (
   prepare: (messageStore: string) => void = () => {},
   url?: string
 ) => {
-  url ??= await postgres.createDatabase()
+  url ??= await postgres().createDatabase()
   const dir = tempDir()
   prepare(path.join(dir, "spool"))
   const child = launch(
@@ -59,7 +51,7 @@ const transportTo = (child: Child) =>
   nodemailer.createTransport({ host: "127.0.0.1", port: smtpPortOf(child), secure: false, ignoreTLS: true })
 
 const messagesIn = async (database: string) =>
-  Number((await postgres.query(database, "SELECT count(*) FROM failmail_messages"))[0])
+  Number((await postgres().query(database, "SELECT count(*) FROM failmail_messages"))[0])
 
 /** The text parts of the summaries the upstream received. */
 const summaryTexts = (upstream: Upstream) =>
@@ -78,16 +70,16 @@ describe("failmail on PostgreSQL", () => {
       await eventually("one summary upstream", () => upstream.deliveries.length === 1, 10_000)
       expect(upstream.deliveries[0]?.raw.toString()).toContain("3 instances: disk full on db1")
       await eventually("no rows left", async () => (await messagesIn(database)) === 0)
-      expect(await postgres.query(database, "SELECT max(version) FROM failmail_schema_migrations")).toEqual(["2"])
+      expect(await postgres().query(database, "SELECT max(version) FROM failmail_schema_migrations")).toEqual(["2"])
 
       const port = httpPortOf(child)
       for (const route of ["/", "/api/stats", "/api/batches", "/api/summaries", "/metrics", "/healthz"]) {
         const answer = await fetch(`http://127.0.0.1:${port}${route}`)
         expect(answer.status, route).toBe(200)
-        expect((await answer.text()).includes(postgres.password), route).toBe(false)
+        expect((await answer.text()).includes(postgres().password), route).toBe(false)
       }
       expect(child.output()).toMatch(/"store":"<redacted>"/)
-      expect(child.output().includes(postgres.password)).toBe(false)
+      expect(child.output().includes(postgres().password)).toBe(false)
       child.process.kill("SIGTERM")
       expect(await child.exited).toBe(0)
       expect(upstream.deliveries).toHaveLength(1)
@@ -104,7 +96,7 @@ describe("failmail on PostgreSQL", () => {
       )
       expect(child.output()).toContain("took in 3 messages from the spool of an earlier failmail release")
       expect(fs.existsSync(path.join(messageStore, "msg"))).toBe(false)
-      expect(await postgres.query(database, "SELECT subject FROM failmail_messages ORDER BY received_at")).toEqual([
+      expect(await postgres().query(database, "SELECT subject FROM failmail_messages ORDER BY received_at")).toEqual([
         "disk full on db1",
         "disk full on db1",
         "cron failed"
@@ -145,10 +137,10 @@ describe("failmail on PostgreSQL", () => {
       })()
 
       await eventually("20 messages accepted", () => acknowledged.length >= 20, 20_000)
-      await postgres.stop({ mode: "immediate" })
+      await postgres().stop({ mode: "immediate" })
       await eventually("5 messages refused with 451", () => refused.length >= 5, 20_000)
       const acceptedBeforeRestart = acknowledged.length
-      await postgres.start()
+      await postgres().start()
       await eventually("20 more accepted after the restart", () => acknowledged.length >= acceptedBeforeRestart + 20, 20_000)
       stopped = true
       await client

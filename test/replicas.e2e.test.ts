@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, ready } from "./support/daemon.ts"
 import { eventually } from "./support/failmail.ts"
-import { startPostgres, type Postgres } from "./support/postgres.ts"
+import { postgresForFile } from "./support/postgresFile.ts"
 import {
   account,
   digestsOf,
@@ -27,16 +27,8 @@ import {
 } from "./support/replicas.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
-let postgres: Postgres
-
-beforeAll(async () => {
-  buildDaemon()
-  postgres = await startPostgres()
-}, 180_000)
-
-afterAll(async () => {
-  await postgres?.close()
-})
+beforeAll(() => buildDaemon(), 180_000)
+const postgres = postgresForFile()
 
 /** Upstreams of this file, closed at its end (after the replicas, which the daemon helper kills when each test ends). */
 const upstreams: Array<Upstream> = []
@@ -66,11 +58,11 @@ const drained = (replica: Replica) =>
   )
 
 /** Rows left in the database's message table. */
-const rowsIn = async (url: string) => Number((await postgres.query(new URL(url).pathname.slice(1), "SELECT count(*) FROM failmail_messages"))[0])
+const rowsIn = async (url: string) => Number((await postgres().query(new URL(url).pathname.slice(1), "SELECT count(*) FROM failmail_messages"))[0])
 
 describe("replicas on PostgreSQL", () => {
   it("three replicas, mail sent to all of them: one digest per batch, every message in it once", async () => {
-    const url = await postgres.createDatabase()
+    const url = await postgres().createDatabase()
     const out = await upstream()
     const timing = ["--wait-period=3s", "--max-wait=10s"]
     const replicas = [await readyReplica(url, out, timing), await readyReplica(url, out, timing), await readyReplica(url, out, timing)]
@@ -112,7 +104,7 @@ describe("replicas on PostgreSQL", () => {
   }, 120_000)
 
   it("kill -9 of the sender while it relays: another replica takes over and every acknowledged message is summarized once", async () => {
-    const url = await postgres.createDatabase()
+    const url = await postgres().createDatabase()
     // The upstream takes its time to answer the data: the sender dies with the summary on the wire.
     const out = await upstream({ replyDelayMs: 2_000 })
     const timing = ["--wait-period=2s", "--max-wait=5s"]
@@ -146,7 +138,7 @@ describe("replicas on PostgreSQL", () => {
   }, 180_000)
 
   it("the database stopped and started under load: 451 meanwhile, no acknowledged message lost", async () => {
-    const url = await postgres.createDatabase()
+    const url = await postgres().createDatabase()
     const out = await upstream()
     const timing = ["--wait-period=1s", "--max-wait=3s"]
     const replicas = [await readyReplica(url, out, timing), await readyReplica(url, out, timing)]
@@ -164,10 +156,10 @@ describe("replicas on PostgreSQL", () => {
     })()
 
     await eventually("20 messages accepted", () => acknowledged.length >= 20, 30_000)
-    await postgres.stop({ mode: "immediate" })
+    await postgres().stop({ mode: "immediate" })
     await eventually("5 messages refused with 451", () => (codes.get(451) ?? 0) >= 5, 30_000)
     const before = acknowledged.length
-    await postgres.start()
+    await postgres().start()
     await eventually("20 more accepted after the restart", () => acknowledged.length >= before + 20, 60_000)
     stopped = true
     await load
@@ -184,7 +176,7 @@ describe("replicas on PostgreSQL", () => {
   }, 180_000)
 
   it("two replicas started at once on an empty database both become ready (the migrations race), and take mail", async () => {
-    const url = await postgres.createDatabase()
+    const url = await postgres().createDatabase()
     const out = await upstream()
     const timing = ["--wait-period=500ms", "--max-wait=2s"]
     const replicas = await Promise.all([launchReplica(url, out, timing), launchReplica(url, out, timing)])
@@ -195,7 +187,7 @@ describe("replicas on PostgreSQL", () => {
   }, 120_000)
 
   it("a silence created through one replica holds on another", async () => {
-    const url = await postgres.createDatabase()
+    const url = await postgres().createDatabase()
     const out = await upstream()
     const timing = ["--wait-period=1s", "--max-wait=3s"]
     const replicas = [await readyReplica(url, out, timing), await readyReplica(url, out, timing)]

@@ -32,7 +32,7 @@ import { StartError } from "../domain/Errors.ts"
 import * as Lease from "../domain/Lease.ts"
 import { type Claim, type ClaimedPart, Cluster, type ClusterBackend, ClusterError, Fenced, messageIdsOf, type Replica } from "./Cluster.ts"
 import * as Schema from "./postgres/Schema.ts"
-import { SpoolError, type SpoolRecord } from "./Store.ts"
+import { SpoolError } from "./Store.ts"
 
 /** How many rows behind the last seq seen each look at new arrivals reads again. */
 export const MARGIN_ROWS = 4096
@@ -79,15 +79,6 @@ interface ClaimRow {
   readonly parts: ReadonlyArray<ClaimedPart>
 }
 
-interface MessageRow {
-  readonly id: string
-  readonly received_ms: string
-  readonly envelope: SpoolRecord["envelope"]
-  readonly keys: SpoolRecord["keys"]
-  readonly subject: string
-  readonly sender: string
-  readonly size: number
-}
 
 /** The backend over the connected database (migrated first: replicas may start before any store did). */
 export const backend: Effect.Effect<ClusterBackend, SqlError | Schema.SchemaTooNew, SqlClient.SqlClient> = Effect.gen(function* () {
@@ -210,23 +201,13 @@ export const backend: Effect.Effect<ClusterBackend, SqlError | Schema.SchemaTooN
       const records =
         wanted.length === 0
           ? []
-          : yield* sql.unsafe<MessageRow>(
-              `SELECT id, (extract(epoch FROM received_at) * 1000)::bigint AS received_ms, envelope, keys, subject, sender, size
+          : yield* sql.unsafe<Schema.MessageRow>(
+              `SELECT ${Schema.RECORD_COLUMNS}
                 FROM failmail_messages WHERE id = ANY($1::text[]) ORDER BY received_at, id COLLATE "C"`,
               [wanted]
             )
       return {
-        records: records.map(
-          (row): SpoolRecord => ({
-            id: row.id,
-            receivedAt: Number(row.received_ms),
-            envelope: row.envelope,
-            keys: row.keys,
-            subject: row.subject,
-            sender: row.sender,
-            size: row.size
-          })
-        ),
+        records: records.map(Schema.recordOf),
         next,
         present: full ? rows.map((row) => row.id) : undefined
       }

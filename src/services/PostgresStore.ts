@@ -117,16 +117,6 @@ const paramsOf = ({ raw, record }: Pending): ReadonlyArray<unknown> => [
   raw
 ]
 
-interface MessageRow {
-  readonly id: string
-  /** Milliseconds since the epoch (a bigint, which the driver gives as text). */
-  readonly received_ms: string
-  readonly envelope: SpoolRecord["envelope"]
-  readonly keys: SpoolRecord["keys"]
-  readonly subject: string
-  readonly sender: string
-  readonly size: number
-}
 
 /** Raw bytes as a Buffer over the same memory (no copy). */
 const asBuffer = (raw: Uint8Array): Buffer =>
@@ -238,23 +228,13 @@ const make = Effect.gen(function* () {
     )
 
   const recover: Effect.Effect<ReadonlyArray<SpoolRecord>, SpoolError> = sql
-    .unsafe<MessageRow>(
-      `SELECT id, (extract(epoch FROM received_at) * 1000)::bigint AS received_ms, envelope, keys, subject, sender, size
+    .unsafe<Schema.MessageRow>(
+      `SELECT ${Schema.RECORD_COLUMNS}
         FROM failmail_messages ORDER BY received_at, id COLLATE "C"`
     )
     .pipe(
       Effect.map((rows) =>
-        rows.filter((row) => !unwanted.has(row.id)).map(
-          (row): SpoolRecord => ({
-            id: row.id,
-            receivedAt: Number(row.received_ms),
-            envelope: row.envelope,
-            keys: row.keys,
-            subject: row.subject,
-            sender: row.sender,
-            size: row.size
-          })
-        )
+        rows.filter((row) => !unwanted.has(row.id)).map(Schema.recordOf)
       ),
       Effect.mapError((error) => new SpoolError({ operation: "recover", cause: reasonOf(error) }))
     )

@@ -15,6 +15,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Data, Effect } from "effect"
+import type { SpoolRecord } from "../Store.ts"
 
 /** One step of the schema: applied once, in version order, in the migrating transaction. */
 interface Migration {
@@ -141,3 +142,30 @@ export const migrate: Effect.Effect<ReadonlyArray<number>, SqlError | SchemaTooN
     )
   }
 )
+
+/** The columns of `failmail_messages` that make a {@link SpoolRecord}, as {@link RECORD_COLUMNS} selects them. */
+export interface MessageRow {
+  readonly id: string
+  /** Milliseconds since the epoch (a bigint, which the driver gives as text). */
+  readonly received_ms: string
+  readonly envelope: SpoolRecord["envelope"]
+  readonly keys: SpoolRecord["keys"]
+  readonly subject: string
+  readonly sender: string
+  readonly size: number
+}
+
+/** The select list giving a {@link MessageRow}. */
+export const RECORD_COLUMNS =
+  "id, (extract(epoch FROM received_at) * 1000)::bigint AS received_ms, envelope, keys, subject, sender, size"
+
+/** The stored record of a row. */
+export const recordOf = (row: MessageRow): SpoolRecord => ({
+  id: row.id,
+  receivedAt: Number(row.received_ms),
+  envelope: row.envelope,
+  keys: row.keys,
+  subject: row.subject,
+  sender: row.sender,
+  size: row.size
+})
