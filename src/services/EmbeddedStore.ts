@@ -1,8 +1,9 @@
 /**
  * The embedded {@link Store}: everything durable on the local disk under
- * `--message-store`, needing no server. Messages are the spool's files
- * (`Spool.ts`), the named state is JSON documents under `state/`
- * (`StateStore.ts`). The default when `--store` is empty.
+ * `--message-store`, needing no server. Messages are records in a segmented
+ * append-only log under `log/` (`Spool.ts` over `MessageLog.ts`), the named
+ * state is JSON documents under `state/` (`StateStore.ts`). The default when
+ * `--store` is empty.
  */
 import { Effect, Layer } from "effect"
 import type { AppConfig } from "./AppConfig.ts"
