@@ -96,12 +96,12 @@ const run = async (): Promise<number> => {
     if (wanted(7)) await attempt(7, () => runIdleMemory(ctx))
     if (wanted(1)) {
       await attempt(1, () =>
-        runThroughput(ctx, { id: 1, scenario: SCENARIOS[1]!, reuse: false, messages: sizes.newConnectionMessages, targetRatio: 0.6 })
+        runThroughput(ctx, { id: 1, scenario: SCENARIOS[1]!, reuse: false, messages: sizes.newConnectionMessages, target: { ratio: 0.8, of: "listener" } })
       )
     }
     if (wanted(2)) {
       await attempt(2, () =>
-        runThroughput(ctx, { id: 2, scenario: SCENARIOS[2]!, reuse: true, messages: sizes.reusedMessages, targetRatio: 0.5 })
+        runThroughput(ctx, { id: 2, scenario: SCENARIOS[2]!, reuse: true, messages: sizes.reusedMessages, target: { ratio: 0.6, of: "lower ceiling" } })
       )
     }
     if (wanted(3)) await attempt(3, () => runAckLatency(ctx))
