@@ -53,6 +53,13 @@ describe("--repeat-interval", () => {
       const [held] = yield* pipeline.batcher.snapshot
       expect(held).toMatchObject({ held: "repeat", messageCount: 5, dueAt: 245.5 * MINUTE })
       expect((yield* pipeline.batcher.counts).messages).toBe(5)
+      // Prometheus says the same, and follows each message that joins the waiting batch.
+      const heldForRepeat = () =>
+        Effect.promise(async () => (await pipeline.metrics.heldMessages.get()).values.find((value) => value.labels.reason === "repeat")?.value)
+      expect(yield* heldForRepeat()).toBe(5)
+      yield* advanceTo(191 * MINUTE + 30_000)
+      yield* pipeline.accept("disk full")
+      expect(yield* heldForRepeat()).toBe(6)
     })
   )
 

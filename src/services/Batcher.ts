@@ -76,10 +76,16 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     const held = new Map<string, Map<string, Array<Batching.PendingMessage>>>()
     let heldMessages = 0
 
-    const publishGauges = () => {
+    /** The gauges of what is pending: cheap, so they follow every message. */
+    const publishCounts = () => {
       metrics.pendingBatches.set(pending.size)
       metrics.pendingMessages.set(pendingMessages)
       metrics.silencedMessages.set(heldMessages)
+    }
+
+    /** Every gauge, the repeat ones too (they walk the pending batches): when what waits for a repeat may have changed. */
+    const publishGauges = () => {
+      publishCounts()
       let repeating = 0
       let repeatingMessages = 0
       for (const batch of pending.values()) {
@@ -250,7 +256,9 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       Effect.flatMap(expected(message), (routine) => {
         if (routine) return Effect.void
         const opened = place(message)
-        publishGauges()
+        const joined = pending.get(message.batchKey)
+        if (opened === undefined && joined !== undefined && heldForRepeat.has(joined.serial)) publishGauges()
+        else publishCounts()
         return opened === undefined ? wakeIfNew(message) : startTimer(opened)
       })
 

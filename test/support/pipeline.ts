@@ -25,6 +25,7 @@ import { History } from "../../src/services/History.ts"
 import { GroupMemory } from "../../src/services/GroupMemory.ts"
 import { MessageIntake } from "../../src/services/MessageIntake.ts"
 import { Lifecycle } from "../../src/services/Lifecycle.ts"
+import { Metrics } from "../../src/services/Metrics.ts"
 import { Outbox } from "../../src/services/Outbox.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
 import { Silences } from "../../src/services/Silences.ts"
@@ -263,6 +264,7 @@ export const startPipeline = <E>(
       expectations: Context.get(context, Expectations),
       outbox: Context.get(context, Outbox),
       memory: Context.get(context, GroupMemory),
+      metrics: Context.get(context, Metrics),
       close: Scope.close(scope, Exit.void)
     }
   })
