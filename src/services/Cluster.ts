@@ -28,23 +28,10 @@ import * as crypto from "node:crypto"
 import * as os from "node:os"
 import * as Lease from "../domain/Lease.ts"
 import * as LogContext from "../domain/LogContext.ts"
+import type { ClusterView, Replica } from "../domain/Replica.ts"
 import { VERSION } from "../domain/Version.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { type SpoolError, type SpoolRecord, Store } from "./Store.ts"
-
-/** One replica as the cluster sees it. */
-export interface Replica {
-  /** Random, per running configuration. */
-  readonly id: string
-  readonly hostname: string
-  /** Its SMTP listen address (`--bind-addr`). */
-  readonly smtp: string
-  /** Its HTTP listen address (`--bind-http`, empty: off). */
-  readonly http: string
-  readonly version: string
-  /** When it last said it is alive (ms). */
-  readonly heartbeatAt: number
-}
 
 /** One batch's share of a claimed summary. */
 export interface ClaimedPart {
@@ -59,14 +46,6 @@ export interface Claim {
   readonly parts: ReadonlyArray<ClaimedPart>
 }
 
-/** The replicas of the cluster and which one sends, for `GET /api/cluster`. */
-export interface ClusterView {
-  /** This replica's id. */
-  readonly self: string
-  readonly replicas: ReadonlyArray<Replica>
-  /** The id of the replica that sends, if one holds the lease now. */
-  readonly sender: string | undefined
-}
 
 /** The shared state of the cluster could not be read or written. */
 export class ClusterError extends Data.TaggedError("ClusterError")<{ readonly operation: string; readonly cause: unknown }> {

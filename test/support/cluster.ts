@@ -6,7 +6,8 @@
  */
 import { Duration, Effect } from "effect"
 import * as Lease from "../../src/domain/Lease.ts"
-import { type Claim, Cluster, type ClusterBackend, ClusterError, Fenced, messageIdsOf, type Replica } from "../../src/services/Cluster.ts"
+import type { Replica } from "../../src/domain/Replica.ts"
+import { type Claim, Cluster, type ClusterBackend, ClusterError, Fenced, messageIdsOf } from "../../src/services/Cluster.ts"
 import { SpoolError, Store } from "../../src/services/Store.ts"
 
 /** What an in-memory cluster holds; it outlives the layers built on it, as a database does. */

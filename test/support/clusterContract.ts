@@ -8,7 +8,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import * as Lease from "../../src/domain/Lease.ts"
-import type { Claim, ClusterBackend, Replica } from "../../src/services/Cluster.ts"
+import type { Replica } from "../../src/domain/Replica.ts"
+import type { Claim, ClusterBackend } from "../../src/services/Cluster.ts"
 import type { StoreShape } from "../../src/services/Store.ts"
 import { putMessage } from "./pipeline.ts"
 

@@ -8,6 +8,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
+import type { ClusterView } from "../Replica.ts"
 import { rfc3339 } from "../Status.ts"
 import { Time } from "./Fields.ts"
 
@@ -41,22 +42,8 @@ export class ClusterUnavailable extends Schema.Class<ClusterUnavailable>("Cluste
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 
-/** What the answer is made of (see `ClusterView` in `src/services/Cluster.ts`). */
-export interface ClusterInput {
-  readonly self: string
-  readonly sender: string | undefined
-  readonly replicas: ReadonlyArray<{
-    readonly id: string
-    readonly hostname: string
-    readonly smtp: string
-    readonly http: string
-    readonly version: string
-    readonly heartbeatAt: number
-  }>
-}
-
 /** The answer: the replicas, most recently heard from first. */
-export const clusterInfoOf = (view: ClusterInput): ClusterInfo => ({
+export const clusterInfoOf = (view: ClusterView): ClusterInfo => ({
   self: view.self,
   sender: view.sender ?? null,
   replicas: [...view.replicas]
