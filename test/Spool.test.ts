@@ -5,30 +5,21 @@
  * system, the health probe.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Layer, TestClock } from "effect"
+import { Duration, Effect, Exit, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { AppConfig } from "../src/services/AppConfig.ts"
-import { EmbeddedStore } from "../src/services/EmbeddedStore.ts"
-import { Store } from "../src/services/Store.ts"
-import { putMessage as put, testConfig } from "./support/pipeline.ts"
+import { openEmbeddedStore, putMessage as put } from "./support/pipeline.ts"
 import { fillDisk, freeDisk } from "./support/diskFull.ts"
 import { heldIn, leftoversIn } from "./support/spool.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 
 const tempDir = scopedTempDir("failmail-spool-")
 
-const openSpool = (messageStore: string) =>
-  Effect.map(
-    Layer.build(EmbeddedStore.pipe(Layer.provide(AppConfig.layer(testConfig(path.dirname(messageStore), { messageStore }))))),
-    (context) => Context.get(context, Store)
-  )
-
 describe("Embedded store: the spool on disk", () => {
   it.scoped("writes segments 0600 in 0700 directories", () =>
     Effect.gen(function* () {
       const root = yield* tempDir
-      const spool = yield* openSpool(path.join(root, "incoming"))
+      const spool = yield* openEmbeddedStore(path.join(root, "incoming"))
       yield* put(spool, "secret")
       const log = path.join(root, "incoming", "log")
       const segments = fs.readdirSync(log)
@@ -43,7 +34,7 @@ describe("Embedded store: the spool on disk", () => {
       const root = yield* tempDir
       const file = path.join(root, "a-file")
       fs.writeFileSync(file, "not a directory")
-      const exit = yield* Effect.exit(openSpool(path.join(file, "incoming")))
+      const exit = yield* Effect.exit(openEmbeddedStore(path.join(file, "incoming")))
       expect(exit).toMatchObject({ _tag: "Failure" })
       const error = Exit.isFailure(exit) ? exit.cause : undefined
       expect(JSON.stringify(error)).toContain("SpoolError")
@@ -53,7 +44,7 @@ describe("Embedded store: the spool on disk", () => {
   it.scoped("puts that fail on a full disk leave nothing behind, and the next put after it is freed is kept", () =>
     Effect.gen(function* () {
       const root = yield* tempDir
-      const spool = yield* openSpool(root)
+      const spool = yield* openEmbeddedStore(root)
       const kept = yield* put(spool, "before")
       yield* Effect.acquireUseRelease(
         Effect.sync(() => fillDisk()),
@@ -72,7 +63,7 @@ describe("Embedded store: the spool on disk", () => {
   it.scoped("health is probed on disk, so it recovers with the disk and not with the next message", () =>
     Effect.gen(function* () {
       const root = yield* tempDir
-      const spool = yield* openSpool(root)
+      const spool = yield* openEmbeddedStore(root)
       expect(yield* spool.checkHealth).toBe(true)
 
       // Broken: the answer stands for one second, then the probe sees it.

@@ -5,30 +5,22 @@
  * temporary file of an interrupted write ignored.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { AppConfig } from "../src/services/AppConfig.ts"
-import { EmbeddedStore } from "../src/services/EmbeddedStore.ts"
-import { Store } from "../src/services/Store.ts"
-import { testConfig } from "./support/pipeline.ts"
+import { openEmbeddedStore } from "./support/pipeline.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 
 const tempDir = scopedTempDir("failmail-state-")
-
-const storeIn = (dir: string) =>
-  Effect.map(Layer.build(EmbeddedStore.pipe(Layer.provide(AppConfig.layer(testConfig(dir, { messageStore: dir }))))), (context) =>
-    Context.get(context, Store)
-  )
 
 describe("Embedded store: state documents on disk", () => {
   it.scopedLive("each document is one file under state/, read by the next store on the same directory", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const first = yield* storeIn(dir)
+      const first = yield* openEmbeddedStore(dir)
       expect(yield* first.load("budget")).toBeUndefined()
       yield* first.save("budget", () => ({ sends: [1, 2, 3] }))
-      const second = yield* storeIn(dir)
+      const second = yield* openEmbeddedStore(dir)
       expect(yield* second.load("budget")).toEqual({ sends: [1, 2, 3] })
       expect(fs.readdirSync(path.join(dir, "state"))).toEqual(["budget.json"])
     })
@@ -37,7 +29,7 @@ describe("Embedded store: state documents on disk", () => {
   it.scopedLive("a burst of saves is coalesced: the last value wins, and few values are serialized", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const store = yield* storeIn(dir)
+      const store = yield* openEmbeddedStore(dir)
       let serialized = 0
       yield* Effect.forEach(
         Array.from({ length: 50 }, (_, i) => i),
@@ -56,10 +48,10 @@ describe("Embedded store: state documents on disk", () => {
   it.scopedLive("a temporary file left by an interrupted write is removed; the document is the last complete one", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const first = yield* storeIn(dir)
+      const first = yield* openEmbeddedStore(dir)
       yield* first.save("groups", () => ({ v: 1 }))
       fs.writeFileSync(path.join(dir, "state", ".groups.1.1.tmp"), '{"v": 2, "cut')
-      const second = yield* storeIn(dir)
+      const second = yield* openEmbeddedStore(dir)
       expect(yield* second.load("groups")).toEqual({ v: 1 })
       expect(fs.readdirSync(path.join(dir, "state"))).toEqual(["groups.json"])
     })

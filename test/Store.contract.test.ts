@@ -10,12 +10,10 @@ import { Context, Duration, Effect, Exit, Layer, Redacted, type Scope, TestClock
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { StartError } from "../src/domain/Errors.ts"
-import { EmbeddedStore } from "../src/services/EmbeddedStore.ts"
 import * as PostgresStore from "../src/services/PostgresStore.ts"
-import { AppConfig } from "../src/services/AppConfig.ts"
 import { SpoolError, StateError, Store, type StoreShape } from "../src/services/Store.ts"
 import { memorySpool, memoryState, storeInMemory } from "./support/memory.ts"
-import { putMessage as put, rawMessage, testConfig } from "./support/pipeline.ts"
+import { openEmbeddedStore, putMessage as put, rawMessage } from "./support/pipeline.ts"
 import { fillDisk, freeDisk } from "./support/diskFull.ts"
 import { heldIn, leftoversIn } from "./support/spool.ts"
 import { postgresForFile } from "./support/postgresFile.ts"
@@ -37,13 +35,8 @@ interface StoreUnderTest {
 
 const tempDir = scopedTempDir("failmail-store-")
 
-const openOn = (root: string) =>
-  Effect.map(Layer.build(EmbeddedStore.pipe(Layer.provide(AppConfig.layer(testConfig(root, { messageStore: root }))))), (context) =>
-    Context.get(context, Store)
-  )
-
 const embedded: Effect.Effect<StoreUnderTest, never, Scope.Scope> = Effect.map(tempDir, (root) => ({
-  open: openOn(root),
+  open: openEmbeddedStore(root),
   count: Effect.sync(() => heldIn(root).length),
   leftovers: Effect.sync(() => [...leftoversIn(root), ...fs.readdirSync(path.join(root, "state")).filter((name) => name.endsWith(".tmp"))]),
   // A full disk for real: every write that would grow a file fails, through descriptors already open too.

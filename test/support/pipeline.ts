@@ -17,7 +17,8 @@ import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, FiberRef, Laye
 import * as path from "node:path"
 import * as Settings from "../../src/domain/Settings.ts"
 import { core, processServices, type ProcessServices, type Storage } from "../../src/layers/Main.ts"
-import type { AppConfig, RunningConfig } from "../../src/services/AppConfig.ts"
+import { AppConfig, type RunningConfig } from "../../src/services/AppConfig.ts"
+import { EmbeddedStore } from "../../src/services/EmbeddedStore.ts"
 import { Batcher } from "../../src/services/Batcher.ts"
 import { Cluster } from "../../src/services/Cluster.ts"
 import { Expectations } from "../../src/services/Expectations.ts"
@@ -29,7 +30,7 @@ import { Metrics } from "../../src/services/Metrics.ts"
 import { Outbox } from "../../src/services/Outbox.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
 import { Silences } from "../../src/services/Silences.ts"
-import type { Store, StoreShape } from "../../src/services/Store.ts"
+import { Store, type StoreShape } from "../../src/services/Store.ts"
 import {
   maildirInMemory,
   memoryMaildirs,
@@ -348,4 +349,11 @@ export const putMessage = (store: StoreShape, subject: string) =>
       size: rawMessage({ subject }).byteLength
     },
     rawMessage({ subject })
+  )
+
+/** The embedded store on `messageStore`, open until the current scope closes (opening another on it is a restart). */
+export const openEmbeddedStore = (messageStore: string) =>
+  Effect.map(
+    Layer.build(EmbeddedStore.pipe(Layer.provide(AppConfig.layer(testConfig(path.dirname(messageStore), { messageStore }))))),
+    (context) => Context.get(context, Store)
   )
