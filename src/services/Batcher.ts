@@ -244,36 +244,38 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       )
 
     /** A batch waiting for its repeat that a new group joined goes out now: its timer looks again. */
-    const wakeIfNew = (message: Received): Effect.Effect<void> => {
+    const wakeIfNew = (message: Received): Effect.Effect<void> | undefined => {
       const batch = pending.get(message.batchKey)
-      if (batch === undefined || !heldForRepeat.has(batch.serial)) return Effect.void
-      if (memory.classify(message.batchKey, message.groupKey, message.receivedAt) !== "new") return Effect.void
+      if (batch === undefined || !heldForRepeat.has(batch.serial)) return undefined
+      if (memory.classify(message.batchKey, message.groupKey, message.receivedAt) !== "new") return undefined
       return startTimer(batch)
+    }
+
+    /** Places a message no expectation was waiting for (plain code); returns the timer to start or wake, if any. */
+    const placeUnexpected = (message: Received): Effect.Effect<void> | undefined => {
+      const opened = place(message)
+      const joined = pending.get(message.batchKey)
+      if (opened === undefined && joined !== undefined && heldForRepeat.has(joined.serial)) publishGauges()
+      else publishCounts()
+      return opened === undefined ? wakeIfNew(message) : startTimer(opened)
     }
 
     /** Adds a message taken in (once) to its batch, unless an expectation was waiting for it. */
     const addTaken = (message: Received): Effect.Effect<void> =>
-      Effect.flatMap(expected(message), (routine) => {
-        if (routine) return Effect.void
-        const opened = place(message)
-        const joined = pending.get(message.batchKey)
-        if (opened === undefined && joined !== undefined && heldForRepeat.has(joined.serial)) publishGauges()
-        else publishCounts()
-        return opened === undefined ? wakeIfNew(message) : startTimer(opened)
-      })
+      Effect.flatMap(expected(message), (routine) => (routine ? Effect.void : (placeUnexpected(message) ?? Effect.void)))
 
     /**
      * Adds a stored message to its batch: nothing when this replica is not
      * the sender, or took it in already. Only the sender counts it as
      * spooled: a follower's gauges stay 0, so their sum over the replicas is
-     * the cluster's.
+     * the cluster's. Plain code for the SMTP hot path: returns what is left
+     * to run (an expectation to check, a timer to start), if anything.
      */
-    const add = (message: Received): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (role === undefined || !role.arrivals.admit(message.id)) return Effect.void
-        metrics.spooledMessages.inc()
-        return addTaken(message)
-      })
+    const addNow = (message: Received): Effect.Effect<void> | undefined => {
+      if (role === undefined || !role.arrivals.admit(message.id)) return undefined
+      metrics.spooledMessages.inc()
+      return expectations.waiting() ? addTaken(message) : placeUnexpected(message)
+    }
 
     /** A stored message as the Batcher takes it in, keyed again when the keys it was stored with are another configuration's. */
     const receivedOfRecord = (record: SpoolRecord) =>
@@ -390,7 +392,9 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     return {
       /** Adds a stored message to its batch, opening the batch (and its timer) if needed. */
-      add,
+      add: (message: Received): Effect.Effect<void> => Effect.suspend(() => addNow(message) ?? Effect.void),
+      /** The same as plain code (see `addNow` above): what is left to run, if anything. */
+      addNow,
       /** Sends one batch now; false if no such batch is pending. */
       flush: (key: string) =>
         Effect.suspend(() => {

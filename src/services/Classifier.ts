@@ -52,36 +52,48 @@ export class Classifier extends Effect.Service<Classifier>()("failmail/Classifie
         () => ""
       )
 
-    const warn = (problems: ReadonlyArray<string>) =>
+    /** Logs why an expression failed on a message. */
+    const warn = (problems: ReadonlyArray<string>): Effect.Effect<void> =>
       Effect.forEach(problems, (warning) => Effect.logWarning(`${warning}; using key ""`), { discard: true }).pipe(
         LogContext.annotate({ component: "classifier" })
       )
 
-    /** The keys of a decoded message; plain code, so a message costs no fiber steps unless an expression failed. */
-    const classifyView = (view: MessageView, envelope: Envelope): Effect.Effect<Classified> => {
+    /** The keys of a decoded message (plain code). */
+    const classifyView = (view: MessageView, envelope: Envelope): Classified => {
       const problems: Array<string> = []
       const batchKey = keyOf(batchExpr, view, problems)
       const groupKey = keyOf(groupExpr, view, problems)
-      const classified: Classified = {
+      return {
         view,
         keys: { fingerprint, batchKey, groupKey },
         sender: envelope.mailFrom !== "" ? envelope.mailFrom : view.from,
         problems
       }
-      return problems.length === 0 ? Effect.succeed(classified) : Effect.as(warn(problems), classified)
     }
 
     // Most expressions read headers only: then the body is not decoded at intake (the headers are the same either way).
     const needsBody = [config.batchExpr, config.groupExpr].some((source) => /\bbody\b/.test(source))
+    const classifyNow = (raw: Uint8Array, envelope: Envelope): Classified | undefined =>
+      needsBody ? undefined : classifyView(messageView(raw, envelope), envelope)
     const classify = (raw: Uint8Array, envelope: Envelope): Effect.Effect<Classified> =>
-      needsBody
-        ? Effect.flatMap(parser.parse(raw, envelope), (view) => classifyView(view, envelope))
-        : Effect.suspend(() => classifyView(messageView(raw, envelope), envelope))
+      Effect.flatMap(
+        needsBody ? Effect.map(parser.parse(raw, envelope), (view) => classifyView(view, envelope)) : Effect.sync(() => classifyView(messageView(raw, envelope), envelope)),
+        (classified) => (classified.problems.length === 0 ? Effect.succeed(classified) : Effect.as(warn(classified.problems), classified))
+      )
 
     return {
       /** Identifies the current expressions; keys stored with another fingerprint are recomputed. */
       fingerprint,
+      /** Decodes a message and computes its keys, warning about an expression that failed on it. */
       classify,
+      /**
+       * The same at once, as plain code, when the expressions read headers
+       * only; `undefined` when the body must be decoded (then use `classify`).
+       * Its `problems` are the caller's to {@link warn} about.
+       */
+      classifyNow,
+      /** Logs the problems of a {@link classifyNow}. */
+      warn,
       /** Decodes a message without computing keys (for summary bodies). */
       parse: parser.parse
     } as const

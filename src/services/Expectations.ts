@@ -196,7 +196,9 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
       /** Every expectation, in order of creation. */
       list: Effect.sync(() => [...entries.values()].map((entry) => entry.expectation)),
       /** Marks the expectations a message matches as met; true if any did (the message is routine). */
-      observe
+      observe,
+      /** Whether any expectation is kept (plain code: when none is, `observe` has nothing to do). */
+      waiting: (): boolean => entries.size > 0
     } as const
   }).pipe(LogContext.annotate({ component: "expectations" }))
 }) {}

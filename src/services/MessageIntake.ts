@@ -5,18 +5,23 @@
  * relays it unchanged with its original envelope (a copy that cannot be
  * relayed, or is still pending when failmail stops, goes to the fail-dir).
  */
-import { Effect, FiberSet } from "effect"
+import { Cause, Effect, Either, Exit, FiberSet, Runtime } from "effect"
 import * as LogContext from "../domain/LogContext.ts"
 import { type Envelope, receivedOf } from "../domain/Message.ts"
 import { retryPolicy } from "../domain/RelayRetry.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Batcher } from "./Batcher.ts"
-import { Classifier } from "./Classifier.ts"
+import { type Classified, Classifier } from "./Classifier.ts"
 import { History } from "./History.ts"
 import { Maildir } from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
 import { Relay } from "./Relay.ts"
-import { Store, type SpoolError } from "./Store.ts"
+import { SpoolError, Store } from "./Store.ts"
+
+/** Called once a message is stored and batched, or with why it could not be stored. */
+type Done = (error: SpoolError | undefined) => void
+/** Puts an effect in the context of one connection (its log lines name it). */
+type Within = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 
 /** Accepts received messages into the pipeline. */
 export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/MessageIntake", {
@@ -54,39 +59,60 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
         LogContext.annotate({ component: "relay-all" })
       )
 
-    /** What follows the store, off the SMTP answer's path: the `--all-dir` copy and the `--relay-all` relay. */
-    const afterwards = (raw: Uint8Array, envelope: Envelope): Effect.Effect<void> =>
-      config.allDir === "" && !config.relayAll
-        ? Effect.void
-        : Effect.gen(function* () {
-            if (config.allDir !== "") yield* FiberSet.run(background, archive(raw))
-            if (config.relayAll) yield* FiberSet.run(background, passThrough(raw, envelope))
-          })
+    const runInBackground = yield* FiberSet.runtime(background)()
+    const runtime = yield* Effect.runtime<never>()
+    const clock = yield* Effect.clock
 
-    /** Stores a message and adds it to its batch; fails only when it could not be stored. */
-    const accept = (raw: Uint8Array, envelope: Envelope): Effect.Effect<void, SpoolError> =>
-      classifier.classify(raw, envelope).pipe(
-        Effect.flatMap((classified) =>
-          store.put(
-            {
-              envelope,
-              keys: classified.keys,
-              subject: classified.view.subject,
-              sender: classified.sender,
-              size: raw.byteLength
-            },
-            raw
-          )
-        ),
-        Effect.flatMap((record) => {
+    /** What follows the store, off the SMTP answer's path: the `--all-dir` copy and the `--relay-all` relay. */
+    const afterwards = (raw: Uint8Array, envelope: Envelope) => {
+      if (config.allDir !== "") runInBackground(archive(raw))
+      if (config.relayAll) runInBackground(passThrough(raw, envelope))
+    }
+
+    /** Stores a classified message and adds it to its batch; `done` gets why it could not be stored, if it could not. */
+    const storeAndBatch = (raw: Uint8Array, envelope: Envelope, classified: Classified, within: Within, done: Done) =>
+      store.putNow(
+        { envelope, keys: classified.keys, subject: classified.view.subject, sender: classified.sender, size: raw.byteLength },
+        raw,
+        clock.unsafeCurrentTimeMillis(),
+        (outcome) => {
+          if (Either.isLeft(outcome)) return done(outcome.left)
+          const record = outcome.right
           metrics.messagesReceived.inc()
           metrics.bytesReceived.inc(raw.byteLength)
           history.received(record.receivedAt)
-          return batcher.add(receivedOf(record))
-        }),
-        Effect.zipRight(afterwards(raw, envelope))
+          afterwards(raw, envelope)
+          const rest = batcher.addNow(receivedOf(record))
+          if (rest === undefined) return done(undefined)
+          Runtime.runCallback(runtime)(within(rest), { onExit: () => done(undefined) })
+        }
       )
 
-    return { accept } as const
+    /**
+     * Accepts a message as plain code (the SMTP hot path: no fiber per
+     * message when its keys need no decoded body and its batch is open):
+     * it is classified, stored and added to its batch, then `done` is
+     * called, with why it could not be stored if it could not.
+     */
+    const acceptNow = (raw: Uint8Array, envelope: Envelope, connection: string | undefined, done: Done): void => {
+      const within: Within = connection === undefined ? (effect) => effect : LogContext.annotate({ connection })
+      const classified = classifier.classifyNow(raw, envelope)
+      if (classified !== undefined) {
+        if (classified.problems.length > 0) Runtime.runFork(runtime)(within(classifier.warn(classified.problems)))
+        return storeAndBatch(raw, envelope, classified, within, done)
+      }
+      Runtime.runCallback(runtime)(within(classifier.classify(raw, envelope)), {
+        onExit: (exit) =>
+          Exit.isSuccess(exit)
+            ? storeAndBatch(raw, envelope, exit.value, within, done)
+            : done(new SpoolError({ operation: "classify", cause: Cause.squash(exit.cause) }))
+      })
+    }
+
+    /** {@link acceptNow} as an effect: fails only when the message could not be stored. */
+    const accept = (raw: Uint8Array, envelope: Envelope): Effect.Effect<void, SpoolError> =>
+      Effect.async((resume) => acceptNow(raw, envelope, undefined, (error) => resume(error === undefined ? Effect.void : Effect.fail(error))))
+
+    return { accept, acceptNow } as const
   })
 }) {}

@@ -21,14 +21,14 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Chunk, Clock, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Redacted, Schedule } from "effect"
+import { Chunk, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Redacted, Schedule } from "effect"
 import * as crypto from "node:crypto"
 import { StartError } from "../domain/Errors.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import { isSpoolId } from "../domain/Message.ts"
 import * as Schema from "./postgres/Schema.ts"
 import { makeWriter } from "./StateStore.ts"
-import { HEALTH_TTL, missing, SpoolError, type SpoolRecord, StateError, Store } from "./Store.ts"
+import { HEALTH_TTL, missing, type NewRecord, putNowOf, putOf, SpoolError, type SpoolRecord, StateError, Store } from "./Store.ts"
 
 /** Rows one INSERT takes at most, and the bytes of raw messages it carries at most (one message may exceed it alone). */
 const MAX_ROWS = 256
@@ -188,9 +188,8 @@ const make = Effect.gen(function* () {
       return yield* Deferred.await(done)
     })
 
-  const put = (fields: Omit<SpoolRecord, "id" | "receivedAt">, raw: Uint8Array): Effect.Effect<SpoolRecord, SpoolError> =>
+  const putAt = (fields: NewRecord, raw: Uint8Array, receivedAt: number): Effect.Effect<SpoolRecord, SpoolError> =>
     Effect.gen(function* () {
-      const receivedAt = yield* Clock.currentTimeMillis
       const id = `${receivedAt.toString().padStart(14, "0")}-${replicaId}-${(++counter).toString().padStart(8, "0")}`
       const record: SpoolRecord = { id, receivedAt, ...fields }
       yield* store(record, raw).pipe(Effect.tapError(() => Effect.sync(() => unwanted.add(id))))
@@ -283,7 +282,8 @@ const make = Effect.gen(function* () {
       catch: (cause) => new StateError({ operation: `write ${name}`, cause })
     })
 
-  return Store.of({ put, restore, remove, readRaw, recover, checkHealth, load, save })
+  const putNow = putNowOf(yield* Effect.runtime<never>(), putAt)
+  return Store.of({ put: putOf(putNow), putNow, restore, remove, readRaw, recover, checkHealth, load, save })
 })
 
 /** The database connection of `url`: a pool that reconnects by itself. */

@@ -9,7 +9,7 @@
  * scope stops accepting at once, closes idle sessions (421) and gives
  * sessions with a message under way `--shutdown-timeout` to finish it.
  */
-import { Clock, Duration, Effect, Exit, FiberSet, Runtime } from "effect"
+import { Cause, Clock, Duration, Effect, Runtime } from "effect"
 import * as fs from "node:fs/promises"
 import * as util from "node:util"
 import { SMTPServer, type SMTPServerOptions } from "smtp-server"
@@ -94,7 +94,6 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
     const metrics = yield* Metrics
     const history = yield* History
     const runtime = yield* Effect.runtime<never>()
-    const runFork = yield* FiberSet.makeRuntime<never>()
     const tls = yield* readTls(config)
     const target = yield* listenTarget(config)
     const rewrite = Rewrite.makeRule(config.rewriteSrc, config.rewriteDest)
@@ -185,11 +184,10 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
           }
           // A message that came in one piece is stored as it is, without a copy.
           const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
-          const stored = intake.accept(raw, envelope).pipe(LogContext.annotate({ connection: session.id }))
-          runFork(stored).addObserver((exit) => {
-            if (Exit.isSuccess(exit)) return callback(null, "Ok: stored")
+          intake.acceptNow(raw, envelope, session.id, (error) => {
+            if (error === undefined) return callback(null, "Ok: stored")
             reject("spool")
-            log(Effect.logError("cannot store message; answered 451", exit.cause), session.id)
+            log(Effect.logError("cannot store message; answered 451", Cause.fail(error)), session.id)
             callback(reply(451, "Temporary failure: cannot store the message, try again later"))
           })
         })

@@ -6,14 +6,14 @@
  * the SMTP 250 that follows it is a promise kept across a crash; a removal
  * is durable once it resolves.
  */
-import { Clock, Effect, Runtime, type Scope } from "effect"
+import { Effect, Either, Runtime, type Scope } from "effect"
 import * as path from "node:path"
 import * as LogContext from "../domain/LogContext.ts"
 import { isSpoolId } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { removeQuietly, writeDurably } from "./DurableFile.ts"
 import { logDirOf, openLog } from "./MessageLog.ts"
-import { HEALTH_TTL, SpoolError, type SpoolRecord, type StoreShape } from "./Store.ts"
+import { HEALTH_TTL, putOf, SpoolError, type SpoolRecord, type StoreShape } from "./Store.ts"
 
 /**
  * Numbers the messages of this process. Module-wide, not per spool: a reload
@@ -36,7 +36,7 @@ const probeWritable = async (dir: string, name: string): Promise<void> => {
 }
 
 /** The message half of a {@link StoreShape}. */
-export type MessageStore = Pick<StoreShape, "put" | "restore" | "remove" | "readRaw" | "recover" | "checkHealth">
+export type MessageStore = Pick<StoreShape, "put" | "putNow" | "restore" | "remove" | "readRaw" | "recover" | "checkHealth">
 
 /**
  * Opens the message log under `--message-store` (the message half of the
@@ -63,12 +63,14 @@ export const makeSpool: Effect.Effect<MessageStore, SpoolError, AppConfig | Scop
       catch: (cause) => new SpoolError({ operation: "write", cause })
     })
 
-  const put = (fields: Omit<SpoolRecord, "id" | "receivedAt">, raw: Uint8Array): Effect.Effect<SpoolRecord, SpoolError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (receivedAt) => {
-      const id = `${receivedAt.toString().padStart(14, "0")}-${process.pid}-${(++counter).toString().padStart(8, "0")}`
-      const record: SpoolRecord = { id, receivedAt, ...fields }
-      return Effect.as(write(record, raw), record)
-    })
+  const putNow: StoreShape["putNow"] = (fields, raw, receivedAt, done) => {
+    const id = `${receivedAt.toString().padStart(14, "0")}-${process.pid}-${(++counter).toString().padStart(8, "0")}`
+    const record: SpoolRecord = { id, receivedAt, ...fields }
+    log.append(record, raw).then(
+      () => done(Either.right(record)),
+      (cause: unknown) => done(Either.left(new SpoolError({ operation: "write", cause })))
+    )
+  }
 
   const restore = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
     isSpoolId(record.id)
@@ -96,5 +98,5 @@ export const makeSpool: Effect.Effect<MessageStore, SpoolError, AppConfig | Scop
     HEALTH_TTL
   )
 
-  return { put, restore, remove, readRaw, recover, checkHealth }
+  return { put: putOf(putNow), putNow, restore, remove, readRaw, recover, checkHealth }
 })

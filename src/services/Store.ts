@@ -21,7 +21,7 @@
  * - `save` resolves once the document (or a later value of it) is durable,
  *   and a document read back is one that was saved whole, never a mix.
  */
-import { Context, Data, Duration, type Effect } from "effect"
+import { Cause, Clock, Context, Data, Duration, Effect, Either, Exit, Runtime } from "effect"
 import type { Envelope, Keys } from "../domain/Message.ts"
 
 /** What is stored with each message besides its raw bytes. */
@@ -61,10 +61,23 @@ export const missing = (what: string): Error => Object.assign(new Error(`${what}
 /** How long a health probe's answer stands, so probes hammering `/healthz` cost one store write a second. */
 export const HEALTH_TTL = Duration.seconds(1)
 
+/** What is stored with a new message, besides the id and arrival time the store gives it. */
+export type NewRecord = Omit<SpoolRecord, "id" | "receivedAt">
+
+/** How a put ended: the record stored, or why nothing of it was. */
+export type PutOutcome = Either.Either<SpoolRecord, SpoolError>
+
 /** What every store layer provides (see the module comment for the promises). */
 export interface StoreShape {
   /** Stores a message durably under a new id and the current `Clock` time; resolves only once it is durable. */
-  readonly put: (fields: Omit<SpoolRecord, "id" | "receivedAt">, raw: Uint8Array) => Effect.Effect<SpoolRecord, SpoolError>
+  readonly put: (fields: NewRecord, raw: Uint8Array) => Effect.Effect<SpoolRecord, SpoolError>
+  /**
+   * `put` as plain code, for the SMTP hot path (a message then costs no
+   * fiber): stores the message under a new id and `receivedAt`, and calls
+   * `done` once it is durable or cannot be stored. Each layer's `put` is
+   * this one wrapped ({@link putOf}).
+   */
+  readonly putNow: (fields: NewRecord, raw: Uint8Array, receivedAt: number, done: (outcome: PutOutcome) => void) => void
   /**
    * Stores a message taken in from an older store, under the id and arrival
    * time it brings (see `isSpoolId`); durable once it resolves. Storing an
@@ -91,3 +104,29 @@ export interface StoreShape {
 
 /** The durable store failmail runs on. */
 export class Store extends Context.Tag("failmail/Store")<Store, StoreShape>() {}
+
+/** A layer's `put`, from its `putNow` at the current `Clock` time. */
+export const putOf =
+  (putNow: StoreShape["putNow"]): StoreShape["put"] =>
+  (fields, raw) =>
+    Effect.flatMap(Clock.currentTimeMillis, (receivedAt) =>
+      Effect.async<SpoolRecord, SpoolError>((resume) => putNow(fields, raw, receivedAt, resume))
+    )
+
+/** A layer's `putNow`, for a layer whose put is an effect (`putAt`), run on `runtime`. */
+export const putNowOf =
+  (runtime: Runtime.Runtime<never>, putAt: (fields: NewRecord, raw: Uint8Array, receivedAt: number) => Effect.Effect<SpoolRecord, SpoolError>): StoreShape["putNow"] =>
+  (fields, raw, receivedAt, done) =>
+    Runtime.runCallback(runtime)(putAt(fields, raw, receivedAt), {
+      onExit: (exit) =>
+        done(
+          Exit.isSuccess(exit)
+            ? Either.right(exit.value)
+            : Either.left(
+                Either.match(Cause.failureOrCause(exit.cause), {
+                  onLeft: (error) => error,
+                  onRight: (cause) => new SpoolError({ operation: "write", cause: Cause.squash(cause) })
+                })
+              )
+        )
+    })

@@ -9,11 +9,11 @@
  * cases against both. What they hold is a plain object the test
  * can read, and share between two layers to model a restart.
  */
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Either, Layer } from "effect"
 import * as path from "node:path"
 import { isSpoolId } from "../../src/domain/Message.ts"
 import { Maildir, MaildirError } from "../../src/services/Maildir.ts"
-import { missing, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../../src/services/Store.ts"
+import { missing, putOf, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../../src/services/Store.ts"
 
 /** What an in-memory spool holds; it outlives the layers built on it, as a directory does. */
 export interface MemorySpool {
@@ -79,39 +79,41 @@ export interface MemoryState {
 export const memoryState = (): MemoryState => ({ documents: new Map(), unwritable: false })
 
 /** The message half of a {@link Store} kept in `contents`. */
-const messagesIn = (contents: MemorySpool): Omit<StoreShape, "load" | "save"> => ({
-  put: (fields, raw) =>
-    Effect.gen(function* () {
-      if (contents.unwritable) return yield* new SpoolError({ operation: "write", cause: new Error("unwritable (test)") })
-      const receivedAt = yield* Clock.currentTimeMillis
-      const id = `${receivedAt.toString().padStart(14, "0")}-memory-${(++contents.issued).toString().padStart(8, "0")}`
-      const record: SpoolRecord = { id, receivedAt, ...fields }
-      contents.messages.set(id, { record, raw: Buffer.from(raw) })
-      return record
-    }),
-  restore: (record, raw) =>
-    Effect.suspend(() => {
-      if (contents.unwritable) return Effect.fail(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") }))
-      if (!isSpoolId(record.id)) return Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${record.id}`) }))
-      contents.messages.set(record.id, { record, raw: Buffer.from(raw) })
-      return Effect.void
-    }),
-  remove: (ids) =>
-    Effect.sync(() => {
-      for (const id of ids) contents.messages.delete(id)
-    }),
-  readRaw: (id) =>
-    Effect.suspend(() => {
-      const stored = contents.messages.get(id)
-      return stored === undefined ? Effect.fail(new SpoolError({ operation: `read ${id}`, cause: missing(id) })) : Effect.succeed(stored.raw)
-    }),
-  recover: Effect.sync(() =>
-    [...contents.messages.values()]
-      .map((stored) => stored.record)
-      .sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
-  ),
-  checkHealth: Effect.sync(() => !contents.unwritable)
-})
+const messagesIn = (contents: MemorySpool): Omit<StoreShape, "load" | "save"> => {
+  const putNow: StoreShape["putNow"] = (fields, raw, receivedAt, done) => {
+    if (contents.unwritable) return done(Either.left(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") })))
+    const id = `${receivedAt.toString().padStart(14, "0")}-memory-${(++contents.issued).toString().padStart(8, "0")}`
+    const record: SpoolRecord = { id, receivedAt, ...fields }
+    contents.messages.set(id, { record, raw: Buffer.from(raw) })
+    done(Either.right(record))
+  }
+  return {
+    put: putOf(putNow),
+    putNow,
+    restore: (record, raw) =>
+      Effect.suspend(() => {
+        if (contents.unwritable) return Effect.fail(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") }))
+        if (!isSpoolId(record.id)) return Effect.fail(new SpoolError({ operation: "write", cause: new Error(`invalid id ${record.id}`) }))
+        contents.messages.set(record.id, { record, raw: Buffer.from(raw) })
+        return Effect.void
+      }),
+    remove: (ids) =>
+      Effect.sync(() => {
+        for (const id of ids) contents.messages.delete(id)
+      }),
+    readRaw: (id) =>
+      Effect.suspend(() => {
+        const stored = contents.messages.get(id)
+        return stored === undefined ? Effect.fail(new SpoolError({ operation: `read ${id}`, cause: missing(id) })) : Effect.succeed(stored.raw)
+      }),
+    recover: Effect.sync(() =>
+      [...contents.messages.values()]
+        .map((stored) => stored.record)
+        .sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
+    ),
+    checkHealth: Effect.sync(() => !contents.unwritable)
+  }
+}
 
 /** The state half of a {@link Store} kept in `contents` (saved as JSON text, so what is read back is what a file would give). */
 const documentsIn = (contents: MemoryState): Pick<StoreShape, "load" | "save"> => ({
