@@ -85,7 +85,6 @@ describe("message log", () => {
     const dir = tempDir()
     const first = await open(dir)
     const kept = [await put(first.log, "one"), await put(first.log, "two")]
-    const ends = [fs.statSync(path.join(dir, segmentsOn(dir)[0]!)).size]
     // A group commit of three records, cut by a crash at every point of it.
     const group = ["three", "four", "five"].map((subject) => {
       const raw = rawOf(subject)
@@ -95,22 +94,29 @@ describe("message log", () => {
     await first.log.close()
     const segment = path.join(dir, segmentsOn(dir)[0]!)
     const whole = fs.readFileSync(segment)
-    const recordEnds = [...ends]
-    for (const { record } of group) {
-      const start = recordEnds.at(-1)!
-      const at = whole.indexOf(Buffer.from(`Subject: ${record.subject}`), start)
-      recordEnds.push(at + rawOf(record.subject).byteLength)
-    }
-    for (let cut = ends[0]!; cut <= whole.length; cut += 97) {
-      fs.writeFileSync(segment, whole.subarray(0, cut))
-      const { log, reports } = await open(dir)
-      const expected = [...kept, ...group.filter((_, index) => recordEnds[index + 1]! <= cut).map(({ record }) => record)]
-      expect(await log.records()).toEqual(expected)
-      for (const record of expected) expect((await log.readRaw(record.id)).toString()).toContain(record.subject)
-      // The torn tail is cut off, once: the next open finds nothing to cut.
-      expect(reports.length).toBe(recordEnds.includes(cut) ? 0 : 1)
-      await log.close()
-      expect(fs.statSync(segment).size).toBe(Math.max(...recordEnds.filter((end) => end <= cut)))
+    const endOf = (subject: string, from = 0) => whole.indexOf(Buffer.from(`Subject: ${subject}`), from) + rawOf(subject).byteLength
+    const recordEnds = [endOf("two")]
+    for (const { record } of group) recordEnds.push(endOf(record.subject, recordEnds.at(-1)))
+    // The segment was filled with zeros ahead of its records: a crash leaves it cut short, or its tail zeros.
+    expect(whole.length).toBeGreaterThan(recordEnds.at(-1)!)
+    expect(whole.subarray(recordEnds.at(-1)).every((byte) => byte === 0)).toBe(true)
+    for (let cut = recordEnds[0]!; cut <= recordEnds.at(-1)!; cut += 97) {
+      const zeroed = Buffer.concat([whole.subarray(0, cut), Buffer.alloc(whole.length - cut)])
+      for (const [left, bytes] of [
+        ["cut short", whole.subarray(0, cut)],
+        ["zeros after the cut", zeroed]
+      ] as const) {
+        fs.writeFileSync(segment, bytes)
+        const { log, reports } = await open(dir)
+        const expected = [...kept, ...group.filter((_, index) => recordEnds[index + 1]! <= cut).map(({ record }) => record)]
+        expect(await log.records(), left).toEqual(expected)
+        for (const record of expected) expect((await log.readRaw(record.id)).toString()).toContain(record.subject)
+        // A torn tail is cut off, once: the next open finds nothing to cut. Zeros after whole records are no tear.
+        const torn = !recordEnds.includes(cut)
+        expect(reports.length, left).toBe(torn ? 1 : 0)
+        await log.close()
+        expect(fs.statSync(segment).size, left).toBe(torn ? Math.max(...recordEnds.filter((end) => end <= cut)) : bytes.length)
+      }
     }
   })
 

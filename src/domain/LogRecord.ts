@@ -80,8 +80,15 @@ const headerAt = (bytes: Buffer, offset: number): boolean =>
   bytes.readUInt32LE(offset) === MAGIC &&
   (bytes.readUInt8(offset + 4) === MESSAGE || bytes.readUInt8(offset + 4) === REMOVAL)
 
+/** Whether every byte of `bytes` from `offset` on is zero. */
+const zerosFrom = (bytes: Buffer, offset: number): boolean => {
+  for (let at = offset; at < bytes.length; at++) if (bytes[at] !== 0) return false
+  return true
+}
+
 /**
- * Reads the records of a segment's bytes, in order. A record that is not
+ * Reads the records of a segment's bytes, in order; zeros after the last
+ * record are space filled ahead of it, not records. A record that is not
  * whole ends the segment (a write torn by a crash: nothing after it was
  * acknowledged). One damaged inside (its checksum or metadata wrong) but
  * followed by another record is skipped, so a bad sector costs that record,
@@ -93,6 +100,8 @@ export const decode = (bytes: Buffer): Decoded => {
   let offset = 0
   const stop = (problem: string): Decoded => ({ entries, end: offset, problem: `${problem} at byte ${offset}`, skipped })
   while (offset < bytes.length) {
+    // What follows the last record of a segment written to is zeros, filled ahead of it: not a torn record.
+    if (zerosFrom(bytes, offset)) break
     if (bytes.length - offset < HEADER_BYTES) return stop("a torn record header")
     if (bytes.readUInt32LE(offset) !== MAGIC) return stop("no record")
     const kind = bytes.readUInt8(offset + 4)
