@@ -104,7 +104,7 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
           `(failmail: ${failmailRates.map(int).join(", ")}; ${ctx.sink.label}: ${sinkRates.map(int).join(", ")} msg/s). ` +
           `Ceilings in the same run: the bare listener (smtp-server answering 250 without storing) ${int(bareRate)} msg/s = ` +
           `${fixed(bareRate / sinkRate, 2)} × ${ctx.sink.label}; the disk (${sizes.sessions} writers, each waiting for its own record, ` +
-          `group-committed append + fdatasync to a preallocated file) ${int(disk.rate)} records/s = ${fixed(disk.rate / sinkRate, 2)} × ${ctx.sink.label}.` +
+          `group-committed append with O_DSYNC to a preallocated file) ${int(disk.rate)} records/s = ${fixed(disk.rate / sinkRate, 2)} × ${ctx.sink.label}.` +
           (problems.length > 0 ? ` failmail logged ${problems.length} warnings/errors, first: ${problems[0]}` : "")
       ]
     }

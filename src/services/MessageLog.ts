@@ -7,13 +7,16 @@
  * - A put appends a record (see `domain/LogRecord.ts`: length-prefixed,
  *   checksummed) and resolves once it is on disk. Puts share their syncs
  *   (group commit): every record waiting when a commit starts goes into one
- *   `writev` at the segment's end and one `fdatasync`; records that arrive
- *   while it runs wait for the next. The first record after idle is
- *   committed at once (no timer), and every step runs on libuv's thread
- *   pool: the event loop never waits on a sync. `fdatasync` rather than
- *   O_DSYNC: neither won every measured run, and a separate sync keeps the
- *   write and its durability two steps a failure can be told apart in. A new
- *   segment's directory is synced before anything in it is acknowledged.
+ *   `writev` at the segment's end, on a file opened with O_DSYNC (the write
+ *   returns once it is on stable storage); records that arrive while it runs
+ *   wait for the next. The first record after idle is committed at once (no
+ *   timer), and every step runs on libuv's thread pool: the event loop never
+ *   waits on a sync. Segments are filled with zeros ahead of their records
+ *   (see {@link PREALLOCATE_BYTES}). O_DSYNC rather than a `writev` and an
+ *   `fdatasync`: on zero-filled segments it gave 1.27 times the commits per
+ *   second in every run (5 writers, 12,100-12,900 against 9,500-9,900
+ *   records/s), one trip to the thread pool instead of two. A new segment's
+ *   directory is synced before anything in it is acknowledged.
  * - A removal is a record too, committed the same way, so a removed message
  *   never comes back after a crash (it would be summarized twice). A
  *   removal that cannot be written is kept and retried (every second, and
@@ -63,7 +66,7 @@ const RETRY_MS = 1000
 const IOV_MAX = 1024
 /**
  * How far ahead of its records a segment is filled with zeros. Overwriting
- * blocks already allocated makes `fdatasync` flush data only, not the
+ * blocks already allocated makes a synced write flush data only, not the
  * file's size: measured, 1.6 times the commits per second of an append that
  * grows the file. Only the commit that crosses into new zeros pays for the
  * size change.
@@ -387,7 +390,8 @@ const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<Mess
     }
     const number = nextNumber++
     const segment: Segment = { number, file: path.join(dir, segmentName(number)), size: 0, allocated: 0, live: 0, liveBytes: 0 }
-    const fd = await open(segment.file, fsCallback.constants.O_WRONLY | fsCallback.constants.O_CREAT | fsCallback.constants.O_EXCL, 0o600)
+    const { O_WRONLY, O_CREAT, O_EXCL, O_DSYNC } = fsCallback.constants
+    const fd = await open(segment.file, O_WRONLY | O_CREAT | O_EXCL | O_DSYNC, 0o600)
     try {
       await syncDirectory(dir)
     } catch (error) {
@@ -424,12 +428,12 @@ const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<Mess
       const end = start + total
       if (end > target.segment.allocated) {
         const upTo = end + PREALLOCATE_BYTES
-        if (await preallocate(target.fd, Math.max(end, target.segment.allocated), upTo)) target.segment.allocated = upTo
+        // From the end of the zeros so far: the records then overwrite zeros too, never a hole.
+        if (await preallocate(target.fd, target.segment.allocated, upTo)) target.segment.allocated = upTo
       }
       const { bytesWritten } = await writev(target.fd, chunks.length > IOV_MAX ? [Buffer.concat(chunks)] : chunks, start)
       // A full disk can end a write short without an error: never acknowledge a cut record.
       if (bytesWritten !== total) throw new Error(`short write (${bytesWritten} of ${total} bytes)`)
-      await fdatasync(target.fd)
       target.segment.size = start + total
       let offset = start
       for (const pending of batch) {
