@@ -64,9 +64,9 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
     const clock = yield* Effect.clock
 
     /** What follows the store, off the SMTP answer's path: the `--all-dir` copy and the `--relay-all` relay. */
-    const afterwards = (raw: Uint8Array, envelope: Envelope) => {
-      if (config.allDir !== "") runInBackground(archive(raw))
-      if (config.relayAll) runInBackground(passThrough(raw, envelope))
+    const afterwards = (raw: Uint8Array, envelope: Envelope, within: Within) => {
+      if (config.allDir !== "") runInBackground(within(archive(raw)))
+      if (config.relayAll) runInBackground(within(passThrough(raw, envelope)))
     }
 
     /** Stores a classified message and adds it to its batch; `done` gets why it could not be stored, if it could not. */
@@ -81,7 +81,7 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
           metrics.messagesReceived.inc()
           metrics.bytesReceived.inc(raw.byteLength)
           history.received(record.receivedAt)
-          afterwards(raw, envelope)
+          afterwards(raw, envelope, within)
           const rest = batcher.addNow(receivedOf(record))
           if (rest === undefined) return done(undefined)
           Runtime.runCallback(runtime)(within(rest), { onExit: () => done(undefined) })

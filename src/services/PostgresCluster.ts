@@ -33,6 +33,7 @@ import * as Lease from "../domain/Lease.ts"
 import type { Replica } from "../domain/Replica.ts"
 import { type Claim, type ClaimedPart, Cluster, type ClusterBackend, ClusterError, Fenced, messageIdsOf } from "./Cluster.ts"
 import * as Schema from "./postgres/Schema.ts"
+import { mayBeTaken } from "./PostgresStore.ts"
 import { SpoolError } from "./Store.ts"
 
 /** How many rows behind the last seq seen each look at new arrivals reads again. */
@@ -198,7 +199,7 @@ export const backend: Effect.Effect<ClusterBackend, SqlError | Schema.SchemaTooN
         full ? [] : [after - MARGIN_ROWS]
       )
       const next = rows.reduce((max, row) => Math.max(max, Number(row.seq)), after)
-      const wanted = rows.map((row) => row.id).filter((id) => !taken(id))
+      const wanted = rows.map((row) => row.id).filter((id) => !taken(id) && mayBeTaken(id))
       const records =
         wanted.length === 0
           ? []

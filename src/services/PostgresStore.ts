@@ -57,6 +57,25 @@ const replicaId = crypto.randomBytes(4).toString("hex")
 /** Numbers this process's messages (module-wide, for the reason the embedded spool's counter is). */
 let counter = 0
 
+/**
+ * Rows that must go, and never come back at `recover`: messages already
+ * summarized whose deletion failed (the database unreachable for longer
+ * than the retries of `remove`), and messages whose INSERT failed but may
+ * have been committed all the same (the connection dropped before the
+ * answer): their clients got a 451 and send them again. Deleted every
+ * second until they are gone, and once more when the store closes.
+ */
+const unwanted = new Set<string>()
+/** This process's puts whose INSERT has not answered yet: committed or not, they are not to be taken yet. */
+const inFlight = new Set<string>()
+
+/**
+ * Whether a row may be taken in by the sender following arrivals: not one
+ * this process is still putting (its COMMIT may be visible before the put
+ * is known to have failed) nor one that must go.
+ */
+export const mayBeTaken = (id: string): boolean => !inFlight.has(id) && !unwanted.has(id)
+
 /** Where a store URL points, without its user and password: for the log. */
 const describeUrl = (url: Redacted.Redacted<string>): string => {
   const parsed = new URL(Redacted.value(url))
@@ -167,11 +186,6 @@ const make = Effect.gen(function* () {
     Effect.forkScoped
   )
 
-  // Rows that must go, and never come back at `recover`: messages already summarized whose deletion failed
-  // (the database unreachable for longer than the retries of `remove`), and messages whose INSERT failed
-  // but may have been committed all the same (the connection dropped before the answer): their clients got
-  // a 451 and send them again. Deleted every second until they are gone, and once more when the store closes.
-  const unwanted = new Set<string>()
   const deleteRows = (ids: ReadonlyArray<string>) =>
     sql.unsafe(`DELETE FROM failmail_messages WHERE id = ANY($1::text[])`, [ids]).pipe(
       Effect.tap(() => Effect.sync(() => ids.forEach((id) => unwanted.delete(id))))
@@ -192,7 +206,11 @@ const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const id = `${receivedAt.toString().padStart(14, "0")}-${replicaId}-${(++counter).toString().padStart(8, "0")}`
       const record: SpoolRecord = { id, receivedAt, ...fields }
-      yield* store(record, raw).pipe(Effect.tapError(() => Effect.sync(() => unwanted.add(id))))
+      inFlight.add(id)
+      yield* store(record, raw).pipe(
+        Effect.tapError(() => Effect.sync(() => unwanted.add(id))),
+        Effect.ensuring(Effect.sync(() => inFlight.delete(id)))
+      )
       return record
     })
 
