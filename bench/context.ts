@@ -17,7 +17,7 @@ export interface Context {
   /** Starts failmail (with profiling flags when --profile is given). */
   readonly startFailmail: (options: Omit<FailmailOptions, "root" | "nodeArgs">) => Promise<Failmail>
   /** Starts a failmail that holds every message (windows of hours) and would relay to the null sink: the ingest scenarios. */
-  readonly startHolding: (label: string) => Promise<Failmail>
+  readonly startHolding: (label: string, dir?: string) => Promise<Failmail>
   /** How to stop a failmail when done: SIGKILL, or SIGTERM when profiling (so the profile is written). */
   readonly stopHow: "kill" | "term"
   readonly log: (message: string) => void
@@ -50,8 +50,8 @@ export const makeContext = (root: string, options: Options, sizes: Sizes, sink: 
     load: useSource ? runSmtpSource : runNodeLoad,
     loadLabel: useSource ? "smtp-source" : "Node load generator",
     startFailmail,
-    startHolding: (label) =>
-      startFailmail({ label, relayAddr: `127.0.0.1:${sink.port}`, waitPeriod: "1h", maxWait: "2h", logLevel: "info" }),
+    startHolding: (label, dir) =>
+      startFailmail({ label, ...(dir === undefined ? {} : { dir }), relayAddr: `127.0.0.1:${sink.port}`, waitPeriod: "1h", maxWait: "2h", logLevel: "info" }),
     stopHow: profileDir === undefined ? "kill" : "term",
     log: (message) => process.stderr.write(`bench: ${message}\n`)
   }

@@ -5,8 +5,12 @@
  *
  * Two ceilings are measured beside it, in the same run: the pinned listener
  * (smtp-server) answering 250 without storing anything, and the disk's
- * cheapest durable write with as many writers as there are clients.
+ * cheapest durable write with as many writers as there are clients. Where
+ * there is a tmpfs (`/dev/shm`), failmail is also run with its spool there:
+ * every step of its own, without the disk's latency, which tells the CPU
+ * failmail spends per message from the time it waits for the disk.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { measureDisk, startBareListener } from "./ceilings.ts"
 import type { Context } from "./context.ts"
@@ -25,6 +29,8 @@ interface Spec {
 export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
   const { sizes } = ctx
   const failmail = await ctx.startHolding(`s${spec.id}`)
+  const shm = fs.existsSync("/dev/shm") ? fs.mkdtempSync(path.join("/dev/shm", "failmail-bench-")) : undefined
+  const onTmpfs = shm === undefined ? undefined : await ctx.startHolding(`s${spec.id}-tmpfs`, shm)
   try {
     const load = (port: number, messages: number) =>
       ctx.load({
@@ -39,9 +45,11 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
     const warmup = Math.max(20, Math.round(spec.messages / 10))
     await load(ctx.sink.port, warmup)
     await load(failmail.port, warmup)
+    if (onTmpfs !== undefined) await load(onTmpfs.port, warmup)
     let spooled = warmup
+    let spooledOnTmpfs = warmup
     const bare = await startBareListener(ctx.root)
-    const rates = { sink: [] as Array<number>, bare: [] as Array<number>, failmail: [] as Array<number> }
+    const rates = { sink: [] as Array<number>, bare: [] as Array<number>, failmail: [] as Array<number>, tmpfs: [] as Array<number> }
     try {
       await load(bare.port, warmup)
       const measure = {
@@ -52,16 +60,24 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
           spooled += spec.messages
           await failmail.expectSpooled(spooled)
           return (spec.messages / ms) * 1000
+        },
+        tmpfs: async () => {
+          if (onTmpfs === undefined) return Number.NaN
+          const ms = await load(onTmpfs.port, spec.messages)
+          spooledOnTmpfs += spec.messages
+          await onTmpfs.expectSpooled(spooledOnTmpfs)
+          return (spec.messages / ms) * 1000
         }
       }
-      const order = ["sink", "bare", "failmail"] as const
+      const labels = { sink: ctx.sink.label, bare: bare.label, failmail: "failmail", tmpfs: "failmail, spool on tmpfs" }
+      const order = onTmpfs === undefined ? (["sink", "bare", "failmail"] as const) : (["sink", "bare", "failmail", "tmpfs"] as const)
       for (let round = 0; round < sizes.rounds; round++) {
         // Rotate who goes first, so a drift in the machine's load hits all alike.
         for (let i = 0; i < order.length; i++) {
           const who = order[(round + i) % order.length] as (typeof order)[number]
           const rate = await measure[who]()
           rates[who].push(rate)
-          ctx.log(`  ${spec.id}: round ${round + 1}: ${who === "sink" ? ctx.sink.label : who === "bare" ? bare.label : "failmail"} ${int(rate)} msg/s`)
+          ctx.log(`  ${spec.id}: round ${round + 1}: ${labels[who]} ${int(rate)} msg/s`)
         }
       }
     } finally {
@@ -72,6 +88,7 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
     const failmailRates = rates.failmail
     const sinkRates = rates.sink
     const bareRate = median(rates.bare)
+    const tmpfsRate = onTmpfs === undefined ? undefined : median(rates.tmpfs)
     const failmailRate = median(failmailRates)
     const sinkRate = median(sinkRates)
     const ratio = failmailRate / sinkRate
@@ -83,7 +100,8 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
       scenario: spec.scenario,
       figure:
         `${int(failmailRate)} msg/s = ${fixed(ratio, 2)} × ${ctx.sink.label} (${int(sinkRate)} msg/s); ` +
-        `ceilings: listener ${fixed(bareRate / sinkRate, 2)} ×, disk ${fixed(disk.rate / sinkRate, 2)} ×`,
+        `ceilings: listener ${fixed(bareRate / sinkRate, 2)} ×, disk ${fixed(disk.rate / sinkRate, 2)} ×` +
+        (tmpfsRate === undefined ? "" : `; failmail without the disk ${fixed(tmpfsRate / sinkRate, 2)} ×`),
       target: `≥ ${spec.target.ratio} × the ${spec.target.of} (${fixed((spec.target.ratio * reference) / sinkRate, 2)} × ${ctx.sink.label})`,
       pass: failmailRate >= spec.target.ratio * reference,
       values: {
@@ -94,6 +112,7 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
         bareRatio: bareRate / sinkRate,
         diskRate: disk.rate,
         diskRatio: disk.rate / sinkRate,
+        ...(tmpfsRate === undefined ? {} : { tmpfsRate, tmpfsRatio: tmpfsRate / sinkRate }),
         messages: spec.messages,
         rounds: sizes.rounds,
         ...(memory === undefined ? {} : { rssKb: memory.rssKb })
@@ -105,10 +124,15 @@ export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
           `Ceilings in the same run: the bare listener (smtp-server answering 250 without storing) ${int(bareRate)} msg/s = ` +
           `${fixed(bareRate / sinkRate, 2)} × ${ctx.sink.label}; the disk (${sizes.sessions} writers, each waiting for its own record, ` +
           `group-committed append with O_DSYNC to a preallocated file) ${int(disk.rate)} records/s = ${fixed(disk.rate / sinkRate, 2)} × ${ctx.sink.label}.` +
+          (tmpfsRate === undefined
+            ? ""
+            : ` failmail with its spool on tmpfs (its own CPU per message, no disk latency): ${rates.tmpfs.map(int).join(", ")} msg/s, ` +
+              `median ${int(tmpfsRate)} = ${fixed(tmpfsRate / bareRate, 2)} × the listener.`) +
           (problems.length > 0 ? ` failmail logged ${problems.length} warnings/errors, first: ${problems[0]}` : "")
       ]
     }
   } finally {
     await failmail.dispose(ctx.stopHow)
+    await onTmpfs?.dispose(ctx.stopHow)
   }
 }
