@@ -16,7 +16,7 @@ import { History } from "./History.ts"
 import { Maildir } from "./Maildir.ts"
 import { Metrics } from "./Metrics.ts"
 import { Relay } from "./Relay.ts"
-import { SpoolError, Store } from "./Store.ts"
+import { SpoolError, type SpoolRecord, Store } from "./Store.ts"
 
 /** Called once a message is stored and batched, or with why it could not be stored. */
 type Done = (error: SpoolError | undefined) => void
@@ -69,6 +69,24 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
       if (config.relayAll) runInBackground(within(passThrough(raw, envelope)))
     }
 
+    /**
+     * Adds a stored message to its batch (plain code); returns what is left
+     * to run. A failure here is a bug: it is logged, and the message, durable
+     * already, is batched at the next start.
+     */
+    const batch = (record: SpoolRecord, raw: Uint8Array, within: Within): Effect.Effect<void> | undefined => {
+      try {
+        metrics.messagesReceived.inc()
+        metrics.bytesReceived.inc(raw.byteLength)
+        history.received(record.receivedAt)
+        afterwards(raw, record.envelope, within)
+        return batcher.addNow(receivedOf(record))
+      } catch (defect) {
+        const line = `message ${record.id} is stored but could not be batched; it is summarized after a restart`
+        return Effect.logError(line, Cause.die(defect))
+      }
+    }
+
     /** Stores a classified message and adds it to its batch; `done` gets why it could not be stored, if it could not. */
     const storeAndBatch = (raw: Uint8Array, envelope: Envelope, classified: Classified, within: Within, done: Done) =>
       store.putNow(
@@ -77,16 +95,22 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
         clock.unsafeCurrentTimeMillis(),
         (outcome) => {
           if (Either.isLeft(outcome)) return done(outcome.left)
-          const record = outcome.right
-          metrics.messagesReceived.inc()
-          metrics.bytesReceived.inc(raw.byteLength)
-          history.received(record.receivedAt)
-          afterwards(raw, envelope, within)
-          const rest = batcher.addNow(receivedOf(record))
+          const rest = batch(outcome.right, raw, within)
           if (rest === undefined) return done(undefined)
           Runtime.runCallback(runtime)(within(rest), { onExit: () => done(undefined) })
         }
       )
+
+    /** The keys of a message at once, or `undefined` when its body must be decoded first; a failure is a {@link SpoolError}. */
+    const classifyNow = (raw: Uint8Array, envelope: Envelope, within: Within): Classified | undefined | SpoolError => {
+      try {
+        const classified = classifier.classifyNow(raw, envelope)
+        if (classified !== undefined && classified.problems.length > 0) Runtime.runFork(runtime)(within(classifier.warn(classified.problems)))
+        return classified
+      } catch (defect) {
+        return new SpoolError({ operation: "classify", cause: defect })
+      }
+    }
 
     /**
      * Accepts a message as plain code (the SMTP hot path: no fiber per
@@ -96,11 +120,9 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
      */
     const acceptNow = (raw: Uint8Array, envelope: Envelope, connection: string | undefined, done: Done): void => {
       const within: Within = connection === undefined ? (effect) => effect : LogContext.annotate({ connection })
-      const classified = classifier.classifyNow(raw, envelope)
-      if (classified !== undefined) {
-        if (classified.problems.length > 0) Runtime.runFork(runtime)(within(classifier.warn(classified.problems)))
-        return storeAndBatch(raw, envelope, classified, within, done)
-      }
+      const classified = classifyNow(raw, envelope, within)
+      if (classified instanceof SpoolError) return done(classified)
+      if (classified !== undefined) return storeAndBatch(raw, envelope, classified, within, done)
       Runtime.runCallback(runtime)(within(classifier.classify(raw, envelope)), {
         onExit: (exit) =>
           Exit.isSuccess(exit)

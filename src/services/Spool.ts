@@ -66,10 +66,14 @@ export const makeSpool: Effect.Effect<MessageStore, SpoolError, AppConfig | Scop
   const putNow: StoreShape["putNow"] = (fields, raw, receivedAt, done) => {
     const id = `${receivedAt.toString().padStart(14, "0")}-${process.pid}-${(++counter).toString().padStart(8, "0")}`
     const record: SpoolRecord = { id, receivedAt, ...fields }
-    log.append(record, raw).then(
-      () => done(Either.right(record)),
-      (cause: unknown) => done(Either.left(new SpoolError({ operation: "write", cause })))
-    )
+    log
+      .append(record, raw)
+      .then(
+        () => done(Either.right(record)),
+        (cause: unknown) => done(Either.left(new SpoolError({ operation: "write", cause })))
+      )
+      // What `done` throws is a bug of its caller: logged, never an unhandled rejection that would stop failmail.
+      .catch((defect: unknown) => report(`answering a put failed: ${defect instanceof Error ? (defect.stack ?? defect.message) : String(defect)}`))
   }
 
   const restore = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
