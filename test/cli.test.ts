@@ -327,6 +327,20 @@ describe("running", () => {
   // The log line that says the daemon is up (its wording has been "failmail starting" and "failmail ready").
   const started = /failmail (starting|ready)/
 
+  it.each([
+    ["under a regular file", () => (write("a-file", ""), path.join(inDir("a-file"), "incoming")), /ENOTDIR/],
+    // Node's own recursive mkdir loops for ever here, where a parent exists but refuses any child.
+    ["under procfs", () => "/proc/failmail-nope/incoming", /ENOENT/]
+  ])("a --message-store that cannot be made (%s) stops the start: exit 1, one line naming it, no stack trace", (_, store, reason) => {
+    const messageStore = store()
+    const result = failmail(["--bind-addr=127.0.0.1:0", "--bind-http=", `--message-store=${messageStore}`, `--fail-dir=${inDir("ms-failed")}`, "--relay-addr=debug"])
+    expect(result.status, result.stderr).toBe(1)
+    const lines = result.stderr.trim().split("\n").filter((line) => line.startsWith("failmail: "))
+    expect(lines).toEqual([expect.stringContaining(`failmail: message-store ${messageStore}: `)])
+    expect(lines[0]).toMatch(reason)
+    expect(result.stderr).not.toMatch(/\n\s+at /)
+  })
+
   it("starts with the Go failmail's config file, warns about deprecated settings, and exits 0 on SIGTERM", async () => {
     const child = spawn(
       process.execPath,

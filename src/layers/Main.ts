@@ -8,7 +8,7 @@
  */
 import { Effect, Layer } from "effect"
 import * as Configuration from "../domain/Configuration.ts"
-import type { StartError } from "../domain/Errors.ts"
+import { StartError } from "../domain/Errors.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import * as Secrets from "../domain/Secrets.ts"
 import { AppConfig, type RunningConfig } from "../services/AppConfig.ts"
@@ -50,7 +50,9 @@ export const storage: Layer.Layer<Storage, SpoolError | StateError | StartError,
       Secrets.isSet(config.store)
         ? // Loaded only when used: the PostgreSQL client costs memory a failmail on the embedded store does not need.
           Effect.promise(() => import("../services/PostgresStore.ts")).pipe(Effect.map((postgres) => postgres.layerOf(config.store)))
-        : Effect.succeed(EmbeddedStore)
+        : Effect.succeed(
+            EmbeddedStore.pipe(Layer.mapError((error) => new StartError({ message: `message-store ${config.messageStore}: ${error.message}` })))
+          )
     )
   ),
   Maildir.Default

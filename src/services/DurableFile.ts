@@ -5,6 +5,7 @@
  * probe; the caller syncs the directory when the rename must survive a crash.
  */
 import * as fsCallback from "node:fs"
+import * as path from "node:path"
 import { promisify } from "node:util"
 
 const open = promisify(fsCallback.open)
@@ -12,6 +13,30 @@ const writev = promisify(fsCallback.writev)
 const close = promisify(fsCallback.close)
 const rename = promisify(fsCallback.rename)
 const unlink = promisify(fsCallback.unlink)
+const mkdir = promisify(fsCallback.mkdir)
+const stat = promisify(fsCallback.stat)
+
+const codeOf = (error: unknown) => (error as NodeJS.ErrnoException).code
+
+/**
+ * `mkdir -p`: makes `dir` and its missing parents. Unlike Node 20's
+ * recursive `mkdir`, which loops for ever where a parent exists but refuses
+ * any child (procfs), it fails with the error of the first directory that
+ * cannot be made.
+ */
+export const makeDirectories = async (dir: string, mode = 0o700): Promise<void> => {
+  try {
+    return await mkdir(dir, { mode })
+  } catch (error) {
+    if (codeOf(error) === "EEXIST" && (await stat(dir)).isDirectory()) return
+    const parent = path.dirname(dir)
+    if (codeOf(error) !== "ENOENT" || parent === dir) throw error
+  }
+  await makeDirectories(path.dirname(dir), mode)
+  await mkdir(dir, { mode }).catch((error: unknown) => {
+    if (codeOf(error) !== "EEXIST") throw error
+  })
+}
 
 /** A new file, written with O_DSYNC. */
 const CREATE_DURABLE =

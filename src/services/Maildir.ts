@@ -10,6 +10,7 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { uniqueName } from "../domain/MaildirName.ts"
+import { makeDirectories } from "./DurableFile.ts"
 
 /** A maildir could not be written. */
 export class MaildirError extends Data.TaggedError("MaildirError")<{ readonly dir: string; readonly cause: unknown }> {
@@ -21,7 +22,7 @@ export class MaildirError extends Data.TaggedError("MaildirError")<{ readonly di
 let counter = 0
 
 const ensureDirs = (dir: string) =>
-  Promise.all(["tmp", "new", "cur"].map((sub) => fs.mkdir(path.join(dir, sub), { recursive: true, mode: 0o700 })))
+  Promise.all(["tmp", "new", "cur"].map((sub) => makeDirectories(path.join(dir, sub))))
 
 /** Writes one message into the maildir at `dir`; returns the path of the new file. */
 const deliver = (dir: string, message: Uint8Array): Effect.Effect<string, MaildirError> =>

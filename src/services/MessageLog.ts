@@ -44,6 +44,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import * as LogRecord from "../domain/LogRecord.ts"
+import { makeDirectories } from "./DurableFile.ts"
 import { missing, type SpoolRecord } from "./Store.ts"
 
 const open = promisify(fsCallback.open)
@@ -361,7 +362,7 @@ export interface MessageLog {
 /** An open log with everything it needs between commits. */
 const start = async (dir: string, options: LogOptions): Promise<{ log: Omit<MessageLog, "close">; shutdown: () => Promise<void> }> => {
   const segmentBytes = options.segmentBytes ?? SEGMENT_BYTES
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 })
+  await makeDirectories(dir)
   const { index, segments, cuts, skipped } = await replay(dir)
   for (const line of skipped) options.report(`${line}: what it held is lost, the records after it are kept`)
   for (const { segment, bytes, problem } of cuts) {

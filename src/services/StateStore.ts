@@ -25,7 +25,7 @@ import * as fsCallback from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { AppConfig } from "./AppConfig.ts"
-import { writeDurably } from "./DurableFile.ts"
+import { makeDirectories, writeDurably } from "./DurableFile.ts"
 import { StateError, type StoreShape } from "./Store.ts"
 
 const NAME = /^[a-z][a-z0-9-]*$/
@@ -85,7 +85,7 @@ export const makeStateDocuments: Effect.Effect<StateDocuments, StateError, AppCo
   const config = yield* AppConfig
   const dir = path.join(path.resolve(config.messageStore), "state")
   yield* Effect.tryPromise({
-    try: () => fs.mkdir(dir, { recursive: true, mode: 0o700 }),
+    try: () => makeDirectories(dir),
     catch: (cause) => new StateError({ operation: `open ${dir}`, cause })
   })
   const writers = new Map<string, (value: () => unknown) => Promise<void>>()
