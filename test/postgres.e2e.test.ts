@@ -108,6 +108,63 @@ describe("failmail on PostgreSQL", () => {
     }
   }, 60_000)
 
+  it("switching from the embedded store with mail pending: its messages and state documents go into the database, none lost", async () => {
+    const upstream = await startUpstream()
+    try {
+      // A failmail on the embedded store holds two messages and a silence when it is killed (no last flush).
+      const embeddedDir = tempDir()
+      const embeddedStore = path.join(embeddedDir, "spool")
+      const embedded = launch(
+        [
+          "--bind-addr=127.0.0.1:0",
+          "--bind-http=127.0.0.1:0",
+          `--relay-addr=${upstream.address}`,
+          `--message-store=${embeddedStore}`,
+          `--fail-dir=${path.join(embeddedDir, "failed")}`,
+          "--wait-period=1h",
+          "--max-wait=1h"
+        ],
+        embeddedDir
+      )
+      await ready(embedded)
+      const transport = transportTo(embedded)
+      for (const subject of ["disk full on db1", "cron failed"]) {
+        await transport.sendMail({ from: "app@example.org", to: "ops@example.com", subject, text: subject })
+      }
+      transport.close()
+      const created = await fetch(`http://127.0.0.1:${httpPortOf(embedded)}/api/silences`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ match: { subject: "^nothing like this$" }, for: "2h", comment: "kept across the switch", author: "ann" })
+      })
+      expect(created.status).toBe(201)
+      embedded.process.kill("SIGKILL")
+      await embedded.exited
+      expect(fs.readdirSync(path.join(embeddedStore, "log")).length).toBeGreaterThan(0)
+
+      // The same --message-store, now with --store: both messages are summarized from the database, the silence is there.
+      const { child, database, messageStore } = await startDaemon(
+        upstream,
+        ["--wait-period=100ms", "--max-wait=200ms", "--bind-http=127.0.0.1:0"],
+        (messageStore) => fs.cpSync(embeddedStore, messageStore, { recursive: true })
+      )
+      expect(child.output()).toContain("took in 2 messages from the embedded store's log")
+      expect(child.output()).toContain("took in the state document silences")
+      await eventually("both messages summarized", async () => (await summaryTexts(upstream)).join("\n").includes("cron failed"), 20_000)
+      const summarized = (await summaryTexts(upstream)).join("\n")
+      for (const subject of ["disk full on db1", "cron failed"]) expect(summarized).toContain(subject)
+      await eventually("no rows left", async () => (await messagesIn(database)) === 0)
+      expect(fs.existsSync(path.join(messageStore, "log"))).toBe(false)
+      expect(fs.existsSync(path.join(messageStore, "state", "silences.json"))).toBe(false)
+      const silences = (await (await fetch(`http://127.0.0.1:${httpPortOf(child)}/api/silences`)).json()) as Array<{ comment: string }>
+      expect(silences.map((silence) => silence.comment)).toEqual(["kept across the switch"])
+      child.process.kill("SIGTERM")
+      expect(await child.exited).toBe(0)
+    } finally {
+      await upstream.close()
+    }
+  }, 60_000)
+
   it("answers 451 while the database is down, resumes by itself, and loses no acknowledged message", async () => {
     const upstream = await startUpstream()
     try {

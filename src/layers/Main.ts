@@ -119,10 +119,10 @@ export const core = <E1, E2, E3 = never>(
     Layer.provideMerge(Dispatcher.Default),
     // Below the Dispatcher: the history is read before the first summary and saved after the last.
     Layer.provideMerge(Layer.merge(GroupMemory.Default, HistoryDocument)),
-    // Before the Batcher recovers the spool: what an older store left is in it by then.
-    Layer.provideMerge(StoreImport.layer),
     Layer.provideMerge(Renderer.Default),
     Layer.provideMerge(SilenceLinks.Default),
+    // Before the Batcher recovers the spool and before any state document is read: what an older store left is in by then.
+    Layer.provideMerge(StoreImport.layer),
     Layer.provideMerge(cluster),
     Layer.provideMerge(
       Layer.mergeAll(

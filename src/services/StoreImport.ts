@@ -13,6 +13,13 @@
  *   with its original arrival time, durably, and only then are its two
  *   files removed (metadata first), their folders synced at the end.
  *
+ * - With `--store` PostgreSQL, the embedded store a failmail ran on before:
+ *   the messages of its log (`log/`, same ids, metadata and arrival times;
+ *   the log goes once every one is in the database), and its state
+ *   documents (`state/<name>.json`) that the database does not have yet
+ *   (each file goes once saved; one the database has already stays, with a
+ *   warning): switching stores with mail pending loses none of it.
+ *
  * A crash at any point loses nothing and makes no copy: a message is stored
  * under its own id, or one derived from its Go file name, so taking it in again replaces
  * the earlier copy instead of adding one, and a message file left without
@@ -24,9 +31,11 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as LogContext from "../domain/LogContext.ts"
 import { isSpoolId } from "../domain/Message.ts"
+import * as Secrets from "../domain/Secrets.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { Classifier } from "./Classifier.ts"
 import * as MailSource from "./MailSource.ts"
+import { logDirOf, readLog } from "./MessageLog.ts"
 import * as PreviousSpool from "./PreviousSpool.ts"
 import { Store, type SpoolRecord } from "./Store.ts"
 
@@ -169,10 +178,64 @@ export const importPreviousSpool: Effect.Effect<number, never, Store | AppConfig
   return imported
 }).pipe(LogContext.annotate({ component: "store-import" }))
 
+/** The messages of an embedded store's log into the store in use; whether the log could go (all of them are in). */
+const importLog = (root: string, store: Store["Type"]) =>
+  Effect.gen(function* () {
+    const dir = logDirOf(root)
+    const exists = yield* Effect.promise(() => fs.stat(dir).then((stats) => stats.isDirectory(), () => false))
+    if (!exists) return
+    const contents = yield* Effect.either(Effect.tryPromise(() => readLog(dir)))
+    if (contents._tag === "Left") return yield* Effect.logError(`the embedded store's log in ${dir} cannot be read (taken in at the next start): ${reason(contents.left.error)}`)
+    for (const line of contents.right.torn) yield* Effect.logWarning(`${line} (never acknowledged: not taken in)`)
+    const takeIn = ({ record, load }: (typeof contents.right.messages)[number]) =>
+      Effect.tryPromise({ try: load, catch: reason }).pipe(
+        Effect.flatMap((raw) => Effect.mapError(store.restore(record, raw), (error) => error.message)),
+        Effect.as(true),
+        Effect.catchAll((error) => Effect.logError(`message ${record.id} stays in ${dir} (taken in at the next start): ${error}`).pipe(Effect.as(false)))
+      )
+    const taken = yield* Effect.forEach(contents.right.messages, takeIn, { concurrency: CONCURRENCY })
+    if (taken.some((ok) => !ok)) return
+    yield* Effect.tryPromise(() => fs.rm(dir, { recursive: true, force: true })).pipe(
+      Effect.zipRight(syncFolder(root)),
+      Effect.catchAll((error) => Effect.logWarning(`cannot remove ${dir} (its messages are in the database; taking them in again makes no copy): ${reason(error)}`))
+    )
+    if (taken.length > 0) yield* Effect.logInfo(`took in ${taken.length} messages from the embedded store's log in ${dir}`)
+  })
+
+/** The state documents of an embedded store that the store in use does not have yet. */
+const importDocuments = (root: string, store: Store["Type"]) =>
+  Effect.gen(function* () {
+    const dir = path.join(root, "state")
+    const names = yield* Effect.promise(() => fs.readdir(dir).catch(() => [] as Array<string>))
+    for (const file of names.filter((name) => /^[a-z][a-z0-9-]*\.json$/.test(name))) {
+      const name = file.slice(0, -".json".length)
+      yield* Effect.gen(function* () {
+        const value = yield* Effect.tryPromise({ try: async () => JSON.parse(await fs.readFile(path.join(dir, file), "utf8")) as unknown, catch: reason })
+        if ((yield* Effect.mapError(store.load(name), (error) => error.message)) !== undefined) {
+          return yield* Effect.logWarning(`state document ${name}: the store has its own; ${path.join(dir, file)} is left as it is`)
+        }
+        yield* Effect.mapError(store.save(name, () => value), (error) => error.message)
+        yield* removeFile(path.join(dir, file))
+        yield* Effect.logInfo(`took in the state document ${name} from ${dir}`)
+      }).pipe(Effect.catchAll((error) => Effect.logError(`state document ${name} stays in ${dir} (taken in at the next start): ${error}`)))
+    }
+  })
+
+/** With `--store` PostgreSQL: what the embedded store left in `--message-store` (see the module comment). */
+export const importEmbeddedStore: Effect.Effect<void, never, Store | AppConfig> = Effect.gen(function* () {
+  const config = yield* AppConfig
+  if (!Secrets.isSet(config.store)) return
+  const store = yield* Store
+  const root = path.resolve(config.messageStore)
+  yield* importLog(root, store)
+  yield* importDocuments(root, store)
+}).pipe(LogContext.annotate({ component: "store-import" }))
+
 /**
- * Runs {@link importPreviousSpool} and {@link importGoStore} when built:
- * before the Batcher, so what they take in is recovered with the rest.
+ * Runs {@link importEmbeddedStore}, {@link importPreviousSpool} and
+ * {@link importGoStore} when built: before the Batcher and the services
+ * that read state documents, so what they take in is recovered with the rest.
  */
 export const layer: Layer.Layer<never, never, Store | Classifier | AppConfig> = Layer.effectDiscard(
-  Effect.zipRight(importPreviousSpool, importGoStore)
+  Effect.zipRight(importEmbeddedStore, Effect.zipRight(importPreviousSpool, importGoStore))
 )
