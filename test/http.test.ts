@@ -446,6 +446,11 @@ describe("HTTP API", () => {
     const spec = answer.json()
     expect(spec.openapi).toMatch(/^3\./)
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/api/stats", "/api/batches/{key}/flush", "/api/flush"]))
+    // HTTP Basic, needed with --credentials; the probes never need it.
+    expect(spec.components.securitySchemes.basic).toMatchObject({ type: "http", scheme: "basic" })
+    expect(spec.security).toEqual([{ basic: [] }, {}])
+    expect(spec.paths["/healthz"].get.security).toEqual([{}])
+    expect(spec.paths["/api/stats"].get.security).toBeUndefined()
     expect((await post("/api/openapi.json")).status).toBe(405)
 
     const bad = await post("/api/batches/flush")

@@ -31,6 +31,41 @@ import { VERSION } from "./Version.ts"
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = "/api/openapi.json"
 
+/** Paths that answer without credentials even with `--credentials` (the probes). */
+const OPEN_PATHS = ["/healthz", "/readyz"]
+
+/**
+ * Declares HTTP Basic in the OpenAPI document: every operation takes it
+ * (or nothing, when failmail runs without `--credentials`), the probes
+ * never need it.
+ */
+export const withBasicAuth = (spec: Record<string, any>): Record<string, any> => {
+  // Each operation says `security: []` (none) unless told otherwise: the probes keep "none", the rest take the document's.
+  const paths = Object.fromEntries(
+    Object.entries(spec["paths"] as Record<string, Record<string, any>>).map(([path, operations]) => [
+      path,
+      Object.fromEntries(
+        Object.entries(operations).map(([method, operation]) => {
+          const { security: _none, ...rest } = operation as Record<string, any>
+          return [method, OPEN_PATHS.includes(path) ? { ...rest, security: [{}] } : rest]
+        })
+      )
+    ])
+  )
+  return {
+    ...spec,
+    paths,
+    components: {
+      ...spec["components"],
+      securitySchemes: {
+        ...spec["components"]?.securitySchemes,
+        basic: { type: "http", scheme: "basic", description: "Needed when failmail runs with --credentials" }
+      }
+    },
+    security: [{ basic: [] }, {}]
+  }
+}
+
 /** The whole API. */
 export class FailmailApi extends HttpApi.make("failmail")
   .add(StatsApi)
@@ -49,6 +84,7 @@ export class FailmailApi extends HttpApi.make("failmail")
       version: VERSION,
       description:
         "failmail's dashboard API. With --credentials every path but /healthz and /readyz needs HTTP Basic; " +
-        "requests other than GET/HEAD from another site are refused (403)."
+        "requests other than GET/HEAD from another site are refused (403).",
+      transform: withBasicAuth
     })
   ) {}
