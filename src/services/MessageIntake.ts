@@ -4,6 +4,12 @@
  * in the background, `--all-dir` archives it as received and `--relay-all`
  * relays it unchanged with its original envelope (a copy that cannot be
  * relayed, or is still pending when failmail stops, goes to the fail-dir).
+ *
+ * The path from the SMTP listener to the 250 is plain code with callbacks
+ * (`acceptNow`): a fiber per message cost more CPU than everything else
+ * failmail does for it (profiled, see the README's Performance). Effects
+ * run only where one is needed: a body to decode, an expectation to check,
+ * a new batch's timer to start, a warning to log.
  */
 import { Cause, Effect, Either, Exit, FiberSet, Runtime } from "effect"
 import * as LogContext from "../domain/LogContext.ts"
