@@ -47,3 +47,17 @@ describe("readHeaders", () => {
     expect(view.envelope).toBe(envelope)
   })
 })
+
+describe("addresses", () => {
+  it("are read as a person reads them: names decoded, Unicode domains, an encoded-word in an address only when it is plain", () => {
+    const fromOf = (value: string) => messageView(bytes(`From: ${value}\r\n\r\nbody\r\n`), envelope).from
+    expect(fromOf("=?utf-8?B?QnVpbGQgQm90IOKckw==?= <bot@example.org>")).toBe("Build Bot ✓ <bot@example.org>")
+    expect(fromOf("=?iso-8859-1?Q?J=F6rg?= <j@x.de>")).toBe("Jörg <j@x.de>")
+    expect(fromOf("Name <user@xn--mnchen-3ya.de>")).toBe("Name <user@münchen.de>")
+    // A name that decodes to address syntax stays a (quoted) name; an address hiding one is dropped.
+    expect(fromOf("=?utf-8?B?Q0VPIDxjZW9AYmFuay5jb20+?= <evil@x.example>")).toBe('"CEO <ceo@bank.com>" <evil@x.example>')
+    expect(fromOf("=?utf-8?B?Q0VPIDxjZW9AYmFuay5jb20+?=@x.example")).toBe("")
+    expect(fromOf('Team: a@x.example, "Doe, John" <john@x.example>;')).toBe('Team: a@x.example, "Doe, John" <john@x.example>;')
+    expect(fromOf("Undisclosed recipients:;")).toBe("Undisclosed recipients:;")
+  })
+})

@@ -11,7 +11,8 @@
  * has no headers.
  */
 import libmime from "libmime"
-import { parseAddressHeader } from "mailparser"
+import addressparser, { type Address } from "nodemailer/lib/addressparser"
+import { domainToUnicode } from "node:url"
 import type { Envelope, MessageView } from "./Message.ts"
 
 /** The header block is looked for in this many bytes at most. */
@@ -98,21 +99,43 @@ const asBuffer = (raw: Uint8Array): Buffer => Buffer.from(raw.buffer, raw.byteOf
 /** Lower-cased header name → first value, unfolded and decoded, otherwise as written. */
 export const readHeaders = (raw: Uint8Array): Readonly<Record<string, string>> => decodeAll(rawHeaders(asBuffer(raw)))
 
-type ParsedAddress = ReturnType<typeof parseAddressHeader>["value"][number]
+/** An encoded-word (RFC 2047). */
+const ENCODED_WORD = /=\?[^?]+\?[BbQq]\?[^?]*\?=/
+
+/**
+ * The mailbox of an address as a person reads it: an internationalized
+ * domain in Unicode; an encoded-word, which RFC 2047 keeps out of
+ * addresses, only when it decodes to a plain `local@domain` (one hiding
+ * anything else is dropped, not taken at its word).
+ */
+const readableMailbox = (address: string): string => {
+  let mailbox = address
+  if (ENCODED_WORD.test(mailbox)) {
+    const decoded = decodeWords(mailbox)
+    mailbox = /^[^\s@]+@[^\s@]+$/.test(decoded) && !decoded.includes("=?") ? decoded : ""
+  }
+  const at = mailbox.lastIndexOf("@")
+  if (at !== -1 && mailbox.slice(at + 1).startsWith("xn--")) {
+    const domain = domainToUnicode(mailbox.slice(at + 1))
+    if (domain !== "") mailbox = mailbox.slice(0, at + 1) + domain
+  }
+  return mailbox
+}
 
 /** A display name that would read as address syntax is quoted (`"Doe, John"`), any other is left bare. */
 const displayName = (name: string): string =>
   /[",;:<>@()[\]\\]/.test(name) ? `"${name.replace(/["\\]/g, "\\$&")}"` : name
 
-const displayAddress = (address: ParsedAddress): string => {
+const displayAddress = (address: Address): string => {
+  const name = decodeWords((address.name ?? "").trim())
   if (address.group !== undefined) {
     const members = address.group.map(displayAddress).join(", ")
-    return `${displayName(address.name)}:${members === "" ? "" : ` ${members}`};`
+    return `${displayName(name)}:${members === "" ? "" : ` ${members}`};`
   }
-  const mailbox = address.address ?? ""
-  if (address.name === "") return mailbox
-  if (mailbox === "") return address.name
-  return `${displayName(address.name)} <${mailbox}>`
+  const mailbox = readableMailbox(address.address ?? "")
+  if (name === "") return mailbox
+  if (mailbox === "") return name
+  return `${displayName(name)} <${mailbox}>`
 }
 
 /**
@@ -124,7 +147,7 @@ const displayAddress = (address: ParsedAddress): string => {
  */
 export const displayAddresses = (value: string): string => {
   try {
-    return parseAddressHeader(value).value.map(displayAddress).join(", ")
+    return addressparser(value).map(displayAddress).join(", ")
   } catch {
     return decodeWords(value)
   }

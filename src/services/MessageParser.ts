@@ -5,9 +5,13 @@
  * `domain/HeaderBlock.ts`, as on the header-only path, so decoding the body
  * never changes them. A message that does not parse is still an alert:
  * whatever can be read is used, never an error.
+ *
+ * mailparser (with its charset tables, HTML-to-text and link finders) is
+ * loaded on the first body to decode, not at start: a failmail whose
+ * expressions read headers only needs it for its first summary, and is
+ * that much smaller until then.
  */
 import { Effect } from "effect"
-import { simpleParser } from "mailparser"
 import { messageView } from "../domain/HeaderBlock.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import type { Envelope, MessageView } from "../domain/Message.ts"
@@ -19,17 +23,20 @@ const PARSE_CONCURRENCY = 4
 export class MessageParser extends Effect.Service<MessageParser>()("failmail/MessageParser", {
   effect: Effect.gen(function* () {
     const permits = yield* Effect.makeSemaphore(PARSE_CONCURRENCY)
+    const mailparser = yield* Effect.cached(Effect.promise(() => import("mailparser")))
     const bodyOf = (raw: Uint8Array): Effect.Effect<string> =>
       permits.withPermits(1)(
-        Effect.tryPromise(() =>
-          simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
-            skipHtmlToText: false,
-            maxHtmlLengthToParse: 1024 * 1024,
-            skipImageLinks: true,
-            skipTextToHtml: true,
-            skipTextLinks: true,
-            checksumAlgo: false
-          })
+        Effect.flatMap(mailparser, ({ simpleParser }) =>
+          Effect.tryPromise(() =>
+            simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
+              skipHtmlToText: false,
+              maxHtmlLengthToParse: 1024 * 1024,
+              skipImageLinks: true,
+              skipTextToHtml: true,
+              skipTextLinks: true,
+              checksumAlgo: false
+            })
+          )
         ).pipe(
           Effect.map((parsed) => (parsed.text ?? "").replace(/\r\n/g, "\n")),
           Effect.catchAll((error) =>
