@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=4
+#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2
 /**
  * failmail's entry point: wiring only. The command is chosen first and only
  * its modules are loaded, so `failmail sendmail` (run by cron for every

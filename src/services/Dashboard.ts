@@ -3,9 +3,12 @@
  * (the page, its live parts as fragments, and the partials both are made
  * of) and the static files of `templates/static/` (its style and script).
  *
- * Everything is read and compiled once, when the service is built (a broken
- * template is a start error, found by rendering a sample page), in an
- * isolated Handlebars instance in strict mode, with Handlebars' escaping:
+ * The files are read when the service is built (a missing one is a start
+ * error); the templates are compiled, and checked by rendering sample pages
+ * that reach every branch, the first time a page is asked for (a broken one
+ * then fails that request, 500, with the reason logged): a failmail whose
+ * dashboard nobody opens does not hold them (about 2 MB). They are compiled
+ * in an isolated Handlebars instance in strict mode, with Handlebars' escaping:
  * the page and its fragments come from the same partials, so there is one
  * way anything is rendered.
  *
@@ -54,7 +57,7 @@ const read = (file: string) =>
     catch: (error) => new StartError({ message: `dashboard: cannot read ${file}: ${String(error)}` })
   })
 
-/** A page that reaches every branch of the templates, rendered once at start. */
+/** A page that reaches every branch of the templates, rendered once when they are compiled. */
 const samplePage: PageInput = {
   stats: {
     now: 120_000,
@@ -135,48 +138,62 @@ const sampleBatchPages: ReadonlyArray<BatchPageView> = [
 /** The dashboard's templates and static files. */
 export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard", {
   effect: Effect.gen(function* () {
-    const hb = Handlebars.create()
-    const compile = <V = PageView>(file: string) =>
-      Effect.flatMap(read(file), (source) =>
-        Effect.try({
-          try: () => hb.compile<V>(source.toString("utf8"), { strict: true }),
-          catch: (error) => new StartError({ message: `dashboard: cannot compile ${file}: ${String(error)}` })
-        })
-      )
-    const partials = (yield* Effect.tryPromise({
+    const source = (file: string) => Effect.map(read(file), (bytes) => ({ file, text: bytes.toString("utf8") }))
+    const partialNames = (yield* Effect.tryPromise({
       try: () => fs.readdir(partialsDir),
       catch: (error) => new StartError({ message: `dashboard: cannot list ${partialsDir}: ${String(error)}` })
     })).filter((name) => name.endsWith(".hbs"))
-    for (const name of partials) {
-      hb.registerPartial(path.basename(name, ".hbs"), yield* compile(path.join(partialsDir, name)))
+    const partials = yield* Effect.forEach(partialNames, (name) => source(path.join(partialsDir, name)))
+    const sources = {
+      page: yield* source(path.join(dashboardDir, "page.hbs")),
+      fragments: yield* source(path.join(dashboardDir, "fragments.hbs")),
+      linkPage: yield* source(path.join(dashboardDir, "silence-link.hbs")),
+      batchPage: yield* source(path.join(dashboardDir, "batch.hbs"))
     }
-    const page = yield* compile(path.join(dashboardDir, "page.hbs"))
-    const fragments = yield* compile(path.join(dashboardDir, "fragments.hbs"))
-    const linkPage = yield* compile<LinkPageView>(path.join(dashboardDir, "silence-link.hbs"))
-    const batchPage = yield* compile<BatchPageView>(path.join(dashboardDir, "batch.hbs"))
     const files = new Map<string, StaticFile>()
     for (const [name, contentType] of Object.entries(STATIC_FILES)) {
       files.set(name, { contentType, body: yield* read(path.join(staticDir, name)) })
     }
-    yield* Effect.try({
-      try: () => {
-        page(pageView(samplePage))
-        fragments(pageView(samplePage))
-        for (const view of sampleLinkPages) linkPage(view)
-        for (const view of sampleBatchPages) batchPage(view)
-      },
-      catch: (error) => new StartError({ message: `dashboard: a template fails: ${String(error)}` })
-    })
+
+    /** The templates, compiled and checked on the sample pages (throws, naming the file, if one is broken). */
+    const compileAll = () => {
+      const hb = Handlebars.create()
+      const compile = <V = PageView>({ file, text }: { file: string; text: string }) => {
+        try {
+          return hb.compile<V>(text, { strict: true })
+        } catch (error) {
+          throw new Error(`dashboard: cannot compile ${file}: ${String(error)}`)
+        }
+      }
+      for (const partial of partials) hb.registerPartial(path.basename(partial.file, ".hbs"), compile(partial))
+      const templates = {
+        page: compile(sources.page),
+        fragments: compile(sources.fragments),
+        linkPage: compile<LinkPageView>(sources.linkPage),
+        batchPage: compile<BatchPageView>(sources.batchPage)
+      }
+      try {
+        templates.page(pageView(samplePage))
+        templates.fragments(pageView(samplePage))
+        for (const view of sampleLinkPages) templates.linkPage(view)
+        for (const view of sampleBatchPages) templates.batchPage(view)
+      } catch (error) {
+        throw new Error(`dashboard: a template fails: ${String(error)}`)
+      }
+      return templates
+    }
+    let compiled: ReturnType<typeof compileAll> | undefined
+    const templates = () => (compiled ??= compileAll())
 
     return {
       /** The whole page. */
-      page: (input: PageInput): string => page(pageView(input)),
+      page: (input: PageInput): string => templates().page(pageView(input)),
       /** The live parts of the page, one `<template data-fragment=…>` each. */
-      fragments: (input: PageInput): string => fragments(pageView(input)),
+      fragments: (input: PageInput): string => templates().fragments(pageView(input)),
       /** The page of a one-click silence link (`templates/dashboard/silence-link.hbs`). */
-      linkPage: (view: LinkPageView): string => linkPage(view),
+      linkPage: (view: LinkPageView): string => templates().linkPage(view),
       /** The page of one pending batch's messages (`templates/dashboard/batch.hbs`). */
-      batchPage: (view: BatchPageView): string => batchPage(view),
+      batchPage: (view: BatchPageView): string => templates().batchPage(view),
       /** The files of `templates/static/` by name. */
       staticFiles: files as ReadonlyMap<string, StaticFile>
     } as const

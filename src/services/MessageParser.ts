@@ -16,6 +16,15 @@ import { messageView } from "../domain/HeaderBlock.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import type { Envelope, MessageView } from "../domain/Message.ts"
 
+/** mailparser, once loaded. */
+let loaded: typeof import("mailparser") | undefined
+
+/** Loads mailparser, once: failmail does so with the first body it decodes (tests, up front). */
+export const loadMailparser = async (): Promise<typeof import("mailparser")> => (loaded ??= await import("mailparser"))
+
+/** mailparser: at once when it is loaded, after loading it otherwise. */
+const mailparser = Effect.suspend(() => (loaded === undefined ? Effect.promise(loadMailparser) : Effect.succeed(loaded)))
+
 /** At most this many messages are decoded at once (mailparser buffers whole messages). */
 const PARSE_CONCURRENCY = 4
 
@@ -23,7 +32,6 @@ const PARSE_CONCURRENCY = 4
 export class MessageParser extends Effect.Service<MessageParser>()("failmail/MessageParser", {
   effect: Effect.gen(function* () {
     const permits = yield* Effect.makeSemaphore(PARSE_CONCURRENCY)
-    const mailparser = yield* Effect.cached(Effect.promise(() => import("mailparser")))
     const bodyOf = (raw: Uint8Array): Effect.Effect<string> =>
       permits.withPermits(1)(
         Effect.flatMap(mailparser, ({ simpleParser }) =>

@@ -5,9 +5,11 @@
  *
  * Errors say whether they are worth retrying: connection problems, timeouts
  * and 4xx replies are transient; 5xx replies are permanent.
+ *
+ * The transport (and nodemailer's transports with it) is made on the first
+ * send, not at start: an idle failmail does not hold it.
  */
-import { Data, Duration, Effect, Redacted } from "effect"
-import nodemailer from "nodemailer"
+import { Data, Duration, Effect, Redacted, Scope } from "effect"
 import { parseHostPort } from "../domain/Address.ts"
 import { ConfigError } from "../domain/Errors.ts"
 import * as Secrets from "../domain/Secrets.ts"
@@ -51,37 +53,49 @@ export class Relay extends Effect.Service<Relay>()("failmail/Relay", {
     if (typeof address === "string") return yield* new ConfigError({ message: `relay-addr: ${address}` })
     const timeoutMs = Duration.toMillis(config.relayTimeout)
     const auth = config.relayUser !== "" || Secrets.isSet(config.relayPassword)
-    const transport = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        nodemailer.createTransport({
-          pool: true,
-          maxConnections: 4,
-          maxMessages: 100,
-          maxRequeues: 0,
-          host: address.host === "" ? "localhost" : address.host,
-          port: address.port,
-          secure: false,
-          // Opportunistic STARTTLS, like an MTA: encrypt when offered, without
-          // requiring a certificate the relay host name can be checked against.
-          tls: { rejectUnauthorized: false },
-          connectionTimeout: timeoutMs,
-          greetingTimeout: timeoutMs,
-          socketTimeout: timeoutMs,
-          ...(auth ? { auth: { user: config.relayUser, pass: Redacted.value(config.relayPassword) } } : {})
-        })
-      ),
-      (transport) => Effect.sync(() => transport.close())
+    const options = {
+      pool: true,
+      maxConnections: 4,
+      maxMessages: 100,
+      maxRequeues: 0,
+      host: address.host === "" ? "localhost" : address.host,
+      port: address.port,
+      secure: false,
+      // Opportunistic STARTTLS, like an MTA: encrypt when offered, without
+      // requiring a certificate the relay host name can be checked against.
+      tls: { rejectUnauthorized: false },
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+      ...(auth ? { auth: { user: config.relayUser, pass: Redacted.value(config.relayPassword) } } : {})
+    }
+    const scope = yield* Effect.scope
+    /** The pooled transport, made on first use and closed with the relay's scope. */
+    const transport = yield* Effect.cached(
+      Effect.promise(() => import("nodemailer")).pipe(
+        Effect.flatMap(({ default: nodemailer }) =>
+          Effect.acquireRelease(
+            Effect.sync(() => nodemailer.createTransport(options)),
+            (pool) => Effect.sync(() => pool.close())
+          )
+        ),
+        Scope.extend(scope)
+      )
     )
+    const sendOnce = (envelope: RelayEnvelope, raw: Uint8Array) =>
+      Effect.flatMap(transport, (pool) =>
+        Effect.tryPromise({
+          try: (signal) =>
+            pool.sendMail({
+              envelope: { from: envelope.from, to: [...envelope.to] },
+              raw: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength),
+              signal
+            }),
+          catch: classify
+        })
+      )
     const send = (envelope: RelayEnvelope, raw: Uint8Array): Effect.Effect<void, RelayError> =>
-      Effect.tryPromise({
-        try: (signal) =>
-          transport.sendMail({
-            envelope: { from: envelope.from, to: [...envelope.to] },
-            raw: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength),
-            signal
-          }),
-        catch: classify
-      }).pipe(
+      sendOnce(envelope, raw).pipe(
         Effect.timeoutFail({
           duration: config.relayTimeout,
           onTimeout: () => new RelayError({ reason: `no answer within ${Duration.format(config.relayTimeout)}`, transient: true })

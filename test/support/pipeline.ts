@@ -26,6 +26,7 @@ import { History } from "../../src/services/History.ts"
 import { GroupMemory } from "../../src/services/GroupMemory.ts"
 import { MessageIntake } from "../../src/services/MessageIntake.ts"
 import { Lifecycle } from "../../src/services/Lifecycle.ts"
+import { loadMailparser } from "../../src/services/MessageParser.ts"
 import { Metrics } from "../../src/services/Metrics.ts"
 import { Outbox } from "../../src/services/Outbox.ts"
 import { Relay, type RelayEnvelope, type RelayError } from "../../src/services/Relay.ts"
@@ -41,6 +42,10 @@ import {
   type MemorySpool,
   type MemoryState
 } from "./memory.ts"
+
+// failmail loads mailparser with the first body it decodes (MessageParser): loaded here up front, so a
+// TestClock test never waits on a real module load that its clock does not drive.
+await loadMailparser()
 
 /** One relay attempt. */
 export interface RelayAttempt {
