@@ -7,7 +7,9 @@
  * `npm run typecheck` (esbuild does not check types).
  *
  * smtp-server stays an ordinary dependency: `src/services/GreetAtOnce.ts`
- * checks the shape of its code before patching it.
+ * checks the shape of its code before patching it. So does libmime (with
+ * its charset tables): `src/domain/HeaderBlock.ts` requires it on the first
+ * encoded-word, and mailparser and its splitter then share that one copy.
  */
 import { build } from "esbuild"
 import * as fs from "node:fs"
@@ -29,7 +31,7 @@ await build({
   // Whitespace and syntax only: names stay as written, in stack traces and error names.
   minifyWhitespace: true,
   minifySyntax: true,
-  external: ["smtp-server"],
+  external: ["smtp-server", "libmime"],
   // The CommonJS dependencies bundled into these ES modules require Node's built-in modules.
   banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
   logLevel: "warning"

@@ -9,9 +9,15 @@
  * Shift_JIS, ISO-2022-JP, …), raw 8-bit bytes read as UTF-8 (as Latin-1 on a
  * line that is not valid UTF-8). A message whose first line is not a header
  * has no headers.
+ *
+ * libmime, with iconv-lite's charset tables (about 4 MB resident), is loaded
+ * on the first encoded-word, not at start: most alerts have none. It is
+ * loaded synchronously (its CommonJS build, through `require`), as decoding
+ * is plain code on the path to the 250.
  */
-import libmime from "libmime"
+import type Libmime from "libmime"
 import addressparser, { type Address } from "nodemailer/lib/addressparser"
+import { createRequire } from "node:module"
 import { domainToUnicode } from "node:url"
 import type { Envelope, MessageView } from "./Message.ts"
 
@@ -58,9 +64,12 @@ const headerLines = (raw: Buffer): Array<string> => {
   }
 }
 
+let libmime: typeof Libmime | undefined
+
 /** Decodes RFC 2047 encoded-words; a value without any (no `=?`) is returned as it is, without a pass of libmime. */
 const decodeWords = (value: string): string => {
   if (!value.includes("=?") && !value.includes("\u0000")) return value
+  libmime ??= createRequire(import.meta.url)("libmime") as typeof Libmime
   try {
     return libmime.decodeWords(value)
   } catch {
