@@ -9,7 +9,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { answerRoutingErrors, methodNotAllowed } from "../src/services/Http.ts"
+import { answerRoutingErrors, methodNotAllowed } from "../src/services/http/App.ts"
 
 const routes = HttpRouter.empty.pipe(
   HttpRouter.get("/api/things", Effect.succeed(HttpServerResponse.empty())),

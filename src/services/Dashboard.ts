@@ -3,12 +3,14 @@
  * (the page, its live parts as fragments, and the partials both are made
  * of) and the static files of `templates/static/` (its style and script).
  *
- * The files are read when the service is built (a missing one is a start
- * error); the templates are compiled, and checked by rendering sample pages
- * that reach every branch, the first time a page is asked for (a broken one
- * then fails that request, 500, with the reason logged): a failmail whose
- * dashboard nobody opens does not hold them (about 2 MB). They are compiled
- * in an isolated Handlebars instance in strict mode, with Handlebars' escaping:
+ * The files are read when the service is built, with the HTTP app on the
+ * first request (see `Http.ts`; a missing one fails the requests, 500, with
+ * the reason logged); the templates are compiled, and checked by rendering
+ * sample pages that reach every branch, the first time a page is asked for
+ * (a broken one then fails that request, 500, with the reason logged): a
+ * failmail whose dashboard nobody opens does not hold them (about 2 MB).
+ * They are compiled in an isolated Handlebars instance in strict mode, with
+ * Handlebars' escaping:
  * the page and its fragments come from the same partials, so there is one
  * way anything is rendered.
  *
