@@ -155,6 +155,12 @@ describe("HTTP API", () => {
     expect(failmail.logs.some((line) => line.includes(`message="listening on 127.0.0.1:${port}"`) && line.includes("component=http"))).toBe(true)
   })
 
+  it("the first requests, sent together before anything was asked, are all answered (the app is built on the first)", async () => {
+    const answers = await Promise.all(["/readyz", "/healthz", "/", "/metrics", "/api/stats"].map((url) => get(url)))
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200])
+    expect(answers[0]?.json()).toEqual({ status: "ok", smtp: true, spool: true })
+  })
+
   it("healthz and readyz are 200 while the listener and spool are fine", async () => {
     for (const url of ["/healthz", "/readyz"]) {
       const answer = await get(url)
