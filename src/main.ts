@@ -4,11 +4,11 @@
  * its modules are loaded, so `failmail sendmail` (run by cron for every
  * job) starts without the daemon's.
  *
- * The first line caps V8's young generation at 4 MB a half (Node's default
+ * The first line caps V8's young generation at 2 MB a half (Node's default
  * lets it grow to 16 MB during start-up and keeps it) and fixes glibc's
  * malloc trim threshold at its default 128 KB (glibc otherwise raises it
  * after start-up frees large blocks, and keeps what it freed): together
- * about 28 MB less resident at rest, no throughput lost that
+ * about 30 MB less resident at rest, no throughput lost that
  * `npm run bench` can measure (README, Performance). `npm start`, the
  * `failmail` bin and `./dist/main.js` run with them; `node dist/main.js`
  * does not.
