@@ -39,7 +39,8 @@ const dyingOnce = (relay: Layer.Layer<Relay>): Layer.Layer<Relay> =>
       let died = false
       return Relay.make({
         send: (envelope, raw) =>
-          died ? inner.send(envelope, raw) : Effect.suspend(() => ((died = true), Effect.dieMessage("relay bug")))
+          died ? inner.send(envelope, raw) : Effect.suspend(() => ((died = true), Effect.dieMessage("relay bug"))),
+        prepare: inner.prepare
       })
     })
   ).pipe(Layer.provide(relay))

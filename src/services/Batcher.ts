@@ -172,6 +172,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     const waitUntilDue = (batch: Batching.PendingBatch) =>
       Effect.gen(function* () {
+        // The outgoing side is loaded while the batch waits, not when it is due.
+        yield* outbox.prepare
         while (true) {
           const now = yield* Clock.currentTimeMillis
           const at = sendAt(batch, now)

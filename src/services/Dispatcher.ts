@@ -51,6 +51,7 @@ import { GroupMemory } from "./GroupMemory.ts"
 import { History } from "./History.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import { Maildir } from "./Maildir.ts"
+import { loadMailparser } from "./MessageParser.ts"
 import { Metrics } from "./Metrics.ts"
 import { Relay, RelayError } from "./Relay.ts"
 import { Renderer } from "./Renderer.ts"
@@ -88,6 +89,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const cluster = yield* Cluster
     const closing = yield* Deferred.make<void>()
     const running = yield* FiberSet.make<void>()
+    const scope = yield* Effect.scope
 
     const retries = retryPolicy(config.relayRetryFor)
 
@@ -341,6 +343,23 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         metrics.spooledMessages.dec(Outgoing.messageCountOf(outgoing))
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("summary delivery failed; messages stay in the spool", cause)))
 
+    let prepared = false
+    /**
+     * Loads, once and in the background, what the first summary needs and
+     * failmail loads late to stay small while idle (mailparser, the relay's
+     * SMTP pool): called when a batch opens, it is done long before the
+     * batch is due, rather than delaying the first summaries by as long.
+     */
+    const prepare = Effect.suspend(() => {
+      if (prepared) return Effect.void
+      prepared = true
+      return Effect.all([Effect.promise(loadMailparser), relay.prepare], { discard: true }).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("could not load the outgoing side ahead of the first summary", cause)),
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+    })
+
     /** Ends every wait and lets the deliveries under way finish, at most `--relay-timeout` and a little slack. */
     const drain = Deferred.succeed(closing, undefined).pipe(
       Effect.zipRight(FiberSet.awaitEmpty(running)),
@@ -354,6 +373,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
       /** Starts delivering one summary (handed over by the Outbox) in the background. */
       dispatch: (outgoing: Outgoing.Outgoing) =>
         inBackground(Outgoing.isStorm(outgoing) ? undefined : outgoing.parts[0]?.batchKey, deliverOne(outgoing)),
+      /** Loads the outgoing side ahead of the first summary, once, in the background. */
+      prepare,
       /** Starts delivering one rendered message (a notice) in the background, with retries and the fail-dir like a summary. */
       send: (summary: RenderedSummary) => inBackground(summary.batchKey, deliver(summary)),
       /**

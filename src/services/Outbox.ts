@@ -172,6 +172,8 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
       takeSend,
       /** Hands over a due batch (with what silences hold back of it): its summaries go now, or are held for the budget. */
       submit,
+      /** Readies the outgoing side ahead of the first summary, in the background (see `Dispatcher.prepare`). */
+      prepare: dispatcher.prepare,
       /** Sends again a summary a previous sender claimed (its send was counted from the budget then). */
       resend: (outgoing: Outgoing.Outgoing) => dispatcher.dispatch(outgoing),
       /**

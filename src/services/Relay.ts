@@ -46,7 +46,8 @@ export class Relay extends Effect.Service<Relay>()("failmail/Relay", {
           Effect.sync(() => {
             process.stdout.write(raw)
             process.stdout.write("\r\n")
-          })
+          }),
+        prepare: Effect.void
       }
     }
     const address = parseHostPort(config.relayAddr, 25)
@@ -102,6 +103,10 @@ export class Relay extends Effect.Service<Relay>()("failmail/Relay", {
         }),
         Effect.asVoid
       )
-    return { send }
+    return {
+      send,
+      /** Makes the transport now (loading nodemailer's SMTP pool) rather than on the first send. */
+      prepare: Effect.asVoid(transport)
+    }
   })
 }) {}

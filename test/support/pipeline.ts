@@ -101,7 +101,7 @@ export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
       })
 
     return {
-      layer: Layer.succeed(Relay, Relay.make({ send })),
+      layer: Layer.succeed(Relay, Relay.make({ send, prepare: Effect.void })),
       sent,
       attempts,
       failNext: (n, error, only = () => true) =>
