@@ -127,6 +127,21 @@ describe("Batcher timing", () => {
     })
   )
 
+  it.scoped("readies the relay when the first batch opens, long before it is due, and only once", () =>
+    Effect.gen(function* () {
+      const pipeline = yield* setup()
+      yield* idle
+      expect(pipeline.relay.preparations()).toBe(0)
+      yield* pipeline.accept("disk full")
+      expect(pipeline.relay.preparations()).toBe(1)
+      expect(pipeline.relay.attempts).toHaveLength(0)
+      yield* pipeline.accept("cpu hot", { split: "other" })
+      yield* advanceTo(WAIT)
+      expect(pipeline.relay.sent).toHaveLength(2)
+      expect(pipeline.relay.preparations()).toBe(1)
+    })
+  )
+
   it.scoped("pushes the quiet deadline back with every message", () =>
     Effect.gen(function* () {
       const pipeline = yield* setup()

@@ -74,6 +74,8 @@ export interface RecordingRelay {
   readonly pause: Effect.Effect<void>
   /** Lets held and later attempts proceed. */
   readonly resume: Effect.Effect<void>
+  /** How many times failmail asked the relay to make its transport ahead of a send. */
+  readonly preparations: () => number
 }
 
 /** Builds an in-memory relay that records what it is asked to send. */
@@ -83,6 +85,7 @@ export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
     const attempts: Array<RelayAttempt> = []
     let failures: { remaining: number; error: RelayError; only: (envelope: RelayEnvelope) => boolean } | undefined
     let gate: Deferred.Deferred<void> | undefined
+    let preparations = 0
 
     const send = (envelope: RelayEnvelope, raw: Uint8Array): Effect.Effect<void, RelayError> =>
       Effect.gen(function* () {
@@ -101,7 +104,7 @@ export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
       })
 
     return {
-      layer: Layer.succeed(Relay, Relay.make({ send, prepare: Effect.void })),
+      layer: Layer.succeed(Relay, Relay.make({ send, prepare: Effect.sync(() => void preparations++) })),
       sent,
       attempts,
       failNext: (n, error, only = () => true) =>
@@ -115,7 +118,8 @@ export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
         const held = gate
         gate = undefined
         return held === undefined ? Effect.void : Effect.asVoid(Deferred.succeed(held, undefined))
-      })
+      }),
+      preparations: () => preparations
     } satisfies RecordingRelay
   })
 
