@@ -51,8 +51,8 @@ const sampleNotice = (): Expectation.NoticeView =>
     "[failmail]"
   )
 
-/** A view that reaches every branch of a template (body, cut body, no body, brief list, omitted line, silenced). */
-const sampleView = (): SummaryText.SummaryView => {
+/** A summary that reaches every branch of a template (body, cut body, no body, brief list, omitted line, silenced). */
+const sampleInput = (): SummaryInput => {
   const group = (n: number) => ({
     batchKey: "sample",
     key: `key ${n}`,
@@ -67,7 +67,7 @@ const sampleView = (): SummaryText.SummaryView => {
     instancesSince: 10 * n,
     times: [0, 60_000 * n]
   })
-  const input: SummaryInput = {
+  return {
     batchKey: "sample",
     batches: [
       { key: "sample", count: 6 },
@@ -78,11 +78,14 @@ const sampleView = (): SummaryText.SummaryView => {
     createdAt: 0,
     held: [{ silenceId: "s1", matchers: 'subject=~"^x"', endsAt: 3_600_000, comment: "sample", author: "ops", count: 2 }]
   }
-  return SummaryText.viewOf(input, {
+}
+
+/** The view of {@link sampleInput}, with limits small enough to cut, list and omit. */
+const sampleView = (): SummaryText.SummaryView =>
+  SummaryText.viewOf(sampleInput(), {
     subjectPrefix: "[failmail]",
     limits: { bodyGroups: 1, bodyChars: 20, detailedGroups: 2, listedGroups: 3, senders: 1 }
   })
-}
 
 const reason = (error: unknown): string => {
   if (error instanceof Error) {
@@ -247,6 +250,11 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
 
     return {
       render,
+      /**
+       * Renders a sample summary and throws it away: the first run of the
+       * templates and of the MIME composer costs several times a later one.
+       */
+      prepare: Effect.asVoid(render(sampleInput())),
       /** An expected-mail notice ("missing" or "back") to the expectation's recipients. */
       renderNotice
     } as const
