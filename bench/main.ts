@@ -136,7 +136,7 @@ const run = async (): Promise<number> => {
     "",
     `failmail benchmark${options.quick ? " (--quick: tiny counts, a smoke run of the harness, not a measurement)" : ""}`,
     `machine: ${machine.nproc} cores (nproc), ${machine.cpu}, ${machine.memoryMb} MB, Node ${machine.node}, load average at start ${machine.loadavg}`,
-    `load: ${ctx.loadLabel}; reference: ${sink.label}; failmail: ${commandLabel(root, options.nodeOptions)}, spool fsynced before every 250`,
+    `load: ${ctx.loadLabel}; reference: ${sink.label}; failmail: ${commandLabel(root, options.nodeOptions)}, spool synced to disk before every 250`,
     "",
     table(rows, options.quick),
     "",
