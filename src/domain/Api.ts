@@ -22,7 +22,7 @@ import { DigestsApi } from "./api/Digests.ts"
 import { MessagesApi } from "./api/Messages.ts"
 import { PreviewApi } from "./api/Preview.ts"
 import { ExpectationsApi } from "./api/Expectations.ts"
-import { ProbesApi } from "./api/Probes.ts"
+import { OPEN_PATHS, ProbesApi } from "./api/Probes.ts"
 import { SilencesApi } from "./api/Silences.ts"
 import { StatsApi } from "./api/Stats.ts"
 import { SummariesApi } from "./api/Summaries.ts"
@@ -30,9 +30,6 @@ import { VERSION } from "./Version.ts"
 
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = "/api/openapi.json"
-
-/** Paths that answer without credentials even with `--credentials` (the probes). */
-const OPEN_PATHS = ["/healthz", "/readyz"]
 
 /**
  * Declares HTTP Basic in the OpenAPI document: every operation takes it
@@ -47,7 +44,7 @@ export const withBasicAuth = (spec: Record<string, any>): Record<string, any> =>
       Object.fromEntries(
         Object.entries(operations).map(([method, operation]) => {
           const { security: _none, ...rest } = operation as Record<string, any>
-          return [method, OPEN_PATHS.includes(path) ? { ...rest, security: [{}] } : rest]
+          return [method, OPEN_PATHS.has(path) ? { ...rest, security: [{}] } : rest]
         })
       )
     ])
