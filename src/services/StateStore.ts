@@ -30,6 +30,12 @@ import { StateError, type StoreShape } from "./Store.ts"
 
 const NAME = /^[a-z][a-z0-9-]*$/
 
+/** The document a file of `<message-store>/state/` holds (`<name>.json`), or `undefined` if it holds none. */
+export const documentNameOf = (file: string): string | undefined => {
+  const name = file.endsWith(".json") ? file.slice(0, -".json".length) : ""
+  return NAME.test(name) ? name : undefined
+}
+
 /** Syncs a directory, so a rename into it survives a crash. */
 const syncDirectory = async (dir: string) => {
   const handle = await fs.open(dir, fsCallback.constants.O_RDONLY)

@@ -37,6 +37,7 @@ import { Classifier } from "./Classifier.ts"
 import * as MailSource from "./MailSource.ts"
 import { logDirOf, readLog } from "./MessageLog.ts"
 import * as PreviousSpool from "./PreviousSpool.ts"
+import { documentNameOf } from "./StateStore.ts"
 import { Store, type SpoolRecord } from "./Store.ts"
 
 /** Messages taken in at once (each is a durable write; the spool shares their syncs). */
@@ -178,7 +179,7 @@ export const importPreviousSpool: Effect.Effect<number, never, Store | AppConfig
   return imported
 }).pipe(LogContext.annotate({ component: "store-import" }))
 
-/** The messages of an embedded store's log into the store in use; whether the log could go (all of them are in). */
+/** The messages of an embedded store's log into the store in use; the log goes once all of them are in. */
 const importLog = (root: string, store: Store["Type"]) =>
   Effect.gen(function* () {
     const dir = logDirOf(root)
@@ -207,8 +208,9 @@ const importDocuments = (root: string, store: Store["Type"]) =>
   Effect.gen(function* () {
     const dir = path.join(root, "state")
     const names = yield* Effect.promise(() => fs.readdir(dir).catch(() => [] as Array<string>))
-    for (const file of names.filter((name) => /^[a-z][a-z0-9-]*\.json$/.test(name))) {
-      const name = file.slice(0, -".json".length)
+    for (const file of names) {
+      const name = documentNameOf(file)
+      if (name === undefined) continue
       yield* Effect.gen(function* () {
         const value = yield* Effect.tryPromise({ try: async () => JSON.parse(await fs.readFile(path.join(dir, file), "utf8")) as unknown, catch: reason })
         if ((yield* Effect.mapError(store.load(name), (error) => error.message)) !== undefined) {
