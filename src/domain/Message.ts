@@ -39,6 +39,13 @@ export interface MessageView {
  */
 export const isSpoolId = (id: string): boolean => /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id)
 
+/**
+ * The id a store gives a new message: its arrival time (so ids sort by it),
+ * who stored it (a process, a replica) and that one's count of messages.
+ */
+export const newSpoolId = (receivedAt: number, storedBy: string, serial: number): string =>
+  `${receivedAt.toString().padStart(14, "0")}-${storedBy}-${serial.toString().padStart(8, "0")}`
+
 /** Lower-cases an address for comparing recipients (`Ops@Example.COM` = `ops@example.com`). */
 export const normalizeAddress = (address: string): string => address.trim().toLowerCase()
 

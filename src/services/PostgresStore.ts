@@ -25,7 +25,7 @@ import { Chunk, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Redacted
 import * as crypto from "node:crypto"
 import { StartError } from "../domain/Errors.ts"
 import * as LogContext from "../domain/LogContext.ts"
-import { isSpoolId } from "../domain/Message.ts"
+import { isSpoolId, newSpoolId } from "../domain/Message.ts"
 import * as Schema from "./postgres/Schema.ts"
 import { makeWriter } from "./StateStore.ts"
 import { HEALTH_TTL, missing, type NewRecord, putNowOf, putOf, SpoolError, type SpoolRecord, StateError, Store } from "./Store.ts"
@@ -204,7 +204,7 @@ const make = Effect.gen(function* () {
 
   const putAt = (fields: NewRecord, raw: Uint8Array, receivedAt: number): Effect.Effect<SpoolRecord, SpoolError> =>
     Effect.gen(function* () {
-      const id = `${receivedAt.toString().padStart(14, "0")}-${replicaId}-${(++counter).toString().padStart(8, "0")}`
+      const id = newSpoolId(receivedAt, replicaId, ++counter)
       const record: SpoolRecord = { id, receivedAt, ...fields }
       inFlight.add(id)
       yield* store(record, raw).pipe(

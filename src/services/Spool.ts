@@ -9,7 +9,7 @@
 import { Effect, Either, Runtime, type Scope } from "effect"
 import * as path from "node:path"
 import * as LogContext from "../domain/LogContext.ts"
-import { isSpoolId } from "../domain/Message.ts"
+import { isSpoolId, newSpoolId } from "../domain/Message.ts"
 import { AppConfig } from "./AppConfig.ts"
 import { removeQuietly, writeDurably } from "./DurableFile.ts"
 import { logDirOf, openLog } from "./MessageLog.ts"
@@ -64,7 +64,7 @@ export const makeSpool: Effect.Effect<MessageStore, SpoolError, AppConfig | Scop
     })
 
   const putNow: StoreShape["putNow"] = (fields, raw, receivedAt, done) => {
-    const id = `${receivedAt.toString().padStart(14, "0")}-${process.pid}-${(++counter).toString().padStart(8, "0")}`
+    const id = newSpoolId(receivedAt, String(process.pid), ++counter)
     const record: SpoolRecord = { id, receivedAt, ...fields }
     log
       .append(record, raw)

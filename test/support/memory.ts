@@ -11,7 +11,7 @@
  */
 import { Clock, Effect, Either, Layer } from "effect"
 import * as path from "node:path"
-import { isSpoolId } from "../../src/domain/Message.ts"
+import { isSpoolId, newSpoolId } from "../../src/domain/Message.ts"
 import { Maildir, MaildirError } from "../../src/services/Maildir.ts"
 import { missing, putOf, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../../src/services/Store.ts"
 
@@ -82,7 +82,7 @@ export const memoryState = (): MemoryState => ({ documents: new Map(), unwritabl
 const messagesIn = (contents: MemorySpool): Omit<StoreShape, "load" | "save"> => {
   const putNow: StoreShape["putNow"] = (fields, raw, receivedAt, done) => {
     if (contents.unwritable) return done(Either.left(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") })))
-    const id = `${receivedAt.toString().padStart(14, "0")}-memory-${(++contents.issued).toString().padStart(8, "0")}`
+    const id = newSpoolId(receivedAt, "memory", ++contents.issued)
     const record: SpoolRecord = { id, receivedAt, ...fields }
     contents.messages.set(id, { record, raw: Buffer.from(raw) })
     done(Either.right(record))
