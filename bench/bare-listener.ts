@@ -7,7 +7,7 @@
  *   node dist-bench/bench/bare-listener.js   → prints "listening <port>"
  */
 import { SMTPServer } from "smtp-server"
-import * as GreetAtOnce from "../src/services/GreetAtOnce.ts"
+import * as GreetAtOnce from "../src/services/smtp/GreetAtOnce.ts"
 
 GreetAtOnce.install()
 

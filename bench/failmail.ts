@@ -9,8 +9,8 @@ import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
-import { logDirOf, readLog } from "../src/services/MessageLog.ts"
-import type { SpoolRecord } from "../src/services/Store.ts"
+import { logDirOf, readLog } from "../src/services/store/embedded/MessageLog.ts"
+import type { SpoolRecord } from "../src/services/store/Store.ts"
 import { memoryOf, now, pollUntil, removeDir, tempDir, track, waitExit } from "./util.ts"
 
 /** How failmail is run, for the report: `[NAME=VALUE...] node <flags> dist/main.js`, as its `#!` line runs it. */

@@ -16,7 +16,7 @@
  */
 import type { AddressInfo } from "node:net"
 import { SMTPServer } from "smtp-server"
-import * as GreetAtOnce from "../src/services/GreetAtOnce.ts"
+import * as GreetAtOnce from "../src/services/smtp/GreetAtOnce.ts"
 import { headerOf } from "./headers.ts"
 
 GreetAtOnce.install()

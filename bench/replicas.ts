@@ -11,7 +11,7 @@
  *      that sends; the time from the kill until the other replica's summary
  *      is accepted upstream.
  */
-import { TAKEOVER_BOUND_MS } from "../src/domain/Lease.ts"
+import { TAKEOVER_BOUND_MS } from "../src/domain/cluster/Lease.ts"
 import { startPostgres, type Postgres } from "../test/support/postgres.ts"
 import type { Context } from "./context.ts"
 import type { Failmail } from "./failmail.ts"

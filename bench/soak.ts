@@ -28,7 +28,7 @@
 import { Duration, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as GoDuration from "../src/domain/GoDuration.ts"
+import * as GoDuration from "../src/domain/settings/GoDuration.ts"
 import { Failmail } from "./failmail.ts"
 import { readFlags } from "./flags.ts"
 import { headerOf } from "./headers.ts"

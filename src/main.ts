@@ -13,12 +13,12 @@
  * `failmail` bin and `./dist/main.js` run with them; `node dist/main.js`
  * does not.
  */
-import { commandOf } from "./domain/Command.ts"
+import { commandOf } from "./domain/settings/Command.ts"
 
 const command = commandOf(process.argv[1] ?? "", process.argv.slice(2))
 
 if (command._tag === "Subcommand" && command.name === "sendmail") {
-  const { sendmail } = await import("./layers/Sendmail.ts")
+  const { sendmail } = await import("./commands/Sendmail.ts")
   process.exit(await sendmail(command.args, process.env))
 } else {
   // Modules, not the package indexes: a dynamic import of an index keeps every module it exports
@@ -27,14 +27,14 @@ if (command._tag === "Subcommand" && command.name === "sendmail") {
     import("@effect/platform-node/NodeContext"),
     import("@effect/platform-node/NodeRuntime"),
     import("effect/Effect"),
-    import("./layers/Program.ts")
+    import("./commands/Daemon.ts")
   ])
   const run =
     command._tag === "Daemon"
       ? program(command.args, process.env)
       : command.name === "spool"
-        ? (await import("./layers/SpoolCommand.ts")).spool(command.args, process.env)
-        : (await import("./layers/Preview.ts")).preview(command.args, process.env)
+        ? (await import("./commands/Spool.ts")).spool(command.args, process.env)
+        : (await import("./commands/Preview.ts")).preview(command.args, process.env)
   run.pipe(
     Effect.provide(NodeContext.layer),
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })

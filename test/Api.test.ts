@@ -6,7 +6,7 @@
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { FailmailApi } from "../src/domain/Api.ts"
+import { FailmailApi } from "../src/domain/api/Api.ts"
 import { Batch, BatchNotPending, batchOf, batchesOf } from "../src/domain/api/Batches.ts"
 import { ClusterInfo, clusterInfoOf } from "../src/domain/api/Cluster.ts"
 import { Unhealthy } from "../src/domain/api/Probes.ts"

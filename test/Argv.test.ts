@@ -1,6 +1,6 @@
 import { Duration, Either } from "effect"
 import { describe, expect, it } from "vitest"
-import * as Argv from "../src/domain/Argv.ts"
+import * as Argv from "../src/domain/settings/Argv.ts"
 
 const parsed = (argv: ReadonlyArray<string>): Argv.FlagSettings => {
   const result = Argv.parse(argv)

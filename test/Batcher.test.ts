@@ -7,9 +7,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Effect, Layer, Scope } from "effect"
 import { simpleParser } from "mailparser"
-import { readHeaders } from "../src/domain/HeaderBlock.ts"
-import type { RunningConfig } from "../src/services/AppConfig.ts"
-import { MessageIntake } from "../src/services/MessageIntake.ts"
+import { readHeaders } from "../src/domain/message/HeaderBlock.ts"
+import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
+import { MessageIntake } from "../src/services/smtp/MessageIntake.ts"
 import {
   advanceTo,
   expectWakeUpAt,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Batching from "../src/domain/Batching.ts"
-import type { Received } from "../src/domain/Message.ts"
+import * as Batching from "../src/domain/batching/Batching.ts"
+import type { Received } from "../src/domain/message/Message.ts"
 
 const timing: Batching.Timing = { waitPeriodMs: 30_000, maxWaitMs: 300_000 }
 

@@ -1,10 +1,10 @@
 import { Data, Duration, Either, Equal, Redacted } from "effect"
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
-import * as ConfigFile from "../src/domain/ConfigFile.ts"
-import * as Configuration from "../src/domain/Configuration.ts"
-import * as RelayBudget from "../src/domain/RelayBudget.ts"
-import * as Settings from "../src/domain/Settings.ts"
+import * as ConfigFile from "../src/domain/settings/ConfigFile.ts"
+import * as Configuration from "../src/domain/settings/Configuration.ts"
+import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
 
 const host: Settings.HostFacts = { hostname: "mail.example" }
 
@@ -187,7 +187,7 @@ describe("ConfigFile.parse", () => {
   })
 
   it("loads the file the Go failmail's --write-config writes", () => {
-    const url = new URL("../../shared/fixtures/original-write-config.conf", import.meta.url)
+    const url = new URL("./fixtures/original-write-config.conf", import.meta.url)
     const file = read(fs.readFileSync(url, "utf8"), "original.conf")
     expect(file.warnings.map((warning) => warning.split(":")[2]?.trim()).sort()).toEqual(
       ["memory_store", "poll", "receiver", "sender", "version"].sort()

@@ -1,9 +1,9 @@
 import { Duration, Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import * as Argv from "../src/domain/Argv.ts"
-import * as ConfigFile from "../src/domain/ConfigFile.ts"
-import * as Configuration from "../src/domain/Configuration.ts"
-import * as Settings from "../src/domain/Settings.ts"
+import * as Argv from "../src/domain/settings/Argv.ts"
+import * as ConfigFile from "../src/domain/settings/ConfigFile.ts"
+import * as Configuration from "../src/domain/settings/Configuration.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
 
 const host: Settings.HostFacts = { hostname: "mail.example" }
 

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Ref } from "effect"
-import type { RunningConfig } from "../src/services/AppConfig.ts"
-import { Relay, RelayError } from "../src/services/Relay.ts"
+import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
+import { Relay, RelayError } from "../src/services/delivery/Relay.ts"
 import { filesIn } from "./support/memory.ts"
 import {
   advanceTo,

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Expectation from "../src/domain/Expectation.ts"
-import { readHeaders } from "../src/domain/HeaderBlock.ts"
+import * as Expectation from "../src/domain/expectations/Expectation.ts"
+import { readHeaders } from "../src/domain/message/HeaderBlock.ts"
 import {
   advanceTo,
   expectWakeUpAt,

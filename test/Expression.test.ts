@@ -1,7 +1,7 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { compile, fromGoTemplate, type Expression } from "../src/domain/Expression.ts"
-import type { MessageView } from "../src/domain/Message.ts"
+import { compile, fromGoTemplate, type Expression } from "../src/domain/message/Expression.ts"
+import type { MessageView } from "../src/domain/message/Message.ts"
 
 /** A message view with the given subject and extra (lower-cased) headers. */
 const view = (subject: string, overrides: Partial<MessageView> = {}): MessageView => ({

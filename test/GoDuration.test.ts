@@ -1,6 +1,6 @@
 import { Duration, Either } from "effect"
 import { describe, expect, it } from "vitest"
-import * as GoDuration from "../src/domain/GoDuration.ts"
+import * as GoDuration from "../src/domain/settings/GoDuration.ts"
 
 const SECOND = 1_000_000_000n
 const MINUTE = 60n * SECOND

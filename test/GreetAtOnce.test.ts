@@ -1,5 +1,5 @@
 /**
- * The greeting patch of smtp-server (src/services/GreetAtOnce.ts): it greets
+ * The greeting patch of smtp-server (src/services/smtp/GreetAtOnce.ts): it greets
  * without the 100 ms pause, keeps the connection limit, and refuses to run —
  * failmail does not start — when smtp-server is not shaped as the pinned one.
  */
@@ -10,7 +10,7 @@ import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { SMTPConnection } from "smtp-server/lib/smtp-connection.js"
 import { describe, expect, it } from "vitest"
-import { type ConnectionClass, install, shapeProblem } from "../src/services/GreetAtOnce.ts"
+import { type ConnectionClass, install, shapeProblem } from "../src/services/smtp/GreetAtOnce.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 

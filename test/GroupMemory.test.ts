@@ -1,6 +1,6 @@
 /** The memory of reported groups: new or ongoing, the repeat decision, the bound. Pure rules. */
 import { describe, expect, it } from "vitest"
-import * as Memory from "../src/domain/GroupMemory.ts"
+import * as Memory from "../src/domain/batching/GroupMemory.ts"
 
 const HOUR = 3_600_000
 const FORGET = 24 * HOUR

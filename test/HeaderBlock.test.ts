@@ -1,7 +1,7 @@
 import MailComposer from "nodemailer/lib/mail-composer/index.js"
 import { simpleParser } from "mailparser"
 import { describe, expect, it } from "vitest"
-import { messageView, readHeaders } from "../src/domain/HeaderBlock.ts"
+import { messageView, readHeaders } from "../src/domain/message/HeaderBlock.ts"
 
 const envelope = { mailFrom: "app@example.org", rcptTo: ["ops@example.com"] }
 const bytes = (text: string) => Buffer.from(text, "utf8")

@@ -7,10 +7,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { INTERRUPTED, RECENT_SUMMARIES } from "../src/domain/SummaryHistory.ts"
-import { unlimited } from "../src/domain/RelayBudget.ts"
-import { RelayError } from "../src/services/Relay.ts"
-import { TAKEOVER_BOUND_MS } from "../src/domain/Lease.ts"
+import { INTERRUPTED, RECENT_SUMMARIES } from "../src/domain/delivery/SummaryHistory.ts"
+import { unlimited } from "../src/domain/delivery/RelayBudget.ts"
+import { RelayError } from "../src/services/delivery/Relay.ts"
+import { TAKEOVER_BOUND_MS } from "../src/domain/cluster/Lease.ts"
 import { clusterInMemory, type Link, memoryCluster, type MemoryCluster } from "./support/cluster.ts"
 import { advanceTo, idle, memoryStorage, type MemoryStorage, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import * as HostCheck from "../src/domain/HostCheck.ts"
+import * as HostCheck from "../src/domain/http/HostCheck.ts"
 
 describe("HostCheck", () => {
   const byDefault = HostCheck.acceptedHosts({ bindHost: "localhost", externalUrl: "" })

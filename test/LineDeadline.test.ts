@@ -1,12 +1,12 @@
 /**
- * The line-deadline patch of smtp-server (src/services/LineDeadline.ts): it
+ * The line-deadline patch of smtp-server (src/services/smtp/LineDeadline.ts): it
  * installs on the pinned smtp-server, and refuses — so failmail does not
  * start — one whose parser wiring changed. What it does to a trickling
  * client is in ingress.e2e.test.ts.
  */
 import { SMTPConnection } from "smtp-server/lib/smtp-connection.js"
 import { describe, expect, it } from "vitest"
-import { type ConnectionClass, install, shapeProblem } from "../src/services/LineDeadline.ts"
+import { type ConnectionClass, install, shapeProblem } from "../src/services/smtp/LineDeadline.ts"
 
 /** smtp-server's own `_createParser`, captured before anything in this file installs the patch. */
 const pinnedCreateParser = SMTPConnection.prototype._createParser

@@ -8,8 +8,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import type { SpoolRecord } from "../src/services/Store.ts"
-import { openLog, readLog, type MessageLog } from "../src/services/MessageLog.ts"
+import type { SpoolRecord } from "../src/services/store/Store.ts"
+import { openLog, readLog, type MessageLog } from "../src/services/store/embedded/MessageLog.ts"
 import { fillDisk, freeDisk } from "./support/diskFull.ts"
 
 const cleanups: Array<() => Promise<void> | void> = []

@@ -7,10 +7,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import MailComposer from "nodemailer/lib/mail-composer/index.js"
-import * as Settings from "../src/domain/Settings.ts"
-import type { MessageView } from "../src/domain/Message.ts"
-import { AppConfig } from "../src/services/AppConfig.ts"
-import { Classifier } from "../src/services/Classifier.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
+import type { MessageView } from "../src/domain/message/Message.ts"
+import { AppConfig } from "../src/services/runtime/AppConfig.ts"
+import { Classifier } from "../src/services/message/Classifier.ts"
 
 const envelope = { mailFrom: "app@example.org", rcptTo: ["ops@example.com"] }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { normalize } from "../src/domain/Normalize.ts"
+import { normalize } from "../src/domain/message/Normalize.ts"
 
 describe("normalize", () => {
   const table: ReadonlyArray<readonly [string, string]> = [

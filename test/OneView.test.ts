@@ -1,6 +1,6 @@
-/** Which requests a replica that does not send forwards, and where (src/domain/OneView.ts). */
+/** Which requests a replica that does not send forwards, and where (src/domain/cluster/OneView.ts). */
 import { describe, expect, it } from "vitest"
-import { FORWARDED_BY, httpAddressOf, needsSender, senderRoute } from "../src/domain/OneView.ts"
+import { FORWARDED_BY, httpAddressOf, needsSender, senderRoute } from "../src/domain/cluster/OneView.ts"
 
 const replica = (id: string, http: string, hostname = `${id}.example`) => ({ id, hostname, http })
 

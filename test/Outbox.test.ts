@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { readHeaders } from "../src/domain/HeaderBlock.ts"
-import * as RelayBudget from "../src/domain/RelayBudget.ts"
+import { readHeaders } from "../src/domain/message/HeaderBlock.ts"
+import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
 import { relayed as summaries, textOf } from "./support/digests.ts"
 import {
   advanceTo,
@@ -20,7 +20,7 @@ import {
   startPipeline,
   testConfig
 } from "./support/pipeline.ts"
-import type { RunningConfig } from "../src/services/AppConfig.ts"
+import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
 
 const start = (config: RunningConfig, relay: RecordingRelay, storage: MemoryStorage = memoryStorage()) =>
   Effect.map(startPipeline(config, relay.layer, { storage }), (pipeline) => ({

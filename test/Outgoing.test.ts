@@ -1,8 +1,8 @@
 /** Held summaries and storm digests: pure rules. */
 import { describe, expect, it } from "vitest"
-import type { PendingMessage } from "../src/domain/Batching.ts"
-import * as Outgoing from "../src/domain/Outgoing.ts"
-import * as RelayBudget from "../src/domain/RelayBudget.ts"
+import type { PendingMessage } from "../src/domain/batching/Batching.ts"
+import * as Outgoing from "../src/domain/delivery/Outgoing.ts"
+import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
 
 const message = (id: string, recipients: ReadonlyArray<string>): PendingMessage => ({
   id,

@@ -6,9 +6,9 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Effect, Layer, Redacted, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
-import { backend } from "../src/services/PostgresCluster.ts"
-import { layerOf } from "../src/services/PostgresStore.ts"
-import { Store } from "../src/services/Store.ts"
+import { backend } from "../src/services/cluster/PostgresCluster.ts"
+import { layerOf } from "../src/services/store/postgres/PostgresStore.ts"
+import { Store } from "../src/services/store/Store.ts"
 import { type BackendUnderTest, backendContract } from "./support/clusterContract.ts"
 import { postgresForFile } from "./support/postgresFile.ts"
 

@@ -7,8 +7,8 @@
 import { it as effectIt } from "@effect/vitest"
 import { Chunk, Clock, Context, Duration, Effect, Either, Fiber, Layer, Redacted, TestClock } from "effect"
 import { describe, expect, it } from "vitest"
-import { layerOf } from "../src/services/PostgresStore.ts"
-import { Store } from "../src/services/Store.ts"
+import { layerOf } from "../src/services/store/postgres/PostgresStore.ts"
+import { Store } from "../src/services/store/Store.ts"
 import { eventually } from "./support/failmail.ts"
 import { postgresForFile } from "./support/postgresFile.ts"
 

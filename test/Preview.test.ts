@@ -1,7 +1,7 @@
 import { Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { PreviewAnswer, previewAnswerOf, PreviewRequest } from "../src/domain/api/Preview.ts"
-import * as Preview from "../src/domain/Preview.ts"
+import * as Preview from "../src/domain/batching/Preview.ts"
 
 const timing = { waitPeriodMs: 30_000, maxWaitMs: 300_000 }
 

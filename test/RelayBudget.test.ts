@@ -1,7 +1,7 @@
 /** The relay budget's sliding log (`--relay-rate`): pure rules, no clock. */
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import * as RelayBudget from "../src/domain/RelayBudget.ts"
+import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
 
 const rate = (text: string): RelayBudget.RelayRate => {
   const parsed = RelayBudget.parseRate(text)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { makeRule, rewriteAll } from "../src/domain/Rewrite.ts"
+import { makeRule, rewriteAll } from "../src/domain/message/Rewrite.ts"
 
 describe("Rewrite", () => {
   const plusAddressing = makeRule("failmail\\+([^@]*)@example.com", "$1@example.com")

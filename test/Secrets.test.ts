@@ -1,7 +1,7 @@
 import { Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import { credentialsOf, isSet, sameSecret } from "../src/domain/Secrets.ts"
-import * as Settings from "../src/domain/Settings.ts"
+import { credentialsOf, isSet, sameSecret } from "../src/domain/settings/Secrets.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
 
 describe("secret settings (--credentials, --relay-password)", () => {
   it("are Redacted from the moment they are read: printed, inspected or serialized they show <redacted>", () => {

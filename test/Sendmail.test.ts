@@ -1,8 +1,8 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { commandOf } from "../src/domain/Command.ts"
-import { parse, type SendmailOptions } from "../src/domain/Sendmail.ts"
-import { DotLineScanner, envelopeRecipients, prepare, type Fill } from "../src/domain/SendmailMessage.ts"
+import { commandOf } from "../src/domain/settings/Command.ts"
+import { parse, type SendmailOptions } from "../src/domain/sendmail/Sendmail.ts"
+import { DotLineScanner, envelopeRecipients, prepare, type Fill } from "../src/domain/sendmail/SendmailMessage.ts"
 
 const options = (args: ReadonlyArray<string>, env: Record<string, string> = {}): SendmailOptions => {
   const parsed = parse(args, env)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { pendingLineSince, perAddressLimit } from "../src/domain/SessionLimits.ts"
-import { shareCount, sharePercent } from "../src/domain/Settings.ts"
+import { pendingLineSince, perAddressLimit } from "../src/domain/smtp/SessionLimits.ts"
+import { shareCount, sharePercent } from "../src/domain/settings/Settings.ts"
 
 const bytes = (text: string) => Buffer.from(text, "latin1")
 

@@ -1,7 +1,7 @@
 import { Duration, Either, Equal, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import * as GoDuration from "../src/domain/GoDuration.ts"
-import * as Settings from "../src/domain/Settings.ts"
+import * as GoDuration from "../src/domain/settings/GoDuration.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
 
 const host: Settings.HostFacts = { hostname: "mail.example" }
 

@@ -8,9 +8,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { simpleParser } from "mailparser"
-import * as Matchers from "../src/domain/Matchers.ts"
-import * as Silence from "../src/domain/Silence.ts"
-import * as SilenceLink from "../src/domain/SilenceLink.ts"
+import * as Matchers from "../src/domain/silences/Matchers.ts"
+import * as Silence from "../src/domain/silences/Silence.ts"
+import * as SilenceLink from "../src/domain/silences/SilenceLink.ts"
 import {
   advanceTo,
   expectWakeUpAt,

@@ -1,6 +1,6 @@
 /** Per-minute buckets and their sparkline: pure rules. */
 import { describe, expect, it } from "vitest"
-import * as Sparkline from "../src/domain/Sparkline.ts"
+import * as Sparkline from "../src/domain/delivery/Sparkline.ts"
 
 const MINUTE = 60_000
 

@@ -1,7 +1,7 @@
 /** `failmail spool`'s own flag and its one line per message (pure). */
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { listingLine, oldestFirst, takeExport } from "../src/domain/SpoolListing.ts"
+import { listingLine, oldestFirst, takeExport } from "../src/domain/store/SpoolListing.ts"
 
 describe("--export", () => {
   it("is taken out of the command line in every spelling; the rest is left to the daemon's flags", () => {

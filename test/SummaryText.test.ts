@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { SummaryGroup, SummaryInput } from "../src/domain/Summary.ts"
-import * as SummaryText from "../src/domain/SummaryText.ts"
+import type { SummaryGroup, SummaryInput } from "../src/domain/delivery/Summary.ts"
+import * as SummaryText from "../src/domain/delivery/SummaryText.ts"
 import { summaryGroup as group, T0 } from "./support/summary.ts"
 
 const input = (groups: ReadonlyArray<SummaryGroup>): SummaryInput => ({

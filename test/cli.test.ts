@@ -9,16 +9,16 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as ConfigFile from "../src/domain/ConfigFile.ts"
-import * as Configuration from "../src/domain/Configuration.ts"
-import * as RelayBudget from "../src/domain/RelayBudget.ts"
-import * as Settings from "../src/domain/Settings.ts"
-import { hostFacts } from "../src/services/Invocation.ts"
+import * as ConfigFile from "../src/domain/settings/ConfigFile.ts"
+import * as Configuration from "../src/domain/settings/Configuration.ts"
+import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
+import { hostFacts } from "../src/commands/Invocation.ts"
 import { buildDaemon } from "./support/daemon.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const main = path.join(root, "dist", "main.js")
-const fixture = fileURLToPath(new URL("../../shared/fixtures/original-write-config.conf", import.meta.url))
+const fixture = fileURLToPath(new URL("./fixtures/original-write-config.conf", import.meta.url))
 const packageVersion = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }).version
 const host = hostFacts()
 

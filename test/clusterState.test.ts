@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { RENEW_EVERY_MS } from "../src/domain/Lease.ts"
+import { RENEW_EVERY_MS } from "../src/domain/cluster/Lease.ts"
 import { clusterInMemory, memoryCluster, type MemoryCluster } from "./support/cluster.ts"
-import { readHeaders } from "../src/domain/HeaderBlock.ts"
+import { readHeaders } from "../src/domain/message/HeaderBlock.ts"
 import { advanceTo, idle, memoryStorage, type MemoryStorage, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 
 const WAIT = 30_000

@@ -15,10 +15,10 @@ import { fileURLToPath } from "node:url"
 import nodemailer from "nodemailer"
 import { chromium, type Browser } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Settings from "../src/domain/Settings.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
 import { pipeline } from "../src/layers/Main.ts"
-import { Http } from "../src/services/Http.ts"
-import { SmtpListener } from "../src/services/SmtpListener.ts"
+import { Http } from "../src/services/http/Http.ts"
+import { SmtpListener } from "../src/services/smtp/SmtpListener.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))

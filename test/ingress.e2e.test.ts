@@ -8,7 +8,7 @@ import { promisify } from "node:util"
 import { Duration, Redacted } from "effect"
 import nodemailer from "nodemailer"
 import { afterAll, describe, expect, it, vi } from "vitest"
-import * as Settings from "../src/domain/Settings.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
 import { removeCertificate, selfSignedCertificate } from "./support/certs.ts"
 import {
   Conversation,

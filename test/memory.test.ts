@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { readHeaders } from "../src/domain/HeaderBlock.ts"
+import { readHeaders } from "../src/domain/message/HeaderBlock.ts"
 import { textOf } from "./support/digests.ts"
-import type { RunningConfig } from "../src/services/AppConfig.ts"
+import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
 import {
   advanceTo,
   type MemoryStorage,

@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
-import * as Settings from "../src/domain/Settings.ts"
-import { settingsTableMarkdown } from "../src/domain/SettingsTable.ts"
+import * as Settings from "../src/domain/settings/Settings.ts"
+import { settingsTableMarkdown } from "../src/domain/settings/SettingsTable.ts"
 
 const START = "<!-- settings-table:start -->"
 const END = "<!-- settings-table:end -->"
@@ -20,7 +20,7 @@ describe("README.md settings table", () => {
     const actual = readme.slice(readme.indexOf(START) + START.length, readme.indexOf(END)).trim()
     expect(
       actual,
-      `README.md is out of date with src/domain/Settings.ts; put this between ${START} and ${END}:\n\n${expected}\n`
+      `README.md is out of date with src/domain/settings/Settings.ts; put this between ${START} and ${END}:\n\n${expected}\n`
     ).toBe(expected.trim())
   })
 })

@@ -10,7 +10,7 @@ import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { simpleParser } from "mailparser"
 import { afterAll, describe, expect, it } from "vitest"
-import * as RelayBudget from "../src/domain/RelayBudget.ts"
+import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
 import { removeCertificate, selfSignedCertificate } from "./support/certs.ts"
 import {
   Conversation,

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import * as RelayBudget from "../src/domain/RelayBudget.ts"
-import type { RunningConfig } from "../src/services/AppConfig.ts"
+import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
+import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
 import { relayed, textOf } from "./support/digests.ts"
 import { advanceTo, rawMessage, recordingRelay, type RecordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 

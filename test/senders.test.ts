@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Lease from "../src/domain/Lease.ts"
+import * as Lease from "../src/domain/cluster/Lease.ts"
 import { clusterInMemory, type Link, memoryCluster, type MemoryCluster } from "./support/cluster.ts"
 import { relayed } from "./support/digests.ts"
 import {

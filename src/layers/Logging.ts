@@ -3,7 +3,7 @@
  * object per line, always on stderr (stdout carries `--relay-addr=debug`).
  */
 import { Layer, Logger, LogLevel } from "effect"
-import type { RunningConfig } from "../services/AppConfig.ts"
+import type { RunningConfig } from "../services/runtime/AppConfig.ts"
 
 const levels = {
   debug: LogLevel.Debug,

@@ -7,34 +7,34 @@
  * the process builds those once, and a reload rebuilds only the graph.
  */
 import { Effect, Layer } from "effect"
-import * as Configuration from "../domain/Configuration.ts"
-import { StartError } from "../domain/Errors.ts"
+import * as Configuration from "../domain/settings/Configuration.ts"
+import { StartError } from "../domain/settings/Errors.ts"
 import * as LogContext from "../domain/LogContext.ts"
-import * as Secrets from "../domain/Secrets.ts"
-import { AppConfig, type RunningConfig } from "../services/AppConfig.ts"
-import { Batcher } from "../services/Batcher.ts"
-import { Classifier } from "../services/Classifier.ts"
-import { Cluster } from "../services/Cluster.ts"
-import { Dispatcher } from "../services/Dispatcher.ts"
-import { Expectations } from "../services/Expectations.ts"
-import { GroupMemory } from "../services/GroupMemory.ts"
-import { History } from "../services/History.ts"
-import { HistoryDocument } from "../services/HistoryDocument.ts"
-import { Http } from "../services/Http.ts"
-import { SmtpListener } from "../services/SmtpListener.ts"
-import { MessageIntake } from "../services/MessageIntake.ts"
-import { Lifecycle } from "../services/Lifecycle.ts"
-import { Listeners } from "../services/Listeners.ts"
-import { Maildir } from "../services/Maildir.ts"
-import { Metrics } from "../services/Metrics.ts"
-import { Outbox } from "../services/Outbox.ts"
-import { Relay } from "../services/Relay.ts"
-import { Renderer } from "../services/Renderer.ts"
-import { SilenceLinks } from "../services/SilenceLinks.ts"
-import { Silences } from "../services/Silences.ts"
-import { EmbeddedStore } from "../services/EmbeddedStore.ts"
-import type { SpoolError, StateError, Store } from "../services/Store.ts"
-import * as StoreImport from "../services/StoreImport.ts"
+import * as Secrets from "../domain/settings/Secrets.ts"
+import { AppConfig, type RunningConfig } from "../services/runtime/AppConfig.ts"
+import { Batcher } from "../services/batching/Batcher.ts"
+import { Classifier } from "../services/message/Classifier.ts"
+import { Cluster } from "../services/cluster/Cluster.ts"
+import { Dispatcher } from "../services/delivery/Dispatcher.ts"
+import { Expectations } from "../services/expectations/Expectations.ts"
+import { GroupMemory } from "../services/batching/GroupMemory.ts"
+import { History } from "../services/delivery/History.ts"
+import { HistoryDocument } from "../services/delivery/HistoryDocument.ts"
+import { Http } from "../services/http/Http.ts"
+import { SmtpListener } from "../services/smtp/SmtpListener.ts"
+import { MessageIntake } from "../services/smtp/MessageIntake.ts"
+import { Lifecycle } from "../services/runtime/Lifecycle.ts"
+import { Listeners } from "../services/runtime/Listeners.ts"
+import { Maildir } from "../services/delivery/Maildir.ts"
+import { Metrics } from "../services/runtime/Metrics.ts"
+import { Outbox } from "../services/delivery/Outbox.ts"
+import { Relay } from "../services/delivery/Relay.ts"
+import { Renderer } from "../services/delivery/Renderer.ts"
+import { SilenceLinks } from "../services/silences/SilenceLinks.ts"
+import { Silences } from "../services/silences/Silences.ts"
+import { EmbeddedStore } from "../services/store/embedded/EmbeddedStore.ts"
+import type { SpoolError, StateError, Store } from "../services/store/Store.ts"
+import * as StoreImport from "../services/store/StoreImport.ts"
 
 /** What failmail keeps: the {@link Store} (what it received and its small state), and the maildirs it files into. */
 export type Storage = Store | Maildir
@@ -49,7 +49,7 @@ export const storage: Layer.Layer<Storage, SpoolError | StateError | StartError,
     Effect.flatMap(AppConfig, (config): Effect.Effect<Layer.Layer<Store, SpoolError | StateError | StartError, AppConfig>> =>
       Secrets.isSet(config.store)
         ? // Loaded only when used: the PostgreSQL client costs memory a failmail on the embedded store does not need.
-          Effect.promise(() => import("../services/PostgresStore.ts")).pipe(Effect.map((postgres) => postgres.layerOf(config.store)))
+          Effect.promise(() => import("../services/store/postgres/PostgresStore.ts")).pipe(Effect.map((postgres) => postgres.layerOf(config.store)))
         : Effect.succeed(
             EmbeddedStore.pipe(Layer.mapError((error) => new StartError({ message: `message-store ${config.messageStore}: ${error.message}` })))
           )
@@ -66,7 +66,7 @@ export const storage: Layer.Layer<Storage, SpoolError | StateError | StartError,
 export const cluster: Layer.Layer<Cluster, StartError, AppConfig | Store> = Layer.unwrapEffect(
   Effect.flatMap(AppConfig, (config): Effect.Effect<Layer.Layer<Cluster, StartError, AppConfig | Store>> =>
     Secrets.isSet(config.store)
-      ? Effect.promise(() => import("../services/PostgresCluster.ts")).pipe(Effect.map((postgres) => postgres.layerOf(config.store)))
+      ? Effect.promise(() => import("../services/cluster/PostgresCluster.ts")).pipe(Effect.map((postgres) => postgres.layerOf(config.store)))
       : Effect.succeed(Cluster.single)
   )
 )

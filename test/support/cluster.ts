@@ -5,10 +5,10 @@
  * against both). Each step is atomic, as a transaction is.
  */
 import { Duration, Effect } from "effect"
-import * as Lease from "../../src/domain/Lease.ts"
-import type { Replica } from "../../src/domain/Replica.ts"
-import { type Claim, Cluster, type ClusterBackend, ClusterError, Fenced, messageIdsOf } from "../../src/services/Cluster.ts"
-import { SpoolError, Store } from "../../src/services/Store.ts"
+import * as Lease from "../../src/domain/cluster/Lease.ts"
+import type { Replica } from "../../src/domain/cluster/Replica.ts"
+import { type Claim, Cluster, type ClusterBackend, ClusterError, Fenced, messageIdsOf } from "../../src/services/cluster/Cluster.ts"
+import { SpoolError, Store } from "../../src/services/store/Store.ts"
 
 /** What an in-memory cluster holds; it outlives the layers built on it, as a database does. */
 export interface MemoryCluster {

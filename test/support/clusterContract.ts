@@ -1,16 +1,16 @@
 /**
  * The contract of a cluster backend (see `ClusterBackend` in
- * `src/services/Cluster.ts`), run against every backend: the in-memory one
+ * `src/services/cluster/Cluster.ts`), run against every backend: the in-memory one
  * (`test/Cluster.contract.test.ts`) and PostgreSQL's
  * (`test/PostgresCluster.test.ts`). Times are given explicitly, as replicas'
  * clocks would give them, so the cases are deterministic on a real database.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
-import * as Lease from "../../src/domain/Lease.ts"
-import type { Replica } from "../../src/domain/Replica.ts"
-import type { Claim, ClusterBackend } from "../../src/services/Cluster.ts"
-import type { StoreShape } from "../../src/services/Store.ts"
+import * as Lease from "../../src/domain/cluster/Lease.ts"
+import type { Replica } from "../../src/domain/cluster/Replica.ts"
+import type { Claim, ClusterBackend } from "../../src/services/cluster/Cluster.ts"
+import type { StoreShape } from "../../src/services/store/Store.ts"
 import { putMessage } from "./pipeline.ts"
 
 /** A backend on fresh shared state, and the store its replicas share. */

@@ -4,7 +4,7 @@
  */
 import { Effect } from "effect"
 import { simpleParser } from "mailparser"
-import { readHeaders } from "../../src/domain/HeaderBlock.ts"
+import { readHeaders } from "../../src/domain/message/HeaderBlock.ts"
 import type { RecordingRelay } from "./pipeline.ts"
 
 /** One relayed summary, as the tests read it. */

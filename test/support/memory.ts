@@ -11,9 +11,9 @@
  */
 import { Clock, Effect, Either, Layer } from "effect"
 import * as path from "node:path"
-import { isSpoolId, newSpoolId } from "../../src/domain/Message.ts"
-import { Maildir, MaildirError } from "../../src/services/Maildir.ts"
-import { missing, putOf, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../../src/services/Store.ts"
+import { isSpoolId, newSpoolId } from "../../src/domain/message/Message.ts"
+import { Maildir, MaildirError } from "../../src/services/delivery/Maildir.ts"
+import { missing, putOf, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../../src/services/store/Store.ts"
 
 /** What an in-memory spool holds; it outlives the layers built on it, as a directory does. */
 export interface MemorySpool {

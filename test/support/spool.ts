@@ -6,8 +6,8 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as LogRecord from "../../src/domain/LogRecord.ts"
-import type { SpoolRecord } from "../../src/services/Store.ts"
+import * as LogRecord from "../../src/domain/store/LogRecord.ts"
+import type { SpoolRecord } from "../../src/services/store/Store.ts"
 
 const segmentsOf = (messageStore: string): ReadonlyArray<string> => {
   const dir = path.join(messageStore, "log")

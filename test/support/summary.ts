@@ -1,5 +1,5 @@
 /** Shared fixtures for the summary tests (SummaryText, Renderer). */
-import type { SummaryGroup } from "../../src/domain/Summary.ts"
+import type { SummaryGroup } from "../../src/domain/delivery/Summary.ts"
 
 /** A fixed instant the fixtures' times count from. */
 export const T0 = Date.UTC(2023, 10, 14, 22, 13, 20)

@@ -7,7 +7,7 @@
  */
 import type { AddressInfo } from "node:net"
 import { SMTPServer, type SMTPServerOptions } from "smtp-server"
-import { smtpReply as reply } from "../../src/domain/SmtpReply.ts"
+import { smtpReply as reply } from "../../src/domain/smtp/SmtpReply.ts"
 
 /** One message as the upstream received it. */
 export interface Delivery {

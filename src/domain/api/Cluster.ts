@@ -8,7 +8,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
-import type { ClusterView } from "../Replica.ts"
+import type { ClusterView } from "../cluster/Replica.ts"
 import { rfc3339 } from "../Status.ts"
 import { Time } from "./Fields.ts"
 

@@ -14,7 +14,7 @@ import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
-import type { GroupRecord } from "../GroupMemory.ts"
+import type { GroupRecord } from "../batching/GroupMemory.ts"
 import { type HeldSummary, rfc3339 } from "../Status.ts"
 import { Time } from "./Fields.ts"
 

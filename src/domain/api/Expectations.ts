@@ -1,5 +1,5 @@
 /**
- * Expected mail (see `src/domain/Expectation.ts`):
+ * Expected mail (see `src/domain/expectations/Expectation.ts`):
  *
  * - `POST /api/expectations` `{"name", "match", "every", "to"}` → `201 {"id"}`;
  *   a bad request is `400 {"error", "field"}` naming the field; `503 {"error"}`
@@ -12,8 +12,8 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Duration, Schema } from "effect"
-import * as Expectation from "../Expectation.ts"
-import * as GoDuration from "../GoDuration.ts"
+import * as Expectation from "../expectations/Expectation.ts"
+import * as GoDuration from "../settings/GoDuration.ts"
 import { rfc3339 } from "../Status.ts"
 import { Created, InvalidField, MatchersIn, StateNotSaved } from "./Silences.ts"
 

@@ -1,5 +1,5 @@
 /**
- * Silences (see `src/domain/Silence.ts`):
+ * Silences (see `src/domain/silences/Silence.ts`):
  *
  * - `POST /api/silences` `{"match": {field: regexp}, "for" | "until", "comment", "author"}`
  *   → `201 {"id"}`; a bad request is `400 {"error", "field"}` naming the field;
@@ -12,8 +12,8 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
-import { MATCH_FIELDS } from "../Matchers.ts"
-import * as Silence from "../Silence.ts"
+import { MATCH_FIELDS } from "../silences/Matchers.ts"
+import * as Silence from "../silences/Silence.ts"
 import { rfc3339 } from "../Status.ts"
 import { Time } from "./Fields.ts"
 

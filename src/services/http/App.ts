@@ -1,9 +1,9 @@
 /**
  * The HTTP app behind `--bind-http`: what answers each request. Loaded and
- * built by `src/services/Http.ts` on the first request, not at start.
+ * built by `src/services/http/Http.ts` on the first request, not at start.
  *
  * Routing is @effect/platform's `HttpApi`: the JSON API, the probes and
- * `/metrics` are described in `src/domain/Api.ts` (one group per file in
+ * `/metrics` are described in `src/domain/api/Api.ts` (one group per file in
  * `src/domain/api/`, handlers in `src/services/http/`), the OpenAPI document
  * of that description is served at `/api/openapi.json`, and the dashboard
  * pages (`src/services/http/Pages.ts`) sit on the same router.
@@ -33,14 +33,14 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Option, type Redacted } from "effect"
-import { OPENAPI_PATH } from "../../domain/Api.ts"
+import { OPENAPI_PATH } from "../../domain/api/Api.ts"
 import { OPEN_PATHS } from "../../domain/api/Probes.ts"
-import * as HostCheck from "../../domain/HostCheck.ts"
-import * as Secrets from "../../domain/Secrets.ts"
-import { AppConfig } from "../AppConfig.ts"
-import { Cluster } from "../Cluster.ts"
-import { Dashboard } from "../Dashboard.ts"
-import { ApiLive } from "./Api.ts"
+import * as HostCheck from "../../domain/http/HostCheck.ts"
+import * as Secrets from "../../domain/settings/Secrets.ts"
+import { AppConfig } from "../runtime/AppConfig.ts"
+import { Cluster } from "../cluster/Cluster.ts"
+import { Dashboard } from "./Dashboard.ts"
+import { ApiLive } from "./api/Api.ts"
 import { viaSender } from "./Forward.ts"
 import { PagesLive } from "./Pages.ts"
 

@@ -1,5 +1,5 @@
 /**
- * One view of the cluster (see `src/domain/OneView.ts`): on a replica that
+ * One view of the cluster (see `src/domain/cluster/OneView.ts`): on a replica that
  * does not send, what the sender holds is asked of the sender. The request
  * is forwarded with the same method, path and query, body and headers (HTTP Basic included,
  * so the sender checks the credentials too), to the sender's HTTP address;
@@ -13,9 +13,9 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Data, Duration, Effect, Either, Option } from "effect"
 import * as http from "node:http"
-import type { HostPort } from "../../domain/Address.ts"
-import * as OneView from "../../domain/OneView.ts"
-import type { ClusterShape } from "../Cluster.ts"
+import type { HostPort } from "../../domain/settings/Address.ts"
+import * as OneView from "../../domain/cluster/OneView.ts"
+import type { ClusterShape } from "../cluster/Cluster.ts"
 
 const FORWARDED_BY = OneView.FORWARDED_BY
 

@@ -1,0 +1,394 @@
+/**
+ * Turns a summary handed over by the Outbox (one recipient set's share of a
+ * due batch, or a storm digest of several) into an e-mail and gets it out:
+ * relayed upstream, retried with exponential backoff while failures are
+ * transient, and filed in `--fail-dir` exactly once when it finally cannot
+ * be relayed. Only then are its groups remembered (new or ongoing next time)
+ * and its messages removed from the spool.
+ *
+ * Every summary carries a Message-ID derived from what it covers (the same
+ * summary built again gets the same one). Before its relay it is claimed
+ * (in a cluster: recorded as being sent, only if this replica still holds
+ * the sender lease; a replica that lost it sends nothing), and after it is
+ * relayed or filed it is recorded sent as its messages leave the store.
+ *
+ * Every summary is delivered on its own fiber, so a slow or dead relay never
+ * holds back other batches. A delivery that dies (a defect, not a relay
+ * failure) does not strand its messages: a relay that dies counts as a
+ * failed attempt, and a summary that could not be built is built again after
+ * a backoff.
+ *
+ * Closing (stop or reload) never cuts an attempt short, and never starts one
+ * beside another: deliveries belong to the graph that started them, and its
+ * close waits for them (at most `--relay-timeout` and a little slack) before
+ * the relay, the spool and the fail-dir close. Closing only ends *waiting*:
+ * - an attempt under way finishes, and its messages leave the spool (relayed,
+ *   or on stop filed when it failed) before the graph is gone;
+ * - a summary waiting to retry gets, on stop, exactly one last attempt, then
+ *   the fail-dir; on reload none: its messages stay in the spool;
+ * - a summary waiting for an unwritable fail-dir keeps its messages in the spool.
+ * A reload builds the new graph only once the old one has closed, so the new
+ * graph's recovery never sees a message the old one is still delivering, and
+ * what the old one left in the spool is summarized again under the new
+ * configuration. The price is that a reload during a slow relay waits for it
+ * (new connections wait in the listener's queue meanwhile). Letting the
+ * deliveries outlive the graph instead would keep the old relay, spool and
+ * fail-dir open beside the new ones, and would need a way to hand back a
+ * summary whose attempt failed after the new graph had recovered.
+ */
+import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
+import * as Batching from "../../domain/batching/Batching.ts"
+import * as LogContext from "../../domain/LogContext.ts"
+import * as Outgoing from "../../domain/delivery/Outgoing.ts"
+import { backoff, retryPolicy } from "../../domain/delivery/RelayRetry.ts"
+import type { RenderedSummary, SummaryGroup } from "../../domain/delivery/Summary.ts"
+import { MAX_BODY_GROUPS } from "../../domain/delivery/SummaryText.ts"
+import { AppConfig } from "../runtime/AppConfig.ts"
+import { Classifier } from "../message/Classifier.ts"
+import { type Claim, Cluster, ClusterError, type Fenced } from "../cluster/Cluster.ts"
+import type { SummaryRecord } from "../../domain/Status.ts"
+import { GroupMemory } from "../batching/GroupMemory.ts"
+import { History } from "./History.ts"
+import { Lifecycle } from "../runtime/Lifecycle.ts"
+import { Maildir } from "./Maildir.ts"
+import { Metrics } from "../runtime/Metrics.ts"
+import { Relay, RelayError } from "./Relay.ts"
+import { Renderer } from "./Renderer.ts"
+import { Store } from "../store/Store.ts"
+
+/** How long to wait before trying an unwritable fail-dir again. */
+const FAIL_DIR_RETRY = Duration.seconds(30)
+
+/** How long closing may wait for deliveries beyond `--relay-timeout` (rendering, filing, spool removal). */
+const CLOSE_SLACK = Duration.seconds(5)
+
+/** A small message to decode ahead of the first summary (see `prepare`). */
+const SAMPLE_MESSAGE = Buffer.from("From: failmail@localhost\r\nSubject: sample\r\n\r\nsample body\r\n")
+
+/** What became of one summary: relayed, filed in the fail-dir, or its messages kept in the spool. */
+type Outcome = "delivered" | "filed" | "kept"
+
+/** What the cluster records of a summary before its relay. */
+const claimOf = (outgoing: Outgoing.Outgoing): Claim => ({
+  summaryId: Outgoing.summaryIdOf(outgoing),
+  recipients: outgoing.recipients,
+  parts: outgoing.parts.map((part) => ({ batchKey: part.batchKey, messageIds: part.messages.map((message) => message.id) }))
+})
+
+/** Summarizes and delivers due batches. */
+export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatcher", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const store = yield* Store
+    const classifier = yield* Classifier
+    const renderer = yield* Renderer
+    const relay = yield* Relay
+    const history = yield* History
+    const metrics = yield* Metrics
+    const memory = yield* GroupMemory
+    const lifecycle = yield* Lifecycle
+    const maildir = yield* Maildir
+    const cluster = yield* Cluster
+    const closing = yield* Deferred.make<void>()
+    const running = yield* FiberSet.make<void>()
+    const scope = yield* Effect.scope
+
+    const retries = retryPolicy(config.relayRetryFor)
+
+    /** Waits for `wait`, unless failmail starts closing first. */
+    const unlessClosing = <A>(wait: Effect.Effect<A>): Effect.Effect<A | "closing"> =>
+      Effect.flatMap(Deferred.isDone(closing), (closed) =>
+        closed ? Effect.succeed("closing" as const) : Effect.raceFirst(wait, Effect.as(Deferred.await(closing), "closing" as const))
+      )
+
+    const bodyOf = (id: string) =>
+      store.readRaw(id).pipe(
+        Effect.flatMap((raw) => classifier.parse(raw, { mailFrom: "", rcptTo: [] })),
+        Effect.map((view) => view.body),
+        Effect.catchAll((error) => Effect.succeed(`(body unavailable: ${error.message})`))
+      )
+
+    /** The groups of a summary as the memory of reported groups sees them: new ones first, each in order of first arrival. */
+    const groupsOf = (outgoing: Outgoing.Outgoing) => {
+      const groups = outgoing.parts.flatMap((part) =>
+        Batching.groups(part.messages).map((group) => {
+          const record = memory.recordOf(part.batchKey, group.key)
+          const novelty = memory.classify(part.batchKey, group.key, group.firstAt)
+          return {
+            batchKey: part.batchKey,
+            group,
+            novelty,
+            firstSeen: novelty === "new" || record === undefined ? group.firstAt : record.firstSeen,
+            instancesSince: (novelty === "new" || record === undefined ? 0 : record.instances) + group.count
+          }
+        })
+      )
+      return [...groups.filter((g) => g.novelty === "new"), ...groups.filter((g) => g.novelty === "ongoing")]
+    }
+
+    const summarize = (outgoing: Outgoing.Outgoing) =>
+      Effect.gen(function* () {
+        const groups = groupsOf(outgoing)
+        const withBodies: ReadonlyArray<SummaryGroup> = yield* Effect.forEach(
+          groups,
+          ({ batchKey, group, novelty, firstSeen, instancesSince }, index) =>
+            Effect.map(index < MAX_BODY_GROUPS ? bodyOf(group.latestId) : Effect.succeed(""), (body) => ({
+              batchKey,
+              key: group.key,
+              count: group.count,
+              firstAt: group.firstAt,
+              lastAt: group.lastAt,
+              subject: group.subject,
+              senders: [...group.senders],
+              body,
+              novelty,
+              firstSeen,
+              instancesSince,
+              times: group.times
+            })),
+          { concurrency: 4 }
+        )
+        const createdAt = yield* Clock.currentTimeMillis
+        return yield* renderer.render({
+          batchKey: outgoing.parts[0]?.batchKey ?? "",
+          batches: outgoing.parts.map((part) => ({ key: part.batchKey, count: part.messages.length })),
+          recipients: outgoing.recipients,
+          groups: withBodies,
+          createdAt,
+          held: Outgoing.heldNotesOf(outgoing),
+          summaryId: Outgoing.summaryIdOf(outgoing)
+        })
+      })
+
+    /** Remembers the groups of a summary that was relayed or filed (a failure to save is logged; the summary is out). */
+    const remember = (outgoing: Outgoing.Outgoing) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        memory.reported(
+          groupsOf(outgoing).map(({ batchKey, group }) => ({
+            batchKey,
+            groupKey: group.key,
+            count: group.count,
+            firstAt: group.firstAt,
+            lastAt: group.lastAt
+          })),
+          now
+        )
+      ).pipe(Effect.catchAll((error) => Effect.logWarning(`group memory not saved: ${error.message}`)))
+
+    /** Summarizes; a summary that dies while being built is built again after a backoff, until failmail closes. */
+    const summarizeAgainIfDead = (outgoing: Outgoing.Outgoing) =>
+      Effect.gen(function* () {
+        const pause = yield* Schedule.driver(backoff)
+        while (true) {
+          const built = yield* summarize(outgoing).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.logError("summary could not be built; trying again", Cause.die(defect)).pipe(Effect.as(undefined))
+            )
+          )
+          if (built !== undefined) return built
+          if ((yield* unlessClosing(Effect.ignore(pause.next(undefined)))) === "closing") return "kept" as const
+        }
+      })
+
+    /** One relay attempt; a relay that dies (a defect) is a failed attempt, worth retrying. */
+    const attempt = (summary: RenderedSummary, record: SummaryRecord) =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        yield* history.update(record, { attempts: record.attempts + 1 })
+        yield* relay.send({ from: config.from, to: summary.recipients }, summary.raw).pipe(
+          Effect.catchAllDefect((defect) =>
+            Effect.logError("relay died", Cause.die(defect)).pipe(
+              Effect.zipRight(Effect.fail(new RelayError({ reason: `relay died: ${String(defect)}`, transient: true })))
+            )
+          ),
+          Effect.tapError((error) =>
+            Effect.gen(function* () {
+              yield* Effect.logWarning(`relay of "${summary.subject}" failed: ${error.message}`)
+              if (error.transient) metrics.relayRetries.inc()
+              yield* history.update(record, { status: "retrying", error: error.message })
+            })
+          )
+        )
+        const finished = yield* Clock.currentTimeMillis
+        metrics.relayLatency.observe((finished - started) / 1000)
+      })
+
+    /** After a transient failure while closing: on reload the messages stay for the new graph, on stop it was the last attempt. */
+    const closedAfter = (error: RelayError) =>
+      Effect.flatMap(lifecycle.isReloading, (reloading) => (reloading ? Effect.succeed("kept" as const) : Effect.fail(error)))
+
+    /**
+     * Relays, retrying transient failures with {@link retryPolicy}, one attempt
+     * at a time. Closing ends a wait, never an attempt: a summary waiting to
+     * retry gets one last attempt on stop and none on reload.
+     */
+    const relayWithRetries = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<"delivered" | "kept", RelayError> =>
+      Effect.gen(function* () {
+        const schedule = yield* Schedule.driver(retries)
+        while (true) {
+          const result = yield* Effect.either(attempt(summary, record))
+          if (Either.isRight(result)) return "delivered" as const
+          const error = result.left
+          if (!error.transient) return yield* Effect.fail(error)
+          if (yield* Deferred.isDone(closing)) return yield* closedAfter(error)
+          const wake = yield* unlessClosing(
+            schedule.next(error).pipe(
+              Effect.as("retry" as const),
+              Effect.orElseSucceed(() => "give up" as const)
+            )
+          )
+          if (wake === "give up") return yield* Effect.fail(error)
+          if (wake === "closing" && (yield* lifecycle.isReloading)) return "kept" as const
+        }
+      })
+
+    /** Files a summary in the fail-dir, retrying an unwritable one until it works or failmail closes. */
+    const fileAway = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<Outcome> =>
+      maildir.deliver(config.failDir, summary.raw).pipe(
+        Effect.tap((file) =>
+          Effect.all([
+            history.update(record, { status: "failed", failedPath: file }),
+            Effect.sync(() => metrics.summariesFailed.inc()),
+            Effect.logError(`summary "${summary.subject}" not relayed, filed as ${file}`)
+          ])
+        ),
+        Effect.as<Outcome>("filed"),
+        Effect.catchAll((error) =>
+          Effect.logError(`${error.message}; summary kept in the spool, retrying in ${Duration.format(FAIL_DIR_RETRY)}`).pipe(
+            Effect.zipRight(unlessClosing(Effect.sleep(FAIL_DIR_RETRY))),
+            Effect.flatMap((wake) => (wake === "closing" ? Effect.succeed<Outcome>("kept") : fileAway(summary, record)))
+          )
+        ),
+        LogContext.annotate({ component: "fail-dir" })
+      )
+
+    /** Relays a tracked summary, or files it in the fail-dir. */
+    const deliverTracked = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<Outcome> =>
+      Effect.gen(function* () {
+        const relayed = yield* Effect.either(relayWithRetries(summary, record))
+        if (Either.isLeft(relayed)) {
+          yield* history.update(record, { error: relayed.left.message })
+          return yield* fileAway(summary, record)
+        }
+        if (relayed.right === "kept") {
+          yield* history.update(record, { error: `${record.error} (left in the spool for the reloaded configuration)` })
+          yield* Effect.logInfo(`summary "${summary.subject}" not relayed yet; its messages stay in the spool for the reloaded configuration`)
+          return "kept"
+        }
+        yield* history.update(record, { status: "delivered", error: "" })
+        metrics.summariesSent.inc()
+        yield* Effect.logInfo(`summary "${summary.subject}" relayed to ${summary.recipients.join(", ")}`)
+        return "delivered"
+      })
+
+    /** Tracks a summary in the history and delivers it; its log lines name it (`summary`, the history id). */
+    const deliver = (summary: RenderedSummary): Effect.Effect<Outcome> =>
+      Effect.flatMap(history.track(summary), (record) =>
+        deliverTracked(summary, record).pipe(LogContext.annotate({ summary: record.id }))
+      )
+
+    /**
+     * A delivery's own fiber: its lines name the dispatcher and the batch
+     * (none for a storm digest of several), not the caller's context, with
+     * the delivery's duration so far.
+     */
+    const inBackground = <A>(batchKey: string | undefined, delivery: Effect.Effect<A>) =>
+      FiberSet.run(
+        running,
+        delivery.pipe(
+          Effect.asVoid,
+          Effect.withLogSpan("delivery"),
+          LogContext.own(batchKey === undefined ? { component: "dispatcher" } : { component: "dispatcher", batch: batchKey })
+        )
+      ).pipe(Effect.asVoid)
+
+    /**
+     * Retries `step` while the cluster's state cannot be reached, until
+     * failmail closes; `"closing"` when it closed first.
+     */
+    const whileUnreachable = <E>(step: Effect.Effect<void, E | ClusterError>): Effect.Effect<"done" | "closing", E> =>
+      Effect.gen(function* () {
+        const pause = yield* Schedule.driver(backoff)
+        while (true) {
+          const result = yield* Effect.either(Effect.uninterruptible(step))
+          if (Either.isRight(result)) return "done" as const
+          if (!(result.left instanceof ClusterError)) return yield* Effect.fail(result.left as E)
+          yield* Effect.logWarning(`${result.left.message}; trying again`)
+          if ((yield* unlessClosing(Effect.ignore(pause.next(undefined)))) === "closing") return "closing" as const
+        }
+      })
+
+    /** Claims a summary before its relay; false when this replica is no longer the sender (or closes first): it is not sent. */
+    const claimed = (claim: Claim) =>
+      whileUnreachable<Fenced>(cluster.claim(claim)).pipe(
+        Effect.map((outcome) => outcome === "done"),
+        Effect.catchTag("Fenced", () =>
+          Effect.logInfo("summary not sent: this replica is no longer the sender; the next one sends it").pipe(Effect.as(false))
+        )
+      )
+
+    /**
+     * Summarizes, claims and delivers one summary, then remembers its groups
+     * and records it sent (its messages leave the spool), unless they are kept.
+     */
+    const deliverOne = (outgoing: Outgoing.Outgoing) =>
+      Effect.gen(function* () {
+        const summary = yield* summarizeAgainIfDead(outgoing)
+        if (summary === "kept") return
+        const claim = claimOf(outgoing)
+        if (!(yield* claimed(claim))) return
+        if ((yield* deliver(summary)) === "kept") return
+        yield* remember(outgoing)
+        if ((yield* whileUnreachable(cluster.recordSent(claim))) === "closing") {
+          return yield* Effect.logWarning(`summary ${claim.summaryId} was sent but not recorded; the next sender sends it again (same Message-ID)`)
+        }
+        metrics.spooledMessages.dec(Outgoing.messageCountOf(outgoing))
+      }).pipe(Effect.catchAllCause((cause) => Effect.logError("summary delivery failed; messages stay in the spool", cause)))
+
+    let prepared = false
+    /**
+     * Readies, once and in the background, what the first summary needs and
+     * failmail loads late to stay small while idle: mailparser (by decoding
+     * a sample message), the templates and MIME composer's first run (by
+     * rendering a sample summary), the relay's SMTP pool. Called when a
+     * batch opens, it is done long before the batch is due, instead of
+     * delaying the first summaries by as long (over 200 ms on 2 busy cores).
+     */
+    const prepare = Effect.suspend(() => {
+      if (prepared) return Effect.void
+      prepared = true
+      return Effect.all([classifier.parse(SAMPLE_MESSAGE, { mailFrom: "", rcptTo: [] }), renderer.prepare, relay.prepare], {
+        discard: true
+      }).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("could not ready the outgoing side ahead of the first summary", cause)),
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+    })
+
+    /** Ends every wait and lets the deliveries under way finish, at most `--relay-timeout` and a little slack. */
+    const drain = Deferred.succeed(closing, undefined).pipe(
+      Effect.zipRight(FiberSet.awaitEmpty(running)),
+      Effect.timeoutOption(Duration.sum(config.relayTimeout, CLOSE_SLACK)),
+      Effect.asVoid
+    )
+    // Registered after `running`, so it runs first: deliveries end before they would be interrupted.
+    yield* Effect.addFinalizer(() => drain)
+
+    return {
+      /** Starts delivering one summary (handed over by the Outbox) in the background. */
+      dispatch: (outgoing: Outgoing.Outgoing) =>
+        inBackground(Outgoing.isStorm(outgoing) ? undefined : outgoing.parts[0]?.batchKey, deliverOne(outgoing)),
+      /** Readies the outgoing side ahead of the first summary, once, in the background. */
+      prepare,
+      /** Starts delivering one rendered message (a notice) in the background, with retries and the fail-dir like a summary. */
+      send: (summary: RenderedSummary) => inBackground(summary.batchKey, deliver(summary)),
+      /**
+       * Ends waiting (on stop a summary waiting to retry gets one last
+       * attempt) and waits for every delivery, at most `--relay-timeout` and
+       * a little slack.
+       */
+      drain
+    } as const
+  }).pipe(LogContext.annotate({ component: "dispatcher" }))
+}) {}

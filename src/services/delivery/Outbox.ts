@@ -1,0 +1,211 @@
+/**
+ * Between the Batcher and the Dispatcher: keeps the upstream within
+ * `--relay-rate`. A due batch becomes one summary per recipient set; each
+ * goes to the Dispatcher at once while the budget allows, and is held
+ * otherwise. When the budget allows the next send, the summary held longest
+ * goes, merged with every other one held for the same recipients into one
+ * "storm" digest, so a flood over many batch keys becomes a few digests and
+ * every message is still summarized within `--max-wait` plus one budget
+ * period (as long as fewer recipient sets than the rate's count are held).
+ *
+ * Durability: a held summary is nothing but its messages, which stay in the
+ * spool until it is relayed or filed, so a restart brings them back (their
+ * batches are overdue, and come here again). The budget's own state, the
+ * send times of the current period, is saved in the {@link Store}
+ * before each send, so a restart (or a crash loop) never sends more than the
+ * budget. On stop, what the budget allows now is sent; the rest stays in the
+ * spool for the next start. With `--relay-rate 0` everything goes at once.
+ *
+ * In a cluster the budget is the cluster's: only the sender sends, and it
+ * loads the send times from the Store each time it becomes the sender;
+ * when it stops being the sender, what it held is forgotten (its messages
+ * stay in the store for the next sender).
+ *
+ * Other mail failmail sends upstream (the expected-mail notices) takes its
+ * send from the same budget with {@link Outbox.takeSend}: it waits for one,
+ * ahead of held summaries, and is never merged or dropped.
+ */
+import { Clock, Deferred, Duration, Effect, Queue } from "effect"
+import type * as Batching from "../../domain/batching/Batching.ts"
+import * as LogContext from "../../domain/LogContext.ts"
+import * as Outgoing from "../../domain/delivery/Outgoing.ts"
+import * as RelayBudget from "../../domain/delivery/RelayBudget.ts"
+import type { HeldSummary } from "../../domain/Status.ts"
+import { AppConfig } from "../runtime/AppConfig.ts"
+import { Cluster } from "../cluster/Cluster.ts"
+import { Dispatcher } from "./Dispatcher.ts"
+import { Metrics } from "../runtime/Metrics.ts"
+import { Store } from "../store/Store.ts"
+
+const DOCUMENT = "budget"
+
+const sendLogOf = (saved: unknown): RelayBudget.SendLog => {
+  const sends = (saved as { sends?: unknown } | undefined)?.sends
+  return Array.isArray(sends) ? sends.filter((at): at is number => typeof at === "number").sort((a, b) => a - b) : []
+}
+
+/** The relay budget: holds and merges summaries beyond `--relay-rate`. */
+export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const dispatcher = yield* Dispatcher
+    const store = yield* Store
+    const metrics = yield* Metrics
+    const cluster = yield* Cluster
+    const rate = config.relayRate
+    let log: RelayBudget.SendLog = []
+    let held: ReadonlyArray<Outgoing.Outgoing> = []
+    /** Other mail waiting for a send from the budget, first come first served. */
+    let waiting: ReadonlyArray<Deferred.Deferred<void>> = []
+    const lock = yield* Effect.makeSemaphore(1)
+    const wake = yield* Queue.unbounded<void>()
+
+    const publishGauges = (now: number) => {
+      metrics.heldSummaries.set({ reason: "budget" }, held.length)
+      metrics.heldMessages.set({ reason: "budget" }, held.reduce((sum, item) => sum + Outgoing.messageCountOf(item), 0))
+      if (RelayBudget.isLimited(rate)) metrics.relayBudgetRemaining.set(RelayBudget.remaining(log, now, rate))
+    }
+
+    /** Saves the budget's sends (a failed save is logged: the sends still count in memory). */
+    const saveLog = Effect.suspend(() => {
+      const sends = log
+      return store
+        .save(DOCUMENT, () => ({ sends }))
+        .pipe(Effect.catchAll((error) => Effect.logWarning(`relay budget not saved: ${error.message}`)))
+    })
+
+    /**
+     * Grants the sends other mail waits for, then sends held summaries, while
+     * the budget allows (the sends saved first, once for all of them);
+     * returns when the next one may go, if anything still waits.
+     */
+    const sendDue: Effect.Effect<number | undefined> = lock.withPermits(1)(
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        let granted = 0
+        while (granted < waiting.length && RelayBudget.nextSendAt(log, now, rate) <= now) {
+          log = RelayBudget.record(log, now, rate)
+          granted++
+        }
+        const grants = waiting.slice(0, granted)
+        waiting = waiting.slice(granted)
+        const { send: due, held: rest, log: sends } = Outgoing.sendable(held, log, now, rate)
+        held = rest
+        log = sends
+        publishGauges(now)
+        if (due.length > 0 || grants.length > 0) yield* saveLog
+        for (const grant of grants) yield* Deferred.succeed(grant, undefined)
+        for (const outgoing of due) {
+          if (Outgoing.isStorm(outgoing)) {
+            metrics.stormDigests.inc()
+            yield* Effect.logWarning(
+              `relay budget ${RelayBudget.formatRate(rate)}: merging ${outgoing.parts.length} held batches for ${outgoing.recipients.join(", ")} into one digest`
+            )
+          }
+          yield* dispatcher.dispatch(outgoing)
+        }
+        return held.length === 0 && waiting.length === 0 ? undefined : RelayBudget.nextSendAt(log, now, rate)
+      })
+    )
+
+    // Wakes on each submit, and sleeps until the budget allows the next send while anything is held.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          yield* Queue.take(wake)
+          yield* Queue.takeAll(wake)
+          let nextAt = yield* sendDue
+          while (nextAt !== undefined) {
+            const now = yield* Clock.currentTimeMillis
+            yield* Effect.sleep(Duration.millis(Math.max(0, nextAt - now)))
+            nextAt = yield* sendDue
+          }
+        })
+      )
+    )
+
+    const submit = (batch: Batching.PendingBatch, silenced: ReadonlyArray<Outgoing.HeldBack>, dueAt: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const items = Outgoing.outgoingOf(batch, silenced, dueAt)
+        if (!RelayBudget.isLimited(rate)) return Effect.forEach(items, (item) => dispatcher.dispatch(item), { discard: true })
+        held = [...held, ...items]
+        return Queue.offer(wake, undefined)
+      })
+
+    // The budget's sends so far, as saved (by this replica or the sender before it).
+    yield* cluster.whileSender(
+      Effect.gen(function* () {
+        log = sendLogOf(yield* store.load(DOCUMENT))
+        // A replica that stops sending holds nothing: its gauges say so (the next sender's count the cluster's).
+        if (!cluster.alone) {
+          yield* Effect.addFinalizer(() =>
+            Effect.map(Clock.currentTimeMillis, (now) => {
+              held = []
+              publishGauges(now)
+            })
+          )
+        }
+      })
+    )
+
+    const takeSend: Effect.Effect<void> = RelayBudget.isLimited(rate)
+      ? Effect.gen(function* () {
+          const grant = yield* Deferred.make<void>()
+          waiting = [...waiting, grant]
+          yield* Queue.offer(wake, undefined)
+          yield* Deferred.await(grant).pipe(
+            Effect.onInterrupt(() =>
+              Effect.sync(() => {
+                waiting = waiting.filter((other) => other !== grant)
+              })
+            )
+          )
+        })
+      : Effect.void
+
+    return {
+      /**
+       * Waits for one send from the budget, for mail other than summaries
+       * (an expected-mail notice), and counts it: ahead of held summaries,
+       * at once with `--relay-rate 0`.
+       */
+      takeSend,
+      /** Hands over a due batch (with what silences hold back of it): its summaries go now, or are held for the budget. */
+      submit,
+      /** Readies the outgoing side ahead of the first summary, in the background (see `Dispatcher.prepare`). */
+      prepare: dispatcher.prepare,
+      /** Sends again a summary a previous sender claimed (its send was counted from the budget then). */
+      resend: (outgoing: Outgoing.Outgoing) => dispatcher.dispatch(outgoing),
+      /**
+       * On stop: sends what the budget allows now (held summaries beyond it
+       * stay in the spool for the next start), then lets every delivery
+       * finish (see `Dispatcher.drain`).
+       */
+      drain: Effect.gen(function* () {
+        yield* sendDue
+        if (held.length > 0) {
+          yield* Effect.logInfo(
+            `${held.length} summaries held by the relay budget (${RelayBudget.formatRate(rate)}) stay in the spool for the next start`
+          )
+        }
+        yield* dispatcher.drain
+      }).pipe(LogContext.annotate({ component: "outbox" })),
+      /** Summaries held for the budget, oldest first, with when the next may go. */
+      snapshot: Effect.map(Clock.currentTimeMillis, (now): ReadonlyArray<HeldSummary> => {
+        const nextAt = RelayBudget.nextSendAt(log, now, rate)
+        return [...held]
+          .sort((a, b) => a.dueAt - b.dueAt)
+          .map((item) => ({
+            reason: "budget" as const,
+            recipients: item.recipients,
+            dueAt: item.dueAt,
+            nextSendAt: nextAt,
+            messageCount: Outgoing.messageCountOf(item),
+            batches: item.parts.map((part) => ({ key: part.batchKey, count: part.messages.length }))
+          }))
+      }),
+      /** The budget in force. */
+      rate
+    } as const
+  }).pipe(LogContext.annotate({ component: "outbox" }))
+}) {}
