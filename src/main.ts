@@ -9,7 +9,7 @@
  * malloc trim threshold at its default 128 KB (glibc otherwise raises it
  * after start-up frees large blocks, and keeps what it freed): together
  * about 30 MB less resident at rest, no throughput lost that
- * `npm run bench` can measure (README, Performance). `npm start`, the
+ * `npm run bench` can measure (docs/performance.md, "Memory at rest"). `npm start`, the
  * `failmail` bin and `./dist/main.js` run with them; `node dist/main.js`
  * does not.
  */

@@ -33,7 +33,7 @@ const compileError = (source: string, name = "batch-expr"): string => {
   return compiled.left
 }
 
-describe("README examples (SPEC §2)", () => {
+describe("docs/batching.md examples (SPEC §2)", () => {
   it("match batches by the [site] tag", () => {
     const source = String.raw`{{match "\[\w+\]" (.Header.Get "Subject")}}`
     const bosDb = key(source, view("[bos] error in db"))

@@ -2,7 +2,7 @@
  * One decoded view per message, whatever the expressions read: on a corpus
  * of real-world header shapes, the header-only path (no expression reads
  * `body`) and the full path (one does) give the same view apart from the
- * body, and so the same keys; and the view is what the README promises.
+ * body, and so the same keys; and the view is what docs/batching.md (Expressions) promises.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"

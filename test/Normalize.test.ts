@@ -64,7 +64,7 @@ describe("normalize", () => {
     expect(normalize(input)).toBe(expected)
   })
 
-  it("groups the README example together", () => {
+  it("groups the docs/batching.md example together", () => {
     expect(normalize("timeout after 1523ms for user 42")).toBe(normalize("timeout after 87ms for user 7"))
     expect(normalize("timeout after 87ms for user 7")).toBe("timeout after <duration> for user <n>")
   })

@@ -5,7 +5,7 @@
  * new mail appears without a reload, alert text that looks like HTML stays
  * text, a pending group is silenced and an expectation created and met
  * from their forms, and "Send all now" empties the list. Saves a screenshot (`docs/dashboard.png` with FAILMAIL_SCREENSHOT=1)
- * (pending batches, recent summaries, a silence, an expectation) for the README.
+ * (pending batches, recent summaries, a silence, an expectation) for docs/api.md.
  */
 import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
 import * as fs from "node:fs"
@@ -22,7 +22,7 @@ import { SmtpListener } from "../src/services/smtp/SmtpListener.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
-/** Where the screenshot goes: `docs/dashboard.png` when FAILMAIL_SCREENSHOT=1 (to refresh the README's), a temp file otherwise. */
+/** Where the screenshot goes: `docs/dashboard.png` when FAILMAIL_SCREENSHOT=1 (to refresh docs/api.md's), a temp file otherwise. */
 const SCREENSHOT =
   process.env["FAILMAIL_SCREENSHOT"] === "1"
     ? path.join(root, "docs", "dashboard.png")

@@ -1,5 +1,5 @@
 /**
- * Log lines carry their context as fields (README, Operations, "Log lines"):
+ * Log lines carry their context as fields (docs/operations.md, "Log lines"):
  * with `--log-format=json` a log pipeline can filter on `component`,
  * `batch`, `summary` and `connection`; the text format shows the same
  * fields as `key=value`.

@@ -2,7 +2,7 @@
  * The context a log line carries as fields (Effect log annotations) instead
  * of a prefix in its text, so `--log-format=json` gives a log pipeline
  * something to filter on and the text format shows the same fields as
- * `key=value`. The keys are a small fixed vocabulary (README, Operations,
+ * `key=value`. The keys are a small fixed vocabulary (docs/operations.md,
  * "Log lines"); each service annotates its own scope once.
  */
 import { Effect, FiberRef, HashMap } from "effect"

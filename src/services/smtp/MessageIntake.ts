@@ -7,7 +7,7 @@
  *
  * The path from the SMTP listener to the 250 is plain code with callbacks
  * (`acceptNow`): a fiber per message cost more CPU than everything else
- * failmail does for it (profiled, see the README's Performance). Effects
+ * failmail does for it (profiled, see docs/performance.md). Effects
  * run only where one is needed: a body to decode, an expectation to check,
  * a new batch's timer to start, a warning to log.
  */

@@ -1,8 +1,8 @@
 /**
  * The message half of the embedded store: an append-only log of segment
  * files (`<message-store>/log/000001.seg`, …), chosen over one file per
- * message by measurement (`bench/storeFormats.ts`, README "Storage
- * format").
+ * message by measurement (`bench/storeFormats.ts`; docs/performance.md,
+ * "Storage format: why a log").
  *
  * - A put appends a record (see `domain/store/LogRecord.ts`: length-prefixed,
  *   checksummed) and resolves once it is on disk. Puts share their syncs

@@ -16,8 +16,8 @@
  *
  * Why JSON snapshots rather than SQLite: the documents are small and bounded
  * (the budget log holds at most one period's sends, the memory at most
- * 10,000 groups), a snapshot of the largest one is written in milliseconds
- * (see the README), and SQLite would bring a native dependency whose commits
+ * 5,000 groups), a snapshot of the largest one is written in milliseconds
+ * (docs/operations.md, "Files"), and SQLite would bring a native dependency whose commits
  * block the event loop.
  */
 import { Effect, type Scope } from "effect"
