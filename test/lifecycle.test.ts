@@ -177,7 +177,9 @@ describe("signals", () => {
     expect((await busy.command("MAIL FROM:<app@example.org>")).code).toBe(250)
 
     child.process.kill("SIGTERM")
-    expect((await idle.read()).code).toBe(421)
+    const closing = await idle.read()
+    expect(closing.code).toBe(421)
+    expect(closing.text).toMatch(/shutting down/)
     await idle.closedByPeer()
     expect((await busy.command("RCPT TO:<ops@example.com>")).code).toBe(250)
     expect((await busy.command("DATA")).code).toBe(354)
@@ -298,7 +300,11 @@ describe("signals", () => {
     const idle = await greeted(port, "pool.example")
 
     child.process.kill("SIGHUP")
-    expect((await idle.read()).code).toBe(421)
+    // The client is told why: failmail reloads (and is back at once), it does not shut down.
+    const closing = await idle.read()
+    expect(closing.code).toBe(421)
+    expect(closing.text).toMatch(/failmail is reloading its configuration, try again/)
+    expect(closing.text).not.toMatch(/shutting down/i)
     await send(port, "right after reload")
     await eventually("summary after reload", () => subjects(upstream).includes("[failmail] 1 instance: right after reload"), 10_000)
     expect(child.output()).not.toContain("waiting up to")

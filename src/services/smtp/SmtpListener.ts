@@ -218,10 +218,12 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
       Effect.gen(function* () {
         const reloading = yield* listener.detach
         yield* Effect.logInfo(reloading ? "handing the listener to the new configuration" : "listener closed")
+        // A reload is no shutdown: the client may come back at once, to the same address.
+        const why = reloading ? "failmail is reloading its configuration, try again in a moment" : "Server shutting down, try again later"
         const closeWhere = (which: (connection: SMTPConnection) => boolean) => {
           for (const connection of server.connections) {
             if (!which(connection)) continue
-            connection.send(421, "Server shutting down, try again later")
+            connection.send(421, why)
             connection.close()
           }
         }
