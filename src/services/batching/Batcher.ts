@@ -33,7 +33,7 @@
  * silence ends, what it held is summarized at once (unless another silence
  * holds it then).
  */
-import { Clock, Duration, Effect, Either, Exit, FiberMap, PubSub, Queue } from "effect"
+import { Clock, Duration, Effect, Either, FiberMap, PubSub, Queue } from "effect"
 import * as Batching from "../../domain/batching/Batching.ts"
 import * as LogContext from "../../domain/LogContext.ts"
 import * as Outgoing from "../../domain/delivery/Outgoing.ts"
@@ -43,6 +43,7 @@ import type { BatchSnapshot } from "../../domain/Status.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
 import { Classifier } from "../message/Classifier.ts"
 import { ARRIVALS_EVERY, type Arrivals, type Claim, Cluster } from "../cluster/Cluster.ts"
+import * as SenderState from "../cluster/SenderState.ts"
 import { Expectations } from "../expectations/Expectations.ts"
 import { GroupMemory } from "./GroupMemory.ts"
 import { Lifecycle } from "../runtime/Lifecycle.ts"
@@ -82,6 +83,17 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       metrics.pendingMessages.set(pendingMessages)
       metrics.silencedMessages.set(heldMessages)
     }
+
+    /** When the oldest message waiting for its batch's deadline arrived (0: none), for the gauge that tells a stuck batch. */
+    const oldestPendingAt = () => {
+      let oldest = 0
+      for (const batch of pending.values()) {
+        if (!heldForRepeat.has(batch.serial) && (oldest === 0 || batch.firstAt < oldest)) oldest = batch.firstAt
+      }
+      return oldest
+    }
+    metrics.maxWait.set(timing.maxWaitMs / 1000)
+    yield* Effect.acquireRelease(Effect.sync(() => metrics.readOldestPendingFrom(oldestPendingAt)), (letGo) => Effect.sync(letGo))
 
     /** Every gauge, the repeat ones too (they walk the pending batches): when what waits for a repeat may have changed. */
     const publishGauges = () => {
@@ -208,8 +220,6 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
           Effect.withLogSpan("final-flush")
         )
       })
-    // Registered before any timer starts, so it runs after they are interrupted. In a cluster, the role's scope does it.
-    if (cluster.alone) yield* Effect.addFinalizer(() => finalFlush)
     /** While this replica is the sender: the batch timers, and what it takes in (none otherwise). */
     let role: { readonly timers: FiberMap.FiberMap<number>; readonly arrivals: Arrivals } | undefined
 
@@ -355,12 +365,10 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
     const recover = Effect.gen(function* () {
-      // Registered before the timers, so it runs after they are interrupted.
-      if (!cluster.alone) yield* Effect.addFinalizer((exit) => (Exit.isSuccess(exit) ? Effect.zipRight(finalFlush, forget) : forget))
       const timers = yield* FiberMap.make<number>()
       const records = yield* store.recover
       metrics.spooledMessages.set(records.length)
-      const claimed = cluster.alone ? new Set<string>() : yield* resendUnfinished(records)
+      const claimed = yield* resendUnfinished(records)
       const arrivals = yield* cluster.follow(records.map((record) => record.id))
       for (const record of records) {
         if (claimed.has(record.id)) continue
@@ -374,7 +382,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       if (!cluster.alone) yield* takeArrivals(arrivals).pipe(Effect.delay(ARRIVALS_EVERY), Effect.forever, Effect.forkScoped)
     })
     const ends = yield* PubSub.subscribe(silences.ended)
-    yield* cluster.whileSender(recover)
+    // The pending batches are the sender's: recovered when it gains the role, summarized when it stops last, forgotten when it loses it.
+    yield* SenderState.make({ what: "the pending messages", component: "batcher", load: recover, flush: finalFlush, clear: forget })
     yield* Queue.take(ends).pipe(Effect.flatMap(releaseHeld), Effect.forever, Effect.forkScoped)
 
     const snapshotOf = (batch: Batching.PendingBatch): BatchSnapshot => ({

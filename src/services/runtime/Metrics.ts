@@ -14,8 +14,33 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
     const registers = [registry]
     // Process and Node.js runtime metrics (resident memory, heap, event-loop lag, GC) under their standard names.
     Prometheus.collectDefaultMetrics({ register: registry })
-    return {
+    /** When the oldest pending message arrived (ms; 0: none), asked at scrape time of whoever holds the pending batches. */
+    let oldestPendingAt: () => number = () => 0
+    const metrics = {
       registry,
+      /**
+       * Makes `source` what the oldest-pending gauge reads (the Batcher of the running
+       * configuration); the returned function lets go of it, unless another took over since.
+       */
+      readOldestPendingFrom: (source: () => number): (() => void) => {
+        oldestPendingAt = source
+        return () => {
+          if (oldestPendingAt === source) oldestPendingAt = () => 0
+        }
+      },
+      oldestPendingMessage: new Prometheus.Gauge({
+        name: "failmail_oldest_pending_message_timestamp_seconds",
+        help: "When the oldest message of a pending batch arrived (Unix time; 0: nothing pending); batches waiting for --repeat-interval and silenced messages do not count",
+        registers,
+        collect() {
+          this.set(oldestPendingAt() / 1000)
+        }
+      }),
+      maxWait: new Prometheus.Gauge({
+        name: "failmail_max_wait_seconds",
+        help: "--max-wait: the longest a batch is held after its first message",
+        registers
+      }),
       messagesReceived: new Prometheus.Counter({
         name: "failmail_messages_received_total",
         help: "Messages accepted (250) and stored in the spool",
@@ -116,5 +141,12 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
         registers
       })
     } as const
+    // Every known reason from the start, so a rate by reason is 0 rather than no series before the first refusal.
+    for (const reason of ["too-large", "spool"]) metrics.messagesRejected.inc({ reason }, 0)
+    for (const reason of ["budget", "repeat"]) {
+      metrics.heldSummaries.set({ reason }, 0)
+      metrics.heldMessages.set({ reason }, 0)
+    }
+    return metrics
   }
 }) {}
