@@ -757,6 +757,44 @@ describe("one view: a replica that does not send asks the sender", () => {
   })
 })
 
+describe("one view with --bind-http port 0", () => {
+  it("each replica announces the HTTP port it bound, not its setting, so a follower reaches the sender", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-port0-"))
+    const upstream = await startUpstream()
+    const storage = memoryStorage()
+    const cluster = memoryCluster()
+    const replica = (config: RunningConfig) =>
+      start(
+        config,
+        Http.Default.pipe(
+          Layer.provideMerge(SmtpListener.Default),
+          Layer.provideMerge(core(config, Relay.Default, storage.layer, clusterInMemory(cluster))),
+          Layer.provideMerge(processServices)
+        )
+      )
+    const config = configFor(dir, upstream.port, { bindHttp: "127.0.0.1:0" })
+    const sender = await replica(config)
+    try {
+      await eventually("the first replica to take the lease", () => cluster.lease.holder === sender.self)
+      const follower = await replica(config)
+      try {
+        for (const running of [sender, follower]) {
+          await eventually(`replica ${running.self} to announce its bound port`, () => cluster.replicas.get(running.self)?.http === `127.0.0.1:${running.httpPort}`)
+        }
+        const forwarded = await request(follower.httpPort, "GET", "/api/batches")
+        expect(forwarded.status).toBe(200)
+        expect(forwarded.json()).toEqual([])
+      } finally {
+        await follower.close()
+      }
+    } finally {
+      await sender.close()
+      await upstream.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe("HTTP with --credentials", () => {
   let dir = ""
   let upstream: Upstream

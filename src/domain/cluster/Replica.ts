@@ -7,7 +7,7 @@ export interface Replica {
   readonly hostname: string
   /** Its SMTP listen address (`--bind-addr`). */
   readonly smtp: string
-  /** Its HTTP listen address (`--bind-http`, empty: off). */
+  /** Its HTTP listen address: `--bind-http`'s host with the port it bound (empty: off). */
   readonly http: string
   readonly version: string
   /** When it last said it is alive (ms). */

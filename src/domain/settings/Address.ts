@@ -28,6 +28,10 @@ export const parseHostPort = (text: string, defaultPort: number): HostPort | str
   return { host, port }
 }
 
+/** `host:port`, or `[v6]:port`: the form {@link parseHostPort} reads. */
+export const formatHostPort = (address: HostPort): string =>
+  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+
 /**
  * The mail addresses a header value names (`"Ops" <ops@example.com>,
  * dev@example.com`; groups flattened). A bare word is a local address

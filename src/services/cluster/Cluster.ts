@@ -138,6 +138,12 @@ export interface ClusterShape {
   readonly whileSender: <E>(body: Effect.Effect<void, E, Scope.Scope>) => Effect.Effect<void, E, Scope.Scope>
   /** Heartbeats and the lease, until the scope closes (then the lease is let go). Alone: nothing. */
   readonly run: Effect.Effect<void, never, Scope.Scope>
+  /**
+   * The HTTP address this replica's listener bound (`host:port`, the port
+   * bound, not `--bind-http`'s, which may be 0): what it announces from now
+   * on, at once, so the others can forward to it.
+   */
+  readonly announceHttp: (address: string) => Effect.Effect<void>
   /** Records a summary as being sent, if this replica holds the lease (see {@link ClusterBackend.claim}). */
   readonly claim: (claim: Claim) => Effect.Effect<void, Fenced | ClusterError>
   /** Records a claimed summary as sent (relayed or filed) and removes its messages from the store. */
@@ -345,6 +351,13 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
           })
         ),
       run,
+      announceHttp: (address) =>
+        Effect.suspend(() => {
+          self.http = address
+          // Not waiting for the next heartbeat, nor holding up the start on a slow database.
+          const heartbeat = Effect.flatMap(Clock.currentTimeMillis, (now) => backend.heartbeat({ ...self, heartbeatAt: now }))
+          return Effect.asVoid(Effect.forkDaemon(Effect.ignore(bounded("heartbeat", heartbeat))))
+        }),
       claim: (claim) =>
         Effect.flatMap(held, (lease) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => backend.claim(lease, now, claim)).pipe(Effect.zipRight(inTime(lease)))
@@ -373,6 +386,7 @@ export class Cluster extends Context.Tag("failmail/Cluster")<Cluster, ClusterSha
         alone: true,
         whileSender: (body) => body,
         run: Effect.void,
+        announceHttp: (address) => Effect.sync(() => void (self.http = address)),
         claim: () => Effect.void,
         recordSent: (claim) => store.remove(messageIdsOf(claim)),
         unfinished: Effect.succeed([]),

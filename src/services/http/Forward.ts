@@ -13,7 +13,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Data, Duration, Effect, Either, Option } from "effect"
 import * as http from "node:http"
-import type { HostPort } from "../../domain/settings/Address.ts"
+import { formatHostPort, type HostPort } from "../../domain/settings/Address.ts"
 import * as OneView from "../../domain/cluster/OneView.ts"
 import type { ClusterShape } from "../cluster/Cluster.ts"
 
@@ -72,7 +72,6 @@ const exchange = (target: HostPort, method: string, url: string, headers: Record
     return Effect.sync(() => request.destroy())
   })
 
-const hostLabel = (target: HostPort) => (target.host.includes(":") ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`)
 
 /** Forwards the current request to the sender at `target`, on behalf of replica `self`; the sender's answer, or why there is none. */
 export const forward = (target: HostPort, self: string) =>
@@ -82,7 +81,7 @@ export const forward = (target: HostPort, self: string) =>
       ? new Uint8Array()
       : new Uint8Array(yield* Effect.mapError(request.arrayBuffer, (error) => new ForwardError({ reason: `the request body cannot be read: ${error.message}` })))
     const headers = passedOn(request.headers, CHECKED_HERE)
-    headers["host"] = hostLabel(target)
+    headers["host"] = formatHostPort(target)
     headers[FORWARDED_BY] = self
     const client = Option.getOrUndefined(request.remoteAddress)
     if (client !== undefined) headers["x-forwarded-for"] = client
@@ -131,7 +130,7 @@ export const viaSender =
           if (route._tag === "Unavailable") return unavailable(path, route.reason)
           return yield* forward(route.target, cluster.self).pipe(
             Effect.catchTag("ForwardError", (error) =>
-              Effect.succeed(unavailable(path, `the sender (replica ${route.sender} at ${hostLabel(route.target)}) did not answer: ${error.reason}`))
+              Effect.succeed(unavailable(path, `the sender (replica ${route.sender} at ${formatHostPort(route.target)}) did not answer: ${error.reason}`))
             )
           )
         })

@@ -12,10 +12,11 @@
 import { Effect, Runtime, Scope } from "effect"
 import type * as http from "node:http"
 import { createServer } from "node:http"
-import { parseHostPort } from "../../domain/settings/Address.ts"
+import { formatHostPort, parseHostPort } from "../../domain/settings/Address.ts"
 import * as LogContext from "../../domain/LogContext.ts"
 import { ConfigError, StartError } from "../../domain/settings/Errors.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
+import { Cluster } from "../cluster/Cluster.ts"
 import type { requestHandler } from "./App.ts"
 import { attach } from "../runtime/Listeners.ts"
 
@@ -72,6 +73,8 @@ export class Http extends Effect.Service<Http>()("failmail/Http", {
       })
     )
     const port = listener.address?.port ?? 0
+    // What the other replicas forward to: the port bound (a --bind-http port 0 is known only now), on the host as set.
+    yield* Effect.flatMap(Cluster, (cluster) => cluster.announceHttp(formatHostPort({ host: address.host, port })))
     yield* Effect.logInfo(`listening on ${address.host === "" ? "*" : address.host}:${port}`)
     return { port }
   }).pipe(LogContext.annotate({ component: "http" }))
