@@ -20,6 +20,9 @@ const command = commandOf(process.argv[1] ?? "", process.argv.slice(2))
 if (command._tag === "Subcommand" && command.name === "sendmail") {
   const { sendmail } = await import("./commands/Sendmail.ts")
   process.exit(await sendmail(command.args, process.env))
+} else if (command._tag === "Subcommand" && (command.name === "silence" || command.name === "expect")) {
+  const { apiCommand } = await import("./commands/ApiClient.ts")
+  process.exit(await apiCommand(command.name, command.args, process.env))
 } else {
   // Modules, not the package indexes: a dynamic import of an index keeps every module it exports
   // in the bundle and loads them all at start (all of @effect/platform; all of effect, fast-check included).

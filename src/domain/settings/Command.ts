@@ -1,7 +1,7 @@
 /**
  * Which command a run of failmail is: the daemon (flags only, as always),
  * or a subcommand named by the first argument (`failmail preview …`,
- * `failmail sendmail …`, `failmail spool …`). Invoked through a link named `sendmail` (as
+ * `failmail sendmail …`, `failmail spool …`, `failmail silence …`, `failmail expect …`). Invoked through a link named `sendmail` (as
  * `/usr/sbin/sendmail`), failmail is the sendmail command whatever its
  * arguments. Pure and import-free, so choosing costs nothing at startup.
  */
@@ -10,7 +10,9 @@
 export const subcommands = {
   preview: "print the summaries --batch-expr/--group-expr would make over a maildir or a spool",
   sendmail: "submit a message on stdin to a failmail over SMTP (sendmail-compatible)",
-  spool: "list (and --export as a maildir) what --message-store holds, also while failmail is stopped"
+  spool: "list (and --export as a maildir) what --message-store holds, also while failmail is stopped",
+  silence: "add, list and expire a running failmail's silences over its HTTP API (see failmail silence --help)",
+  expect: "add, list and delete a running failmail's expectations over its HTTP API (see failmail expect --help)"
 } as const
 
 /** A subcommand's name. */

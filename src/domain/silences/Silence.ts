@@ -7,6 +7,7 @@
  * mail. Pure rules: validation, which silence holds a message, the footer.
  */
 import * as GoDuration from "../settings/GoDuration.ts"
+import { parseRfc3339 } from "../Rfc3339.ts"
 import { Duration, Either, Schema } from "effect"
 import type { PendingMessage } from "../batching/Batching.ts"
 import * as Matchers from "./Matchers.ts"
@@ -37,15 +38,6 @@ export const RECENTLY_ENDED_MS = 24 * 3_600_000
 
 /** Longest comment or author kept, in characters. */
 export const MAX_TEXT_CHARS = 1_000
-
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/
-
-/** Parses an RFC 3339 time into ms since the epoch, or `undefined`. */
-export const parseRfc3339 = (text: string): number | undefined => {
-  if (!RFC3339.test(text)) return undefined
-  const ms = Date.parse(text.replace(" ", "T"))
-  return Number.isNaN(ms) ? undefined : ms
-}
 
 /** When a silence of this request ends, or which field is wrong. */
 export const endOf = (request: Pick<SilenceRequest, "for" | "until">, now: number): number | Matchers.FieldError => {
