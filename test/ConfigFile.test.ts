@@ -64,6 +64,7 @@ const everythingChanged: Settings.Values = {
   maxWait: Duration.minutes(90),
   repeatInterval: Duration.hours(1),
   forgetAfter: Duration.hours(48),
+  backAfter: Duration.minutes(90),
   batchExpr: `{{.Header.Get "X-Team"}}`,
   groupExpr: "  leading and trailing spaces  ",
   template: "/etc/failmail/summary.hbs",

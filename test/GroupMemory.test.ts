@@ -28,6 +28,17 @@ describe("GroupMemory.classify", () => {
     expect(Memory.classify(record, { firstAt: HOUR + FORGET + 1 }, FORGET)).toBe("new")
   })
 
+  it("a known group quiet longer than --back-after is back, up to --forget-after; then it is new", () => {
+    const BACK = HOUR
+    const record = recordIn(Memory.remember(new Map(), [seen("disk full", 0, HOUR)], HOUR, FORGET), "disk full")
+    expect(Memory.classify(record, { firstAt: HOUR + BACK }, FORGET, BACK)).toBe("ongoing")
+    expect(Memory.classify(record, { firstAt: HOUR + BACK + 1 }, FORGET, BACK)).toBe("back")
+    expect(Memory.classify(record, { firstAt: HOUR + FORGET }, FORGET, BACK)).toBe("back")
+    expect(Memory.classify(record, { firstAt: HOUR + FORGET + 1 }, FORGET, BACK)).toBe("new")
+    expect(record === undefined ? -1 : Memory.quietFor(record, { firstAt: 3 * HOUR })).toBe(2 * HOUR)
+    expect(Memory.NOVELTY_ORDER).toEqual(["new", "back", "ongoing"])
+  })
+
   it("the same group key in another batch is another group", () => {
     const memory = Memory.remember(new Map(), [seen("disk full", 0)], 0, FORGET)
     expect(memory.get(Memory.memoryKey("other", "disk full"))).toBeUndefined()
@@ -86,6 +97,11 @@ describe("GroupMemory.repeatHoldUntil (--repeat-interval)", () => {
 
   it("once the interval since the last report passed: goes now", () => {
     expect(Memory.repeatHoldUntil(memory, [seen("a", at(20))], at(70), HOUR, FORGET)).toBeUndefined()
+  })
+
+  it("a group back after a quiet spell longer than --back-after: goes now", () => {
+    expect(Memory.repeatHoldUntil(memory, [seen("a", at(20))], at(25), HOUR, FORGET, 5 * 60_000)).toBeUndefined()
+    expect(Memory.repeatHoldUntil(memory, [seen("a", at(20))], at(25), HOUR, FORGET, HOUR)).toBe(at(70))
   })
 
   it("a group quiet longer than forget-after is new: goes now", () => {

@@ -228,6 +228,7 @@ describe("The settings table", () => {
     ["relay-rate", "setting", "60/m"],
     ["repeat-interval", "setting", "0s"],
     ["forget-after", "setting", "24h0m0s"],
+    ["back-after", "setting", "1h0m0s"],
     ["log-level", "setting", "info"],
     ["log-format", "setting", "text"],
     ["poll", "deprecated", ""],

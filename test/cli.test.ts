@@ -173,6 +173,7 @@ describe("failmail --write-config", () => {
       maxWait: Duration.minutes(90),
       repeatInterval: Duration.hours(1),
       forgetAfter: Duration.hours(48),
+      backAfter: Duration.minutes(90),
       batchExpr: `{{.Header.Get "X-Team"}}`,
       groupExpr: "  spaced  ",
       template: inDir("summary.hbs"),
@@ -296,7 +297,9 @@ describe("user errors: one line on stderr, exit 2", () => {
       ["--max-wait shorter than --wait-period", ["--max-wait", "10s"], {}, /max-wait: .*wait-period/],
       ["a --relay-rate without a period", ["--relay-rate", "10"], {}, /relay-rate: invalid rate "10"/],
       ["a bad FAILMAIL_RELAY_RATE", [], { FAILMAIL_RELAY_RATE: "5/d" }, /FAILMAIL_RELAY_RATE: invalid rate "5\/d"/],
-      ["a zero --forget-after", ["--forget-after", "0"], {}, /forget-after: .*greater than zero/]
+      ["a zero --forget-after", ["--forget-after", "0"], {}, /forget-after: .*greater than zero/],
+      ["a --back-after that is not a duration", ["--back-after", "soon"], {}, /back-after: .*soon/],
+      ["a zero FAILMAIL_BACK_AFTER", [], { FAILMAIL_BACK_AFTER: "0" }, /FAILMAIL_BACK_AFTER: .*greater than zero/]
     ] as const)("%s", (_, args, env, pattern) => {
       expect(expectUserError(failmail([...args, "--write-config", "never.conf"], env))).toMatch(pattern)
       expect(fs.existsSync(inDir("never.conf"))).toBe(false)

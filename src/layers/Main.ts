@@ -18,6 +18,7 @@ import { Cluster } from "../services/cluster/Cluster.ts"
 import { Dispatcher } from "../services/delivery/Dispatcher.ts"
 import { Expectations } from "../services/expectations/Expectations.ts"
 import { GroupMemory } from "../services/batching/GroupMemory.ts"
+import { Threads } from "../services/batching/Threads.ts"
 import { History } from "../services/delivery/History.ts"
 import { HistoryDocument } from "../services/delivery/HistoryDocument.ts"
 import { Http } from "../services/http/Http.ts"
@@ -118,7 +119,7 @@ export const core = <E1, E2, E3 = never>(
     Layer.provideMerge(Outbox.Default),
     Layer.provideMerge(Dispatcher.Default),
     // Below the Dispatcher: the history is read before the first summary and saved after the last.
-    Layer.provideMerge(Layer.merge(GroupMemory.Default, HistoryDocument)),
+    Layer.provideMerge(Layer.mergeAll(GroupMemory.Default, Threads.Default, HistoryDocument)),
     Layer.provideMerge(Renderer.Default),
     Layer.provideMerge(SilenceLinks.Default),
     // Before the Batcher recovers the spool and before any state document is read: what an older store left is in by then.

@@ -15,6 +15,7 @@ export const summaryGroup = (n: number, overrides: Partial<SummaryGroup> = {}): 
   senders: [`app${n}@example.com`],
   body: `body of group ${n}`,
   novelty: "new",
+  quietMs: 0,
   firstSeen: T0 + n * 1000,
   instancesSince: 1,
   times: [T0 + n * 1000],

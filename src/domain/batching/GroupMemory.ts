@@ -3,8 +3,9 @@
  * key: when the group was first and last seen, when it was last reported,
  * and how many instances it had since it was first seen. From that memory a
  * digest marks each group **new** (never reported, or quiet longer than
- * `--forget-after`) or **ongoing**, and `--repeat-interval` decides whether a
- * due batch may wait.
+ * `--forget-after`), **back** (known, and quiet longer than `--back-after`
+ * before it returned) or **ongoing**, and `--repeat-interval` decides whether
+ * a due batch may wait.
  *
  * The memory is bounded ({@link MEMORY_BOUND} groups): when it is full, the
  * least recently seen groups are forgotten first (they would be new again
@@ -38,8 +39,15 @@ export type Memory = ReadonlyMap<string, GroupRecord>
 /** The key of a group in the memory: batch key and group key. */
 export const memoryKey = (batchKey: string, groupKey: string): string => JSON.stringify([batchKey, groupKey])
 
-/** Whether a group is reported for the first time (or again after a quiet spell), or continues. */
-export type Novelty = "new" | "ongoing"
+/**
+ * Whether a group is reported for the first time (or again after a quiet
+ * spell longer than `--forget-after`), returns after a quiet spell longer
+ * than `--back-after`, or continues.
+ */
+export type Novelty = "new" | "back" | "ongoing"
+
+/** The order in which a digest lists its groups: new ones, then those back, then ongoing ones. */
+export const NOVELTY_ORDER: ReadonlyArray<Novelty> = ["new", "back", "ongoing"]
 
 /** A group as a digest is about to report it. */
 export interface SeenGroup {
@@ -50,12 +58,24 @@ export interface SeenGroup {
   readonly lastAt: number
 }
 
+/** How long a known group was quiet (no instance) before this digest's first instance of it (ms). */
+export const quietFor = (record: GroupRecord, group: Pick<SeenGroup, "firstAt">): number => group.firstAt - record.lastSeen
+
 /**
  * New when never reported, or when it was quiet (no instance) for longer
- * than `forgetAfterMs` before this digest's first instance; ongoing otherwise.
+ * than `forgetAfterMs` before this digest's first instance; back when it was
+ * quiet longer than `backAfterMs` (and not that long); ongoing otherwise.
  */
-export const classify = (record: GroupRecord | undefined, group: Pick<SeenGroup, "firstAt">, forgetAfterMs: number): Novelty =>
-  record === undefined || group.firstAt - record.lastSeen > forgetAfterMs ? "new" : "ongoing"
+export const classify = (
+  record: GroupRecord | undefined,
+  group: Pick<SeenGroup, "firstAt">,
+  forgetAfterMs: number,
+  backAfterMs: number = Number.POSITIVE_INFINITY
+): Novelty => {
+  if (record === undefined) return "new"
+  const quiet = quietFor(record, group)
+  return quiet > forgetAfterMs ? "new" : quiet > backAfterMs ? "back" : "ongoing"
+}
 
 /** The record of a group after a digest that reported it at `now`. */
 export const reported = (
@@ -101,20 +121,21 @@ export const remember = (
  * With `--repeat-interval` (`repeatMs` > 0): when a due batch whose groups
  * are all ongoing and were all reported less than `repeatMs` before `now`
  * may go out — the first moment one of them is due a repeat. `undefined`:
- * it goes now (off, something new, or a group due a repeat already).
+ * it goes now (off, something new or back, or a group due a repeat already).
  */
 export const repeatHoldUntil = (
   memory: Memory,
   groups: ReadonlyArray<SeenGroup>,
   now: number,
   repeatMs: number,
-  forgetAfterMs: number
+  forgetAfterMs: number,
+  backAfterMs: number = Number.POSITIVE_INFINITY
 ): number | undefined => {
   if (repeatMs <= 0 || groups.length === 0) return undefined
   let until = Number.POSITIVE_INFINITY
   for (const group of groups) {
     const record = memory.get(memoryKey(group.batchKey, group.groupKey))
-    if (record === undefined || classify(record, group, forgetAfterMs) === "new") return undefined
+    if (record === undefined || classify(record, group, forgetAfterMs, backAfterMs) !== "ongoing") return undefined
     const due = record.lastReported + repeatMs
     if (due <= now) return undefined
     until = Math.min(until, due)

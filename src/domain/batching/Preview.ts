@@ -106,6 +106,7 @@ const summariesOf = (batch: Batching.PendingBatch, subjectPrefix: string): Reado
           senders: [...group.senders],
           body: "",
           novelty: "new" as const,
+          quietMs: 0,
           firstSeen: group.firstAt,
           instancesSince: group.count
         })),

@@ -8,7 +8,7 @@
  */
 import type { HeldNote } from "../silences/Silence.ts"
 import * as Sparkline from "./Sparkline.ts"
-import { messageCount, newGroupCount, type SummaryGroup, type SummaryInput } from "./Summary.ts"
+import { backGroupCount, messageCount, newGroupCount, type StoppedGroup, type SummaryGroup, type SummaryInput } from "./Summary.ts"
 
 /** Groups, in order, whose body excerpt is shown. */
 export const MAX_BODY_GROUPS = 50
@@ -152,9 +152,13 @@ export interface GroupView {
   readonly silenceLinks: ReadonlyArray<LinkView>
   /** Never reported, or quiet longer than `--forget-after`. */
   readonly isNew: boolean
-  /** `new` or `ongoing`. */
+  /** Known, and quiet longer than `--back-after` before this digest. */
+  readonly isBack: boolean
+  /** `new`, `back` or `ongoing`. */
   readonly novelty: string
-  /** For an ongoing group: `first seen <date>, N instances since`; `""` for a new one. */
+  /** For a group that is back: `back after <duration>`; `""` otherwise. */
+  readonly backText: string
+  /** For a known group (ongoing or back): `first seen <date>, N instances since`; `""` for a new one. */
   readonly ongoingText: string
   /** Its count over the summary's window, one character per bucket (`▁`…`█`, space for none). */
   readonly sparkline: string
@@ -175,6 +179,7 @@ export interface BriefGroupView {
   readonly instancesWord: string
   readonly subject: string
   readonly isNew: boolean
+  /** `new`, `back` or `ongoing`. */
   readonly novelty: string
 }
 
@@ -197,7 +202,9 @@ export interface SummaryView {
   readonly groupCount: number
   /** Groups never reported (or quiet longer than `--forget-after`). */
   readonly newCount: number
-  /** Groups reported before. */
+  /** Groups back after a quiet spell longer than `--back-after`. */
+  readonly backCount: number
+  /** Groups reported before, and not back. */
   readonly ongoingCount: number
   /** `instance` or `instances`, agreeing with `messageCount`. */
   readonly instancesWord: string
@@ -239,6 +246,24 @@ export interface SummaryView {
   /** One line per silence that held back messages of this batch from these recipients. */
   readonly held: ReadonlyArray<HeldView>
   readonly hasHeld: boolean
+  /** The groups of the previous digest to these recipients that have not come since. */
+  readonly stopped: ReadonlyArray<StoppedView>
+  readonly hasStopped: boolean
+}
+
+/** A group that stopped, as the overview lists it. */
+export interface StoppedView {
+  readonly subject: string
+  readonly lastSeen: string
+  readonly lastSeenIso: string
+  /** The whole line: `Stopped: <subject> (last seen <date>)`. */
+  readonly line: string
+}
+
+const stoppedView = (group: StoppedGroup, limits: Limits): StoppedView => {
+  const subject = truncate(oneLine(group.subject), limits.subjectChars)
+  const lastSeen = formatRfc2822(group.lastSeen)
+  return { subject, lastSeen, lastSeenIso: formatIso(group.lastSeen), line: `Stopped: ${subject} (last seen ${lastSeen})` }
 }
 
 /** A silence that held back messages, as the end of a summary shows it. */
@@ -287,9 +312,32 @@ const displayAddress = (address: string, max: number): string => {
   return clean === "" ? "<>" : clean
 }
 
-/** `first seen <date>, N instances since` for an ongoing group, `""` for a new one. */
+/** `first seen <date>, N instances since` for a known group (ongoing or back), `""` for a new one. */
 export const ongoingText = (group: Pick<SummaryGroup, "novelty" | "firstSeen" | "instancesSince">): string =>
   group.novelty === "new" ? "" : `first seen ${formatRfc2822(group.firstSeen)}, ${plural(group.instancesSince, "instance", "instances")} since`
+
+const UNITS: ReadonlyArray<readonly [number, string]> = [
+  [86_400_000, "d"],
+  [3_600_000, "h"],
+  [60_000, "m"],
+  [1_000, "s"]
+]
+
+/** A quiet spell as a person reads it: its two largest units (`2h 5m`, `3d`, `45s`), or milliseconds under a second. */
+export const formatQuiet = (ms: number): string => {
+  const total = Math.max(0, Math.floor(ms))
+  const first = UNITS.findIndex(([size]) => total >= size)
+  const largest = UNITS[first]
+  if (largest === undefined) return `${total}ms`
+  const count = Math.floor(total / largest[0])
+  const next = UNITS[first + 1]
+  const rest = next === undefined ? 0 : Math.floor((total - count * largest[0]) / next[0])
+  return next !== undefined && rest > 0 ? `${count}${largest[1]} ${rest}${next[1]}` : `${count}${largest[1]}`
+}
+
+/** `back after <duration>` for a group that is back, `""` otherwise. */
+export const backText = (group: Pick<SummaryGroup, "novelty" | "quietMs">): string =>
+  group.novelty === "back" ? `back after ${formatQuiet(group.quietMs)}` : ""
 
 const groupView = (group: SummaryGroup, index: number, limits: Limits, window: Sparkline.Window, links: ReadonlyArray<LinkView>): GroupView => {
   const counts = Sparkline.bucketCounts(group.times, window)
@@ -311,7 +359,9 @@ const groupView = (group: SummaryGroup, index: number, limits: Limits, window: S
     body: hasBody && body.text === "" ? "(no text body)" : body.text,
     bodyCut: body.cutChars > 0,
     isNew: group.novelty === "new",
+    isBack: group.novelty === "back",
     novelty: group.novelty,
+    backText: backText(group),
     ongoingText: ongoingText(group),
     sparkline: Sparkline.sparkline(counts),
     bars:
@@ -349,6 +399,7 @@ export const viewOf = (input: SummaryInput, options: ViewOptions): SummaryView =
   const recipients = input.recipients.slice(0, limits.recipients).map((to) => displayAddress(to, limits.fieldChars))
   const total = messageCount(input)
   const isStorm = input.batches.length > 1
+  const stopped = (input.stopped ?? []).map((group) => stoppedView(group, limits))
   const stormBatches = isStorm
     ? input.batches.slice(0, MAX_STORM_BATCHES).map((batch) => ({
         key: truncate(oneLine(batch.key), limits.fieldChars) || "(empty)",
@@ -364,7 +415,8 @@ export const viewOf = (input: SummaryInput, options: ViewOptions): SummaryView =
     messageCount: total,
     groupCount: input.groups.length,
     newCount: newGroupCount(input),
-    ongoingCount: input.groups.length - newGroupCount(input),
+    backCount: backGroupCount(input),
+    ongoingCount: input.groups.length - newGroupCount(input) - backGroupCount(input),
     instancesWord: total === 1 ? "instance" : "instances",
     groupsWord: input.groups.length === 1 ? "group" : "groups",
     first: formatRfc2822(firstAt),
@@ -393,7 +445,9 @@ export const viewOf = (input: SummaryInput, options: ViewOptions): SummaryView =
     stormMoreBatches: isStorm ? input.batches.length - stormBatches.length : 0,
     limits,
     held: (input.held ?? []).map((note) => heldView(note, limits)),
-    hasHeld: (input.held ?? []).length > 0
+    hasHeld: (input.held ?? []).length > 0,
+    stopped,
+    hasStopped: stopped.length > 0
   }
 }
 
@@ -407,11 +461,13 @@ export const plainText = (view: SummaryView): string => {
     `Total messages: ${view.messageCount}`,
     `Unique messages: ${view.groupCount}`,
     `New groups: ${view.newCount}`,
+    ...(view.backCount > 0 ? [`Back groups: ${view.backCount}`] : []),
     `Ongoing groups: ${view.ongoingCount}`,
     `Busiest: "${view.busiest.subject}" (${view.busiest.count} ${view.busiest.instancesWord})`,
     `Oldest message: ${view.first}`,
     `Newest message: ${view.last}`
   ]
+  if (view.hasStopped) lines.push("", ...view.stopped.map((group) => group.line))
   if (view.isStorm) {
     lines.push("", `Storm: this digest merges ${view.stormBatchCount} batches held back by the relay budget:`)
     for (const batch of view.stormBatches) lines.push(`- ${batch.key}: ${batch.count} ${batch.instancesWord}`)
@@ -421,7 +477,7 @@ export const plainText = (view: SummaryView): string => {
     lines.push(
       "",
       `- Message group ${group.index} of ${view.groupCount}: ${group.count} ${group.instancesWord}`,
-      group.isNew ? "  New" : `  Ongoing: ${group.ongoingText}`,
+      group.isNew ? "  New" : group.isBack ? `  Back: ${group.backText}; ${group.ongoingText}` : `  Ongoing: ${group.ongoingText}`,
       `  From ${group.first} to ${group.last}`,
       `  Per ${view.bucketText}: [${group.sparkline}]`,
       "",

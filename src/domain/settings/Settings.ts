@@ -315,6 +315,7 @@ export const settings = {
   maxWait: positiveDuration("max-wait", Duration.minutes(5), "longest a batch is held after its first message"),
   repeatInterval: durationOrZero("repeat-interval", Duration.zero, "a due batch of groups all reported less than this long ago, and nothing new, waits (0: off)"),
   forgetAfter: positiveDuration("forget-after", Duration.hours(24), "a group quiet this long is marked new again"),
+  backAfter: positiveDuration("back-after", Duration.hours(1), "a known group quiet longer than this that returns is marked back (\"back after 2h\"; X-Failmail-Back)"),
   batchExpr: text("batch-expr", `{{.Header.Get "X-Failmail-Split"}}`, "expression: which summary email a message goes into"),
   groupExpr: text("group-expr", `{{.Header.Get "Subject"}}`, "expression: how messages group inside a summary"),
   template: text("template", "", "Handlebars template file for the text part of summaries"),

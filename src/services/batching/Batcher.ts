@@ -46,6 +46,7 @@ import { ARRIVALS_EVERY, type Arrivals, type Claim, Cluster } from "../cluster/C
 import * as SenderState from "../cluster/SenderState.ts"
 import { Expectations } from "../expectations/Expectations.ts"
 import { GroupMemory } from "./GroupMemory.ts"
+import { Threads } from "./Threads.ts"
 import { Lifecycle } from "../runtime/Lifecycle.ts"
 import { Metrics } from "../runtime/Metrics.ts"
 import { Outbox } from "../delivery/Outbox.ts"
@@ -63,6 +64,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     const silences = yield* Silences
     const expectations = yield* Expectations
     const memory = yield* GroupMemory
+    const threads = yield* Threads
     const cluster = yield* Cluster
     const timing: Batching.Timing = {
       waitPeriodMs: Duration.toMillis(config.waitPeriod),
@@ -255,11 +257,11 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
           : Effect.succeed(false)
       )
 
-    /** A batch waiting for its repeat that a new group joined goes out now: its timer looks again. */
+    /** A batch waiting for its repeat that a new group (or one back after a quiet spell) joined goes out now: its timer looks again. */
     const wakeIfNew = (message: Received): Effect.Effect<void> | undefined => {
       const batch = pending.get(message.batchKey)
       if (batch === undefined || !heldForRepeat.has(batch.serial)) return undefined
-      if (memory.classify(message.batchKey, message.groupKey, message.receivedAt) !== "new") return undefined
+      if (memory.classify(message.batchKey, message.groupKey, message.receivedAt) === "ongoing") return undefined
       return startTimer(batch)
     }
 
@@ -380,6 +382,13 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       yield* Effect.forEach([...pending.values()], startTimer, { discard: true })
       if (records.length > 0) yield* Effect.logInfo(`recovered ${records.length} messages from the spool`)
       if (!cluster.alone) yield* takeArrivals(arrivals).pipe(Effect.delay(ARRIVALS_EVERY), Effect.forever, Effect.forkScoped)
+    })
+    // A digest's "Stopped" lines leave out the groups that came again and wait here (pending, or behind a silence).
+    yield* threads.watchPending((batchKey) => {
+      const keys = new Set<string>()
+      for (const message of pending.get(batchKey)?.messages ?? []) keys.add(message.groupKey)
+      for (const byBatch of held.values()) for (const message of byBatch.get(batchKey) ?? []) keys.add(message.groupKey)
+      return keys
     })
     const ends = yield* PubSub.subscribe(silences.ended)
     // The pending batches are the sender's: recovered when it gains the role, summarized when it stops last, forgotten when it loses it.

@@ -46,6 +46,7 @@ export class GroupMemory extends Effect.Service<GroupMemory>()("failmail/GroupMe
     const config = yield* AppConfig
     const store = yield* Store
     const forgetAfterMs = Duration.toMillis(config.forgetAfter)
+    const backAfterMs = Duration.toMillis(config.backAfter)
     const repeatMs = Duration.toMillis(config.repeatInterval)
     const cluster = yield* Cluster
     const loadStored = Effect.map(store.load(DOCUMENT), (saved) => {
@@ -65,10 +66,10 @@ export class GroupMemory extends Effect.Service<GroupMemory>()("failmail/GroupMe
       recordOf,
       /** New or ongoing, for a group whose first instance in this digest arrived at `firstAt`. */
       classify: (batchKey: string, groupKey: string, firstAt: number): Memory.Novelty =>
-        Memory.classify(recordOf(batchKey, groupKey), { firstAt }, forgetAfterMs),
+        Memory.classify(recordOf(batchKey, groupKey), { firstAt }, forgetAfterMs, backAfterMs),
       /** With `--repeat-interval`: until when a due batch of these groups waits (`undefined`: it goes now). */
       repeatHoldUntil: (groups: ReadonlyArray<Memory.SeenGroup>, now: number): number | undefined =>
-        Memory.repeatHoldUntil(memory, groups, now, repeatMs, forgetAfterMs),
+        Memory.repeatHoldUntil(memory, groups, now, repeatMs, forgetAfterMs, backAfterMs),
       /** Remembers that these groups were reported at `now`; resolves once that is on disk. */
       reported: (groups: ReadonlyArray<Memory.SeenGroup>, now: number) =>
         Effect.suspend(() => {

@@ -38,6 +38,8 @@
  */
 import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
 import * as Batching from "../../domain/batching/Batching.ts"
+import * as Memory from "../../domain/batching/GroupMemory.ts"
+import * as ThreadRules from "../../domain/batching/Threads.ts"
 import * as LogContext from "../../domain/LogContext.ts"
 import * as Outgoing from "../../domain/delivery/Outgoing.ts"
 import { backoff, retryPolicy } from "../../domain/delivery/RelayRetry.ts"
@@ -48,6 +50,7 @@ import { Classifier } from "../message/Classifier.ts"
 import { type Claim, Cluster, ClusterError, type Fenced } from "../cluster/Cluster.ts"
 import type { SummaryRecord } from "../../domain/Status.ts"
 import { GroupMemory } from "../batching/GroupMemory.ts"
+import { Threads } from "../batching/Threads.ts"
 import { History } from "./History.ts"
 import { Lifecycle } from "../runtime/Lifecycle.ts"
 import { Maildir } from "./Maildir.ts"
@@ -86,6 +89,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const history = yield* History
     const metrics = yield* Metrics
     const memory = yield* GroupMemory
+    const threads = yield* Threads
     const lifecycle = yield* Lifecycle
     const maildir = yield* Maildir
     const cluster = yield* Cluster
@@ -108,7 +112,10 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         Effect.catchAll((error) => Effect.succeed(`(body unavailable: ${error.message})`))
       )
 
-    /** The groups of a summary as the memory of reported groups sees them: new ones first, each in order of first arrival. */
+    /**
+     * The groups of a summary as the memory of reported groups sees them:
+     * new ones first, then those back, then ongoing ones, each in order of first arrival.
+     */
     const groupsOf = (outgoing: Outgoing.Outgoing) => {
       const groups = outgoing.parts.flatMap((part) =>
         Batching.groups(part.messages).map((group) => {
@@ -118,20 +125,51 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
             batchKey: part.batchKey,
             group,
             novelty,
+            quietMs: novelty === "back" && record !== undefined ? Memory.quietFor(record, group) : 0,
             firstSeen: novelty === "new" || record === undefined ? group.firstAt : record.firstSeen,
             instancesSince: (novelty === "new" || record === undefined ? 0 : record.instances) + group.count
           }
         })
       )
-      return [...groups.filter((g) => g.novelty === "new"), ...groups.filter((g) => g.novelty === "ongoing")]
+      return Memory.NOVELTY_ORDER.flatMap((novelty) => groups.filter((g) => g.novelty === novelty))
     }
+
+    /**
+     * Places a summary among the threads (see `Threads`): the thread it
+     * continues, and the groups of the last summary to its recipients that
+     * stopped (reported since elsewhere: not stopped).
+     */
+    const placeInThread = (outgoing: Outgoing.Outgoing, summaryId: string, groups: ReadonlyArray<SummaryGroup>) =>
+      threads.place(
+        {
+          threadKey: ThreadRules.threadKeyOf({
+            storm: Outgoing.isStorm(outgoing),
+            batchKey: outgoing.parts[0]?.batchKey ?? "",
+            recipientsKey: outgoing.recipientsKey
+          }),
+          recipientsKey: outgoing.recipientsKey,
+          messageId: renderer.messageIdOf(summaryId),
+          firstAt: groups.reduce((min, group) => Math.min(min, group.firstAt), Number.POSITIVE_INFINITY),
+          lastAt: groups.reduce((max, group) => Math.max(max, group.lastAt), 0),
+          groups: groups.map((group) => ({ batchKey: group.batchKey, groupKey: group.key, subject: group.subject, lastSeen: group.lastAt }))
+        },
+        (group) => (memory.recordOf(group.batchKey, group.groupKey)?.lastSeen ?? 0) > group.lastSeen
+      )
+
+    /** Counts a summary that was relayed or filed: as a thread's first or a reply, and its groups that are back. */
+    const countOut = (outgoing: Outgoing.Outgoing, summary: RenderedSummary) =>
+      Effect.sync(() => {
+        if (summary.thread === summary.messageId) metrics.threadsStarted.inc()
+        else metrics.threadReplies.inc()
+        metrics.backGroups.inc(groupsOf(outgoing).filter((group) => group.novelty === "back").length)
+      })
 
     const summarize = (outgoing: Outgoing.Outgoing) =>
       Effect.gen(function* () {
         const groups = groupsOf(outgoing)
         const withBodies: ReadonlyArray<SummaryGroup> = yield* Effect.forEach(
           groups,
-          ({ batchKey, group, novelty, firstSeen, instancesSince }, index) =>
+          ({ batchKey, group, novelty, quietMs, firstSeen, instancesSince }, index) =>
             Effect.map(index < MAX_BODY_GROUPS ? bodyOf(group.latestId) : Effect.succeed(""), (body) => ({
               batchKey,
               key: group.key,
@@ -142,6 +180,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
               senders: [...group.senders],
               body,
               novelty,
+              quietMs,
               firstSeen,
               instancesSince,
               times: group.times
@@ -149,6 +188,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
           { concurrency: 4 }
         )
         const createdAt = yield* Clock.currentTimeMillis
+        const summaryId = Outgoing.summaryIdOf(outgoing)
+        const thread = yield* placeInThread(outgoing, summaryId, withBodies)
         return yield* renderer.render({
           batchKey: outgoing.parts[0]?.batchKey ?? "",
           batches: outgoing.parts.map((part) => ({ key: part.batchKey, count: part.messages.length })),
@@ -156,7 +197,9 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
           groups: withBodies,
           createdAt,
           held: Outgoing.heldNotesOf(outgoing),
-          summaryId: Outgoing.summaryIdOf(outgoing)
+          summaryId,
+          inReplyTo: thread.inReplyTo,
+          stopped: thread.stopped
         })
       })
 
@@ -338,6 +381,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         const claim = claimOf(outgoing)
         if (!(yield* claimed(claim))) return
         if ((yield* deliver(summary)) === "kept") return
+        yield* countOut(outgoing, summary)
         yield* remember(outgoing)
         if ((yield* whileUnreachable(cluster.recordSent(claim))) === "closing") {
           return yield* Effect.logWarning(`summary ${claim.summaryId} was sent but not recorded; the next sender sends it again (same Message-ID)`)

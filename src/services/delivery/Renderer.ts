@@ -19,7 +19,7 @@ import MailComposer from "nodemailer/lib/mail-composer/index.js"
 import { ConfigError } from "../../domain/settings/Errors.ts"
 import * as Expectation from "../../domain/expectations/Expectation.ts"
 import * as LogContext from "../../domain/LogContext.ts"
-import { messageCount, newGroupCount, type RenderedSummary, type SummaryInput } from "../../domain/delivery/Summary.ts"
+import { backGroupCount, messageCount, newGroupCount, type RenderedSummary, type SummaryInput } from "../../domain/delivery/Summary.ts"
 import * as SummaryText from "../../domain/delivery/SummaryText.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
 import { SilenceLinks } from "../silences/SilenceLinks.ts"
@@ -54,7 +54,7 @@ const sampleNotice = (): Expectation.NoticeView =>
     "[failmail]"
   )
 
-/** A summary that reaches every branch of a template (body, cut body, no body, brief list, omitted line, silenced). */
+/** A summary that reaches every branch of a template (body, cut body, no body, brief list, omitted line, silenced, back, stopped). */
 const sampleInput = (): SummaryInput => {
   const group = (n: number) => ({
     batchKey: "sample",
@@ -65,7 +65,8 @@ const sampleInput = (): SummaryInput => {
     subject: `sample subject ${n}`,
     senders: [`app${n}@example.com`, "other@example.com"],
     body: "sample body line\n".repeat(4),
-    novelty: n % 2 === 0 ? ("new" as const) : ("ongoing" as const),
+    novelty: n % 2 === 0 ? ("new" as const) : n === 3 ? ("back" as const) : ("ongoing" as const),
+    quietMs: n === 3 ? 7_200_000 : 0,
     firstSeen: 0,
     instancesSince: 10 * n,
     times: [0, 60_000 * n]
@@ -79,7 +80,8 @@ const sampleInput = (): SummaryInput => {
     recipients: ["ops@example.com"],
     groups: [group(1), group(2), group(3), group(4)],
     createdAt: 0,
-    held: [{ silenceId: "s1", matchers: 'subject=~"^x"', endsAt: 3_600_000, comment: "sample", author: "ops", count: 2 }]
+    held: [{ silenceId: "s1", matchers: 'subject=~"^x"', endsAt: 3_600_000, comment: "sample", author: "ops", count: 2 }],
+    stopped: [{ subject: "sample stopped", lastSeen: 0 }]
   }
 }
 
@@ -145,6 +147,8 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
     const html = yield* loadTemplate(hb, defaultHtmlTemplate, true)
     const notice = yield* loadTemplate(hb, noticeTemplate, false, sampleNotice)
     const messageIdDomain = domainOf(config.from)
+    /** The `Message-ID` of a summary with this local part (a random one without). */
+    const messageIdOf = (summaryId: string | undefined): string => `<${summaryId ?? crypto.randomUUID()}@${messageIdDomain}>`
 
     const renderPart = (name: string, template: Template, view: SummaryText.SummaryView, fallback: () => string) =>
       Effect.try(() => template(view)).pipe(
@@ -158,7 +162,8 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
     const compose = (
       input: SummaryInput,
       subject: string,
-      parts: { readonly text: string; readonly html: string }
+      parts: { readonly text: string; readonly html: string },
+      messageId: string
     ) => {
       const batch = SummaryText.truncate(SummaryText.oneLine(input.batchKey), SummaryText.MAX_FIELD_CHARS)
       return Effect.tryPromise(() =>
@@ -167,12 +172,15 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
           to: [...input.recipients],
           subject,
           date: new Date(input.createdAt),
-          messageId: `<${input.summaryId ?? crypto.randomUUID()}@${messageIdDomain}>`,
+          messageId,
+          // The first digest of its thread, as parent and as the whole chain: a reader's client folds the thread under it.
+          ...(input.inReplyTo === undefined ? {} : { inReplyTo: input.inReplyTo, references: [input.inReplyTo] }),
           headers: {
             ...(batch === "" ? {} : { "X-Failmail-Batch": batch }),
             "X-Failmail-Messages": String(messageCount(input)),
             "X-Failmail-Groups": String(input.groups.length),
             "X-Failmail-New": String(newGroupCount(input)),
+            "X-Failmail-Back": String(backGroupCount(input)),
             ...(input.batches.length > 1 ? { "X-Failmail-Storm": String(input.batches.length) } : {})
           },
           text: parts.text,
@@ -195,12 +203,13 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
         silenceLinks: (batchKey, groupKey) => links.forGroup(batchKey, groupKey, input.createdAt)
       })
       const plain = () => SummaryText.plainText(view)
+      const messageId = messageIdOf(input.summaryId)
       const textPart = yield* renderPart("text", text, view, plain)
       const htmlPart = yield* renderPart("HTML", html, view, () => plainHtml(plain()))
-      const raw = yield* compose(input, view.subject, { text: textPart, html: htmlPart }).pipe(
+      const raw = yield* compose(input, view.subject, { text: textPart, html: htmlPart }, messageId).pipe(
         Effect.catchAll((error) =>
           Effect.logWarning(`summary could not be built, sending a plain rendering: ${reason(error.error)}`).pipe(
-            Effect.zipRight(compose(input, view.subject, { text: plain(), html: plainHtml(plain()) })),
+            Effect.zipRight(compose(input, view.subject, { text: plain(), html: plainHtml(plain()) }, messageId)),
             Effect.orDie
           )
         )
@@ -212,6 +221,8 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
         recipients: input.recipients,
         messageCount: view.messageCount,
         groupCount: view.groupCount,
+        messageId,
+        thread: input.inReplyTo ?? messageId,
         raw
       }
       return rendered
@@ -223,13 +234,14 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
     ) {
       const view = Expectation.noticeView(kind, expectation, config.subjectPrefix)
       const createdAt = yield* Clock.currentTimeMillis
+      const messageId = messageIdOf(undefined)
       const raw = yield* Effect.tryPromise(() =>
         new MailComposer({
           from: config.from,
           to: [...expectation.to],
           subject: view.subject,
           date: new Date(createdAt),
-          messageId: `<${crypto.randomUUID()}@${messageIdDomain}>`,
+          messageId,
           headers: { "X-Failmail-Expectation": SummaryText.truncate(view.name, SummaryText.MAX_FIELD_CHARS) },
           text: notice(view),
           newline: "\r\n",
@@ -246,6 +258,8 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
         recipients: expectation.to,
         messageCount: 0,
         groupCount: 0,
+        messageId,
+        thread: messageId,
         raw
       }
       return rendered
@@ -253,6 +267,8 @@ export class Renderer extends Effect.Service<Renderer>()("failmail/Renderer", {
 
     return {
       render,
+      /** The `Message-ID` a summary with this local part gets (see `SummaryInput.summaryId`). */
+      messageIdOf,
       /**
        * Renders a sample summary and throws it away: the first run of the
        * templates and of the MIME composer costs several times a later one.

@@ -125,6 +125,21 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
         help: "Digests that merged several held batches for the same recipients",
         registers
       }),
+      threadsStarted: new Prometheus.Counter({
+        name: "failmail_threads_started_total",
+        help: "Digests relayed or filed that start a thread (the first for their batch key and recipients, or after --forget-after of quiet)",
+        registers
+      }),
+      threadReplies: new Prometheus.Counter({
+        name: "failmail_thread_replies_total",
+        help: "Digests relayed or filed as replies in a thread (In-Reply-To and References name its first digest)",
+        registers
+      }),
+      backGroups: new Prometheus.Counter({
+        name: "failmail_back_groups_total",
+        help: "Groups reported as back after a quiet spell longer than --back-after",
+        registers
+      }),
       spooledMessages: new Prometheus.Gauge({
         name: "failmail_spooled_messages",
         help: "Messages stored in the spool (pending or being delivered)",

@@ -1,0 +1,185 @@
+/**
+ * What failmail remembers of the digests it sent, so that a person reads an
+ * ongoing error as one conversation and sees what calmed down:
+ *
+ * - **threads**: the digests of one batch key to one recipient set (of one
+ *   recipient set, for storm digests that merge several batch keys) form a
+ *   thread; every digest after the first carries `In-Reply-To` and
+ *   `References` naming the first one's `Message-ID` (RFC 5322 §3.6.4; mail
+ *   clients thread on them as RFC 5256's REFERENCES algorithm does). After
+ *   `--forget-after` without a message, the next digest starts a new thread.
+ * - **stopped groups**: per recipient set, the groups of the last digest;
+ *   the next digest to those recipients lists those that have not come
+ *   since ("Stopped: <group> (last seen <time>)").
+ *
+ * A digest built again (a summary rebuilt after a defect, or sent again by
+ * the next sender with the same `Message-ID`) gets the same answers: a
+ * thread's first digest never replies to itself, and the stopped groups
+ * found for a digest are kept with it.
+ *
+ * Pure data and functions, no I/O and no clock.
+ */
+import { Either, Schema } from "effect"
+
+/** The most threads remembered; beyond it those quiet longest are forgotten (they would start anew anyway). */
+export const MAX_THREADS = 5_000
+/** The most recipient sets whose last digest is remembered; beyond it those quiet longest are forgotten. */
+export const MAX_RECIPIENT_SETS = 1_000
+/** The groups remembered of a digest, in its order: the candidates for "Stopped" in the next one. */
+export const MAX_REMEMBERED_GROUPS = 200
+/** The most "Stopped" lines in a digest. */
+export const MAX_STOPPED = 20
+
+/** One thread: the digests of one batch key (or storm) to one recipient set. */
+export interface Thread {
+  /** See {@link threadKeyOf}. */
+  readonly key: string
+  /** The `Message-ID` of its first digest, angle brackets included. */
+  readonly root: string
+  /** Arrival of the latest message in its digests (ms). */
+  readonly lastAt: number
+}
+
+/** A group of a digest, as remembered for the next digest to the same recipients. */
+export interface DigestGroup {
+  readonly batchKey: string
+  readonly groupKey: string
+  /** The subject of its latest message. */
+  readonly subject: string
+  /** Arrival of its latest instance in that digest (ms). */
+  readonly lastSeen: number
+}
+
+/** The last digest to one recipient set. */
+export interface LastDigest {
+  readonly recipientsKey: string
+  readonly messageId: string
+  /** Arrival of its latest message (ms). */
+  readonly lastAt: number
+  /** Its groups, in its order, at most {@link MAX_REMEMBERED_GROUPS}. */
+  readonly groups: ReadonlyArray<DigestGroup>
+  /** What it listed as stopped (so that building it again lists the same). */
+  readonly stopped: ReadonlyArray<DigestGroup>
+}
+
+/** Everything remembered: threads by key, last digests by recipient set. */
+export interface State {
+  readonly threads: ReadonlyMap<string, Thread>
+  readonly digests: ReadonlyMap<string, LastDigest>
+}
+
+/** Nothing remembered. */
+export const empty: State = { threads: new Map(), digests: new Map() }
+
+/** The thread of a digest: its batch key and recipients, or only its recipients for a storm digest. */
+export const threadKeyOf = (digest: { readonly storm: boolean; readonly batchKey: string; readonly recipientsKey: string }): string =>
+  JSON.stringify(digest.storm ? [digest.recipientsKey] : [digest.batchKey, digest.recipientsKey])
+
+/** A digest about to be sent. */
+export interface Digest {
+  readonly threadKey: string
+  readonly recipientsKey: string
+  readonly messageId: string
+  /** Arrival of its first and latest message (ms). */
+  readonly firstAt: number
+  readonly lastAt: number
+  /** Its groups, in its order. */
+  readonly groups: ReadonlyArray<DigestGroup>
+}
+
+/** Where a digest goes: the thread it continues, what stopped, and what is remembered after it. */
+export interface Placed {
+  /** The `Message-ID` of its thread's first digest; `undefined` when this digest starts the thread. */
+  readonly inReplyTo: string | undefined
+  /** Groups of the previous digest to these recipients that have not come since, at most {@link MAX_STOPPED}. */
+  readonly stopped: ReadonlyArray<DigestGroup>
+  readonly state: State
+}
+
+const groupKeyOf = (group: Pick<DigestGroup, "batchKey" | "groupKey">): string => JSON.stringify([group.batchKey, group.groupKey])
+
+/** Keeps the `bound` entries of `map` with the latest `lastAt`. */
+const bounded = <V extends { readonly lastAt: number }>(map: Map<string, V>, bound: number): ReadonlyMap<string, V> =>
+  map.size <= bound ? map : new Map([...map].sort(([, a], [, b]) => b.lastAt - a.lastAt).slice(0, bound))
+
+/**
+ * Places a digest: in the thread it continues (its key's thread, unless that
+ * was quiet longer than `forgetAfterMs` before this digest's first message),
+ * or at the start of a new one; and finds the groups of the previous digest
+ * to the same recipients (unless that was as long ago) that are neither in
+ * this digest nor `arrivedSince` (still pending, or reported since).
+ */
+export const place = (
+  state: State,
+  digest: Digest,
+  forgetAfterMs: number,
+  arrivedSince: (group: DigestGroup) => boolean
+): Placed => {
+  const known = state.threads.get(digest.threadKey)
+  const continues = known !== undefined && known.root !== digest.messageId && digest.firstAt - known.lastAt <= forgetAfterMs
+  const root = known !== undefined && (continues || known.root === digest.messageId) ? known.root : digest.messageId
+  const threads = new Map(state.threads)
+  threads.set(digest.threadKey, {
+    key: digest.threadKey,
+    root,
+    lastAt: root === known?.root ? Math.max(known.lastAt, digest.lastAt) : digest.lastAt
+  })
+
+  const previous = state.digests.get(digest.recipientsKey)
+  const present = new Set(digest.groups.map(groupKeyOf))
+  const stopped =
+    previous === undefined || digest.firstAt - previous.lastAt > forgetAfterMs
+      ? []
+      : previous.messageId === digest.messageId
+        ? previous.stopped
+        : previous.groups.filter((group) => !present.has(groupKeyOf(group)) && !arrivedSince(group)).slice(0, MAX_STOPPED)
+  const digests = new Map(state.digests)
+  digests.set(digest.recipientsKey, {
+    recipientsKey: digest.recipientsKey,
+    messageId: digest.messageId,
+    lastAt: Math.max(previous?.messageId === digest.messageId ? previous.lastAt : 0, digest.lastAt),
+    groups: digest.groups.slice(0, MAX_REMEMBERED_GROUPS),
+    stopped
+  })
+  return {
+    inReplyTo: continues ? known.root : undefined,
+    stopped,
+    state: { threads: bounded(threads, MAX_THREADS), digests: bounded(digests, MAX_RECIPIENT_SETS) }
+  }
+}
+
+// The stored document: rows, not objects, so it is about half the size to write and read.
+const GroupRow = Schema.Tuple(Schema.String, Schema.String, Schema.String, Schema.Number)
+const Document = Schema.Struct({
+  threads: Schema.Array(Schema.Tuple(Schema.String, Schema.String, Schema.Number)),
+  digests: Schema.Array(Schema.Tuple(Schema.String, Schema.String, Schema.Number, Schema.Array(GroupRow), Schema.Array(GroupRow)))
+})
+
+const rowOf = (group: DigestGroup) => [group.batchKey, group.groupKey, group.subject, group.lastSeen] as const
+const groupOf = ([batchKey, groupKey, subject, lastSeen]: typeof GroupRow.Type): DigestGroup => ({ batchKey, groupKey, subject, lastSeen })
+
+/** The document that stores `state`. */
+export const documentOf = (state: State): typeof Document.Encoded => ({
+  threads: [...state.threads.values()].map((thread) => [thread.key, thread.root, thread.lastAt] as const),
+  digests: [...state.digests.values()].map(
+    (digest) => [digest.recipientsKey, digest.messageId, digest.lastAt, digest.groups.map(rowOf), digest.stopped.map(rowOf)] as const
+  )
+})
+
+/** The state a stored document holds, or why it cannot be read; nothing stored (`undefined`) is {@link empty}. */
+export const stateOf = (saved: unknown): Either.Either<State, string> => {
+  if (saved === undefined) return Either.right(empty)
+  return Either.match(Schema.decodeUnknownEither(Document)(saved), {
+    onLeft: (error) => Either.left(error.message),
+    onRight: (document) =>
+      Either.right({
+        threads: new Map(document.threads.map(([key, root, lastAt]) => [key, { key, root, lastAt }])),
+        digests: new Map(
+          document.digests.map(([recipientsKey, messageId, lastAt, groups, stopped]) => [
+            recipientsKey,
+            { recipientsKey, messageId, lastAt, groups: groups.map(groupOf), stopped: stopped.map(groupOf) }
+          ])
+        )
+      })
+  })
+}
