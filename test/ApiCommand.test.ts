@@ -84,7 +84,9 @@ describe("failmail silence", () => {
       url: "https://failmail.example.com",
       output: "json"
     })
-    expect(refused("silence", ["list", "--url", "localhost:8025"])).toBe("--url localhost:8025: not an http:// or https:// URL")
+    expect(ok("silence", ["list", "--url", "127.0.0.1:8025"]).connection.url).toBe("http://127.0.0.1:8025")
+    expect(refused("silence", ["list", "--url", "ftp://failmail.internal"])).toBe("--url ftp://failmail.internal: not an http:// or https:// URL")
+    expect(refused("silence", ["list", "--url", "http://"])).toBe("--url http://: not an http:// or https:// URL")
     expect(refused("silence", ["list", "-o", "yaml"])).toBe("--output yaml: use table or json")
     expect(refused("silence", ["list", "--timeout", "soon"])).toMatch(/^--timeout soon: invalid duration/)
     expect(refused("silence", ["list", "--bogus"])).toBe("unknown option --bogus")

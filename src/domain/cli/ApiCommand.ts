@@ -230,11 +230,12 @@ export const parse = (
   })
 }
 
-/** `url` without a trailing slash, when it is an http(s) URL. */
+/** `url` without a trailing slash, when it is an http(s) URL; `host:port` alone is `http://host:port`, as `--bind-http` is written. */
 const baseUrl = (url: string): string | undefined => {
+  const full = url.includes("://") ? url : `http://${url}`
   try {
-    const parsed = new URL(url)
-    return parsed.protocol === "http:" || parsed.protocol === "https:" ? url.replace(/\/+$/, "") : undefined
+    const parsed = new URL(full)
+    return (parsed.protocol === "http:" || parsed.protocol === "https:") && parsed.hostname !== "" ? full.replace(/\/+$/, "") : undefined
   } catch {
     return undefined
   }
