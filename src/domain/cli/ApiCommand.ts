@@ -61,11 +61,11 @@ export interface Invocation {
 /** Where a failmail's dashboard is by default: the default `--bind-http`. */
 export const DEFAULT_URL = "http://localhost:8025"
 
-/** The default bound on one request. */
-export const DEFAULT_TIMEOUT = "10s"
+/** How one run talks to the failmail unless told otherwise. */
+const DEFAULTS: Connection = { url: DEFAULT_URL, credentialsFile: undefined, timeoutMs: 10_000, output: "table" }
 
-/** The verbs of each command; the last one names what `Remove` is called. */
-export const VERBS: Readonly<Record<Noun, readonly [string, string, string]>> = {
+/** The verbs of each command: add, list, and what removing is called. */
+const VERBS: Readonly<Record<Noun, readonly [string, string, string]>> = {
   silence: ["add", "list", "expire"],
   expect: ["add", "list", "delete"]
 }
@@ -74,7 +74,7 @@ const COMMON_OPTIONS = `Options:
   --url URL                  the failmail's dashboard (default: $FAILMAIL_URL, else ${DEFAULT_URL})
   --credentials-file FILE    a file holding user:password for --credentials (default: $FAILMAIL_CREDENTIALS)
   -o, --output table|json    a table (default) or the API's JSON
-  --timeout DURATION         bound on each request (default ${DEFAULT_TIMEOUT})
+  --timeout DURATION         bound on each request (default ${DEFAULTS.timeoutMs / 1000}s)
 
 Matchers are field=~regex (JavaScript syntax), on batch, group, subject, from
 or to, for instance 'subject=~^disk full' 'to=~ops@'; all must match.
@@ -205,7 +205,7 @@ export const parse = (
   const [verb, ...rest] = args
   const [add, list, remove] = VERBS[noun]
   const help = (): Either.Either<Invocation, Problem> =>
-    Either.right({ connection: { url: DEFAULT_URL, credentialsFile: undefined, timeoutMs: 10_000, output: "table" }, action: { _tag: "Help", noun } })
+    Either.right({ connection: DEFAULTS, action: { _tag: "Help", noun } })
   if (verb === undefined || verb === "--help" || verb === "-h" || verb === "help") return help()
   if (verb !== add && verb !== list && verb !== remove) {
     return Either.left(`unknown command ${JSON.stringify(verb)}: use ${add}, ${list} or ${remove} (see failmail ${noun} --help)`)
@@ -216,13 +216,13 @@ export const parse = (
       if (values.length > 1 && name !== "to") return Either.left(`--${name} given more than once`)
     }
     const one = (name: string): string | undefined => options.get(name)?.[0]
-    const output = one("output") ?? "table"
+    const output = one("output") ?? DEFAULTS.output
     if (output !== "table" && output !== "json") return Either.left(`--output ${output}: use table or json`)
-    const url = one("url") ?? env["FAILMAIL_URL"] ?? DEFAULT_URL
+    const url = one("url") ?? env["FAILMAIL_URL"] ?? DEFAULTS.url
     const base = baseUrl(url)
     if (base === undefined) return Either.left(`--url ${url}: not an http:// or https:// URL`)
-    const timeoutText = one("timeout") ?? DEFAULT_TIMEOUT
-    const timeout = positiveDuration("timeout", timeoutText)
+    const timeoutText = one("timeout")
+    const timeout = timeoutText === undefined ? Either.right(DEFAULTS.timeoutMs) : positiveDuration("timeout", timeoutText)
     if (Either.isLeft(timeout)) return Either.left(timeout.left)
     const connection: Connection = { url: base, credentialsFile: one("credentials-file"), timeoutMs: timeout.right, output }
     const action = actionOf(noun, verb, options, operands, login)
