@@ -7,9 +7,9 @@
  *   node dist-bench/bench/bare-listener.js   → prints "listening <port>"
  */
 import { SMTPServer } from "smtp-server"
-import * as GreetAtOnce from "../src/services/smtp/GreetAtOnce.ts"
+import * as SmtpServerInternals from "../src/services/smtp/SmtpServerInternals.ts"
 
-GreetAtOnce.install()
+SmtpServerInternals.install()
 
 const server = new SMTPServer({
   banner: "bare smtp-server",

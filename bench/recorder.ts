@@ -16,10 +16,10 @@
  */
 import type { AddressInfo } from "node:net"
 import { SMTPServer } from "smtp-server"
-import * as GreetAtOnce from "../src/services/smtp/GreetAtOnce.ts"
+import * as SmtpServerInternals from "../src/services/smtp/SmtpServerInternals.ts"
 import { headerOf } from "./headers.ts"
 
-GreetAtOnce.install()
+SmtpServerInternals.install()
 
 const quiet = process.argv.includes("--null")
 /** `--delay-ms=N`: answer each DATA N ms after it ended (a slow upstream). */

@@ -6,7 +6,7 @@
  * their own, loaded only when that command runs. Type checking is
  * `npm run typecheck` (esbuild does not check types).
  *
- * smtp-server stays an ordinary dependency: `src/services/smtp/GreetAtOnce.ts`
+ * smtp-server stays an ordinary dependency: `src/services/smtp/SmtpServerInternals.ts`
  * checks the shape of its code before patching it. So does libmime (with
  * its charset tables): `src/domain/message/HeaderBlock.ts` requires it on the first
  * encoded-word, and mailparser and its splitter then share that one copy.

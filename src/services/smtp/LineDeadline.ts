@@ -12,27 +12,18 @@
  * overdue it destroys the parser with an error, which smtp-server answers
  * with `421 Error: <message>` and a close — the path it already takes for
  * an over-long command line. Only servers registered with {@link enforce} are
- * watched. Before wrapping, it checks that smtp-server is shaped as the
- * pinned one; if not, failmail does not start, naming what changed.
+ * watched. What the wrapper relies on is {@link RELIES_ON}, checked with the
+ * rest by `SmtpServerInternals`, which installs it.
  */
 import { Effect } from "effect"
 import type { SMTPServer } from "smtp-server"
-import { SMTPConnection } from "smtp-server/lib/smtp-connection.js"
+import type { SMTPConnection } from "smtp-server/lib/smtp-connection.js"
 import type { SMTPStream } from "smtp-server/lib/smtp-stream.js"
-import { StartError } from "../../domain/settings/Errors.ts"
 import { pendingLineSince } from "../../domain/smtp/SessionLimits.ts"
-import { notShapedAsPinned } from "./SmtpServerShape.ts"
-
-/** The class the patch applies to (smtp-server's `SMTPConnection`, or a stand-in in tests). */
-export type ConnectionClass = Pick<typeof SMTPConnection, "prototype">
-
-type CreateParser = (this: SMTPConnection) => SMTPStream
+import type { Patch, Reliance } from "./SmtpServerInternals.ts"
 
 /** The line limit (milliseconds) of each registered server. */
 const limits = new WeakMap<object, number>()
-
-/** The original `_createParser` of each patched class. */
-const originals = new WeakMap<object, CreateParser>()
 
 /** The message of the 421 (smtp-server prefixes it with "Error: "). */
 export const OVERDUE = "line not completed in time, closing connection"
@@ -68,53 +59,40 @@ const watch = (parser: SMTPStream, limitMs: number): void => {
   parser.once("close", () => clearTimeout(timer))
 }
 
-function createWatchedParser(this: SMTPConnection): SMTPStream {
-  const original = originals.get(Object.getPrototypeOf(this) as object) as CreateParser
-  const parser = original.call(this)
-  const limitMs = limits.get(this._server)
-  if (limitMs !== undefined) watch(parser, limitMs)
-  return parser
+/** What the wrapper relies on, as the source of the pinned smtp-server spells it. */
+export const RELIES_ON: ReadonlyArray<Reliance> = [
+  {
+    problem: "it no longer has SMTPConnection.prototype._createParser()",
+    holds: ({ member }) => {
+      const createParser = member("_createParser")
+      return typeof createParser === "function" && createParser.length === 0
+    }
+  },
+  {
+    problem: "SMTPConnection.prototype._createParser no longer makes an SMTPStream",
+    holds: ({ member }) => /new SMTPStream\(/.test(String(member("_createParser")))
+  },
+  {
+    problem: "SMTPConnection.prototype._createParser no longer answers a parser error with 421",
+    holds: ({ member }) => /\.on\(\s*'error'[^]*this\.send\(\s*421/.test(String(member("_createParser")))
+  },
+  {
+    problem: "its constructor no longer sets this._server before making the parser",
+    holds: ({ connectionSource }) => /this\._server = server;[^]*this\._createParser\(\)/.test(connectionSource)
+  }
+]
+
+/** The wrapper of smtp-server's `_createParser`: its parser, watched when the connection's server is registered. */
+export const patch: Patch = {
+  member: "_createParser",
+  replace: (pinned) =>
+    function createWatchedParser(this: SMTPConnection): SMTPStream {
+      const parser = pinned.call(this)
+      const limitMs = limits.get(this._server)
+      if (limitMs !== undefined) watch(parser, limitMs)
+      return parser
+    }
 }
 
-/**
- * Why `connection` is not shaped as the patch expects, or `undefined` when
- * it is (or is already patched).
- */
-export const shapeProblem = (connection: ConnectionClass): string | undefined => {
-  const createParser: unknown = connection.prototype._createParser
-  if (createParser === createWatchedParser) return undefined
-  if (typeof createParser !== "function" || createParser.length !== 0) {
-    return "it no longer has SMTPConnection.prototype._createParser()"
-  }
-  const source = String(createParser)
-  if (!/new SMTPStream\(/.test(source)) return "SMTPConnection.prototype._createParser no longer makes an SMTPStream"
-  if (!/\.on\(\s*'error'[^]*this\.send\(\s*421/.test(source)) {
-    return "SMTPConnection.prototype._createParser no longer answers a parser error with 421"
-  }
-  if (!/this\._server = server;[^]*this\._createParser\(\)/.test(String(connection.prototype.constructor))) {
-    return "the constructor no longer sets this._server before making the parser"
-  }
-  return undefined
-}
-
-/** Wraps `connection`'s `_createParser` (once; again is a no-op), or throws naming what changed and leaves it untouched. */
-export const install = (connection: ConnectionClass = SMTPConnection): void => {
-  const problem = shapeProblem(connection)
-  if (problem !== undefined) throw notShapedAsPinned("src/services/smtp/LineDeadline.ts", problem)
-  if (connection.prototype._createParser === createWatchedParser) return
-  originals.set(connection.prototype, connection.prototype._createParser as CreateParser)
-  connection.prototype._createParser = createWatchedParser
-}
-
-/**
- * Installs the patch (a changed smtp-server stops the start) and holds every
- * connection of `server` to `limitMs` per line.
- */
-export const enforce = (server: SMTPServer, limitMs: number): Effect.Effect<void, StartError> =>
-  Effect.try({
-    try: () => {
-      install()
-      limits.set(server, limitMs)
-    },
-    catch: (error) => new StartError({ message: (error as Error).message })
-  })
+/** Holds every connection of `server` to `limitMs` per line (the wrapper is installed by `SmtpServerInternals.ready`). */
+export const enforce = (server: SMTPServer, limitMs: number): Effect.Effect<void> => Effect.sync(() => void limits.set(server, limitMs))

@@ -23,10 +23,10 @@ import * as Secrets from "../../domain/settings/Secrets.ts"
 import { perAddressLimit } from "../../domain/smtp/SessionLimits.ts"
 import { smtpReply as reply } from "../../domain/smtp/SmtpReply.ts"
 import { AppConfig, type RunningConfig } from "../runtime/AppConfig.ts"
-import { greetAtOnce } from "./GreetAtOnce.ts"
 import { History } from "../delivery/History.ts"
 import { MessageIntake } from "./MessageIntake.ts"
 import * as LineDeadline from "./LineDeadline.ts"
+import * as SmtpServerInternals from "./SmtpServerInternals.ts"
 import { attach, type ListenTarget } from "../runtime/Listeners.ts"
 import { Metrics } from "../runtime/Metrics.ts"
 
@@ -63,15 +63,6 @@ const listenTarget = (config: RunningConfig): Effect.Effect<ListenTarget, Config
     : Effect.succeed({ _tag: "Address", ...address, label: `bind-addr ${config.bindAddr}` })
 }
 
-/**
- * A session with no transaction under way: before MAIL FROM or after its
- * last message was answered, and not waiting for a handler. Stopping or
- * reloading closes it at once (421) instead of waiting for it: an idle
- * client, such as a connection pool, has nothing to finish.
- */
-const isIdle = (connection: SMTPConnection): boolean =>
-  connection.session?.envelope?.mailFrom === false && !connection._dataStream && !connection._handlerPending
-
 /** Polls until `done` holds or `timeout` passes. */
 const waitUntil = (done: () => boolean, timeout: Duration.Duration) =>
   Effect.gen(function* () {
@@ -88,7 +79,8 @@ const conversationLog =
 /** The SMTP listener. */
 export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpListener", {
   scoped: Effect.gen(function* () {
-    yield* greetAtOnce
+    // A changed smtp-server stops the start here, before anything relies on its internals.
+    const { isIdle } = yield* SmtpServerInternals.ready
     const config = yield* AppConfig
     const intake = yield* MessageIntake
     const metrics = yield* Metrics
