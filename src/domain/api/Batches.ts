@@ -13,6 +13,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { type BatchSnapshot, rfc3339 } from "../Status.ts"
+import { answer } from "./Errors.ts"
 import { BatchKey, BatchKeyParam, Time } from "./Fields.ts"
 
 
@@ -64,7 +65,8 @@ export const Flushed = Schema.Struct({ flushed: Schema.Literal(true), key: Batch
 export const FlushedAll = Schema.Struct({ flushed: Schema.NonNegativeInt }).annotations({ identifier: "FlushedAll" })
 
 /** No batch with this key is pending (404). */
-export class BatchNotPending extends Schema.Class<BatchNotPending>("BatchNotPending")(
+export class BatchNotPending extends Schema.TaggedError<BatchNotPending>()(
+  "BatchNotPending",
   { error: Schema.String, key: BatchKey },
   HttpApiSchema.annotations({ status: 404 })
 ) {}
@@ -80,14 +82,14 @@ export class BatchesApi extends HttpApiGroup.make("batches")
     HttpApiEndpoint.post("flush", "/api/batches/:key/flush")
       .setPath(BatchKeyParam)
       .addSuccess(Flushed)
-      .addError(BatchNotPending)
+      .addError(answer(BatchNotPending))
       .annotate(OpenApi.Summary, "Send one batch now (key URL-encoded; use the query form for the default batch)")
   )
   .add(
     HttpApiEndpoint.post("flushByQuery", "/api/batches/flush")
       .setUrlParams(BatchKeyParam)
       .addSuccess(Flushed)
-      .addError(BatchNotPending)
+      .addError(answer(BatchNotPending))
       .annotate(OpenApi.Summary, "Send one batch now; ?key= reaches the default batch")
   )
   .add(

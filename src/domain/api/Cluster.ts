@@ -10,6 +10,7 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import type { ClusterView } from "../cluster/Replica.ts"
 import { rfc3339 } from "../Status.ts"
+import { answer } from "./Errors.ts"
 import { Time } from "./Fields.ts"
 
 /** One replica. */
@@ -37,7 +38,8 @@ export const ClusterInfo = Schema.Struct({
 export type ClusterInfo = typeof ClusterInfo.Type
 
 /** The cluster's shared state could not be read (503). */
-export class ClusterUnavailable extends Schema.Class<ClusterUnavailable>("ClusterUnavailable")(
+export class ClusterUnavailable extends Schema.TaggedError<ClusterUnavailable>()(
+  "ClusterUnavailable",
   { error: Schema.String },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
@@ -64,6 +66,6 @@ export const clusterInfoOf = (view: ClusterView): ClusterInfo => ({
 export class ClusterApi extends HttpApiGroup.make("cluster").add(
   HttpApiEndpoint.get("cluster", "/api/cluster")
     .addSuccess(ClusterInfo)
-    .addError(ClusterUnavailable)
+    .addError(answer(ClusterUnavailable))
     .annotate(OpenApi.Summary, "The replicas sharing the store, and which one sends")
 ) {}

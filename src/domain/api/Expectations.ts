@@ -15,7 +15,8 @@ import { Duration, Schema } from "effect"
 import * as Expectation from "../expectations/Expectation.ts"
 import * as GoDuration from "../settings/GoDuration.ts"
 import { rfc3339 } from "../Status.ts"
-import { Created, InvalidField, MatchersIn, StateNotSaved } from "./Silences.ts"
+import { answer, InvalidField, StateNotSaved } from "./Errors.ts"
+import { Created, MatchersIn } from "./Silences.ts"
 
 const Time = Schema.String.annotations({ description: "RFC 3339, UTC; empty when it never happened" })
 
@@ -28,7 +29,8 @@ export const ExpectationRequest = Schema.Struct({
 }).annotations({ identifier: "ExpectationRequest", parseOptions: { onExcessProperty: "error" } })
 
 /** No expectation with this id (404). */
-export class ExpectationNotFound extends Schema.Class<ExpectationNotFound>("ExpectationNotFound")(
+export class ExpectationNotFound extends Schema.TaggedError<ExpectationNotFound>()(
+  "ExpectationNotFound",
   { error: Schema.String, id: Schema.String },
   HttpApiSchema.annotations({ status: 404 })
 ) {}
@@ -72,8 +74,8 @@ export class ExpectationsApi extends HttpApiGroup.make("expectations")
     HttpApiEndpoint.post("create", "/api/expectations")
       .setPayload(ExpectationRequest)
       .addSuccess(Created, { status: 201 })
-      .addError(InvalidField)
-      .addError(StateNotSaved)
+      .addError(answer(InvalidField))
+      .addError(answer(StateNotSaved))
       .annotate(OpenApi.Summary, "Expect a message at least every so often; notify when it is missing")
   )
   .add(
@@ -85,7 +87,7 @@ export class ExpectationsApi extends HttpApiGroup.make("expectations")
     HttpApiEndpoint.del("remove", "/api/expectations/:id")
       .setPath(Schema.Struct({ id: Schema.String }))
       .addSuccess(Schema.Struct({ deleted: Schema.Literal(true), id: Schema.String }))
-      .addError(ExpectationNotFound)
-      .addError(StateNotSaved)
+      .addError(answer(ExpectationNotFound))
+      .addError(answer(StateNotSaved))
       .annotate(OpenApi.Summary, "Delete an expectation")
   ) {}

@@ -17,6 +17,7 @@ import type { PendingMessage } from "../batching/Batching.ts"
 import { isSpoolId } from "../message/Message.ts"
 import { rfc3339 } from "../Status.ts"
 import { BatchNotPending } from "./Batches.ts"
+import { answer } from "./Errors.ts"
 import { BatchKeyParam } from "./Fields.ts"
 
 /** A message id as the API takes it: letters, digits, `-` and `_` (so it names nothing but a held message). */
@@ -48,13 +49,15 @@ export const heldMessageOf = (message: PendingMessage): HeldMessage => ({
 })
 
 /** No held message has this id (404). */
-export class MessageNotHeld extends Schema.Class<MessageNotHeld>("MessageNotHeld")(
+export class MessageNotHeld extends Schema.TaggedError<MessageNotHeld>()(
+  "MessageNotHeld",
   { error: Schema.String, id: Schema.String },
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 
 /** A held message could not be read (a failing disk): 500. */
-export class MessageUnreadable extends Schema.Class<MessageUnreadable>("MessageUnreadable")(
+export class MessageUnreadable extends Schema.TaggedError<MessageUnreadable>()(
+  "MessageUnreadable",
   { error: Schema.String, id: Schema.String },
   HttpApiSchema.annotations({ status: 500 })
 ) {}
@@ -71,21 +74,21 @@ export class MessagesApi extends HttpApiGroup.make("messages")
     HttpApiEndpoint.get("ofBatch", "/api/batches/:key/messages")
       .setPath(BatchKeyParam)
       .addSuccess(Schema.Array(HeldMessage))
-      .addError(BatchNotPending)
+      .addError(answer(BatchNotPending))
       .annotate(OpenApi.Summary, "The messages of a pending batch, in arrival order (use the query form for the default batch)")
   )
   .add(
     HttpApiEndpoint.get("ofBatchByQuery", "/api/batches/messages")
       .setUrlParams(BatchKeyParam)
       .addSuccess(Schema.Array(HeldMessage))
-      .addError(BatchNotPending)
+      .addError(answer(BatchNotPending))
       .annotate(OpenApi.Summary, "The messages of a pending batch; ?key= reaches the default batch")
   )
   .add(
     HttpApiEndpoint.get("raw", "/api/messages/:id/raw")
       .setPath(Schema.Struct({ id: MessageId }))
       .addSuccess(RawMessage)
-      .addError(MessageNotHeld)
-      .addError(MessageUnreadable)
+      .addError(answer(MessageNotHeld))
+      .addError(answer(MessageUnreadable))
       .annotate(OpenApi.Summary, "One held message exactly as received (message/rfc822)")
   ) {}

@@ -8,6 +8,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
+import { answer } from "./Errors.ts"
 
 const healthFields = { smtp: Schema.Boolean, spool: Schema.Boolean }
 
@@ -15,7 +16,8 @@ const healthFields = { smtp: Schema.Boolean, spool: Schema.Boolean }
 export const Healthy = Schema.Struct({ status: Schema.Literal("ok"), ...healthFields }).annotations({ identifier: "Healthy" })
 
 /** The SMTP listener or the spool is not healthy (503). */
-export class Unhealthy extends Schema.Class<Unhealthy>("Unhealthy")(
+export class Unhealthy extends Schema.TaggedError<Unhealthy>()(
+  "Unhealthy",
   { status: Schema.Literal("unavailable"), ...healthFields },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
@@ -31,13 +33,13 @@ export class ProbesApi extends HttpApiGroup.make("probes")
   .add(
     HttpApiEndpoint.get("healthz", "/healthz")
       .addSuccess(Healthy)
-      .addError(Unhealthy)
+      .addError(answer(Unhealthy))
       .annotate(OpenApi.Summary, "Liveness: the SMTP listener and the spool (open without credentials)")
   )
   .add(
     HttpApiEndpoint.get("readyz", "/readyz")
       .addSuccess(Healthy)
-      .addError(Unhealthy)
+      .addError(answer(Unhealthy))
       .annotate(OpenApi.Summary, "Readiness: the same checks as /healthz (open without credentials)")
   )
   .add(

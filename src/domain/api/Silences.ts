@@ -15,6 +15,7 @@ import { Schema } from "effect"
 import { MATCH_FIELDS } from "../silences/Matchers.ts"
 import * as Silence from "../silences/Silence.ts"
 import { rfc3339 } from "../Status.ts"
+import { answer, InvalidField, StateNotSaved } from "./Errors.ts"
 import { Time } from "./Fields.ts"
 
 /** Matchers as sent: field → regular expression. */
@@ -37,24 +38,9 @@ export const SilenceRequest = Schema.Struct({
 /** A created object's id (201). */
 export const Created = Schema.Struct({ id: Schema.String }).annotations({ identifier: "Created" })
 
-/** A request field that is wrong (400). */
-export class InvalidField extends Schema.Class<InvalidField>("InvalidField")(
-  { error: Schema.String, field: Schema.String },
-  HttpApiSchema.annotations({ status: 400 })
-) {}
-
-/** The change could not be saved durably, so it was not made (503). */
-export class StateNotSaved extends Schema.Class<StateNotSaved>("StateNotSaved")(
-  { error: Schema.String },
-  HttpApiSchema.annotations({ status: 503 })
-) {}
-
-/** The 503 answer for a change the state store refused. */
-export const stateNotSaved = (error: { readonly message: string }): StateNotSaved =>
-  new StateNotSaved({ error: `the state could not be saved, nothing changed: ${error.message}` })
-
 /** No silence with this id (404). */
-export class SilenceNotFound extends Schema.Class<SilenceNotFound>("SilenceNotFound")(
+export class SilenceNotFound extends Schema.TaggedError<SilenceNotFound>()(
+  "SilenceNotFound",
   { error: Schema.String, id: Schema.String },
   HttpApiSchema.annotations({ status: 404 })
 ) {}
@@ -92,8 +78,8 @@ export class SilencesApi extends HttpApiGroup.make("silences")
     HttpApiEndpoint.post("create", "/api/silences")
       .setPayload(SilenceRequest)
       .addSuccess(Created, { status: 201 })
-      .addError(InvalidField)
-      .addError(StateNotSaved)
+      .addError(answer(InvalidField))
+      .addError(answer(StateNotSaved))
       .annotate(OpenApi.Summary, "Silence the messages matchers select, for a while or until a time")
   )
   .add(
@@ -105,7 +91,7 @@ export class SilencesApi extends HttpApiGroup.make("silences")
     HttpApiEndpoint.del("end", "/api/silences/:id")
       .setPath(Schema.Struct({ id: Schema.String }))
       .addSuccess(SilenceOut)
-      .addError(SilenceNotFound)
-      .addError(StateNotSaved)
+      .addError(answer(SilenceNotFound))
+      .addError(answer(StateNotSaved))
       .annotate(OpenApi.Summary, "End a silence now (what it held is summarized)")
   ) {}

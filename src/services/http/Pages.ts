@@ -23,7 +23,7 @@ import * as Configuration from "../../domain/settings/Configuration.ts"
 import { batchPageView, contentSecurityPolicy, type LinkPageView, linkPageView, type PageInput } from "../../domain/http/DashboardView.ts"
 import { VERSION } from "../../domain/settings/Version.ts"
 import * as SilenceLink from "../../domain/silences/SilenceLink.ts"
-import { stateNotSaved } from "../../domain/api/Silences.ts"
+import { createRefused, statusOf } from "../../domain/api/Errors.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
 import { Batcher } from "../batching/Batcher.ts"
 import { Dashboard } from "./Dashboard.ts"
@@ -33,7 +33,6 @@ import { Outbox } from "../delivery/Outbox.ts"
 import { SilenceLinks } from "../silences/SilenceLinks.ts"
 import { Silences } from "../silences/Silences.ts"
 import { currentStats } from "./api/Stats.ts"
-import { StateError } from "../store/Store.ts"
 
 const HTML = "text/html; charset=utf-8"
 
@@ -126,9 +125,8 @@ export const PagesLive = HttpApiBuilder.Router.use((router) =>
           })
         )
         if (created._tag === "Left") {
-          const error = created.left
-          const reason = error instanceof StateError ? stateNotSaved(error).error : `${error.field}: ${error.message}`
-          return linkAnswer((nonce) => linkPageView({ state: "refused", reason }, now, nonce), error instanceof StateError ? 503 : 400)
+          const refused = createRefused(created.left)
+          return linkAnswer((nonce) => linkPageView({ state: "refused", reason: refused.error }, now, nonce), statusOf(refused))
         }
         return linkAnswer((nonce) => linkPageView({ state: "created", silence: created.right }, now, nonce), 201)
       })

@@ -2,10 +2,9 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect } from "effect"
 import { FailmailApi } from "../../../domain/api/Api.ts"
+import { createRefused, stateNotSaved } from "../../../domain/api/Errors.ts"
 import { ExpectationNotFound, expectationOf } from "../../../domain/api/Expectations.ts"
-import { stateNotSaved } from "../../../domain/api/Silences.ts"
 import { Expectations } from "../../expectations/Expectations.ts"
-import { createRefused } from "./Silences.ts"
 
 /** The `expectations` handlers. */
 export const ExpectationsLive = HttpApiBuilder.group(FailmailApi, "expectations", (handlers) =>

@@ -30,7 +30,7 @@ export const MessagesLive = HttpApiBuilder.group(FailmailApi, "messages", (handl
               headers: { "content-disposition": `attachment; filename="${downloadName(path.id)}"` }
             })
           ),
-          Effect.catchAll((error) =>
+          Effect.catchAll((error): Effect.Effect<never, MessageNotHeld | MessageUnreadable> =>
             error.isMissing
               ? Effect.fail(new MessageNotHeld({ error: "no held message with this id", id: path.id }))
               : Effect.logError(`cannot serve message ${path.id}: ${error.message}`).pipe(

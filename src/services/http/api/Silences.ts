@@ -2,15 +2,10 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Effect } from "effect"
 import { FailmailApi } from "../../../domain/api/Api.ts"
-import { InvalidField, SilenceNotFound, silenceOf, StateNotSaved, stateNotSaved } from "../../../domain/api/Silences.ts"
-import type { FieldError } from "../../../domain/silences/Matchers.ts"
+import { createRefused, stateNotSaved } from "../../../domain/api/Errors.ts"
+import { SilenceNotFound, silenceOf } from "../../../domain/api/Silences.ts"
 import { Batcher } from "../../batching/Batcher.ts"
 import { Silences } from "../../silences/Silences.ts"
-import { StateError } from "../../store/Store.ts"
-
-/** A refused create request as the API answers it: 503 when the state could not be saved, else 400 naming the wrong field. */
-export const createRefused = (error: FieldError | StateError): InvalidField | StateNotSaved =>
-  error instanceof StateError ? stateNotSaved(error) : new InvalidField({ error: `${error.field}: ${error.message}`, field: error.field })
 
 /** The `silences` handlers. */
 export const SilencesLive = HttpApiBuilder.group(FailmailApi, "silences", (handlers) =>
