@@ -54,7 +54,7 @@ export const memoryBackend = (contents: MemoryCluster): Effect.Effect<ClusterBac
             return Effect.void
           })
         ),
-      recordSent: (claim) =>
+      recordSentRemovingMessages: (claim) =>
         reachable("record sent", () =>
           Effect.zipRight(
             store.remove(messageIdsOf(claim)),
@@ -99,7 +99,7 @@ export const through = (backend: ClusterBackend, link: Link): ClusterBackend => 
     replicas: guard("replicas", backend.replicas),
     claim: (held, now, claim) =>
       guard("claim", Effect.zipLeft(backend.claim(held, now, claim), Effect.sleep(Duration.millis(link.claimDelay ?? 0)))),
-    recordSent: (claim) => guard("record sent", backend.recordSent(claim)),
+    recordSentRemovingMessages: (claim) => guard("record sent", backend.recordSentRemovingMessages(claim)),
     unfinished: guard("unfinished", backend.unfinished),
     arrivals: (after, taken) =>
       Effect.suspend(() =>

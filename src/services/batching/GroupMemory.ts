@@ -1,14 +1,15 @@
 /**
  * The memory of reported groups (see `src/domain/batching/GroupMemory.ts`), kept
- * durably in the {@link Store} document `groups`: loaded when the
- * service is built (so restarts and reloads keep it) and, in a cluster,
- * each time this replica becomes the sender; saved after every
- * digest that was relayed or filed, before its messages leave the spool.
+ * durably in the {@link Store} document `groups`: state of the sender
+ * (`cluster/SenderState.ts`), loaded when the service is built (so restarts
+ * and reloads keep it) or, in a cluster, each time this replica becomes the
+ * sender; saved after every digest that was relayed or filed, before its
+ * messages leave the spool.
  */
 import { Duration, Effect } from "effect"
 import * as Memory from "../../domain/batching/GroupMemory.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
-import { Cluster } from "../cluster/Cluster.ts"
+import * as SenderState from "../cluster/SenderState.ts"
 import { Store } from "../store/Store.ts"
 
 const DOCUMENT = "groups"
@@ -48,16 +49,25 @@ export class GroupMemory extends Effect.Service<GroupMemory>()("failmail/GroupMe
     const forgetAfterMs = Duration.toMillis(config.forgetAfter)
     const backAfterMs = Duration.toMillis(config.backAfter)
     const repeatMs = Duration.toMillis(config.repeatInterval)
-    const cluster = yield* Cluster
-    const loadStored = Effect.map(store.load(DOCUMENT), (saved) => {
-      memory = new Map(recordsOf(saved).map((record) => [Memory.memoryKey(record.batchKey, record.groupKey), record]))
-    })
     let memory: Memory.Memory = new Map()
-    yield* loadStored
     // A replica that becomes the sender reads what the previous sender remembered meanwhile.
-    if (!cluster.alone) {
-      yield* cluster.whileSender(loadStored.pipe(Effect.catchAll((error) => Effect.logError(`the group memory cannot be read: ${error.message}`))))
-    }
+    yield* SenderState.make({
+      what: "the group memory",
+      load: Effect.map(store.load(DOCUMENT), (saved) => {
+        memory = new Map(recordsOf(saved).map((record) => [Memory.memoryKey(record.batchKey, record.groupKey), record]))
+      }),
+      clear: Effect.sync(() => {
+        memory = new Map()
+      })
+    })
+    const save = SenderState.saving(
+      "the group memory",
+      undefined,
+      Effect.suspend(() => {
+        const remembered = memory
+        return store.save(DOCUMENT, () => ({ groups: [...remembered.values()].map(rowOf) }))
+      })
+    )
 
     const recordOf = (batchKey: string, groupKey: string) => memory.get(Memory.memoryKey(batchKey, groupKey))
 
@@ -70,12 +80,11 @@ export class GroupMemory extends Effect.Service<GroupMemory>()("failmail/GroupMe
       /** With `--repeat-interval`: until when a due batch of these groups waits (`undefined`: it goes now). */
       repeatHoldUntil: (groups: ReadonlyArray<Memory.SeenGroup>, now: number): number | undefined =>
         Memory.repeatHoldUntil(memory, groups, now, repeatMs, forgetAfterMs, backAfterMs),
-      /** Remembers that these groups were reported at `now`; resolves once that is on disk. */
-      reported: (groups: ReadonlyArray<Memory.SeenGroup>, now: number) =>
+      /** Remembers that these groups were reported at `now`; resolves once that is on disk (or the failure to save it logged). */
+      reported: (groups: ReadonlyArray<Memory.SeenGroup>, now: number): Effect.Effect<void> =>
         Effect.suspend(() => {
-          const remembered = Memory.remember(memory, groups, now, forgetAfterMs)
-          memory = remembered
-          return store.save(DOCUMENT, () => ({ groups: [...remembered.values()].map(rowOf) }))
+          memory = Memory.remember(memory, groups, now, forgetAfterMs)
+          return save
         }),
       /** Every remembered group, most recently seen first. */
       list: Effect.sync(() => Memory.listed(memory)),

@@ -12,8 +12,9 @@
  *
  * Before relaying a summary the sender claims it ({@link ClusterShape.claim}),
  * in one transaction that checks the lease, under a deterministic
- * Message-ID; after relaying (or filing) it records it sent and removes its
- * messages in one more. A claim left `sending` by a sender that died is
+ * Message-ID; after relaying (or filing) it records it sent
+ * ({@link ClusterBackend.recordSentRemovingMessages}: the record and the
+ * removal of its messages from the shared store are one transaction). A claim left `sending` by a sender that died is
  * sent again by the next one under the same Message-ID: the one case where
  * the upstream can receive a summary twice (the relay may have taken it
  * before the sender died), and the duplicate is recognisable.
@@ -21,7 +22,8 @@
  * Two layers: {@link Cluster.single} for the embedded store (one replica,
  * always the sender, the role scope is the service's own: everything as
  * without a cluster) and {@link Cluster.fromBackend} over a shared backend
- * (`PostgresCluster.ts`; an in-memory one in the tests).
+ * (`PostgresCluster.ts`; an in-memory one in the tests). State that only
+ * the sender holds goes through `SenderState.ts`.
  */
 import { Clock, Context, Data, Duration, Effect, Either, Exit, FiberId, Layer, Scope } from "effect"
 import * as crypto from "node:crypto"
@@ -31,7 +33,7 @@ import * as LogContext from "../../domain/LogContext.ts"
 import type { ClusterView, Replica } from "../../domain/cluster/Replica.ts"
 import { VERSION } from "../../domain/settings/Version.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
-import { type SpoolError, type SpoolRecord, Store } from "../store/Store.ts"
+import type { SpoolError, SpoolRecord, Store } from "../store/Store.ts"
 
 /** One batch's share of a claimed summary. */
 export interface ClaimedPart {
@@ -95,8 +97,13 @@ export interface ClusterBackend {
    * (same summary id) updates it. Fails with {@link Fenced} otherwise.
    */
   readonly claim: (held: Lease.Lease, now: number, claim: Claim) => Effect.Effect<void, Fenced | ClusterError>
-  /** Marks the claim `sent` and removes its messages from the store, in one transaction; done twice, the same. */
-  readonly recordSent: (claim: Claim) => Effect.Effect<void, ClusterError>
+  /**
+   * Marks the claim `sent` and deletes its messages from the shared store,
+   * in one transaction (a new sender must never find a summary recorded
+   * sent whose messages are still pending: it would summarize them again);
+   * done twice, the same.
+   */
+  readonly recordSentRemovingMessages: (claim: Claim) => Effect.Effect<void, ClusterError>
   /** Claims still `sending`, oldest first. */
   readonly unfinished: Effect.Effect<ReadonlyArray<Claim>, ClusterError>
   /**
@@ -146,7 +153,12 @@ export interface ClusterShape {
   readonly announceHttp: (address: string) => Effect.Effect<void>
   /** Records a summary as being sent, if this replica holds the lease (see {@link ClusterBackend.claim}). */
   readonly claim: (claim: Claim) => Effect.Effect<void, Fenced | ClusterError>
-  /** Records a claimed summary as sent (relayed or filed) and removes its messages from the store. */
+  /**
+   * Records a claimed summary as sent (relayed or filed). Alone there is
+   * nothing to record. In a cluster its messages leave the shared store in
+   * the same transaction ({@link ClusterBackend.recordSentRemovingMessages});
+   * the caller removes them from the {@link Store} either way (then a no-op).
+   */
   readonly recordSent: (claim: Claim) => Effect.Effect<void, ClusterError>
   /** Summaries a previous sender claimed and did not record sent: the new sender sends them again, as they were. */
   readonly unfinished: Effect.Effect<ReadonlyArray<Claim>, ClusterError>
@@ -362,7 +374,7 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
         Effect.flatMap(held, (lease) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => backend.claim(lease, now, claim)).pipe(Effect.zipRight(inTime(lease)))
         ),
-      recordSent: backend.recordSent,
+      recordSent: backend.recordSentRemovingMessages,
       unfinished: backend.unfinished,
       follow: (known) => Effect.sync(() => follower(backend, known)),
       view: Effect.gen(function* () {
@@ -376,11 +388,10 @@ const fromBackend = (backend: ClusterBackend): Effect.Effect<ClusterShape, never
 /** The replicas sharing failmail's store, and which of them sends. */
 export class Cluster extends Context.Tag("failmail/Cluster")<Cluster, ClusterShape>() {
   /** One replica on the embedded store: always the sender, nothing shared. */
-  static readonly single: Layer.Layer<Cluster, never, AppConfig | Store> = Layer.effect(
+  static readonly single: Layer.Layer<Cluster, never, AppConfig> = Layer.effect(
     Cluster,
     Effect.gen(function* () {
       const self = yield* describeSelf
-      const store = yield* Store
       return {
         self: self.id,
         alone: true,
@@ -388,7 +399,7 @@ export class Cluster extends Context.Tag("failmail/Cluster")<Cluster, ClusterSha
         run: Effect.void,
         announceHttp: (address) => Effect.sync(() => void (self.http = address)),
         claim: () => Effect.void,
-        recordSent: (claim) => store.remove(messageIdsOf(claim)),
+        recordSent: () => Effect.void,
         unfinished: Effect.succeed([]),
         follow: () => Effect.succeed({ admit: () => true, poll: Effect.succeed([]) }),
         view: Effect.map(Clock.currentTimeMillis, (now) => ({

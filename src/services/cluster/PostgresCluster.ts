@@ -172,7 +172,7 @@ export const backend: Effect.Effect<ClusterBackend, SqlError | Schema.SchemaTooN
       )
       .pipe(Effect.catchTag("SqlError", (error) => Effect.fail(new ClusterError({ operation: "claim", cause: reasonOf(error) }))))
 
-  const recordSent = (claimed: Claim) =>
+  const recordSentRemovingMessages = (claimed: Claim) =>
     Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
       sql.withTransaction(
         Effect.all([
@@ -215,7 +215,7 @@ export const backend: Effect.Effect<ClusterBackend, SqlError | Schema.SchemaTooN
       }
     }).pipe(Effect.mapError((error) => new SpoolError({ operation: "follow arrivals", cause: reasonOf(error) })))
 
-  return { heartbeat, leave, acquire, release, lease, replicas, claim, recordSent, unfinished, arrivals } satisfies ClusterBackend
+  return { heartbeat, leave, acquire, release, lease, replicas, claim, recordSentRemovingMessages, unfinished, arrivals } satisfies ClusterBackend
 })
 
 /**

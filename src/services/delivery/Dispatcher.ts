@@ -47,7 +47,7 @@ import type { RenderedSummary, SummaryGroup } from "../../domain/delivery/Summar
 import { MAX_BODY_GROUPS } from "../../domain/delivery/SummaryText.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
 import { Classifier } from "../message/Classifier.ts"
-import { type Claim, Cluster, ClusterError, type Fenced } from "../cluster/Cluster.ts"
+import { type Claim, Cluster, ClusterError, type Fenced, messageIdsOf } from "../cluster/Cluster.ts"
 import type { SummaryRecord } from "../../domain/Status.ts"
 import { GroupMemory } from "../batching/GroupMemory.ts"
 import { Threads } from "../batching/Threads.ts"
@@ -203,7 +203,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         })
       })
 
-    /** Remembers the groups of a summary that was relayed or filed (a failure to save is logged; the summary is out). */
+    /** Remembers the groups of a summary that was relayed or filed (a failure to save is logged by the memory; the summary is out). */
     const remember = (outgoing: Outgoing.Outgoing) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         memory.reported(
@@ -216,7 +216,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
           })),
           now
         )
-      ).pipe(Effect.catchAll((error) => Effect.logWarning(`group memory not saved: ${error.message}`)))
+      )
 
     /** Summarizes; a summary that dies while being built is built again after a backoff, until failmail closes. */
     const summarizeAgainIfDead = (outgoing: Outgoing.Outgoing) =>
@@ -383,7 +383,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         if ((yield* deliver(summary)) === "kept") return
         yield* countOut(outgoing, summary)
         yield* remember(outgoing)
-        if ((yield* whileUnreachable(cluster.recordSent(claim))) === "closing") {
+        // In a cluster the record removed them from the shared store in the same transaction: the removal is then a no-op.
+        if ((yield* whileUnreachable(Effect.zipRight(cluster.recordSent(claim), store.remove(messageIdsOf(claim))))) === "closing") {
           return yield* Effect.logWarning(`summary ${claim.summaryId} was sent but not recorded; the next sender sends it again (same Message-ID)`)
         }
         metrics.spooledMessages.dec(Outgoing.messageCountOf(outgoing))

@@ -1,7 +1,8 @@
 /**
  * The recent summaries kept durably, in the {@link Store} document
- * `history` (see `src/domain/delivery/SummaryHistory.ts`): read when the layer is
- * built and, in a cluster, each time this replica becomes the sender, so a
+ * `history` (see `src/domain/delivery/SummaryHistory.ts`), as state of the
+ * sender (`cluster/SenderState.ts`): read when the layer is built or, in a
+ * cluster, each time this replica becomes the sender, so a
  * restart, a reload and a new sender after a failover show the summaries
  * sent before; saved in the background whenever a summary is tracked or
  * changes (saves that come while one runs are coalesced into the next),
@@ -15,7 +16,7 @@
 import { Effect, Either, Layer, Queue } from "effect"
 import * as LogContext from "../../domain/LogContext.ts"
 import * as SummaryHistory from "../../domain/delivery/SummaryHistory.ts"
-import { Cluster } from "../cluster/Cluster.ts"
+import * as SenderState from "../cluster/SenderState.ts"
 import { History } from "./History.ts"
 import { Store } from "../store/Store.ts"
 
@@ -26,15 +27,16 @@ export const HistoryDocument = Layer.scopedDiscard(
   Effect.gen(function* () {
     const store = yield* Store
     const history = yield* History
-    const cluster = yield* Cluster
     const adoptStored = Effect.gen(function* () {
       const stored = SummaryHistory.recordsOf(yield* store.load(DOCUMENT))
       if (Either.isLeft(stored)) yield* Effect.logWarning(`the stored summary history cannot be read; it starts anew: ${stored.left}`)
       history.adopt(Either.getOrElse(stored, () => []))
     })
 
-    const save = store.save(DOCUMENT, () => SummaryHistory.documentOf(history.recent())).pipe(
-      Effect.catchAll((error) => Effect.logWarning(`the summary history could not be saved; saving again at the next change: ${error.message}`))
+    const save = SenderState.saving(
+      "the summary history",
+      "history",
+      store.save(DOCUMENT, () => SummaryHistory.documentOf(history.recent()))
     )
     /** Saves every change in the background until the scope closes, then the last ones. */
     const keepSaved = Effect.gen(function* () {
@@ -54,16 +56,8 @@ export const HistoryDocument = Layer.scopedDiscard(
       )
     })
 
-    yield* adoptStored
-    // In a cluster only the sender saves (a former sender must not write its stale view over the next one's);
+    // Only the sender saves (a former sender must not write its stale view over the next one's);
     // a replica that becomes the sender first takes in what the previous sender recorded meanwhile.
-    yield* cluster.alone
-      ? keepSaved
-      : cluster.whileSender(
-          Effect.zipRight(
-            adoptStored.pipe(Effect.catchAll((error) => Effect.logWarning(`the stored summary history cannot be read: ${error.message}`))),
-            keepSaved
-          )
-        )
+    yield* SenderState.make({ what: "the stored summary history", component: "history", load: Effect.zipRight(adoptStored, keepSaved) })
   }).pipe(LogContext.annotate({ component: "history" }))
 )

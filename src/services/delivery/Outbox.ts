@@ -32,7 +32,7 @@ import * as Outgoing from "../../domain/delivery/Outgoing.ts"
 import * as RelayBudget from "../../domain/delivery/RelayBudget.ts"
 import type { HeldSummary } from "../../domain/Status.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
-import { Cluster } from "../cluster/Cluster.ts"
+import * as SenderState from "../cluster/SenderState.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Metrics } from "../runtime/Metrics.ts"
 import { Store } from "../store/Store.ts"
@@ -51,7 +51,6 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     const dispatcher = yield* Dispatcher
     const store = yield* Store
     const metrics = yield* Metrics
-    const cluster = yield* Cluster
     const rate = config.relayRate
     let log: RelayBudget.SendLog = []
     let held: ReadonlyArray<Outgoing.Outgoing> = []
@@ -67,12 +66,14 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     }
 
     /** Saves the budget's sends (a failed save is logged: the sends still count in memory). */
-    const saveLog = Effect.suspend(() => {
-      const sends = log
-      return store
-        .save(DOCUMENT, () => ({ sends }))
-        .pipe(Effect.catchAll((error) => Effect.logWarning(`relay budget not saved: ${error.message}`)))
-    })
+    const saveLog = SenderState.saving(
+      "the relay budget",
+      "outbox",
+      Effect.suspend(() => {
+        const sends = log
+        return store.save(DOCUMENT, () => ({ sends }))
+      })
+    )
 
     /**
      * Grants the sends other mail waits for, then sends held summaries, while
@@ -133,20 +134,18 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
       })
 
     // The budget's sends so far, as saved (by this replica or the sender before it).
-    yield* cluster.whileSender(
-      Effect.gen(function* () {
-        log = sendLogOf(yield* store.load(DOCUMENT))
-        // A replica that stops sending holds nothing: its gauges say so (the next sender's count the cluster's).
-        if (!cluster.alone) {
-          yield* Effect.addFinalizer(() =>
-            Effect.map(Clock.currentTimeMillis, (now) => {
-              held = []
-              publishGauges(now)
-            })
-          )
-        }
+    yield* SenderState.make({
+      what: "the relay budget",
+      component: "outbox",
+      load: Effect.map(store.load(DOCUMENT), (saved) => {
+        log = sendLogOf(saved)
+      }),
+      // A replica that stops sending holds nothing: its gauges say so (the next sender's count the cluster's).
+      clear: Effect.map(Clock.currentTimeMillis, (now) => {
+        held = []
+        publishGauges(now)
       })
-    )
+    })
 
     const takeSend: Effect.Effect<void> = RelayBudget.isLimited(rate)
       ? Effect.gen(function* () {

@@ -22,7 +22,7 @@ import * as Expectation from "../../domain/expectations/Expectation.ts"
 import * as LogContext from "../../domain/LogContext.ts"
 import * as Matchers from "../../domain/silences/Matchers.ts"
 import type { Received } from "../../domain/message/Message.ts"
-import { Cluster } from "../cluster/Cluster.ts"
+import * as SenderState from "../cluster/SenderState.ts"
 import { Dispatcher } from "../delivery/Dispatcher.ts"
 import { Metrics } from "../runtime/Metrics.ts"
 import { Outbox } from "../delivery/Outbox.ts"
@@ -45,7 +45,6 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     const metrics = yield* Metrics
     const state = yield* Store
     const outbox = yield* Outbox
-    const cluster = yield* Cluster
     const entries = new Map<string, Entry>()
     const timers = yield* FiberMap.make<string>()
     const notices = yield* FiberSet.make()
@@ -59,11 +58,8 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         Effect.zipRight(Effect.sync(undo), Effect.logError(`expectations not saved, change refused: ${error.message}`))
       ).pipe(LogContext.annotate({ component: "expectations" }))
 
-    const save = saveOrFail.pipe(
-      Effect.catchAll((error) => Effect.logError(`expectations not saved (kept until failmail stops): ${error.message}`)),
-      // Saved on callers' fibers too (an HTTP request's, an SMTP connection's).
-      LogContext.annotate({ component: "expectations" })
-    )
+    /** Saves a change already made (a failure is logged: it is kept in memory, and saved with the next change). */
+    const save = SenderState.saving("the expectations", "expectations", saveOrFail)
 
     const publishGauge = () => {
       let missing = 0
@@ -161,23 +157,19 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
       }
       publishGauge()
     })
-    // In a cluster only the sender watches them (the others forward the API to it), from when it becomes the sender.
-    yield* cluster.alone
-      ? loadStored
-      : cluster.whileSender(
-          Effect.gen(function* () {
-            yield* Effect.addFinalizer(() =>
-              Effect.zipRight(
-                FiberMap.clear(timers),
-                Effect.sync(() => {
-                  entries.clear()
-                  publishGauge()
-                })
-              )
-            )
-            yield* loadStored.pipe(Effect.catchAll((error) => Effect.logError(`the kept expectations cannot be read: ${error.message}`)))
-          })
-        )
+    // Only the sender watches them (the others forward the API to it), from when it becomes the sender.
+    yield* SenderState.make({
+      what: "the kept expectations",
+      component: "expectations",
+      load: loadStored,
+      clear: Effect.zipRight(
+        FiberMap.clear(timers),
+        Effect.sync(() => {
+          entries.clear()
+          publishGauge()
+        })
+      )
+    })
 
     return {
       /** Creates an expectation from a request, or names the field that is wrong, or fails (keeping nothing) if it cannot be saved. */

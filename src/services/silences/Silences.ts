@@ -18,7 +18,7 @@ import * as crypto from "node:crypto"
 import * as LogContext from "../../domain/LogContext.ts"
 import type { FieldError } from "../../domain/silences/Matchers.ts"
 import * as Silence from "../../domain/silences/Silence.ts"
-import { Cluster } from "../cluster/Cluster.ts"
+import * as SenderState from "../cluster/SenderState.ts"
 import { type StateError, Store } from "../store/Store.ts"
 
 /** The name of the silences' state document. */
@@ -28,7 +28,6 @@ const DOCUMENT = "silences"
 export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
   scoped: Effect.gen(function* () {
     const state = yield* Store
-    const cluster = yield* Cluster
     const entries = new Map<string, Silence.Compiled>()
     const ended = yield* PubSub.unbounded<string>()
     const timers = yield* FiberMap.make<string>()
@@ -103,15 +102,13 @@ export class Silences extends Effect.Service<Silences>()("failmail/Silences", {
         if (Silence.isActive(silence, now)) yield* startTimer(silence)
       }
     })
-    // In a cluster only the sender holds them (the others forward the API to it); it reads them when it becomes the sender.
-    yield* cluster.alone
-      ? loadStored
-      : cluster.whileSender(
-          Effect.gen(function* () {
-            yield* Effect.addFinalizer(() => Effect.zipRight(Effect.sync(() => entries.clear()), FiberMap.clear(timers)))
-            yield* loadStored.pipe(Effect.catchAll((error) => Effect.logError(`the kept silences cannot be read: ${error.message}`)))
-          })
-        )
+    // Only the sender holds them (the others forward the API to it); it reads them when it becomes the sender.
+    yield* SenderState.make({
+      what: "the kept silences",
+      component: "silences",
+      load: loadStored,
+      clear: Effect.zipRight(Effect.sync(() => entries.clear()), FiberMap.clear(timers))
+    })
 
     return {
       /** Creates a silence from a request, or names the field that is wrong, or fails (keeping nothing) if it cannot be saved. */
