@@ -9,7 +9,7 @@ import * as net from "node:net"
 import { Duration } from "effect"
 import nodemailer from "nodemailer"
 import { afterEach, describe, expect, it } from "vitest"
-import { fillDisk, freeDisk } from "./support/diskFull.ts"
+import { fillDisk, freeDisk, nearlyFillDisk } from "./support/diskFull.ts"
 import { deadUpstream, eventually, listeningPortOf, maildirNew, spoolFiles, startFailmail, type Failmail } from "./support/failmail.ts"
 import { startUpstream } from "./support/upstream.ts"
 
@@ -57,7 +57,7 @@ describe("disk faults", () => {
     expect(upstream.deliveries[0]?.raw.toString()).toContain("after repair")
   })
 
-  it("health probes say 503 while the spool cannot be written and 200 once it can, with no mail in between", async () => {
+  it("/readyz says 503 while the spool cannot be written and 200 once it can, with no mail in between; /healthz (liveness) stays 200", async () => {
     const failmail = await started({ relayAddr: await deadUpstream(), bindHttp: "127.0.0.1:0" })
     const probes = async () =>
       Promise.all(
@@ -66,11 +66,34 @@ describe("disk faults", () => {
     expect(await probes()).toEqual([200, 200])
     fillDisk()
     cleanups.push(() => freeDisk())
-    await eventually("probes to fail", async () => (await probes()).every((status) => status === 503))
+    await eventually("readiness to fail", async () => (await probes())[1] === 503)
+    expect((await probes())[0]).toBe(200)
 
     freeDisk()
-    await eventually("probes to pass again", async () => (await probes()).every((status) => status === 200))
+    await eventually("readiness to pass again", async () => (await probes()).every((status) => status === 200))
     expect(failmail.logs.join("\n")).not.toContain("answered 451")
+  })
+
+  it("/readyz follows what intake does: 503 while most recent messages got 451, though a probe's tiny file can still be written", async () => {
+    const failmail = await started({ relayAddr: await deadUpstream(), bindHttp: "127.0.0.1:0" })
+    const status = async (probe: string) => (await fetch(`http://127.0.0.1:${failmail.httpPort}${probe}`)).status
+    const sendLarge = (subject: string) =>
+      nodemailer
+        .createTransport({ host: "127.0.0.1", port: failmail.port, secure: false, ignoreTLS: true })
+        .sendMail({ from: "app@example.org", to: "ops@example.com", subject, text: "x".repeat(64 * 1024) })
+    // Room for a small file, not for a message.
+    nearlyFillDisk(4096)
+    cleanups.push(() => freeDisk())
+    for (let n = 1; n <= 5; n++) await expect(sendLarge(`refused ${n}`)).rejects.toMatchObject({ responseCode: 451 })
+    const refusing = await fetch(`http://127.0.0.1:${failmail.httpPort}/readyz`)
+    expect(refusing.status).toBe(503)
+    expect(await refusing.json()).toEqual({ status: "unavailable", smtp: true, spool: false })
+    expect(await status("/healthz")).toBe(200)
+
+    freeDisk()
+    // Stored messages outnumber the refused ones again: ready, without waiting for the refusals to age out.
+    for (let n = 1; n <= 6; n++) await sendLarge(`stored ${n}`)
+    expect(await status("/readyz")).toBe(200)
   })
 
   it("keeps summaries in the spool while the fail-dir cannot be written", async () => {

@@ -13,5 +13,8 @@ const setSoftLimit = (pid: number, limit: string) => execFileSync("prlimit", ["-
 /** From now on, `pid` (this process by default) cannot grow any file. */
 export const fillDisk = (pid: number = process.pid): void => void setSoftLimit(pid, "0")
 
+/** From now on, `pid` cannot grow any file past `bytes`: a tiny file (a health probe's) is written, a message bigger than that is not. */
+export const nearlyFillDisk = (bytes: number, pid: number = process.pid): void => void setSoftLimit(pid, String(bytes))
+
 /** Undoes {@link fillDisk}. */
 export const freeDisk = (pid: number = process.pid): void => void setSoftLimit(pid, "unlimited")

@@ -1,7 +1,8 @@
 /**
- * What monitoring asks: `GET /healthz` and `GET /readyz` (200 when the SMTP
- * listener and the spool are healthy, 503 otherwise; never behind
- * credentials) and `GET /metrics` (Prometheus exposition).
+ * What monitoring asks: `GET /healthz` (liveness: 200 while the SMTP
+ * listener listens), `GET /readyz` (readiness: 200 while mail sent now
+ * would be stored, 503 otherwise; both never behind credentials, both say
+ * `smtp` and `spool`) and `GET /metrics` (Prometheus exposition).
  */
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
@@ -34,13 +35,16 @@ export class ProbesApi extends HttpApiGroup.make("probes")
     HttpApiEndpoint.get("healthz", "/healthz")
       .addSuccess(Healthy)
       .addError(answer(Unhealthy))
-      .annotate(OpenApi.Summary, "Liveness: the SMTP listener and the spool (open without credentials)")
+      .annotate(OpenApi.Summary, "Liveness: 503 only when the SMTP listener is down; `spool` is reported, not checked (open without credentials)")
   )
   .add(
     HttpApiEndpoint.get("readyz", "/readyz")
       .addSuccess(Healthy)
       .addError(answer(Unhealthy))
-      .annotate(OpenApi.Summary, "Readiness: the same checks as /healthz (open without credentials)")
+      .annotate(
+        OpenApi.Summary,
+        "Readiness: 503 when the SMTP listener is down, the spool's probe write fails, or more than half of the messages of the last 10 s could not be stored (open without credentials)"
+      )
   )
   .add(
     HttpApiEndpoint.get("metrics", "/metrics")

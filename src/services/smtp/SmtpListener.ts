@@ -20,6 +20,7 @@ import * as GoDuration from "../../domain/settings/GoDuration.ts"
 import * as LogContext from "../../domain/LogContext.ts"
 import * as Rewrite from "../../domain/message/Rewrite.ts"
 import * as Secrets from "../../domain/settings/Secrets.ts"
+import * as RecentWrites from "../../domain/store/RecentWrites.ts"
 import { perAddressLimit } from "../../domain/smtp/SessionLimits.ts"
 import { smtpReply as reply } from "../../domain/smtp/SmtpReply.ts"
 import { AppConfig, type RunningConfig } from "../runtime/AppConfig.ts"
@@ -100,6 +101,8 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
     const perAddress = perAddressLimit(config.maxConnectionsPerIp, config.maxConnections)
     /** Sessions past onConnect: only they count in the connections gauge. */
     const accepted = new Set<string>()
+    /** What intake's store writes did lately: readiness (`/readyz`) follows it. */
+    const recentWrites = RecentWrites.empty()
 
     const reject = (reason: string) => {
       metrics.messagesRejected.inc({ reason })
@@ -177,6 +180,7 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
           // A message that came in one piece is stored as it is, without a copy.
           const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
           intake.acceptNow(raw, envelope, session.id, (error) => {
+            RecentWrites.record(recentWrites, Date.now(), error === undefined)
             if (error === undefined) return callback(null, "Ok: stored")
             reject("spool")
             log(Effect.logError("cannot store message; answered 451", Cause.fail(error)), session.id)
@@ -243,7 +247,9 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
       /** The bound port (0 when serving an inherited socket that is not TCP). */
       port: address?.port ?? 0,
       /** Whether the listener is accepting connections. */
-      listening: Effect.sync(() => listener.listening())
+      listening: Effect.sync(() => listener.listening()),
+      /** The messages stored and refused (451, not stored) in the last few seconds. */
+      recentWrites: Effect.map(Clock.currentTimeMillis, (now) => RecentWrites.countsAt(recentWrites, now))
     } as const
   }).pipe(LogContext.annotate({ component: "smtp" }))
 }) {}
