@@ -114,6 +114,16 @@ describe("a real Prometheus scraping failmail", () => {
     }
   })
 
+  it("raises no alert about a healthy failmail", async () => {
+    // Evaluated every second since the first scrape, on the same samples the other tests read.
+    await eventually("a rule evaluation after the first scrape", async () => {
+      const { groups } = await (prometheus as Prometheus).api<{ groups: ReadonlyArray<{ lastEvaluation: string }> }>("rules")
+      return groups.every((group) => Date.parse(group.lastEvaluation) > 0)
+    }, 10_000, 250)
+    const { alerts } = await (prometheus as Prometheus).api<{ alerts: ReadonlyArray<{ labels: Record<string, string>; state: string }> }>("alerts")
+    expect(alerts).toEqual([])
+  })
+
   it("finds every metric the rules and the dashboard read in failmail's scrape", async () => {
     const { groups } = await (prometheus as Prometheus).api<{ groups: ReadonlyArray<{ rules: ReadonlyArray<Rule> }> }>("rules")
     const exprs = [...groups.flatMap((group) => group.rules.map((rule) => rule.query)), ...dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr))]
