@@ -121,7 +121,8 @@ describe("a real Prometheus scraping failmail", () => {
       return groups.every((group) => Date.parse(group.lastEvaluation) > 0)
     }, 10_000, 250)
     const { alerts } = await (prometheus as Prometheus).api<{ alerts: ReadonlyArray<{ labels: Record<string, string>; state: string }> }>("alerts")
-    expect(alerts).toEqual([])
+    // Pending messages did grow, from 0 to the test's message: that rule may be pending (waiting out its 30 minutes), nothing else.
+    expect(alerts.filter((alert) => alert.state === "firing" || alert.labels["alertname"] !== "FailmailPendingGrowing")).toEqual([])
   })
 
   it("finds every metric the rules and the dashboard read in failmail's scrape", async () => {
