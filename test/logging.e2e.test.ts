@@ -9,6 +9,14 @@ import { describe, expect, it } from "vitest"
 import { fillDisk, freeDisk } from "./support/diskFull.ts"
 import { Conversation, eventually, settledSummaries, startWithUpstream } from "./support/failmail.ts"
 
+/** One message over an open session: the code of the answer to its final dot. */
+const sendOver = async (session: Conversation, subject: string): Promise<number> => {
+  await session.command("MAIL FROM:<app@example.org>")
+  await session.command("RCPT TO:<ops@example.com>")
+  await session.command("DATA")
+  return (await session.command(`Subject: ${subject}\r\n\r\nbody\r\n.`)).code
+}
+
 /** One JSON log line, as `--log-format=json` writes it. */
 interface JsonLine {
   readonly message: string
@@ -50,7 +58,7 @@ describe("JSON log lines", () => {
       freeDisk()
     }
     const lines = jsonLines(failmail.logs)
-    const refused = lines.find((line) => line.message === "cannot store message; answered 451")
+    const refused = lines.find((line) => line.message.startsWith("cannot store message; answered 451: "))
     expect(refused?.logLevel).toBe("ERROR")
     expect(refused?.annotations).toMatchObject({ component: "smtp", connection: expect.stringMatching(/^\w+$/) })
     // The same connection's conversation (--debug-receiver) carries the same id.
@@ -91,4 +99,36 @@ describe("text log lines", () => {
     expect(greeting).toMatch(/ component=smtp( |$)/)
     expect(greeting).toMatch(/ connection=\w+( |$)/)
   })
+})
+
+describe("bounded logs", () => {
+  it("on a full disk, 300 refusals grow the log by less than 30 KB: the first is logged with its reason, the rest counted in one line per interval, no stack trace", async () => {
+    const { failmail } = await startWithUpstream({})
+    const session = await Conversation.open(failmail.port)
+    await session.read()
+    await session.command("EHLO client.example")
+    const before = failmail.logs.length
+    fillDisk()
+    try {
+      for (let n = 1; n <= 300; n++) expect(await sendOver(session, `refused ${n}`)).toBe(451)
+    } finally {
+      freeDisk()
+    }
+    await session.quit()
+    expect(Buffer.byteLength(failmail.logs.slice(before).join("\n"))).toBeLessThan(30 * 1024)
+    const counted = await eventually(
+      "the line counting the refusals",
+      () => failmail.logs.find((line) => / × 299 more in the last 10 s: EFBIG/.test(line)),
+      15_000,
+      100
+    )
+    const written = failmail.logs.slice(before)
+    expect(Buffer.byteLength(written.join("\n"))).toBeLessThan(30 * 1024)
+    expect(written.filter((line) => line.includes("answered 451"))).toEqual([
+      expect.stringMatching(/level=ERROR .*message="cannot store message; answered 451: spool .*EFBIG/),
+      counted
+    ])
+    expect(counted).toMatch(/level=ERROR .*message="cannot store messages; answered 451 × 299 more in the last 10 s: EFBIG"/)
+    expect(written.join("\n")).not.toMatch(/\bat .*\.ts:\d+/)
+  }, 30_000)
 })

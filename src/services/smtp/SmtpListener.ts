@@ -29,6 +29,8 @@ import { MessageIntake } from "./MessageIntake.ts"
 import * as LineDeadline from "./LineDeadline.ts"
 import * as SmtpServerInternals from "./SmtpServerInternals.ts"
 import { attach, type ListenTarget } from "../runtime/Listeners.ts"
+import * as RepeatedLog from "../runtime/RepeatedLog.ts"
+import type { SpoolError } from "../store/Store.ts"
 import { Metrics } from "../runtime/Metrics.ts"
 
 /** A connection idle this long is closed (RFC 5321 asks servers to wait at least 5 minutes mid-command). */
@@ -62,6 +64,12 @@ const listenTarget = (config: RunningConfig): Effect.Effect<ListenTarget, Config
   return typeof address === "string"
     ? Effect.fail(new ConfigError({ message: `bind-addr: ${address}` }))
     : Effect.succeed({ _tag: "Address", ...address, label: `bind-addr ${config.bindAddr}` })
+}
+
+/** What a refusal is counted under in the log: the system's error code (ENOSPC, EFBIG…) when there is one, else the whole message. */
+const refusalReason = (error: SpoolError): string => {
+  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" ? code : error.message
 }
 
 /** Polls until `done` holds or `timeout` passes. */
@@ -103,6 +111,8 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
     const accepted = new Set<string>()
     /** What intake's store writes did lately: readiness (`/readyz`) follows it. */
     const recentWrites = RecentWrites.empty()
+    /** On a full disk every message is refused: the first refusal of a reason is logged, the rest counted, once per interval. */
+    const logRefusal = RepeatedLog.make((line) => log(Effect.logError(line)))
 
     const reject = (reason: string) => {
       metrics.messagesRejected.inc({ reason })
@@ -183,7 +193,10 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
             RecentWrites.record(recentWrites, Date.now(), error === undefined)
             if (error === undefined) return callback(null, "Ok: stored")
             reject("spool")
-            log(Effect.logError("cannot store message; answered 451", Cause.fail(error)), session.id)
+            logRefusal("cannot store messages; answered 451", refusalReason(error), () =>
+              log(Effect.logError(`cannot store message; answered 451: ${error.message}`), session.id)
+            )
+            log(Effect.logDebug("cannot store message; answered 451", Cause.fail(error)), session.id)
             callback(reply(451, "Temporary failure: cannot store the message, try again later"))
           })
         })
