@@ -87,6 +87,7 @@ describe("failmail silence", () => {
     expect(ok("silence", ["list", "--url", "127.0.0.1:8025"]).connection.url).toBe("http://127.0.0.1:8025")
     expect(refused("silence", ["list", "--url", "ftp://failmail.internal"])).toBe("--url ftp://failmail.internal: not an http:// or https:// URL")
     expect(refused("silence", ["list", "--url", "http://"])).toBe("--url http://: not an http:// or https:// URL")
+    expect(parse("silence", ["list"], { FAILMAIL_URL: "ftp://x" }, "operator")).toEqual(Either.left("FAILMAIL_URL=ftp://x: not an http:// or https:// URL"))
     expect(refused("silence", ["list", "-o", "yaml"])).toBe("--output yaml: use table or json")
     expect(refused("silence", ["list", "--timeout", "soon"])).toMatch(/^--timeout soon: invalid duration/)
     expect(refused("silence", ["list", "--bogus"])).toBe("unknown option --bogus")

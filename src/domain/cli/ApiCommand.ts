@@ -218,9 +218,10 @@ export const parse = (
     const one = (name: string): string | undefined => options.get(name)?.[0]
     const output = one("output") ?? DEFAULTS.output
     if (output !== "table" && output !== "json") return Either.left(`--output ${output}: use table or json`)
-    const url = one("url") ?? env["FAILMAIL_URL"] ?? DEFAULTS.url
+    const given = one("url")
+    const url = given ?? env["FAILMAIL_URL"] ?? DEFAULTS.url
     const base = baseUrl(url)
-    if (base === undefined) return Either.left(`--url ${url}: not an http:// or https:// URL`)
+    if (base === undefined) return Either.left(`${given === undefined ? "FAILMAIL_URL=" : "--url "}${url}: not an http:// or https:// URL`)
     const timeoutText = one("timeout")
     const timeout = timeoutText === undefined ? Either.right(DEFAULTS.timeoutMs) : positiveDuration("timeout", timeoutText)
     if (Either.isLeft(timeout)) return Either.left(timeout.left)
