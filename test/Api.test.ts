@@ -3,13 +3,18 @@
  * times, batches soonest due first) and the API's description: every
  * endpoint is in the OpenAPI document with its errors' statuses.
  */
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
-import { Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { FailmailApi } from "../src/domain/api/Api.ts"
 import { Batch, BatchNotPending, batchOf, batchesOf } from "../src/domain/api/Batches.ts"
-import { ClusterInfo, clusterInfoOf } from "../src/domain/api/Cluster.ts"
+import { ClusterInfo, clusterInfoOf, ClusterUnavailable } from "../src/domain/api/Cluster.ts"
+import { answer, createRefused, InvalidField, StateNotSaved, statusOf } from "../src/domain/api/Errors.ts"
+import { ExpectationNotFound } from "../src/domain/api/Expectations.ts"
+import { MessageNotHeld, MessageUnreadable } from "../src/domain/api/Messages.ts"
 import { Unhealthy } from "../src/domain/api/Probes.ts"
+import { SilenceNotFound } from "../src/domain/api/Silences.ts"
 import { Stats, statsOf } from "../src/domain/api/Stats.ts"
 import { Summary, summaryOf } from "../src/domain/api/Summaries.ts"
 import { batch, summary, T0, totals } from "./support/status.ts"
@@ -85,6 +90,8 @@ describe("JSON shapes", () => {
       attempts: 2,
       error: "421 busy",
       failedPath: "",
+      messageId: "<7@test>",
+      thread: "<7@test>",
       createdAt: "2026-11-25T08:30:30.000Z",
       updatedAt: "2026-11-25T08:30:31.000Z"
     })
@@ -113,16 +120,58 @@ describe("the cluster", () => {
 })
 
 describe("error answers", () => {
-  it("are plain JSON objects in the shapes the API always had", () => {
-    expect(Schema.encodeSync(BatchNotPending)(new BatchNotPending({ error: "no pending batch with this key", key: "db" }))).toEqual({
+  it("are plain JSON objects in the shapes the API always had (no _tag)", () => {
+    expect(Schema.encodeSync(answer(BatchNotPending))(new BatchNotPending({ error: "no pending batch with this key", key: "db" }))).toEqual({
       error: "no pending batch with this key",
       key: "db"
     })
-    expect(Schema.encodeSync(Unhealthy)(new Unhealthy({ status: "unavailable", smtp: true, spool: false }))).toEqual({
+    expect(Schema.encodeSync(answer(Unhealthy))(new Unhealthy({ status: "unavailable", smtp: true, spool: false }))).toEqual({
       status: "unavailable",
       smtp: true,
       spool: false
     })
+    expect(Schema.encodeSync(answer(InvalidField))(new InvalidField({ error: "for: bad", field: "for" }))).toEqual({ error: "for: bad", field: "for" })
+    expect(Schema.encodeSync(answer(StateNotSaved))(new StateNotSaved({ error: "disk full" }))).toEqual({ error: "disk full" })
+  })
+
+  it.each([
+    [BatchNotPending, 404],
+    [MessageNotHeld, 404],
+    [MessageUnreadable, 500],
+    [SilenceNotFound, 404],
+    [ExpectationNotFound, 404],
+    [InvalidField, 400],
+    [StateNotSaved, 503],
+    [ClusterUnavailable, 503],
+    [Unhealthy, 503]
+  ] as const)("%s is a tagged error carrying HTTP status %i, and its answer the same", (error, status) => {
+    expect(HttpApiSchema.getStatusError(error)).toBe(status)
+    expect(HttpApiSchema.getStatusError(answer(error as never))).toBe(status)
+    expect(error._tag).toBe(error.identifier)
+  })
+
+  it("are told apart by their tag in the error channel", async () => {
+    const caught = await Effect.runPromise(
+      Effect.fail(new SilenceNotFound({ error: "no such silence", id: "s1" })).pipe(
+        Effect.catchTag("SilenceNotFound", (error) => Effect.succeed(error.id))
+      )
+    )
+    expect(caught).toBe("s1")
+  })
+
+  it("a body decodes back to its error", () => {
+    const decoded = Schema.decodeUnknownEither(answer(BatchNotPending))({ error: "gone", key: "db" })
+    expect(Either.isRight(decoded) && decoded.right instanceof BatchNotPending && decoded.right._tag).toBe("BatchNotPending")
+  })
+
+  it("a refused create is 400 naming the field, or 503 when the state could not be saved", () => {
+    const invalid = createRefused({ field: "match.subject", message: "not a regular expression" })
+    expect(invalid).toBeInstanceOf(InvalidField)
+    expect({ ...invalid }).toEqual({ _tag: "InvalidField", error: "match.subject: not a regular expression", field: "match.subject" })
+    expect(statusOf(invalid)).toBe(400)
+    const unsaved = createRefused({ _tag: "StateError", message: "state write silences: EROFS" })
+    expect({ ...unsaved }).toEqual({ _tag: "StateNotSaved", error: "the state could not be saved, nothing changed: state write silences: EROFS" })
+    expect(statusOf(unsaved)).toBe(503)
   })
 })
 

@@ -116,6 +116,30 @@ describe("dashboard page", () => {
     expect(html).toContain("failed/new/1.x")
   })
 
+  it("shows the threads among the recent summaries: each reply and its first summary name the thread and their place in it", () => {
+    const html = page({
+      summaries: [
+        summary({ id: 10, messageId: "<c@x>", thread: "<a@x>" }),
+        summary({ id: 9, messageId: "<alone@x>", thread: "<alone@x>" }),
+        summary({ id: 8, messageId: "<b@x>", thread: "<a@x>" }),
+        summary({ id: 7, messageId: "<a@x>", thread: "<a@x>" }),
+        summary({ id: 6, messageId: "<old-reply@x>", thread: "<gone@x>" })
+      ]
+    })
+    const rows = [...html.matchAll(/<tr data-summary-id="(\d+)"[^>]*data-thread="([^"]*)"[\s\S]*?<\/tr>/g)].map((m) => ({
+      id: m[1],
+      root: m[2],
+      thread: /<div class="sub thread">([^<]*)<\/div>/.exec(m[0])?.[1] ?? ""
+    }))
+    expect(rows).toEqual([
+      { id: "10", root: "&lt;a@x&gt;", thread: "thread #7: 3rd of 3" },
+      { id: "9", root: "&lt;alone@x&gt;", thread: "" },
+      { id: "8", root: "&lt;a@x&gt;", thread: "thread #7: 2nd of 3" },
+      { id: "7", root: "&lt;a@x&gt;", thread: "thread #7: 1st of 3" },
+      { id: "6", root: "&lt;gone@x&gt;", thread: "reply in thread of an earlier summary" }
+    ])
+  })
+
   it("shows a batch waiting for --repeat-interval as held: repeat, with when it will go", () => {
     const html = page({ batches: [batch({ held: "repeat" }), batch({ key: "other" })] })
     expect(html.match(/<span class="held">held: repeat<\/span>/g)).toHaveLength(1)

@@ -13,13 +13,21 @@ const OPS = "ops@example.com"
 const key = (batchKey: string, recipientsKey = OPS) => Threads.threadKeyOf({ storm: false, batchKey, recipientsKey })
 const group = (groupKey: string, lastSeen: number, batchKey = "") => ({ batchKey, groupKey, subject: `subject of ${groupKey}`, lastSeen })
 
-const digest = (messageId: string, at: number, groupKeys: ReadonlyArray<string>, threadKey = key("")): Threads.Digest => ({
-  threadKey,
-  recipientsKey: OPS,
+/** A digest of one batch key (several: a storm digest) to `recipientsKey`, its groups last seen at `at`. */
+const digest = (
+  messageId: string,
+  at: number,
+  groupKeys: ReadonlyArray<string>,
+  batchKeys: ReadonlyArray<string> = [""],
+  recipientsKey = OPS
+): Threads.Digest => ({
+  storm: batchKeys.length > 1,
+  batchKeys,
+  recipientsKey,
   messageId,
   firstAt: at,
   lastAt: at,
-  groups: groupKeys.map((groupKey) => group(groupKey, at))
+  groups: groupKeys.map((groupKey, i) => group(groupKey, at, batchKeys[i % batchKeys.length]))
 })
 
 const nothingSince = () => false
@@ -43,9 +51,9 @@ describe("threads", () => {
   it("another batch key, or other recipients, is another thread", () => {
     const placed = placeAll([
       digest("<a@x>", 0, ["disk"]),
-      digest("<b@x>", 1, ["disk"], key("db")),
-      digest("<c@x>", 2, ["disk"], key("", "dev@example.com")),
-      digest("<d@x>", 3, ["disk"], key("db"))
+      digest("<b@x>", 1, ["disk"], ["db"]),
+      digest("<c@x>", 2, ["disk"], [""], "dev@example.com"),
+      digest("<d@x>", 3, ["disk"], ["db"])
     ])
     expect(placed.map((p) => p.inReplyTo)).toEqual([undefined, undefined, undefined, "<b@x>"])
   })
@@ -54,8 +62,8 @@ describe("threads", () => {
     const storm = Threads.threadKeyOf({ storm: true, batchKey: "a", recipientsKey: OPS })
     expect(storm).toBe(Threads.threadKeyOf({ storm: true, batchKey: "b", recipientsKey: OPS }))
     expect(storm).not.toBe(key("a"))
-    const placed = placeAll([digest("<s1@x>", 0, ["a"], storm), digest("<s2@x>", HOUR, ["b"], storm)])
-    expect(placed.map((p) => p.inReplyTo)).toEqual([undefined, "<s1@x>"])
+    const placed = placeAll([digest("<s1@x>", 0, ["a1", "b1"], ["a", "b"]), digest("<s2@x>", HOUR, ["c1", "d1"], ["c", "d"]), digest("<a@x>", 2 * HOUR, ["a1"], ["a"])])
+    expect(placed.map((p) => p.inReplyTo)).toEqual([undefined, "<s1@x>", undefined])
   })
 
   it("after --forget-after without a message the next digest starts a new thread; up to it, it continues", () => {
@@ -89,9 +97,29 @@ describe("stopped groups", () => {
     expect(placed[1]?.stopped.map((g) => g.groupKey)).toEqual(["disk"])
   })
 
-  it("the previous digest is the last one to the recipients, whatever its batch key", () => {
-    const placed = placeAll([digest("<a@x>", 0, ["disk"], key("host-1")), digest("<b@x>", HOUR, ["db"], key("host-2"))])
-    expect(placed[1]?.stopped).toEqual([group("disk", 0)])
+  it("a digest of another batch key leaves the groups of its neighbour alone; the next digest of their own batch key lists them", () => {
+    const placed = placeAll([
+      digest("<a@x>", 0, ["disk", "db"], ["host-1"]),
+      digest("<b@x>", 1, ["cpu"], ["host-2"]),
+      digest("<c@x>", HOUR, ["disk"], ["host-1"])
+    ])
+    expect(placed[1]?.stopped).toEqual([])
+    expect(placed[2]?.stopped).toEqual([group("db", 0, "host-1")])
+  })
+
+  it("a storm digest covers every batch key: it lists what stopped of all of them", () => {
+    const placed = placeAll([
+      digest("<s1@x>", 0, ["a1", "b1", "c1"], ["a", "b", "c"]),
+      digest("<s2@x>", HOUR, ["a1", "b1"], ["a", "b"])
+    ])
+    expect(placed[1]?.stopped).toEqual([group("c1", 0, "c")])
+  })
+
+  it("a group that came since stays open: it is listed once it stops", () => {
+    const placed = placeAll([digest("<a@x>", 0, ["disk", "db"]), digest("<b@x>", HOUR, ["disk"])], (g) => g.groupKey === "db")
+    expect(placed[1]?.stopped).toEqual([])
+    const later = Threads.place(placed[1]!.state, digest("<c@x>", 2 * HOUR, ["disk"]), FORGET, nothingSince)
+    expect(later.stopped).toEqual([group("db", 0)])
   })
 
   it("lists at most 20", () => {
@@ -125,7 +153,7 @@ describe("the stored document", () => {
       threads: new Map(Array.from({ length: Threads.MAX_THREADS }, (_, i) => [key(`k${i}`), { key: key(`k${i}`), root: `<m${i}@x>`, lastAt: i }])),
       digests: new Map()
     }
-    const { state } = Threads.place(full, digest("<new@x>", Threads.MAX_THREADS, ["disk"], key(`k${Threads.MAX_THREADS}`)), FORGET, nothingSince)
+    const { state } = Threads.place(full, digest("<new@x>", Threads.MAX_THREADS, ["disk"], [`k${Threads.MAX_THREADS}`]), FORGET, nothingSince)
     expect(state.threads.size).toBe(Threads.MAX_THREADS)
     expect(state.threads.has(key("k0"))).toBe(false)
     expect(state.threads.has(key(`k${Threads.MAX_THREADS}`))).toBe(true)

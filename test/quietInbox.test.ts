@@ -19,6 +19,7 @@ import {
   testConfig
 } from "./support/pipeline.ts"
 import { relayed } from "./support/digests.ts"
+import * as SummaryHistory from "../src/domain/delivery/SummaryHistory.ts"
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -77,6 +78,11 @@ describe("an ongoing error is one thread; returning and stopped groups are marke
       expect(second.text).toContain(`\n\n${stopped}\n`)
       expect(second.text.indexOf(stopped)).toBeLessThan(second.text.indexOf("Message group 1"))
       expect(second.html.replace(/<[^>]+>/g, "")).toContain(stopped)
+      // The summary history (dashboard, /api/summaries) knows the thread of each.
+      expect(pipeline.history.recent().map((record) => [record.messageId, record.thread])).toEqual([
+        [second.headers["message-id"], root],
+        [root, root]
+      ])
 
       // Said once: the digest after does not repeat it.
       yield* advanceTo(HOUR)
@@ -117,26 +123,26 @@ describe("an ongoing error is one thread; returning and stopped groups are marke
     })
   )
 
-  it.scoped("a group that came again and waits in another batch has not stopped", () =>
+  it.scoped("a group that came again but is held back by a silence has not stopped", () =>
     Effect.gen(function* () {
       const relay = yield* recordingRelay()
       const pipeline = yield* start(testConfig("/failmail-test"), relay)
-      yield* pipeline.accept("disk full", "host-a")
+      yield* pipeline.accept("disk full")
+      yield* pipeline.accept("db down")
       yield* sentBy(relay, 30_000, 1)
-      // host-b's batch is due at 65 s, host-a's at 70 s: when host-b's digest is built, "disk full" waits in host-a's batch.
-      yield* advanceTo(35_000)
-      yield* pipeline.accept("cpu hot", "host-b")
-      yield* advanceTo(40_000)
-      yield* pipeline.accept("disk full", "host-a")
-      yield* sentBy(relay, 65_000, 2)
-      const hostB = yield* digest(relay, 1)
-      expect(hostB.headers["x-failmail-batch"]).toBe("host-b")
-      expect(hostB.headers["in-reply-to"]).toBeUndefined()
-      expect(hostB.text).not.toContain("Stopped:")
-      yield* sentBy(relay, 70_000, 3)
-      const hostA = yield* digest(relay, 2)
-      expect(hostA.headers["in-reply-to"]).toBe((yield* digest(relay, 0)).headers["message-id"])
-      expect(hostA.text).toContain(`Stopped: cpu hot (last seen ${EPOCH} 00:00:35 +0000)`)
+      yield* pipeline.silences.create({ match: { subject: "^db" }, for: "1h" })
+      yield* advanceTo(MINUTE)
+      yield* pipeline.accept("disk full")
+      yield* pipeline.accept("db down")
+      yield* sentBy(relay, MINUTE + 30_000, 2)
+      const second = yield* digest(relay, 1)
+      expect(second.text).toContain("held back 1 message")
+      expect(second.text).not.toContain("Stopped:")
+      // Once the silence has let it go and it is quiet, it is said to have stopped.
+      yield* advanceTo(2 * HOUR)
+      yield* pipeline.accept("disk full")
+      yield* sentBy(relay, 2 * HOUR + 30_000, 4)
+      expect((yield* digest(relay, 3)).text).toContain(`Stopped: db down (last seen ${EPOCH} 00:01:00 +0000)`)
     })
   )
 
@@ -162,4 +168,14 @@ describe("an ongoing error is one thread; returning and stopped groups are marke
       expect(next.text).toContain("Stopped: db down (last seen")
     })
   )
+
+  it("a summary history saved before threads were recorded reads back, with no thread", () => {
+    const stored = {
+      summaries: [
+        { id: 1, batchKey: "", subject: "s", recipients: [], messageCount: 1, groupCount: 1, createdAt: 1, status: "delivered", attempts: 1, updatedAt: 1, error: "", failedPath: "" }
+      ]
+    }
+    const read = SummaryHistory.recordsOf(stored)
+    expect(read._tag === "Right" ? read.right.map((record) => [record.messageId, record.thread]) : read.left).toEqual([["", ""]])
+  })
 })

@@ -50,6 +50,10 @@ export interface SummaryRecord {
   error: string
   /** Where it was filed when relaying failed. */
   failedPath: string
+  /** Its `Message-ID`; `""` for one recorded before threads were. */
+  readonly messageId: string
+  /** The `Message-ID` of the first summary of its thread (its own when it starts one); `""` when not known. */
+  readonly thread: string
 }
 
 /** Go's zero `time.Time` in RFC 3339: what the original reports before anything happened. */

@@ -45,5 +45,7 @@ export const summary = (overrides: Partial<SummaryRecord> = {}): SummaryRecord =
   updatedAt: T0 + 31_000,
   error: "",
   failedPath: "",
+  messageId: "<7@test>",
+  thread: "<7@test>",
   ...overrides
 })

@@ -18,6 +18,10 @@ export const Summary = Schema.Struct({
   attempts: Schema.NonNegativeInt,
   error: Schema.String.annotations({ description: "the last relay error, empty when none" }),
   failedPath: Schema.String.annotations({ description: "where it was filed when relaying gave up, empty otherwise" }),
+  messageId: Schema.String.annotations({ description: "its Message-ID (empty for one recorded before threads were)" }),
+  thread: Schema.String.annotations({
+    description: "the Message-ID of the first summary of its thread (its own when it starts one; the others carry it in In-Reply-To and References)"
+  }),
   createdAt: Time,
   updatedAt: Time
 }).annotations({ identifier: "Summary" })
@@ -37,6 +41,8 @@ export const summaryOf = (summary: SummaryRecord): Summary => ({
   attempts: summary.attempts,
   error: summary.error,
   failedPath: summary.failedPath,
+  messageId: summary.messageId,
+  thread: summary.thread,
   createdAt: rfc3339(summary.createdAt),
   updatedAt: rfc3339(summary.updatedAt)
 })

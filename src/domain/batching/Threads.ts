@@ -8,9 +8,13 @@
  *   `References` naming the first one's `Message-ID` (RFC 5322 §3.6.4; mail
  *   clients thread on them as RFC 5256's REFERENCES algorithm does). After
  *   `--forget-after` without a message, the next digest starts a new thread.
- * - **stopped groups**: per recipient set, the groups of the last digest;
- *   the next digest to those recipients lists those that have not come
- *   since ("Stopped: <group> (last seen <time>)").
+ * - **stopped groups**: per recipient set, the groups its digests reported;
+ *   the next digest to those recipients that covers a group's batch key (any
+ *   storm digest covers them all) lists it if it has not come since
+ *   ("Stopped: <group> (last seen <time>)"), once. With one batch key, as
+ *   by default, that is every group of the previous digest to the same
+ *   recipients; a digest of another batch key, due the same moment, does not
+ *   call the groups of its neighbour stopped a moment after they were sent.
  *
  * A digest built again (a summary rebuilt after a defect, or sent again by
  * the next sender with the same `Message-ID`) gets the same answers: a
@@ -25,7 +29,7 @@ import { Either, Schema } from "effect"
 export const MAX_THREADS = 5_000
 /** The most recipient sets whose last digest is remembered; beyond it those quiet longest are forgotten. */
 export const MAX_RECIPIENT_SETS = 1_000
-/** The groups remembered of a digest, in its order: the candidates for "Stopped" in the next one. */
+/** The groups remembered per recipient set (the latest digest's first): the candidates for "Stopped". */
 export const MAX_REMEMBERED_GROUPS = 200
 /** The most "Stopped" lines in a digest. */
 export const MAX_STOPPED = 20
@@ -50,15 +54,16 @@ export interface DigestGroup {
   readonly lastSeen: number
 }
 
-/** The last digest to one recipient set. */
+/** What one recipient set was sent. */
 export interface LastDigest {
   readonly recipientsKey: string
+  /** The `Message-ID` of the latest digest. */
   readonly messageId: string
-  /** Arrival of its latest message (ms). */
+  /** Arrival of the latest message of the latest digest (ms). */
   readonly lastAt: number
-  /** Its groups, in its order, at most {@link MAX_REMEMBERED_GROUPS}. */
-  readonly groups: ReadonlyArray<DigestGroup>
-  /** What it listed as stopped (so that building it again lists the same). */
+  /** The groups reported to them and not listed as stopped since, latest digest first, at most {@link MAX_REMEMBERED_GROUPS}. */
+  readonly open: ReadonlyArray<DigestGroup>
+  /** What the latest digest listed as stopped (so that building it again lists the same). */
   readonly stopped: ReadonlyArray<DigestGroup>
 }
 
@@ -77,7 +82,10 @@ export const threadKeyOf = (digest: { readonly storm: boolean; readonly batchKey
 
 /** A digest about to be sent. */
 export interface Digest {
-  readonly threadKey: string
+  /** It merges several batches (see {@link threadKeyOf}). */
+  readonly storm: boolean
+  /** The batch keys it covers (the first names its thread when it is no storm). */
+  readonly batchKeys: ReadonlyArray<string>
   readonly recipientsKey: string
   readonly messageId: string
   /** Arrival of its first and latest message (ms). */
@@ -91,7 +99,7 @@ export interface Digest {
 export interface Placed {
   /** The `Message-ID` of its thread's first digest; `undefined` when this digest starts the thread. */
   readonly inReplyTo: string | undefined
-  /** Groups of the previous digest to these recipients that have not come since, at most {@link MAX_STOPPED}. */
+  /** Groups reported to these recipients before, of a batch key this digest covers, that have not come since; at most {@link MAX_STOPPED}. */
   readonly stopped: ReadonlyArray<DigestGroup>
   readonly state: State
 }
@@ -105,9 +113,10 @@ const bounded = <V extends { readonly lastAt: number }>(map: Map<string, V>, bou
 /**
  * Places a digest: in the thread it continues (its key's thread, unless that
  * was quiet longer than `forgetAfterMs` before this digest's first message),
- * or at the start of a new one; and finds the groups of the previous digest
- * to the same recipients (unless that was as long ago) that are neither in
- * this digest nor `arrivedSince` (still pending, or reported since).
+ * or at the start of a new one; and finds the groups reported to the same
+ * recipients (not longer ago than that) of a batch key it covers that are
+ * neither in it nor `arrivedSince` (waiting to be summarized, or reported
+ * since): those stopped.
  */
 export const place = (
   state: State,
@@ -115,30 +124,28 @@ export const place = (
   forgetAfterMs: number,
   arrivedSince: (group: DigestGroup) => boolean
 ): Placed => {
-  const known = state.threads.get(digest.threadKey)
+  const threadKey = threadKeyOf({ storm: digest.storm, batchKey: digest.batchKeys[0] ?? "", recipientsKey: digest.recipientsKey })
+  const known = state.threads.get(threadKey)
   const continues = known !== undefined && known.root !== digest.messageId && digest.firstAt - known.lastAt <= forgetAfterMs
   const root = known !== undefined && (continues || known.root === digest.messageId) ? known.root : digest.messageId
   const threads = new Map(state.threads)
-  threads.set(digest.threadKey, {
-    key: digest.threadKey,
-    root,
-    lastAt: root === known?.root ? Math.max(known.lastAt, digest.lastAt) : digest.lastAt
-  })
+  threads.set(threadKey, { key: threadKey, root, lastAt: root === known?.root ? Math.max(known.lastAt, digest.lastAt) : digest.lastAt })
 
   const previous = state.digests.get(digest.recipientsKey)
+  const again = previous?.messageId === digest.messageId
   const present = new Set(digest.groups.map(groupKeyOf))
-  const stopped =
-    previous === undefined || digest.firstAt - previous.lastAt > forgetAfterMs
-      ? []
-      : previous.messageId === digest.messageId
-        ? previous.stopped
-        : previous.groups.filter((group) => !present.has(groupKeyOf(group)) && !arrivedSince(group)).slice(0, MAX_STOPPED)
+  const covered = new Set(digest.batchKeys)
+  const candidates = (previous?.open ?? []).filter((group) => !present.has(groupKeyOf(group)) && digest.firstAt - group.lastSeen <= forgetAfterMs)
+  const due = candidates.filter((group) => digest.storm || covered.has(group.batchKey))
+  const gone = again ? [] : due.filter((group) => !arrivedSince(group))
+  const stopped = again ? previous.stopped : gone.slice(0, MAX_STOPPED)
+  const closed = new Set(gone.map(groupKeyOf))
   const digests = new Map(state.digests)
   digests.set(digest.recipientsKey, {
     recipientsKey: digest.recipientsKey,
     messageId: digest.messageId,
-    lastAt: Math.max(previous?.messageId === digest.messageId ? previous.lastAt : 0, digest.lastAt),
-    groups: digest.groups.slice(0, MAX_REMEMBERED_GROUPS),
+    lastAt: Math.max(again ? previous.lastAt : 0, digest.lastAt),
+    open: again ? previous.open : [...digest.groups, ...candidates.filter((group) => !closed.has(groupKeyOf(group)))].slice(0, MAX_REMEMBERED_GROUPS),
     stopped
   })
   return {
@@ -162,7 +169,7 @@ const groupOf = ([batchKey, groupKey, subject, lastSeen]: typeof GroupRow.Type):
 export const documentOf = (state: State): typeof Document.Encoded => ({
   threads: [...state.threads.values()].map((thread) => [thread.key, thread.root, thread.lastAt] as const),
   digests: [...state.digests.values()].map(
-    (digest) => [digest.recipientsKey, digest.messageId, digest.lastAt, digest.groups.map(rowOf), digest.stopped.map(rowOf)] as const
+    (digest) => [digest.recipientsKey, digest.messageId, digest.lastAt, digest.open.map(rowOf), digest.stopped.map(rowOf)] as const
   )
 })
 
@@ -175,9 +182,9 @@ export const stateOf = (saved: unknown): Either.Either<State, string> => {
       Either.right({
         threads: new Map(document.threads.map(([key, root, lastAt]) => [key, { key, root, lastAt }])),
         digests: new Map(
-          document.digests.map(([recipientsKey, messageId, lastAt, groups, stopped]) => [
+          document.digests.map(([recipientsKey, messageId, lastAt, open, stopped]) => [
             recipientsKey,
-            { recipientsKey, messageId, lastAt, groups: groups.map(groupOf), stopped: stopped.map(groupOf) }
+            { recipientsKey, messageId, lastAt, open: open.map(groupOf), stopped: stopped.map(groupOf) }
           ])
         )
       })

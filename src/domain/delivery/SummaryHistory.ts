@@ -29,7 +29,10 @@ const Stored = Schema.Struct({
       attempts: Schema.Number,
       updatedAt: Schema.Number,
       error: Schema.String,
-      failedPath: Schema.String
+      failedPath: Schema.String,
+      // Documents saved before threads were recorded lack them.
+      messageId: Schema.optionalWith(Schema.String, { default: () => "" }),
+      thread: Schema.optionalWith(Schema.String, { default: () => "" })
     })
   )
 })

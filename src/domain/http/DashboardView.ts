@@ -172,6 +172,10 @@ export interface SummaryView {
   readonly failedPath: string
   /** Whether any of attempts, error and failedPath is to be shown. */
   readonly hasDetail: boolean
+  /** Its place in a thread: `thread #12: 1st of 3` (`""` for a summary alone in its thread). */
+  readonly thread: string
+  /** The `Message-ID` of its thread's first summary, to pick a thread out (`""` when not known). */
+  readonly threadRoot: string
 }
 
 /** Everything the page shows. */
@@ -250,7 +254,40 @@ const batchView = (batch: BatchSnapshot, now: number): BatchView => ({
   flushNotice: `Sending batch ${keyView(batch.key).label} now.`
 })
 
-const summaryView = (summary: SummaryRecord): SummaryView => ({
+/** `1st`, `2nd`, `3rd`, `4th`, … `11th`, `21st`. */
+const ordinal = (n: number): string => {
+  const tens = n % 100
+  const suffix = tens >= 11 && tens <= 13 ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th")
+  return `${n}${suffix}`
+}
+
+/**
+ * The threads among the recent summaries (newest first): for each, a line
+ * naming its thread by the id of its first summary and its place in it, as
+ * far as the recent ones show; `""` for one alone in its thread.
+ */
+const threadLines = (summaries: ReadonlyArray<SummaryRecord>): ReadonlyMap<SummaryRecord, string> => {
+  const idOf = new Map(summaries.map((summary) => [summary.messageId, summary.id]))
+  const members = new Map<string, Array<SummaryRecord>>()
+  for (const summary of [...summaries].reverse()) {
+    if (summary.thread === "") continue
+    const list = members.get(summary.thread)
+    if (list === undefined) members.set(summary.thread, [summary])
+    else list.push(summary)
+  }
+  const lines = new Map<SummaryRecord, string>()
+  for (const [root, list] of members) {
+    const rootId = idOf.get(root)
+    const isReply = (summary: SummaryRecord) => summary.messageId !== root
+    if (list.length === 1 && !isReply(list[0]!)) continue
+    const name = rootId === undefined ? "thread of an earlier summary" : `thread #${rootId}`
+    // Numbered from its first summary when that is still shown; otherwise only as replies.
+    list.forEach((summary, i) => lines.set(summary, rootId === undefined ? `reply in ${name}` : `${name}: ${ordinal(i + 1)} of ${list.length}`))
+  }
+  return lines
+}
+
+const summaryView = (summary: SummaryRecord, thread: string): SummaryView => ({
   id: summary.id,
   status: summary.status,
   created: { iso: rfc3339(summary.createdAt), text: formatClock(summary.createdAt) },
@@ -262,7 +299,9 @@ const summaryView = (summary: SummaryRecord): SummaryView => ({
   attempts: summary.attempts > 1 ? `${summary.attempts} attempts` : "",
   error: summary.error,
   failedPath: summary.failedPath,
-  hasDetail: summary.attempts > 1 || summary.error !== "" || summary.failedPath !== ""
+  hasDetail: summary.attempts > 1 || summary.error !== "" || summary.failedPath !== "",
+  thread,
+  threadRoot: summary.thread
 })
 
 const cards = (input: StatsInput): ReadonlyArray<CardView> => {
@@ -286,6 +325,7 @@ const cards = (input: StatsInput): ReadonlyArray<CardView> => {
 /** The page's view of a moment. */
 export const pageView = (input: PageInput): PageView => {
   const now = input.stats.now
+  const threads = threadLines(input.summaries)
   return {
     version: input.stats.version,
     startedAt: rfc3339(input.stats.totals.startedAt),
@@ -293,7 +333,7 @@ export const pageView = (input: PageInput): PageView => {
     cards: cards(input.stats),
     batches: soonestFirst(input.batches).map((batch) => batchView(batch, now)),
     held: input.held.map((held) => heldView(held, now)),
-    summaries: input.summaries.map(summaryView),
+    summaries: input.summaries.map((summary) => summaryView(summary, threads.get(summary) ?? "")),
     silences: input.silences.map((entry) => silenceView(entry, now)),
     expectations: input.expectations.map((expectation) => expectationView(expectation, now)),
     config: Object.entries(input.config).map(([name, value]) => ({ name, value })),

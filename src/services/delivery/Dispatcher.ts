@@ -39,7 +39,6 @@
 import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
 import * as Batching from "../../domain/batching/Batching.ts"
 import * as Memory from "../../domain/batching/GroupMemory.ts"
-import * as ThreadRules from "../../domain/batching/Threads.ts"
 import * as LogContext from "../../domain/LogContext.ts"
 import * as Outgoing from "../../domain/delivery/Outgoing.ts"
 import { backoff, retryPolicy } from "../../domain/delivery/RelayRetry.ts"
@@ -142,11 +141,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const placeInThread = (outgoing: Outgoing.Outgoing, summaryId: string, groups: ReadonlyArray<SummaryGroup>) =>
       threads.place(
         {
-          threadKey: ThreadRules.threadKeyOf({
-            storm: Outgoing.isStorm(outgoing),
-            batchKey: outgoing.parts[0]?.batchKey ?? "",
-            recipientsKey: outgoing.recipientsKey
-          }),
+          storm: Outgoing.isStorm(outgoing),
+          batchKeys: outgoing.parts.map((part) => part.batchKey),
           recipientsKey: outgoing.recipientsKey,
           messageId: renderer.messageIdOf(summaryId),
           firstAt: groups.reduce((min, group) => Math.min(min, group.firstAt), Number.POSITIVE_INFINITY),

@@ -39,7 +39,7 @@ export class History extends Effect.Service<History>()("failmail/History", {
     let changed: (() => void) | undefined
     const notify = () => changed?.()
 
-    const track = (fields: Pick<SummaryRecord, "batchKey" | "subject" | "recipients" | "messageCount" | "groupCount">) =>
+    const track = (fields: Pick<SummaryRecord, "batchKey" | "subject" | "recipients" | "messageCount" | "groupCount" | "messageId" | "thread">) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const record: SummaryRecord = {
           batchKey: fields.batchKey,
@@ -47,6 +47,8 @@ export class History extends Effect.Service<History>()("failmail/History", {
           recipients: fields.recipients,
           messageCount: fields.messageCount,
           groupCount: fields.groupCount,
+          messageId: fields.messageId,
+          thread: fields.thread,
           id: nextId++,
           createdAt: now,
           updatedAt: now,

@@ -4,11 +4,12 @@
  * of) and the static files of `templates/static/` (its style and script).
  *
  * The files are read when the service is built, with the HTTP app on the
- * first request (see `Http.ts`; a missing one fails the requests, 500, with
- * the reason logged); the templates are compiled, and checked by rendering
- * sample pages that reach every branch, the first time a page is asked for
- * (a broken one then fails that request, 500, with the reason logged): a
- * failmail whose dashboard nobody opens does not hold them (about 2 MB).
+ * first request (see `Http.ts`); the templates are compiled, and checked by
+ * rendering sample pages that reach every branch, the first time a page is
+ * asked for: a failmail whose dashboard nobody opens does not hold them
+ * (about 2 MB). A missing or broken file fails the pages only (500, the
+ * reason logged once): the probes, `/metrics` and the API never depend on
+ * the dashboard.
  * They are compiled in an isolated Handlebars instance in strict mode, with
  * Handlebars' escaping:
  * the page and its fragments come from the same partials, so there is one
@@ -20,7 +21,7 @@
  * an action: a button with `data-post="api/…"` (and `data-notice`), which
  * the page script posts and then refreshes the live parts.
  */
-import { Effect } from "effect"
+import { Effect, Either, Runtime } from "effect"
 import Handlebars from "handlebars"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -34,6 +35,7 @@ import {
   type PageView,
   pageView
 } from "../../domain/http/DashboardView.ts"
+import * as LogContext from "../../domain/LogContext.ts"
 import { StartError } from "../../domain/settings/Errors.ts"
 import { templatesDir } from "../delivery/Renderer.ts"
 
@@ -94,8 +96,8 @@ const samplePage: PageInput = {
     }
   ],
   summaries: [
-    { id: 1, batchKey: "", subject: "s", recipients: [], messageCount: 1, groupCount: 1, createdAt: 1, status: "delivered", attempts: 1, updatedAt: 1, error: "", failedPath: "" },
-    { id: 2, batchKey: "k", subject: "s", recipients: ["a@example.com"], messageCount: 1, groupCount: 1, createdAt: 1, status: "failed", attempts: 2, updatedAt: 1, error: "e", failedPath: "f" }
+    { id: 1, batchKey: "", subject: "s", recipients: [], messageCount: 1, groupCount: 1, createdAt: 1, status: "delivered", attempts: 1, updatedAt: 1, error: "", failedPath: "", messageId: "<1@x>", thread: "<1@x>" },
+    { id: 2, batchKey: "k", subject: "s", recipients: ["a@example.com"], messageCount: 1, groupCount: 1, createdAt: 1, status: "failed", attempts: 2, updatedAt: 1, error: "e", failedPath: "f", messageId: "<2@x>", thread: "<1@x>" }
   ],
   silences: [
     { silence: { id: "s1", match: { subject: "^disk" }, startsAt: 1, endsAt: 240_000, comment: "c", author: "a" }, held: 2 },
@@ -140,28 +142,38 @@ const sampleBatchPages: ReadonlyArray<BatchPageView> = [
 /** The dashboard's templates and static files. */
 export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard", {
   effect: Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<never>()
     const source = (file: string) => Effect.map(read(file), (bytes) => ({ file, text: bytes.toString("utf8") }))
-    const partialNames = (yield* Effect.tryPromise({
-      try: () => fs.readdir(partialsDir),
-      catch: (error) => new StartError({ message: `dashboard: cannot list ${partialsDir}: ${String(error)}` })
-    })).filter((name) => name.endsWith(".hbs"))
-    const partials = yield* Effect.forEach(partialNames, (name) => source(path.join(partialsDir, name)))
-    const sources = {
-      page: yield* source(path.join(dashboardDir, "page.hbs")),
-      fragments: yield* source(path.join(dashboardDir, "fragments.hbs")),
-      linkPage: yield* source(path.join(dashboardDir, "silence-link.hbs")),
-      batchPage: yield* source(path.join(dashboardDir, "batch.hbs"))
-    }
-    const files = new Map<string, StaticFile>()
-    for (const [name, contentType] of Object.entries(STATIC_FILES)) {
-      files.set(name, { contentType, body: yield* read(path.join(staticDir, name)) })
-    }
+    const loaded = yield* Effect.either(
+      Effect.gen(function* () {
+        const partialNames = (yield* Effect.tryPromise({
+          try: () => fs.readdir(partialsDir),
+          catch: (error) => new StartError({ message: `dashboard: cannot list ${partialsDir}: ${String(error)}` })
+        })).filter((name) => name.endsWith(".hbs"))
+        const partials = yield* Effect.forEach(partialNames, (name) => source(path.join(partialsDir, name)))
+        const sources = {
+          page: yield* source(path.join(dashboardDir, "page.hbs")),
+          fragments: yield* source(path.join(dashboardDir, "fragments.hbs")),
+          linkPage: yield* source(path.join(dashboardDir, "silence-link.hbs")),
+          batchPage: yield* source(path.join(dashboardDir, "batch.hbs"))
+        }
+        const files = new Map<string, StaticFile>()
+        for (const [name, contentType] of Object.entries(STATIC_FILES)) {
+          files.set(name, { contentType, body: yield* read(path.join(staticDir, name)) })
+        }
+        return { partials, sources, files }
+      })
+    )
 
-    /** The templates, compiled and checked on the sample pages (throws, naming the file, if one is broken). */
+    /** The templates, compiled and checked on the sample pages (throws, naming the file, if one is missing or broken). */
     const compileAll = () => {
+      if (Either.isLeft(loaded)) throw new Error(loaded.left.message)
+      const { partials, sources } = loaded.right
       const hb = Handlebars.create()
       const compile = <V = PageView>({ file, text }: { file: string; text: string }) => {
         try {
+          // Handlebars compiles on the first render: parse now, so a syntax error names its file.
+          hb.parse(text)
           return hb.compile<V>(text, { strict: true })
         } catch (error) {
           throw new Error(`dashboard: cannot compile ${file}: ${String(error)}`)
@@ -184,8 +196,21 @@ export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard",
       }
       return templates
     }
-    let compiled: ReturnType<typeof compileAll> | undefined
-    const templates = () => (compiled ??= compileAll())
+    let compiled: Either.Either<ReturnType<typeof compileAll>, Error> | undefined
+    /** The compiled templates; throws what is wrong with them, logged the first time. */
+    const templates = () => {
+      if (compiled === undefined) {
+        try {
+          compiled = Either.right(compileAll())
+        } catch (error) {
+          compiled = Either.left(error as Error)
+          const logged = Effect.logError(`the dashboard's pages answer 500 (the probes and the API are not affected): ${(error as Error).message}`)
+          Runtime.runSync(runtime)(logged.pipe(LogContext.annotate({ component: "http" })))
+        }
+      }
+      if (Either.isLeft(compiled)) throw compiled.left
+      return compiled.right
+    }
 
     return {
       /** The whole page. */
@@ -197,7 +222,7 @@ export class Dashboard extends Effect.Service<Dashboard>()("failmail/Dashboard",
       /** The page of one pending batch's messages (`templates/dashboard/batch.hbs`). */
       batchPage: (view: BatchPageView): string => templates().batchPage(view),
       /** The files of `templates/static/` by name. */
-      staticFiles: files as ReadonlyMap<string, StaticFile>
+      staticFiles: (Either.isRight(loaded) ? loaded.right.files : new Map()) as ReadonlyMap<string, StaticFile>
     } as const
   })
 }) {}
