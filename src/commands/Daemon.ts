@@ -7,7 +7,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import type { Teardown } from "@effect/platform/Runtime"
-import { Cause, Console, Effect, Either, Exit, Fiber, Layer, Option, Ref } from "effect"
+import { Cause, Console, Deferred, Effect, Either, Exit, Fiber, FiberSet, Layer, Option, Ref, Scope } from "effect"
 import { ConfigError, exitCodeOf, StartError } from "../domain/settings/Errors.ts"
 import * as LogContext from "../domain/LogContext.ts"
 import { VERSION } from "../domain/settings/Version.ts"
@@ -44,27 +44,50 @@ const nextValidConfig = (reread: Effect.Effect<Invocation.Resolved, ConfigError,
  * a stop that comes while a graph is being built or closed for a reload
  * takes effect once the next graph runs, so it is a stop of a running graph
  * (every pending batch summarized), never the end of a reload half done.
+ *
+ * A reload closes the old graph in the background (on `closing`) and returns
+ * as soon as that graph is quiet: it takes no more mail and starts no more
+ * summaries (see `Lifecycle.nextQuiet`). The next graph is then built while
+ * the old one's summaries under way finish beside it, so intake never waits
+ * for a relay; the Ledger keeps the two from sending a message twice.
  */
 const runUntilReload = (
   current: Invocation.Resolved,
   reread: Effect.Effect<Invocation.Resolved, ConfigError, FileSystem.FileSystem>,
-  interruptible: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  interruptible: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+  closing: FiberSet.FiberSet
 ) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const lifecycle = yield* Lifecycle
-      for (const warning of current.warnings) yield* Effect.logWarning(warning).pipe(LogContext.annotate({ component: "lifecycle" }))
-      // Built on a fiber of its own, interruptible, so that the fibers the graph forks can be interrupted when it closes.
-      const scope = yield* Effect.scope
-      yield* Layer.buildWithScope(Main.layer(current.config), scope).pipe(Effect.interruptible, Effect.forkDaemon, Effect.flatMap(Fiber.join))
-      yield* Ref.set(lifecycle.phase, "running")
-      // Runs before the graph's own finalizers: a close that is not a reload is a stop.
-      yield* Effect.addFinalizer(() => Ref.update(lifecycle.phase, (phase) => (phase === "reloading" ? phase : "stopping")))
-      const next = yield* interruptible(nextValidConfig(reread))
-      yield* Ref.set(lifecycle.phase, "reloading")
-      return next
-    })
-  ).pipe(Effect.provide(Logging.levelLayer(current.config)))
+  Effect.gen(function* () {
+    const lifecycle = yield* Lifecycle
+    for (const warning of current.warnings) yield* Effect.logWarning(warning).pipe(LogContext.annotate({ component: "lifecycle" }))
+    const scope = yield* Scope.make()
+    // Built on a fiber of its own, interruptible, so that the fibers the graph forks can be interrupted when it closes.
+    const built = yield* Layer.buildWithScope(Main.layer(current.config), scope).pipe(
+      Effect.interruptible,
+      Effect.forkDaemon,
+      Effect.flatMap(Fiber.join),
+      Effect.exit
+    )
+    if (Exit.isFailure(built)) {
+      yield* Scope.close(scope, built)
+      return yield* Effect.failCause(built.cause)
+    }
+    yield* Ref.set(lifecycle.phase, "running")
+    const next = yield* Effect.exit(interruptible(nextValidConfig(reread)))
+    if (Exit.isFailure(next)) {
+      // A close that is not a reload is a stop.
+      yield* Ref.set(lifecycle.phase, "stopping")
+      yield* Scope.close(scope, next)
+      return yield* Effect.failCause(next.cause)
+    }
+    yield* Ref.set(lifecycle.phase, "reloading")
+    const quiet = yield* lifecycle.nextQuiet
+    const closed = yield* FiberSet.run(closing, Scope.close(scope, Exit.void))
+    // A graph that closes without saying it is quiet (it failed before) lets the next one start once it is closed.
+    yield* Fiber.await(closed).pipe(Effect.zipRight(Deferred.succeed(quiet, undefined)), Effect.forkDaemon)
+    yield* Deferred.await(quiet)
+    return next.value
+  }).pipe(Effect.provide(Logging.levelLayer(current.config)))
 
 /** Serves until stopped, rebuilding on every valid SIGHUP; a new graph that fails to start falls back to the old one. */
 const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Resolved, ConfigError, FileSystem.FileSystem>) =>
@@ -76,12 +99,15 @@ const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Reso
         () => Effect.sync(() => process.off("SIGHUP", ignoreSignal))
       )
       yield* Pidfile.hold(first.config.pidfile)
+      // Graphs closing after a reload, their last summaries under way: a stop waits for them too.
+      const closing = yield* FiberSet.make()
+      yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(closing))
       yield* Effect.uninterruptibleMask((interruptible) =>
         Effect.gen(function* () {
           let running = first
-          let next = yield* runUntilReload(running, reread, interruptible)
+          let next = yield* runUntilReload(running, reread, interruptible, closing)
           while (true) {
-            const attempt = yield* Effect.either(runUntilReload(next, reread, interruptible))
+            const attempt = yield* Effect.either(runUntilReload(next, reread, interruptible, closing))
             if (Either.isRight(attempt)) {
               running = next
               next = attempt.right
@@ -90,7 +116,7 @@ const serve = (first: Invocation.Resolved, reread: Effect.Effect<Invocation.Reso
             yield* Effect.logError(`reload failed, going back to the previous configuration: ${attempt.left.message}`).pipe(
               LogContext.annotate({ component: "reload" })
             )
-            next = yield* runUntilReload(running, reread, interruptible)
+            next = yield* runUntilReload(running, reread, interruptible, closing)
           }
         })
       )

@@ -20,6 +20,7 @@ import { Expectations } from "../services/expectations/Expectations.ts"
 import { GroupMemory } from "../services/batching/GroupMemory.ts"
 import { Threads } from "../services/batching/Threads.ts"
 import { History } from "../services/delivery/History.ts"
+import { Ledger } from "../services/delivery/Ledger.ts"
 import { HistoryDocument } from "../services/delivery/HistoryDocument.ts"
 import { Http } from "../services/http/Http.ts"
 import { SmtpListener } from "../services/smtp/SmtpListener.ts"
@@ -75,13 +76,15 @@ export const cluster: Layer.Layer<Cluster, StartError, AppConfig | Store> = Laye
 /**
  * What outlives a configuration: the process phase, the listening sockets,
  * what failmail reports about itself (the summary history and totals of
- * `/api/stats`, the Prometheus counters), so a reload never resets them.
+ * `/api/stats`, the Prometheus counters), so a reload never resets them, and
+ * the ledger of summaries under way, which a reload's old and new graphs share.
  */
 export const processServices = Layer.mergeAll(
   Lifecycle.Default,
   Listeners.Default,
   History.Default,
-  Metrics.Default
+  Metrics.Default,
+  Ledger.Default
 )
 
 /** The services in {@link processServices}. */

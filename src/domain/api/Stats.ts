@@ -45,6 +45,8 @@ export interface TotalsInput {
   readonly summariesDelivered: number
   readonly summariesFailed: number
   readonly lastReceivedAt: number
+  /** Messages summarized whose removal from the store is not written yet. */
+  readonly removalsPending?: number
 }
 
 /** What the stats are computed from. */

@@ -316,6 +316,8 @@ const cards = (input: StatsInput): ReadonlyArray<CardView> => {
     count("stat-silenced", "messages silenced", stats.Silenced),
     count("stat-delivered", "summaries delivered", stats.SummariesDelivered),
     count("stat-failed", "summaries failed", stats.SummariesFailed),
+    // Only while it happens: the store cannot write what summaries took out of it (a stop now would summarize them again).
+    ...((input.totals.removalsPending ?? 0) > 0 ? [count("stat-removals", "removals not written", input.totals.removalsPending ?? 0)] : []),
     last > 0
       ? { id: "stat-last", label: "last message", value: formatAge(input.now - last), iso: rfc3339(last) }
       : { id: "stat-last", label: "last message", value: "never", iso: "" }

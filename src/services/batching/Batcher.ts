@@ -47,6 +47,7 @@ import * as SenderState from "../cluster/SenderState.ts"
 import { Expectations } from "../expectations/Expectations.ts"
 import { GroupMemory } from "./GroupMemory.ts"
 import { Threads } from "./Threads.ts"
+import { Ledger } from "../delivery/Ledger.ts"
 import { Lifecycle } from "../runtime/Lifecycle.ts"
 import { Metrics } from "../runtime/Metrics.ts"
 import { Outbox } from "../delivery/Outbox.ts"
@@ -66,6 +67,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     const memory = yield* GroupMemory
     const threads = yield* Threads
     const cluster = yield* Cluster
+    const ledger = yield* Ledger
     const timing: Batching.Timing = {
       waitPeriodMs: Duration.toMillis(config.waitPeriod),
       maxWaitMs: Duration.toMillis(config.maxWait)
@@ -298,8 +300,24 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
           record.keys.fingerprint === classifier.fingerprint
             ? record.keys
             : (yield* classifier.classify(yield* store.readRaw(record.id), record.envelope)).keys
-        return receivedOf({ ...record, keys })
+        // Only to the recipients it has not reached: a batch split by recipients may have been delivered in part.
+        const envelope = { ...record.envelope, rcptTo: ledger.owed(record.id, record.envelope.rcptTo) }
+        return receivedOf({ ...record, envelope, keys })
       })
+
+    /**
+     * Takes in what a reload's previous graph handed back (a summary under
+     * way at the reload that did not reach every recipient): of `ids`, those
+     * this graph left out at its recovery (`deferred`), read again from the store.
+     */
+    const takeHandedBack = (ids: ReadonlyArray<string>, deferred: Set<string>) =>
+      Effect.gen(function* () {
+        const wanted = new Set(ids.filter((id) => deferred.delete(id)))
+        if (wanted.size === 0) return
+        const records = (yield* store.recover).filter((record) => wanted.has(record.id))
+        yield* Effect.logInfo(`taking in ${records.length} messages the previous configuration did not deliver to every recipient`)
+        for (const record of records) yield* Effect.flatMap(receivedOfRecord(record), addTaken)
+      }).pipe(Effect.catchAll((error) => Effect.logError(`messages handed back cannot be read (until the next start): ${error.message}`)))
 
     /** The summary of a claim a previous sender left unfinished, rebuilt from its stored messages (so with the same Message-ID). */
     const resent = (claim: Claim, byId: ReadonlyMap<string, Received>, now: number): Outgoing.Outgoing => ({
@@ -368,19 +386,29 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
     const recover = Effect.gen(function* () {
       const timers = yield* FiberMap.make<number>()
+      // What a reload's previous graph still delivers is left out, and taken in if it hands it back (subscribed first, so none is missed).
+      const handedBack = yield* PubSub.subscribe(ledger.handedBack)
+      const underWay = ledger.underWay()
       const records = yield* store.recover
       metrics.spooledMessages.set(records.length)
-      const claimed = yield* resendUnfinished(records)
+      const deferred = new Set(records.filter((record) => underWay.has(record.id)).map((record) => record.id))
+      const claimed = yield* resendUnfinished(records.filter((record) => !deferred.has(record.id)))
       const arrivals = yield* cluster.follow(records.map((record) => record.id))
       for (const record of records) {
-        if (claimed.has(record.id)) continue
+        if (claimed.has(record.id) || deferred.has(record.id)) continue
         const message = yield* receivedOfRecord(record)
         if (!(yield* expected(message))) place(message)
       }
       role = { timers, arrivals }
       publishGauges()
       yield* Effect.forEach([...pending.values()], startTimer, { discard: true })
-      if (records.length > 0) yield* Effect.logInfo(`recovered ${records.length} messages from the spool`)
+      if (records.length > deferred.size) yield* Effect.logInfo(`recovered ${records.length - deferred.size} messages from the spool`)
+      if (deferred.size > 0) yield* Effect.logInfo(`${deferred.size} messages are still being delivered by the previous configuration`)
+      yield* Queue.take(handedBack).pipe(
+        Effect.flatMap((ids) => takeHandedBack(ids, deferred)),
+        Effect.forever,
+        Effect.forkScoped
+      )
       if (!cluster.alone) yield* takeArrivals(arrivals).pipe(Effect.delay(ARRIVALS_EVERY), Effect.forever, Effect.forkScoped)
     })
     // A digest's "Stopped" lines leave out the groups that came again and wait here (pending, or behind a silence).

@@ -27,16 +27,21 @@
  * - a summary waiting to retry gets, on stop, exactly one last attempt, then
  *   the fail-dir; on reload none: its messages stay in the spool;
  * - a summary waiting for an unwritable fail-dir keeps its messages in the spool.
- * A reload builds the new graph only once the old one has closed, so the new
- * graph's recovery never sees a message the old one is still delivering, and
- * what the old one left in the spool is summarized again under the new
- * configuration. The price is that a reload during a slow relay waits for it
- * (new connections wait in the listener's queue meanwhile). Letting the
- * deliveries outlive the graph instead would keep the old relay, spool and
- * fail-dir open beside the new ones, and would need a way to hand back a
- * summary whose attempt failed after the new graph had recovered.
+ * A reload does not wait for them: once this service starts closing (the
+ * listener, the batches and the budget above it are closed), the new graph is
+ * built beside the old one, whose relay, store and fail-dir stay open until
+ * its deliveries end. The process's {@link Ledger} keeps the two apart: the
+ * new graph leaves out what the old one is delivering, and takes in what it
+ * hands back (its messages stay in the spool); a message leaves the store
+ * only once every recipient it was addressed to got it, so a batch split by
+ * recipients and caught mid-way by a reload sends each part once.
+ *
+ * Removing what a summary covered waits at most {@link REMOVAL_WAIT}: a
+ * removal the store cannot write yet (a full disk) goes on in the background,
+ * counted by `failmail_removals_pending` and on the dashboard, and a stop
+ * before it is written leaves those messages to be summarized again.
  */
-import { Cause, Clock, Deferred, Duration, Effect, Either, FiberSet, Schedule } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberSet, Option, Schedule } from "effect"
 import * as Batching from "../../domain/batching/Batching.ts"
 import * as Memory from "../../domain/batching/GroupMemory.ts"
 import * as LogContext from "../../domain/LogContext.ts"
@@ -51,6 +56,7 @@ import type { SummaryRecord } from "../../domain/Status.ts"
 import { GroupMemory } from "../batching/GroupMemory.ts"
 import { Threads } from "../batching/Threads.ts"
 import { History } from "./History.ts"
+import { Ledger, type LedgerMessage } from "./Ledger.ts"
 import { Lifecycle } from "../runtime/Lifecycle.ts"
 import { Maildir } from "./Maildir.ts"
 import { Metrics } from "../runtime/Metrics.ts"
@@ -64,6 +70,9 @@ const FAIL_DIR_RETRY = Duration.seconds(30)
 /** How long closing may wait for deliveries beyond `--relay-timeout` (rendering, filing, spool removal). */
 const CLOSE_SLACK = Duration.seconds(5)
 
+/** How long a delivery waits for the removal of what it covered before it goes on without it (the removal goes on). */
+export const REMOVAL_WAIT = Duration.seconds(5)
+
 /** A small message to decode ahead of the first summary (see `prepare`). */
 const SAMPLE_MESSAGE = Buffer.from("From: failmail@localhost\r\nSubject: sample\r\n\r\nsample body\r\n")
 
@@ -76,6 +85,10 @@ const claimOf = (outgoing: Outgoing.Outgoing): Claim => ({
   recipients: outgoing.recipients,
   parts: outgoing.parts.map((part) => ({ batchKey: part.batchKey, messageIds: part.messages.map((message) => message.id) }))
 })
+
+/** The messages of a summary as the {@link Ledger} counts them. */
+const ledgerMessagesOf = (outgoing: Outgoing.Outgoing): ReadonlyArray<LedgerMessage> =>
+  Outgoing.messagesOf(outgoing).map((message) => ({ id: message.id, recipients: message.recipients }))
 
 /** Summarizes and delivers due batches. */
 export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatcher", {
@@ -92,7 +105,10 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     const lifecycle = yield* Lifecycle
     const maildir = yield* Maildir
     const cluster = yield* Cluster
+    const ledger = yield* Ledger
     const closing = yield* Deferred.make<void>()
+    /** Why this graph closes, as it was when it started closing (a reload's next graph runs before this one's deliveries end). */
+    let closingForReload = false
     const running = yield* FiberSet.make<void>()
     const scope = yield* Effect.scope
 
@@ -253,8 +269,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
       })
 
     /** After a transient failure while closing: on reload the messages stay for the new graph, on stop it was the last attempt. */
-    const closedAfter = (error: RelayError) =>
-      Effect.flatMap(lifecycle.isReloading, (reloading) => (reloading ? Effect.succeed("kept" as const) : Effect.fail(error)))
+    const closedAfter = (error: RelayError) => (closingForReload ? Effect.succeed("kept" as const) : Effect.fail(error))
 
     /**
      * Relays, retrying transient failures with {@link retryPolicy}, one attempt
@@ -277,7 +292,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
             )
           )
           if (wake === "give up") return yield* Effect.fail(error)
-          if (wake === "closing" && (yield* lifecycle.isReloading)) return "kept" as const
+          if (wake === "closing" && closingForReload) return "kept" as const
         }
       })
 
@@ -301,12 +316,16 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         LogContext.annotate({ component: "fail-dir" })
       )
 
-    /** Relays a tracked summary, or files it in the fail-dir. */
-    const deliverTracked = (summary: RenderedSummary, record: SummaryRecord): Effect.Effect<Outcome> =>
+    /**
+     * Relays a tracked summary, or files it in the fail-dir. Mail that is not
+     * in the spool (`keepable` false: a notice) is filed rather than kept
+     * when a reload ends its retries: nothing would send it again.
+     */
+    const deliverTracked = (summary: RenderedSummary, record: SummaryRecord, keepable: boolean): Effect.Effect<Outcome> =>
       Effect.gen(function* () {
         const relayed = yield* Effect.either(relayWithRetries(summary, record))
-        if (Either.isLeft(relayed)) {
-          yield* history.update(record, { error: relayed.left.message })
+        if (Either.isLeft(relayed) || (relayed.right === "kept" && !keepable)) {
+          if (Either.isLeft(relayed)) yield* history.update(record, { error: relayed.left.message })
           return yield* fileAway(summary, record)
         }
         if (relayed.right === "kept") {
@@ -321,9 +340,9 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
       })
 
     /** Tracks a summary in the history and delivers it; its log lines name it (`summary`, the history id). */
-    const deliver = (summary: RenderedSummary): Effect.Effect<Outcome> =>
+    const deliver = (summary: RenderedSummary, keepable = true): Effect.Effect<Outcome> =>
       Effect.flatMap(history.track(summary), (record) =>
-        deliverTracked(summary, record).pipe(LogContext.annotate({ summary: record.id }))
+        deliverTracked(summary, record, keepable).pipe(LogContext.annotate({ summary: record.id }))
       )
 
     /**
@@ -367,24 +386,70 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
       )
 
     /**
-     * Summarizes, claims and delivers one summary, then remembers its groups
-     * and records it sent (its messages leave the spool), unless they are kept.
+     * Records a summary sent, removing from the store the messages every
+     * recipient now has (`done`); waits for that at most {@link REMOVAL_WAIT},
+     * then lets it go on in the background (counted as pending meanwhile).
      */
-    const deliverOne = (outgoing: Outgoing.Outgoing) =>
+    const recordSent = (claim: Claim, done: ReadonlyArray<string>) =>
       Effect.gen(function* () {
-        const summary = yield* summarizeAgainIfDead(outgoing)
-        if (summary === "kept") return
-        const claim = claimOf(outgoing)
-        if (!(yield* claimed(claim))) return
-        if ((yield* deliver(summary)) === "kept") return
-        yield* countOut(outgoing, summary)
-        yield* remember(outgoing)
+        const removed = new Set(done)
+        const sent: Claim = { ...claim, parts: claim.parts.map((part) => ({ ...part, messageIds: part.messageIds.filter((id) => removed.has(id)) })) }
+        const pending = (delta: number) =>
+          Effect.sync(() => {
+            history.removalsPending(delta)
+            metrics.removalsPending.inc(delta)
+          })
+        yield* pending(done.length)
         // In a cluster the record removed them from the shared store in the same transaction: the removal is then a no-op.
-        if ((yield* whileUnreachable(Effect.zipRight(cluster.recordSent(claim), store.remove(messageIdsOf(claim))))) === "closing") {
-          return yield* Effect.logWarning(`summary ${claim.summaryId} was sent but not recorded; the next sender sends it again (same Message-ID)`)
+        const removal = yield* whileUnreachable(Effect.zipRight(cluster.recordSent(sent), store.remove(messageIdsOf(sent)))).pipe(
+          Effect.tap((outcome) => (outcome === "done" ? Effect.sync(() => metrics.spooledMessages.dec(done.length)) : Effect.void)),
+          Effect.ensuring(Effect.zipRight(pending(-done.length), Effect.sync(() => ledger.removed(done)))),
+          // Not the graph's: a removal the store cannot write yet must not hold up its close.
+          Effect.forkDaemon
+        )
+        // A store that answers at once (as it does unless it is failing) sets no timer.
+        yield* Effect.yieldNow()
+        const answered = yield* Fiber.poll(removal)
+        const outcome = Option.isSome(answered)
+          ? Option.some(yield* answered.value)
+          : yield* Fiber.join(removal).pipe(Effect.timeoutOption(REMOVAL_WAIT))
+        if (Option.isNone(outcome)) {
+          return yield* Effect.logWarning(
+            `summary ${claim.summaryId} was sent, but the removal of its ${done.length} messages is not written yet; it goes on in the background (a stop before it is written summarizes them again)`
+          )
         }
-        metrics.spooledMessages.dec(Outgoing.messageCountOf(outgoing))
-      }).pipe(Effect.catchAllCause((cause) => Effect.logError("summary delivery failed; messages stay in the spool", cause)))
+        if (outcome.value === "closing") {
+          yield* Effect.logWarning(`summary ${claim.summaryId} was sent but not recorded; the next sender sends it again (same Message-ID)`)
+        }
+      })
+
+    /**
+     * Summarizes, claims and delivers one summary, then remembers its groups
+     * and records it sent (the messages every recipient now has leave the
+     * spool), unless they are kept. Its messages are under way in the
+     * {@link Ledger} from `dispatch` until this ends, however it ends.
+     */
+    const deliverOne = (outgoing: Outgoing.Outgoing, messages: ReadonlyArray<LedgerMessage>) =>
+      Effect.suspend(() => {
+        let reached: ReadonlyArray<string> = []
+        let ended = false
+        return Effect.gen(function* () {
+          const summary = yield* summarizeAgainIfDead(outgoing)
+          if (summary === "kept") return
+          const claim = claimOf(outgoing)
+          if (!(yield* claimed(claim))) return
+          if ((yield* deliver(summary)) === "kept") return
+          reached = outgoing.recipients
+          yield* countOut(outgoing, summary)
+          yield* remember(outgoing)
+          ended = true
+          yield* recordSent(claim, ledger.end(messages, reached))
+        }).pipe(
+          Effect.catchAllCause((cause) => Effect.logError("summary delivery failed; messages stay in the spool", cause)),
+          // Ends it in the ledger however the delivery ended (kept, failed, interrupted), unless it did above.
+          Effect.ensuring(Effect.sync(() => void (ended || ledger.end(messages, reached))))
+        )
+      })
 
     let prepared = false
     /**
@@ -408,7 +473,12 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     })
 
     /** Ends every wait and lets the deliveries under way finish, at most `--relay-timeout` and a little slack. */
-    const drain = Deferred.succeed(closing, undefined).pipe(
+    const drain = Effect.gen(function* () {
+      closingForReload = yield* lifecycle.isReloading
+      yield* Deferred.succeed(closing, undefined)
+      // Everything that takes mail or starts a summary has closed by now (it all depends on this service): on a reload, the next graph may start.
+      if (closingForReload) yield* lifecycle.quiesced
+    }).pipe(
       Effect.zipRight(FiberSet.awaitEmpty(running)),
       Effect.timeoutOption(Duration.sum(config.relayTimeout, CLOSE_SLACK)),
       Effect.asVoid
@@ -419,11 +489,16 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     return {
       /** Starts delivering one summary (handed over by the Outbox) in the background. */
       dispatch: (outgoing: Outgoing.Outgoing) =>
-        inBackground(Outgoing.isStorm(outgoing) ? undefined : outgoing.parts[0]?.batchKey, deliverOne(outgoing)),
+        Effect.suspend(() => {
+          // Under way from now, before its fiber runs: a reload's next graph must not take it in.
+          const messages = ledgerMessagesOf(outgoing)
+          ledger.begin(messages)
+          return inBackground(Outgoing.isStorm(outgoing) ? undefined : outgoing.parts[0]?.batchKey, deliverOne(outgoing, messages))
+        }),
       /** Readies the outgoing side ahead of the first summary, once, in the background. */
       prepare,
       /** Starts delivering one rendered message (a notice) in the background, with retries and the fail-dir like a summary. */
-      send: (summary: RenderedSummary) => inBackground(summary.batchKey, deliver(summary)),
+      send: (summary: RenderedSummary) => inBackground(summary.batchKey, deliver(summary, false)),
       /**
        * Ends waiting (on stop a summary waiting to retry gets one last
        * attempt) and waits for every delivery, at most `--relay-timeout` and

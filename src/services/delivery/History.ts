@@ -18,6 +18,8 @@ export interface Totals {
   summariesFailed: number
   /** When the last message was accepted (ms), 0 if none yet. */
   lastReceivedAt: number
+  /** Messages summarized whose removal from the store is not written yet (a stop now would summarize them again). */
+  removalsPending: number
 }
 
 /** Recent summaries and totals. */
@@ -30,7 +32,8 @@ export class History extends Effect.Service<History>()("failmail/History", {
       rejected: 0,
       summariesDelivered: 0,
       summariesFailed: 0,
-      lastReceivedAt: 0
+      lastReceivedAt: 0,
+      removalsPending: 0
     }
     let recent: Array<SummaryRecord> = []
     /** The ids of the summaries this process tracks (the others were adopted from the store). */
@@ -92,6 +95,14 @@ export class History extends Effect.Service<History>()("failmail/History", {
       /** Calls `listener` (plain code) whenever what {@link recent} shows changes; `undefined` stops it. */
       onChange: (listener: (() => void) | undefined): void => {
         changed = listener
+      },
+      /** Stops `listener`, unless another took its place (a reload's next graph, while this one's last deliveries end). */
+      offChange: (listener: () => void): void => {
+        if (changed === listener) changed = undefined
+      },
+      /** Counts messages whose removal from the store is waited for (`delta` added; negative once written). */
+      removalsPending: (delta: number): void => {
+        totals.removalsPending += delta
       },
       /** Records an accepted message (plain code: it runs for every message before its 250). */
       received: (at: number): void => {

@@ -43,14 +43,15 @@ export const HistoryDocument = Layer.scopedDiscard(
       const changes = yield* Queue.sliding<void>(1)
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(changes), save)))
       let changed = false
-      history.onChange(() => {
+      const listener = () => {
         changed = true
         Queue.unsafeOffer(changes, undefined)
-      })
+      }
+      history.onChange(listener)
       // Runs before the saver is interrupted (finalizers run in reverse): the last changes are saved.
       yield* Effect.addFinalizer(() =>
         Effect.suspend(() => {
-          history.onChange(undefined)
+          history.offChange(listener)
           return changed ? save : Effect.void
         })
       )

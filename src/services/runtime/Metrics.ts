@@ -120,6 +120,11 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
         help: "Summaries the relay budget allows right now (--relay-rate)",
         registers
       }),
+      removalsPending: new Prometheus.Gauge({
+        name: "failmail_removals_pending",
+        help: "Messages summarized (relayed or filed) whose removal from the store is not written yet (a full disk): a stop now would summarize them again",
+        registers
+      }),
       stormDigests: new Prometheus.Counter({
         name: "failmail_storm_digests_total",
         help: "Digests that merged several held batches for the same recipients",
