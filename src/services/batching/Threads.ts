@@ -1,12 +1,13 @@
 /**
- * The threads of digests and the last digest to each recipient set (see
+ * The threads of digests and what each recipient set was sent (see
  * `src/domain/batching/Threads.ts`), kept durably in the {@link Store}
- * document `threads`: loaded when the service is built (so restarts and
- * reloads keep threads going) and, in a cluster, each time this replica
- * becomes the sender; saved as each digest is built, before it is relayed,
- * so the next digest (on this sender or the next) continues its thread.
- * A save that fails is logged: the digest still goes, and the next one
- * saves again.
+ * document `threads`: state of the sender (`cluster/SenderState.ts`),
+ * loaded when the service is built (so restarts and reloads keep threads
+ * going) or, in a cluster, each time this replica becomes the sender, and
+ * cleared when it stops being the sender; saved as each digest is built,
+ * before it is relayed, so the next digest (on this sender or the next)
+ * continues its thread. A save that fails is logged: the digest still
+ * goes, and the next one saves again.
  *
  * The Batcher tells which groups came again and wait in a pending batch (or
  * behind a silence): those have not stopped, though they are not in the
@@ -15,7 +16,7 @@
 import { Duration, Effect, Either } from "effect"
 import * as Rules from "../../domain/batching/Threads.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
-import { Cluster } from "../cluster/Cluster.ts"
+import * as SenderState from "../cluster/SenderState.ts"
 import { Store } from "../store/Store.ts"
 
 const DOCUMENT = "threads"
@@ -28,7 +29,6 @@ export class Threads extends Effect.Service<Threads>()("failmail/Threads", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const store = yield* Store
-    const cluster = yield* Cluster
     const forgetAfterMs = Duration.toMillis(config.forgetAfter)
     let state: Rules.State = Rules.empty
     let pendingGroups: PendingGroups = () => new Set()
@@ -42,16 +42,22 @@ export class Threads extends Effect.Service<Threads>()("failmail/Threads", {
         onRight: (stored) => Effect.sync(() => void (state = stored))
       })
     )
-    yield* loadStored
     // A replica that becomes the sender continues the threads of the previous sender.
-    if (!cluster.alone) {
-      yield* cluster.whileSender(loadStored.pipe(Effect.catchAll((error) => Effect.logError(`the threads cannot be read: ${error.message}`))))
-    }
-
-    const save = Effect.suspend(() => {
-      const kept = state
-      return store.save(DOCUMENT, () => Rules.documentOf(kept))
-    }).pipe(Effect.catchAll((error) => Effect.logWarning(`threads not saved: ${error.message}`)))
+    yield* SenderState.make({
+      what: "the threads",
+      load: loadStored,
+      clear: Effect.sync(() => {
+        state = Rules.empty
+      })
+    })
+    const save = SenderState.saving(
+      "the threads",
+      undefined,
+      Effect.suspend(() => {
+        const kept = state
+        return store.save(DOCUMENT, () => Rules.documentOf(kept))
+      })
+    )
 
     return {
       /**
