@@ -11,7 +11,7 @@
  *      that sends; the time from the kill until the other replica's summary
  *      is accepted upstream.
  */
-import { TAKEOVER_BOUND_MS } from "../src/domain/cluster/Lease.ts"
+import { RENEW_EVERY_MS, TAKEOVER_BOUND_MS, TTL_MS } from "../src/domain/cluster/Lease.ts"
 import { startPostgres, type Postgres } from "../test/support/postgres.ts"
 import type { Context } from "./context.ts"
 import type { Failmail } from "./failmail.ts"
@@ -159,18 +159,20 @@ export const runFailover = async (ctx: Context, postgres: Postgres): Promise<Row
     ctx.log(`  9: round ${round}: ${fixed(ms / 1000, 1)} s from kill -9 to the summary upstream`)
   }
   const worst = Math.max(...times)
-  const targetMs = TAKEOVER_BOUND_MS + 1_000
+  // From the kill to the summary upstream, whatever the moment of the kill (issue: failover within 10 s).
+  const targetMs = 10_000
   return {
     id: 9,
     scenario: "failover (kill -9 of the sender, mail pending → summary upstream)",
     figure: `median ${fixed(median(times) / 1000, 1)} s, worst ${fixed(worst / 1000, 1)} s of ${rounds}`,
-    target: `≤ ${fixed(targetMs / 1000, 0)} s (lease ${fixed(TAKEOVER_BOUND_MS / 1000, 0)} s + 1 s)`,
+    target: `≤ ${fixed(targetMs / 1000, 0)} s (takeover within ${fixed(TAKEOVER_BOUND_MS / 1000, 0)} s, then the summary)`,
     pass: worst <= targetMs,
     values: { medianMs: median(times), worstMs: worst, rounds },
     notes: [
       `9: two replicas on one database (--wait-period 1s --max-wait 2s), one message sent to the one that does not send, then kill -9 of the sender; ` +
         `time from the kill until the recording upstream accepted the summary the other replica sent (${times.map((ms) => fixed(ms / 1000, 1)).join(", ")} s). ` +
-        `The bound is the lease: it holds 10 s after its last renewal (renewed every 3 s) and the others try every 3 s, so the takeover comes 7 to 13 s after the kill, depending on when in its cycle the sender died.`
+        `The bound is the lease: it holds ${fixed(TTL_MS / 1000, 0)} s after its last renewal (renewed every ${fixed(RENEW_EVERY_MS / 1000, 0)} s) and the others try as often, ` +
+          `so the takeover comes ${fixed((TTL_MS - RENEW_EVERY_MS) / 1000, 0)} to ${fixed(TAKEOVER_BOUND_MS / 1000, 0)} s after the kill, depending on when in its cycle the sender died; the summary of the batch, already due, follows at once.`
     ]
   }
 }

@@ -24,16 +24,25 @@ export interface Lease {
   readonly expiresAt: number
 }
 
-/** How long a lease holds without a renewal. */
-export const TTL_MS = 10_000
+/**
+ * How long a lease holds without a renewal. Short, for a takeover within
+ * 10 s of a sender's death, summary included (see {@link TAKEOVER_BOUND_MS});
+ * long enough that a database that stalls for a few seconds (a checkpoint,
+ * a failover of its own) makes no replica take over from a live sender: a
+ * renewal is due every {@link RENEW_EVERY_MS}, so a stall of up to
+ * `TTL_MS - RENEW_EVERY_MS` (4 s) ends before the lease does.
+ */
+export const TTL_MS = 5_000
 
-/** How often the holder renews it, and how often the others try to take it. */
-export const RENEW_EVERY_MS = 3_000
+/** How often the holder renews it, and how often the others try to take it; also how long one request may take. */
+export const RENEW_EVERY_MS = 1_000
 
 /**
  * The longest a cluster goes without a sender after the sender dies
  * (`kill -9`, a network cut, a lost database connection): its last renewal
  * holds for {@link TTL_MS}, and the others try every {@link RENEW_EVERY_MS}.
+ * A batch already due is summarized by the new sender at once: 6 s, of the
+ * 10 s a failover may take from the death to the summary upstream.
  */
 export const TAKEOVER_BOUND_MS = TTL_MS + RENEW_EVERY_MS
 
