@@ -39,6 +39,9 @@ import { Store } from "../store/Store.ts"
 
 const DOCUMENT = "budget"
 
+/** How soon a budget that could not be saved is saved again (nothing is sent meanwhile). */
+const SAVE_RETRY = Duration.seconds(1)
+
 const sendLogOf = (saved: unknown): RelayBudget.SendLog => {
   const sends = (saved as { sends?: unknown } | undefined)?.sends
   return Array.isArray(sends) ? sends.filter((at): at is number => typeof at === "number").sort((a, b) => a - b) : []
@@ -65,24 +68,42 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
       if (RelayBudget.isLimited(rate)) metrics.relayBudgetRemaining.set(RelayBudget.remaining(log, now, rate))
     }
 
-    /** Saves the budget's sends (a failed save is logged: the sends still count in memory). */
-    const saveLog = SenderState.saving(
-      "the relay budget",
-      "outbox",
-      Effect.suspend(() => {
-        const sends = log
-        return store.save(DOCUMENT, () => ({ sends }))
+    let saveFailing = false
+    /**
+     * Saves the budget's sends; false when they could not be saved. Not the
+     * sender state's usual policy (logged, saved with the next change): a
+     * send whose record is not on disk would give a restart a fresh budget,
+     * so nothing is sent until it is. The first failure of a run is logged,
+     * and the save that works again.
+     */
+    const saveLog: Effect.Effect<boolean> = Effect.suspend(() => {
+      const sends = log
+      return store.save(DOCUMENT, () => ({ sends }))
+    }).pipe(
+      Effect.as(true),
+      Effect.catchAll((error) =>
+        (saveFailing
+          ? Effect.void
+          : Effect.logWarning(`relay budget not saved: ${error.message}; nothing is sent until it is (trying again every ${Duration.format(SAVE_RETRY)})`)
+        ).pipe(Effect.as(false))
+      ),
+      Effect.tap((saved) => {
+        const recovered = saved && saveFailing
+        saveFailing = !saved
+        return recovered ? Effect.logInfo("relay budget saved again; held summaries go out") : Effect.void
       })
     )
 
     /**
      * Grants the sends other mail waits for, then sends held summaries, while
-     * the budget allows (the sends saved first, once for all of them);
-     * returns when the next one may go, if anything still waits.
+     * the budget allows (the sends saved first, once for all of them: when
+     * they cannot be saved, nothing goes and it is tried again after
+     * {@link SAVE_RETRY}); returns when the next one may go, if anything still waits.
      */
     const sendDue: Effect.Effect<number | undefined> = lock.withPermits(1)(
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
+        const before = { log, held, waiting }
         let granted = 0
         while (granted < waiting.length && RelayBudget.nextSendAt(log, now, rate) <= now) {
           log = RelayBudget.record(log, now, rate)
@@ -94,7 +115,11 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
         held = rest
         log = sends
         publishGauges(now)
-        if (due.length > 0 || grants.length > 0) yield* saveLog
+        if ((due.length > 0 || grants.length > 0) && !(yield* saveLog)) {
+          ;({ log, held, waiting } = before)
+          publishGauges(now)
+          return now + Duration.toMillis(SAVE_RETRY)
+        }
         for (const grant of grants) yield* Deferred.succeed(grant, undefined)
         for (const outgoing of due) {
           if (Outgoing.isStorm(outgoing)) {
