@@ -186,3 +186,35 @@ describe("new and ongoing groups", () => {
     expect(text).toContain("- Message group 2 of 2: 3 instances\n  Ongoing: first seen Mon, 13 Nov 2023 22:13:20 +0000, 120 instances since\n")
   })
 })
+
+describe("back and stopped groups", () => {
+  it("a quiet spell reads in its two largest units", () => {
+    expect(SummaryText.formatQuiet(7_500_000)).toBe("2h 5m")
+    expect(SummaryText.formatQuiet(7_200_000)).toBe("2h")
+    expect(SummaryText.formatQuiet(3 * 86_400_000 + 4 * 3_600_000 + 5_000)).toBe("3d 4h")
+    expect(SummaryText.formatQuiet(45_000)).toBe("45s")
+    expect(SummaryText.formatQuiet(750)).toBe("750ms")
+  })
+
+  it("counts back groups apart, marks them back after their quiet spell, and lists what stopped, one line each, bounded in width", () => {
+    const view = SummaryText.viewOf(
+      {
+        ...input([group(1), group(2, { novelty: "back", quietMs: 5_400_000 }), group(3, { novelty: "ongoing" })]),
+        stopped: [{ subject: "db down\r\nBcc: x@evil.example", lastSeen: T0 }, { subject: "x".repeat(500), lastSeen: T0 }]
+      },
+      { subjectPrefix: "[failmail]" }
+    )
+    expect([view.newCount, view.backCount, view.ongoingCount]).toEqual([1, 1, 1])
+    expect(view.groups.map((g) => [g.novelty, g.isBack, g.backText])).toEqual([
+      ["new", false, ""],
+      ["back", true, "back after 1h 30m"],
+      ["ongoing", false, ""]
+    ])
+    expect(view.stopped[0]?.line).toBe("Stopped: db down Bcc: x@evil.example (last seen Tue, 14 Nov 2023 22:13:20 +0000)")
+    expect(view.stopped[1]?.subject).toHaveLength(SummaryText.MAX_SUBJECT_CHARS)
+    const plain = SummaryText.plainText(view)
+    expect(plain).toContain("New groups: 1\nBack groups: 1\nOngoing groups: 1\n")
+    expect(plain).toContain("  Back: back after 1h 30m; first seen")
+    expect(plain).toContain("\nStopped: db down Bcc: x@evil.example (last seen Tue, 14 Nov 2023 22:13:20 +0000)\n")
+  })
+})

@@ -19,6 +19,7 @@ import {
   testConfig
 } from "./support/pipeline.ts"
 import { relayed } from "./support/digests.ts"
+import { clusterInMemory, memoryCluster } from "./support/cluster.ts"
 import * as SummaryHistory from "../src/domain/delivery/SummaryHistory.ts"
 
 const MINUTE = 60_000
@@ -163,6 +164,33 @@ describe("an ongoing error is one thread; returning and stopped groups are marke
       yield* advanceTo(MINUTE)
       yield* second.accept("disk full")
       yield* sentBy(relay, MINUTE + 30_000, 1)
+      const next = yield* digest(relay, 0)
+      expect(next.headers["in-reply-to"]).toBe(root)
+      expect(next.text).toContain("Stopped: db down (last seen")
+    })
+  )
+
+  it.scoped("a replica that becomes the sender continues the threads of the one before", () =>
+    Effect.gen(function* () {
+      const storage = memoryStorage()
+      const cluster = memoryCluster()
+      const config = testConfig("/failmail-test")
+      const firstRelay = yield* recordingRelay()
+      const first = yield* startPipeline(config, firstRelay.layer, { storage, cluster: clusterInMemory(cluster, { cut: false }) })
+      const relay = yield* recordingRelay()
+      const second = yield* startPipeline(config, relay.layer, { storage, cluster: clusterInMemory(cluster, { cut: false }) })
+      const accept = (subject: string) =>
+        first.intake.accept(rawMessage({ subject }), { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] })
+      yield* accept("disk full")
+      yield* accept("db down")
+      yield* sentBy(firstRelay, 30_000, 1)
+      const root = (yield* digest(firstRelay, 0)).headers["message-id"]
+
+      // The sender stops (letting the lease go); the other takes over at its next try.
+      yield* first.close
+      yield* advanceTo(33_000)
+      yield* second.intake.accept(rawMessage({ subject: "disk full" }), { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] })
+      yield* sentBy(relay, 63_000, 1)
       const next = yield* digest(relay, 0)
       expect(next.headers["in-reply-to"]).toBe(root)
       expect(next.text).toContain("Stopped: db down (last seen")
