@@ -137,7 +137,7 @@ describe("expected mail in the pipeline (TestClock)", () => {
     })
   )
 
-  it.scoped("an expectation that cannot be saved is refused and never notifies; a deletion that cannot be saved keeps it", () =>
+  it.scoped("an expectation that cannot be saved is refused and never notifies; a deletion that cannot be saved keeps it, its notice waiting for the budget's save", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const relay = yield* recordingRelay()
@@ -155,6 +155,10 @@ describe("expected mail in the pipeline (TestClock)", () => {
       expect(yield* Effect.flip(p.expectations.remove(kept.id))).toMatchObject({ _tag: "StateError" })
       expect((yield* p.expectations.list).map((expectation) => expectation.id)).toEqual([kept.id])
       yield* advanceTo(3 * HOUR)
+      // Its notice is due, but no send goes before the relay budget's record is saved.
+      expect(relay.sent).toHaveLength(0)
+      p.storage.state.unwritable = false
+      yield* advanceTo(3 * HOUR + 1_000)
       expect(relay.sent.length === 1).toBe(true)
     })
   )

@@ -26,6 +26,15 @@ export interface Expectation {
   readonly lastMetAt: number
   /** When the "missing" notice went out; 0 while it is met. */
   readonly missingSince: number
+  /** Notices that came due and were not handed to the relay yet (waiting for the relay budget): sent after a restart. */
+  readonly pending?: ReadonlyArray<PendingNotice>
+}
+
+/** A notice due and not sent yet, with what it says (the expectation's times when it came due). */
+export interface PendingNotice {
+  readonly kind: NoticeKind
+  readonly lastMetAt: number
+  readonly missingSince: number
 }
 
 /** What a request to create an expectation holds (before validation). */
@@ -76,6 +85,28 @@ export const missingAt = (expectation: Expectation, now: number): Expectation | 
 /** The kind of notice. */
 export type NoticeKind = "missing" | "back"
 
+/** `expectation` with a notice of `kind` due about `about` (the expectation as the notice describes it), kept until it is sent. */
+export const withNotice = (expectation: Expectation, kind: NoticeKind, about: Expectation): { readonly next: Expectation; readonly notice: PendingNotice } => {
+  const notice: PendingNotice = { kind, lastMetAt: about.lastMetAt, missingSince: about.missingSince }
+  return { next: { ...expectation, pending: [...(expectation.pending ?? []), notice] }, notice }
+}
+
+/** `expectation` once `notice` was handed to the relay. */
+export const withoutNotice = (expectation: Expectation, notice: PendingNotice): Expectation => {
+  const pending = (expectation.pending ?? []).filter(
+    (other) => !(other.kind === notice.kind && other.lastMetAt === notice.lastMetAt && other.missingSince === notice.missingSince)
+  )
+  const { pending: _, ...rest } = expectation
+  return pending.length === 0 ? rest : { ...rest, pending }
+}
+
+/** The expectation as a pending notice describes it (its times when the notice came due). */
+export const aboutNotice = (expectation: Expectation, notice: PendingNotice): Expectation => ({
+  ...expectation,
+  lastMetAt: notice.lastMetAt,
+  missingSince: notice.missingSince
+})
+
 /** A notice's subject: `[failmail] missing: nightly backup (last seen never)` or `[failmail] back: nightly backup (missing since …)`. */
 export const noticeSubject = (kind: NoticeKind, expectation: Expectation, prefix: string): string =>
   oneLine(
@@ -118,6 +149,10 @@ export const Stored = Schema.Array(
     to: Schema.Array(Schema.String),
     createdAt: Schema.Number,
     lastMetAt: Schema.Number,
-    missingSince: Schema.Number
+    missingSince: Schema.Number,
+    pending: Schema.optionalWith(
+      Schema.Array(Schema.Struct({ kind: Schema.Literal("missing", "back"), lastMetAt: Schema.Number, missingSince: Schema.Number })),
+      { exact: true }
+    )
   })
 )

@@ -76,16 +76,31 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
     /** Lines logged on a caller's fiber (an HTTP request's, an SMTP connection's) still name the expectations. */
     const inExpectations = LogContext.annotate({ component: "expectations" })
 
-    /** Sends a notice on a fiber of its own, once the relay budget grants it a send. */
-    const notify = (kind: Expectation.NoticeKind, expectation: Expectation.Expectation) =>
+    /**
+     * Sends a pending notice of expectation `id` on a fiber of its own, once
+     * the relay budget grants it a send. It stays in the expectation (and so
+     * in the document) until it is handed to the relay: one still waiting for
+     * the budget when failmail stops goes out after the next start. Handing
+     * it over and saving that it was are one step, so it goes out once.
+     */
+    const notify = (id: string, notice: Expectation.PendingNotice) =>
       FiberSet.run(
         notices,
-        renderer.renderNotice(kind, expectation).pipe(
-          Effect.zipLeft(outbox.takeSend),
-          Effect.flatMap(dispatcher.send),
-          Effect.zipRight(Effect.logWarning(`expectation "${expectation.name}": ${kind}`)),
-          LogContext.own({ component: "expectations" })
-        )
+        Effect.gen(function* () {
+          const entry = entries.get(id)
+          if (entry === undefined) return
+          const rendered = yield* renderer.renderNotice(notice.kind, Expectation.aboutNotice(entry.expectation, notice))
+          yield* outbox.takeSend
+          yield* Effect.uninterruptible(
+            Effect.gen(function* () {
+              yield* dispatcher.send(rendered)
+              const current = entries.get(id)
+              if (current !== undefined) update(Expectation.withoutNotice(current.expectation, notice))
+              yield* save
+            })
+          )
+          yield* Effect.logWarning(`expectation "${entry.expectation.name}": ${notice.kind}`)
+        }).pipe(LogContext.own({ component: "expectations" }))
       ).pipe(Effect.asVoid)
 
     /** Sleeps until the expectation's deadline, then sends the "missing" notice (once until it is met again). */
@@ -102,9 +117,10 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
           if (current === undefined) return
           const missing = Expectation.missingAt(current.expectation, yield* Clock.currentTimeMillis)
           if (missing === undefined) return
-          update(missing)
+          const { next, notice } = Expectation.withNotice(missing, "missing", missing)
+          update(next)
           yield* save
-          yield* notify("missing", missing)
+          yield* notify(id, notice)
         }).pipe(LogContext.own({ component: "expectations" }))
       ).pipe(Effect.asVoid)
 
@@ -134,10 +150,11 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
           if (!Matchers.matches(entry.matchers, target)) continue
           matched = true
           const { next, back } = Expectation.met(entry.expectation, message.receivedAt)
-          update(next)
+          const due = back ? Expectation.withNotice(next, "back", entry.expectation) : undefined
+          update(due?.next ?? next)
           yield* save
           yield* watch(next.id)
-          if (back) yield* notify("back", entry.expectation)
+          if (due !== undefined) yield* notify(next.id, due.notice)
         }
         if (matched) metrics.expectedMessages.inc()
         return matched
@@ -154,6 +171,8 @@ export class Expectations extends Effect.Service<Expectations>()("failmail/Expec
         if (Matchers.isFieldError(matchers)) continue
         entries.set(expectation.id, { expectation, matchers })
         yield* watch(expectation.id)
+        // Notices that came due before the stop (or before the previous sender stopped) and were not sent.
+        for (const notice of expectation.pending ?? []) yield* notify(expectation.id, notice)
       }
       publishGauge()
     })
