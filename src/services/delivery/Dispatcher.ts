@@ -168,14 +168,6 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         (group) => (memory.recordOf(group.batchKey, group.groupKey)?.lastSeen ?? 0) > group.lastSeen
       )
 
-    /** Counts a summary that was relayed or filed: as a thread's first or a reply, and its groups that are back. */
-    const countOut = (outgoing: Outgoing.Outgoing, summary: RenderedSummary) =>
-      Effect.sync(() => {
-        if (summary.thread === summary.messageId) metrics.threadsStarted.inc()
-        else metrics.threadReplies.inc()
-        metrics.backGroups.inc(groupsOf(outgoing).filter((group) => group.novelty === "back").length)
-      })
-
     const summarize = (outgoing: Outgoing.Outgoing) =>
       Effect.gen(function* () {
         const groups = groupsOf(outgoing)
@@ -215,11 +207,19 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         })
       })
 
-    /** Remembers the groups of a summary that was relayed or filed (a failure to save is logged by the memory; the summary is out). */
-    const remember = (outgoing: Outgoing.Outgoing) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        memory.reported(
-          groupsOf(outgoing).map(({ batchKey, group }) => ({
+    /**
+     * Remembers the groups of a summary that was relayed or filed (a failure
+     * to save is logged by the memory; the summary is out), and counts it:
+     * as a thread's first or a reply, and its groups that are back.
+     */
+    const remember = (outgoing: Outgoing.Outgoing, summary: RenderedSummary) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const groups = groupsOf(outgoing)
+        if (summary.thread === summary.messageId) metrics.threadsStarted.inc()
+        else metrics.threadReplies.inc()
+        metrics.backGroups.inc(groups.filter((group) => group.novelty === "back").length)
+        return memory.reported(
+          groups.map(({ batchKey, group }) => ({
             batchKey,
             groupKey: group.key,
             count: group.count,
@@ -228,7 +228,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
           })),
           now
         )
-      )
+      })
 
     /** Summarizes; a summary that dies while being built is built again after a backoff, until failmail closes. */
     const summarizeAgainIfDead = (outgoing: Outgoing.Outgoing) =>
@@ -440,8 +440,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
           if (!(yield* claimed(claim))) return
           if ((yield* deliver(summary)) === "kept") return
           reached = outgoing.recipients
-          yield* countOut(outgoing, summary)
-          yield* remember(outgoing)
+          yield* remember(outgoing, summary)
           ended = true
           yield* recordSent(claim, ledger.end(messages, reached))
         }).pipe(
