@@ -10,6 +10,7 @@ import { simpleParser } from "mailparser"
 import { readHeaders } from "../src/domain/message/HeaderBlock.ts"
 import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
 import { MessageIntake } from "../src/services/smtp/MessageIntake.ts"
+import { testIntake } from "./support/effects.ts"
 import {
   advanceTo,
   expectWakeUpAt,
@@ -88,7 +89,7 @@ const crashingProcess = (storage: MemoryStorage) =>
     const context = yield* Layer.buildWithScope(testPipeline(config, relay.layer, storage.layer), scope).pipe(
       Effect.withClock(frozen)
     )
-    const intake = Context.get(context, MessageIntake)
+    const intake = testIntake(Context.get(context, MessageIntake))
     return {
       relay,
       accept: (subject: string, split?: string) =>

@@ -9,6 +9,7 @@ import { Chunk, Clock, Context, Duration, Effect, Either, Fiber, Layer, Redacted
 import { describe, expect, it } from "vitest"
 import { layerOf } from "../src/services/store/postgres/PostgresStore.ts"
 import { Store } from "../src/services/store/Store.ts"
+import { put } from "./support/effects.ts"
 import { eventually } from "./support/failmail.ts"
 import { postgresForFile } from "./support/postgresFile.ts"
 
@@ -56,7 +57,7 @@ describe("the PostgreSQL store", () => {
   it("writes concurrent puts together, in fewer transactions than messages", async () => {
     const url = await postgres().createDatabase()
     const stored = await withStore(url, (store) =>
-      Effect.forEach(Array.from({ length: 50 }), () => store.put(fields, raw), { concurrency: "unbounded" })
+      Effect.forEach(Array.from({ length: 50 }), () => put(store, fields, raw), { concurrency: "unbounded" })
     )
     expect(new Set(stored.map((record) => record.id)).size).toBe(50)
     const database = databaseOf(url)
@@ -70,17 +71,17 @@ describe("the PostgreSQL store", () => {
     Effect.gen(function* () {
       const url = yield* Effect.promise(() => postgres().createDatabase())
       const store = Context.get(yield* Layer.build(layerOf(Redacted.make(url))), Store)
-      yield* store.put(fields, raw)
+      yield* put(store, fields, raw)
       yield* Effect.acquireRelease(Effect.sync(postgres().freeze), () => Effect.sync(postgres().thaw))
-      const put = yield* Effect.fork(store.put(fields, raw))
+      const waiting = yield* Effect.fork(put(store, fields, raw))
       // Once the INSERT waits for its answer, its deadline is 10 s away.
       const deadline = (yield* Clock.currentTimeMillis) + 10_000
       while (!Chunk.some(yield* TestClock.sleeps(), (at) => at === deadline)) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       yield* TestClock.adjust(Duration.seconds(10))
-      const failed = yield* Effect.flip(Fiber.join(put))
+      const failed = yield* Effect.flip(Fiber.join(waiting))
       expect(failed.message).toContain("no answer from the database within 10s")
       postgres().thaw()
-      const after = yield* store.put(fields, raw)
+      const after = yield* put(store, fields, raw)
       expect((yield* store.recover).map((record) => record.id)).toContain(after.id)
     }),
     60_000
@@ -90,15 +91,15 @@ describe("the PostgreSQL store", () => {
     const url = await postgres().createDatabase()
     await withStore(url, (store) =>
       Effect.gen(function* () {
-        const before = yield* store.put(fields, raw)
+        const before = yield* put(store, fields, raw)
         yield* Effect.promise(() => postgres().stop({ mode: "immediate" }))
-        const during = yield* Effect.either(store.put(fields, raw))
+        const during = yield* Effect.either(put(store, fields, raw))
         expect(Either.isLeft(during) && during.left._tag).toBe("SpoolError")
         expect(yield* store.checkHealth).toBe(false)
         // Summarized meanwhile: its row cannot be deleted now, but it is not recovered again.
         yield* store.remove([before.id])
         yield* Effect.promise(() => postgres().start())
-        const after = yield* store.put(fields, raw)
+        const after = yield* put(store, fields, raw)
         expect((yield* store.recover).map((record) => record.id)).toEqual([after.id])
         yield* Effect.promise(() => eventually("health again", () => Effect.runPromise(store.checkHealth)))
         yield* Effect.promise(() =>

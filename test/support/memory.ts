@@ -13,7 +13,7 @@ import { Clock, Effect, Either, Layer } from "effect"
 import * as path from "node:path"
 import { isSpoolId, newSpoolId } from "../../src/domain/message/Message.ts"
 import { Maildir, MaildirError } from "../../src/services/delivery/Maildir.ts"
-import { missing, putOf, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../../src/services/store/Store.ts"
+import { missing, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../../src/services/store/Store.ts"
 
 /** What an in-memory spool holds; it outlives the layers built on it, as a directory does. */
 export interface MemorySpool {
@@ -80,7 +80,7 @@ export const memoryState = (): MemoryState => ({ documents: new Map(), unwritabl
 
 /** The message half of a {@link Store} kept in `contents`. */
 const messagesIn = (contents: MemorySpool): Omit<StoreShape, "load" | "save"> => {
-  const putNow: StoreShape["putNow"] = (fields, raw, receivedAt, done) => {
+  const put: StoreShape["put"] = (fields, raw, receivedAt, done) => {
     if (contents.unwritable) return done(Either.left(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") })))
     const id = newSpoolId(receivedAt, "memory", ++contents.issued)
     const record: SpoolRecord = { id, receivedAt, ...fields }
@@ -88,8 +88,7 @@ const messagesIn = (contents: MemorySpool): Omit<StoreShape, "load" | "save"> =>
     done(Either.right(record))
   }
   return {
-    put: putOf(putNow),
-    putNow,
+    put,
     restore: (record, raw) =>
       Effect.suspend(() => {
         if (contents.unwritable) return Effect.fail(new SpoolError({ operation: "write", cause: new Error("unwritable (test)") }))

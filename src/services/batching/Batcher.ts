@@ -260,15 +260,15 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       )
 
     /** A batch waiting for its repeat that a new group (or one back after a quiet spell) joined goes out now: its timer looks again. */
-    const wakeIfNew = (message: Received): Effect.Effect<void> | undefined => {
+    const wakeIfNew = (message: Received): Effect.Effect<void> => {
       const batch = pending.get(message.batchKey)
-      if (batch === undefined || !heldForRepeat.has(batch.serial)) return undefined
-      if (memory.classify(message.batchKey, message.groupKey, message.receivedAt) === "ongoing") return undefined
+      if (batch === undefined || !heldForRepeat.has(batch.serial)) return Effect.void
+      if (memory.classify(message.batchKey, message.groupKey, message.receivedAt) === "ongoing") return Effect.void
       return startTimer(batch)
     }
 
-    /** Places a message no expectation was waiting for (plain code); returns the timer to start or wake, if any. */
-    const placeUnexpected = (message: Received): Effect.Effect<void> | undefined => {
+    /** Places a message no expectation was waiting for, at the call; returns the timer to start or wake (`Effect.void`: none). */
+    const placeUnexpected = (message: Received): Effect.Effect<void> => {
       const opened = place(message)
       const joined = pending.get(message.batchKey)
       if (opened === undefined && joined !== undefined && heldForRepeat.has(joined.serial)) publishGauges()
@@ -278,17 +278,19 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     /** Adds a message taken in (once) to its batch, unless an expectation was waiting for it. */
     const addTaken = (message: Received): Effect.Effect<void> =>
-      Effect.flatMap(expected(message), (routine) => (routine ? Effect.void : (placeUnexpected(message) ?? Effect.void)))
+      Effect.flatMap(expected(message), (routine) => (routine ? Effect.void : placeUnexpected(message)))
 
     /**
      * Adds a stored message to its batch: nothing when this replica is not
      * the sender, or took it in already. Only the sender counts it as
      * spooled: a follower's gauges stay 0, so their sum over the replicas is
-     * the cluster's. Plain code for the SMTP hot path: returns what is left
-     * to run (an expectation to check, a timer to start), if anything.
+     * the cluster's. For the SMTP hot path, the message is placed at the
+     * call (plain code), and what is returned is what is left to run (an
+     * expectation to check, a timer to start): `Effect.void`, an effect
+     * already finished, when nothing is, so the intake runs no fiber for it.
      */
-    const addNow = (message: Received): Effect.Effect<void> | undefined => {
-      if (role === undefined || !role.arrivals.admit(message.id)) return undefined
+    const add = (message: Received): Effect.Effect<void> => {
+      if (role === undefined || !role.arrivals.admit(message.id)) return Effect.void
       metrics.spooledMessages.inc()
       return expectations.waiting() ? addTaken(message) : placeUnexpected(message)
     }
@@ -439,10 +441,8 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     })
 
     return {
-      /** Adds a stored message to its batch, opening the batch (and its timer) if needed. */
-      add: (message: Received): Effect.Effect<void> => Effect.suspend(() => addNow(message) ?? Effect.void),
-      /** The same as plain code (see `addNow` above): what is left to run, if anything. */
-      addNow,
+      /** Adds a stored message to its batch at the call, opening the batch if needed; returns what is left to run (see `add` above). */
+      add,
       /** Sends one batch now; false if no such batch is pending. */
       flush: (key: string) =>
         Effect.suspend(() => {

@@ -6,7 +6,7 @@
  * bad one stops the start (exit 2), a failure on one message only logs a
  * warning and uses the key `""`.
  */
-import { Effect, Either } from "effect"
+import { Effect, Either, Exit } from "effect"
 import * as crypto from "node:crypto"
 import { ConfigError } from "../../domain/settings/Errors.ts"
 import * as Expression from "../../domain/message/Expression.ts"
@@ -71,29 +71,32 @@ export class Classifier extends Effect.Service<Classifier>()("failmail/Classifie
       }
     }
 
+    /** A classified message, after its problems (if any) are logged. */
+    const warned = (classified: Classified): Effect.Effect<Classified> =>
+      classified.problems.length === 0 ? Exit.succeed(classified) : Effect.as(warn(classified.problems), classified)
+
     // Most expressions read headers only: then the body is not decoded at intake (the headers are the same either way).
     const needsBody = [config.batchExpr, config.groupExpr].some((source) => /\bbody\b/.test(source))
-    const classifyNow = (raw: Uint8Array, envelope: Envelope): Classified | undefined =>
-      needsBody ? undefined : classifyView(messageView(raw, envelope), envelope)
-    const classify = (raw: Uint8Array, envelope: Envelope): Effect.Effect<Classified> =>
-      Effect.flatMap(
-        needsBody ? Effect.map(parser.parse(raw, envelope), (view) => classifyView(view, envelope)) : Effect.sync(() => classifyView(messageView(raw, envelope), envelope)),
-        (classified) => (classified.problems.length === 0 ? Effect.succeed(classified) : Effect.as(warn(classified.problems), classified))
-      )
+    const classify = (raw: Uint8Array, envelope: Envelope): Effect.Effect<Classified> => {
+      if (needsBody) return Effect.flatMap(parser.parse(raw, envelope), (view) => warned(classifyView(view, envelope)))
+      try {
+        return warned(classifyView(messageView(raw, envelope), envelope))
+      } catch (defect) {
+        return Exit.die(defect)
+      }
+    }
 
     return {
       /** Identifies the current expressions; keys stored with another fingerprint are recomputed. */
       fingerprint,
-      /** Decodes a message and computes its keys, warning about an expression that failed on it. */
-      classify,
       /**
-       * The same at once, as plain code, when the expressions read headers
-       * only; `undefined` when the body must be decoded (then use `classify`).
-       * Its `problems` are the caller's to {@link warn} about.
+       * Decodes a message and computes its keys, warning about an expression
+       * that failed on it. When the expressions read headers only and both
+       * worked, the keys are computed at the call and the effect returned is
+       * already finished (an `Exit`): the SMTP intake takes its value without
+       * running it, so such a message costs no fiber.
        */
-      classifyNow,
-      /** Logs the problems of a {@link classifyNow}. */
-      warn,
+      classify,
       /** Decodes a message without computing keys (for summary bodies). */
       parse: parser.parse
     } as const

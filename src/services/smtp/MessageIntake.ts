@@ -5,11 +5,17 @@
  * relays it unchanged with its original envelope (a copy that cannot be
  * relayed, or is still pending when failmail stops, goes to the fail-dir).
  *
- * The path from the SMTP listener to the 250 is plain code with callbacks
- * (`acceptNow`): a fiber per message cost more CPU than everything else
- * failmail does for it (profiled, see docs/performance.md). Effects
- * run only where one is needed: a body to decode, an expectation to check,
- * a new batch's timer to start, a warning to log.
+ * This module is the one boundary of the SMTP hot path: the path from the
+ * listener's DATA to the 250 ({@link MessageIntake.accept}) is plain code
+ * with callbacks, because a fiber per message cost more CPU than everything
+ * else failmail does for it (profiled, see docs/performance.md). The
+ * services it calls give effects; one that is already finished when
+ * returned (an `Exit`: the keys of a header-only expression, a message
+ * joining an open batch) is taken at once, and only one that has work left
+ * (a body to decode, an expectation to check, a new batch's timer to start,
+ * a warning to log) is run, on the runtime of the layer that built this
+ * service, so its log lines keep their annotations. Every `Runtime.run*`
+ * the path needs is here.
  */
 import { Cause, Effect, Either, Exit, FiberSet, Runtime } from "effect"
 import * as LogContext from "../../domain/LogContext.ts"
@@ -69,6 +75,16 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
     const runtime = yield* Effect.runtime<never>()
     const clock = yield* Effect.clock
 
+    /**
+     * Gives `effect`'s exit to `onExit`: at once when it is already finished
+     * (an `Exit`, so no fiber), otherwise once it has run on the layer's
+     * runtime in the connection's context.
+     */
+    const settle = <A, E>(effect: Effect.Effect<A, E>, within: Within, onExit: (exit: Exit.Exit<A, E>) => void): void => {
+      if (Exit.isExit(effect)) return onExit(effect as Exit.Exit<A, E>)
+      Runtime.runCallback(runtime)(within(effect), { onExit })
+    }
+
     /** What follows the store, off the SMTP answer's path: the `--all-dir` copy and the `--relay-all` relay. */
     const afterwards = (raw: Uint8Array, envelope: Envelope, within: Within) => {
       if (config.allDir !== "") runInBackground(within(archive(raw)))
@@ -76,17 +92,17 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
     }
 
     /**
-     * Adds a stored message to its batch (plain code); returns what is left
+     * Adds a stored message to its batch (at the call); returns what is left
      * to run. A failure here is a bug: it is logged, and the message, durable
      * already, is batched at the next start.
      */
-    const batch = (record: SpoolRecord, raw: Uint8Array, within: Within): Effect.Effect<void> | undefined => {
+    const batch = (record: SpoolRecord, raw: Uint8Array, within: Within): Effect.Effect<void> => {
       try {
         metrics.messagesReceived.inc()
         metrics.bytesReceived.inc(raw.byteLength)
         history.received(record.receivedAt)
         afterwards(raw, record.envelope, within)
-        return batcher.addNow(receivedOf(record))
+        return batcher.add(receivedOf(record))
       } catch (defect) {
         const line = `message ${record.id} is stored but could not be batched; it is summarized after a restart`
         return Effect.logError(line, Cause.die(defect))
@@ -95,52 +111,32 @@ export class MessageIntake extends Effect.Service<MessageIntake>()("failmail/Mes
 
     /** Stores a classified message and adds it to its batch; `done` gets why it could not be stored, if it could not. */
     const storeAndBatch = (raw: Uint8Array, envelope: Envelope, classified: Classified, within: Within, done: Done) =>
-      store.putNow(
+      store.put(
         { envelope, keys: classified.keys, subject: classified.view.subject, sender: classified.sender, size: raw.byteLength },
         raw,
         clock.unsafeCurrentTimeMillis(),
         (outcome) => {
           if (Either.isLeft(outcome)) return done(outcome.left)
-          const rest = batch(outcome.right, raw, within)
-          if (rest === undefined) return done(undefined)
-          Runtime.runCallback(runtime)(within(rest), { onExit: () => done(undefined) })
+          settle(batch(outcome.right, raw, within), within, () => done(undefined))
         }
       )
 
-    /** The keys of a message at once, or `undefined` when its body must be decoded first; a failure is a {@link SpoolError}. */
-    const classifyNow = (raw: Uint8Array, envelope: Envelope, within: Within): Classified | undefined | SpoolError => {
-      try {
-        const classified = classifier.classifyNow(raw, envelope)
-        if (classified !== undefined && classified.problems.length > 0) Runtime.runFork(runtime)(within(classifier.warn(classified.problems)))
-        return classified
-      } catch (defect) {
-        return new SpoolError({ operation: "classify", cause: defect })
-      }
-    }
-
     /**
-     * Accepts a message as plain code (the SMTP hot path: no fiber per
-     * message when its keys need no decoded body and its batch is open):
-     * it is classified, stored and added to its batch, then `done` is
-     * called, with why it could not be stored if it could not.
+     * Accepts a message (the SMTP hot path, plain code: no fiber when its
+     * keys need no decoded body and its batch is open): it is classified,
+     * stored and added to its batch, then `done` is called, with why it could
+     * not be stored if it could not. `connection` names the SMTP session in
+     * the log lines of what runs for it.
      */
-    const acceptNow = (raw: Uint8Array, envelope: Envelope, connection: string | undefined, done: Done): void => {
+    const accept = (raw: Uint8Array, envelope: Envelope, connection: string | undefined, done: Done): void => {
       const within: Within = connection === undefined ? (effect) => effect : LogContext.annotate({ connection })
-      const classified = classifyNow(raw, envelope, within)
-      if (classified instanceof SpoolError) return done(classified)
-      if (classified !== undefined) return storeAndBatch(raw, envelope, classified, within, done)
-      Runtime.runCallback(runtime)(within(classifier.classify(raw, envelope)), {
-        onExit: (exit) =>
-          Exit.isSuccess(exit)
-            ? storeAndBatch(raw, envelope, exit.value, within, done)
-            : done(new SpoolError({ operation: "classify", cause: Cause.squash(exit.cause) }))
-      })
+      settle(classifier.classify(raw, envelope), within, (exit) =>
+        Exit.isSuccess(exit)
+          ? storeAndBatch(raw, envelope, exit.value, within, done)
+          : done(new SpoolError({ operation: "classify", cause: Cause.squash(exit.cause) }))
+      )
     }
 
-    /** {@link acceptNow} as an effect: fails only when the message could not be stored. */
-    const accept = (raw: Uint8Array, envelope: Envelope): Effect.Effect<void, SpoolError> =>
-      Effect.async((resume) => acceptNow(raw, envelope, undefined, (error) => resume(error === undefined ? Effect.void : Effect.fail(error))))
-
-    return { accept, acceptNow } as const
+    return { accept } as const
   })
 }) {}

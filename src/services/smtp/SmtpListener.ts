@@ -189,7 +189,7 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
           }
           // A message that came in one piece is stored as it is, without a copy.
           const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)
-          intake.acceptNow(raw, envelope, session.id, (error) => {
+          intake.accept(raw, envelope, session.id, (error) => {
             RecentWrites.record(recentWrites, Date.now(), error === undefined)
             if (error === undefined) return callback(null, "Ok: stored")
             reject("spool")

@@ -10,10 +10,10 @@
  * suite (`test/Store.contract.test.ts`) runs against every layer.
  *
  * The promises every layer keeps:
- * - `put` and `restore` resolve only once the message is durable (on stable
- *   storage, or committed), so the SMTP 250 that follows is kept across a
- *   crash; when it cannot be stored they fail with {@link SpoolError} and
- *   nothing of it is kept;
+ * - `put` answers and `restore` resolves only once the message is durable
+ *   (on stable storage, or committed), so the SMTP 250 that follows is kept
+ *   across a crash; when it cannot be stored they give a {@link SpoolError}
+ *   and nothing of it is kept;
  * - `remove` is durable once it resolves: a removed message never comes back
  *   at `recover` (it would be summarized twice);
  * - `recover` gives every pending message with its original arrival time,
@@ -21,7 +21,7 @@
  * - `save` resolves once the document (or a later value of it) is durable,
  *   and a document read back is one that was saved whole, never a mix.
  */
-import { Cause, Clock, Context, Data, Duration, Effect, Either, Exit, Runtime } from "effect"
+import { Context, Data, Duration, type Effect, type Either } from "effect"
 import type { Envelope, Keys } from "../../domain/message/Message.ts"
 
 /** What is stored with each message besides its raw bytes. */
@@ -69,15 +69,13 @@ export type PutOutcome = Either.Either<SpoolRecord, SpoolError>
 
 /** What every store layer provides (see the module comment for the promises). */
 export interface StoreShape {
-  /** Stores a message durably under a new id and the current `Clock` time; resolves only once it is durable. */
-  readonly put: (fields: NewRecord, raw: Uint8Array) => Effect.Effect<SpoolRecord, SpoolError>
   /**
-   * `put` as plain code, for the SMTP hot path (a message then costs no
-   * fiber): stores the message under a new id and `receivedAt`, and calls
-   * `done` once it is durable or cannot be stored. Each layer's `put` is
-   * this one wrapped ({@link putOf}).
+   * Stores a message durably under a new id and `receivedAt`, and calls
+   * `done` once it is durable, or with why nothing of it was stored. Plain
+   * code, not an effect: it is on the SMTP hot path, where a fiber per
+   * message cost more than the rest of the intake (see `smtp/MessageIntake.ts`).
    */
-  readonly putNow: (fields: NewRecord, raw: Uint8Array, receivedAt: number, done: (outcome: PutOutcome) => void) => void
+  readonly put: (fields: NewRecord, raw: Uint8Array, receivedAt: number, done: (outcome: PutOutcome) => void) => void
   /**
    * Stores a message taken in from an older store, under the id and arrival
    * time it brings (see `isSpoolId`); durable once it resolves. Storing an
@@ -104,29 +102,3 @@ export interface StoreShape {
 
 /** The durable store failmail runs on. */
 export class Store extends Context.Tag("failmail/Store")<Store, StoreShape>() {}
-
-/** A layer's `put`, from its `putNow` at the current `Clock` time. */
-export const putOf =
-  (putNow: StoreShape["putNow"]): StoreShape["put"] =>
-  (fields, raw) =>
-    Effect.flatMap(Clock.currentTimeMillis, (receivedAt) =>
-      Effect.async<SpoolRecord, SpoolError>((resume) => putNow(fields, raw, receivedAt, resume))
-    )
-
-/** A layer's `putNow`, for a layer whose put is an effect (`putAt`), run on `runtime`. */
-export const putNowOf =
-  (runtime: Runtime.Runtime<never>, putAt: (fields: NewRecord, raw: Uint8Array, receivedAt: number) => Effect.Effect<SpoolRecord, SpoolError>): StoreShape["putNow"] =>
-  (fields, raw, receivedAt, done) =>
-    Runtime.runCallback(runtime)(putAt(fields, raw, receivedAt), {
-      onExit: (exit) =>
-        done(
-          Exit.isSuccess(exit)
-            ? Either.right(exit.value)
-            : Either.left(
-                Either.match(Cause.failureOrCause(exit.cause), {
-                  onLeft: (error) => error,
-                  onRight: (cause) => new SpoolError({ operation: "write", cause: Cause.squash(cause) })
-                })
-              )
-        )
-    })

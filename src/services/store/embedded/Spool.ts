@@ -13,7 +13,7 @@ import { isSpoolId, newSpoolId } from "../../../domain/message/Message.ts"
 import { AppConfig } from "../../runtime/AppConfig.ts"
 import { removeQuietly, writeDurably } from "../DurableFile.ts"
 import { logDirOf, openLog } from "./MessageLog.ts"
-import { HEALTH_TTL, putOf, SpoolError, type SpoolRecord, type StoreShape } from "../Store.ts"
+import { HEALTH_TTL, SpoolError, type SpoolRecord, type StoreShape } from "../Store.ts"
 
 /**
  * Numbers the messages of this process. Module-wide, not per spool: a reload
@@ -36,7 +36,7 @@ const probeWritable = async (dir: string, name: string): Promise<void> => {
 }
 
 /** The message half of a {@link StoreShape}. */
-export type MessageStore = Pick<StoreShape, "put" | "putNow" | "restore" | "remove" | "readRaw" | "recover" | "checkHealth">
+export type MessageStore = Pick<StoreShape, "put" | "restore" | "remove" | "readRaw" | "recover" | "checkHealth">
 
 /**
  * Opens the message log under `--message-store` (the message half of the
@@ -63,7 +63,7 @@ export const makeSpool: Effect.Effect<MessageStore, SpoolError, AppConfig | Scop
       catch: (cause) => new SpoolError({ operation: "write", cause })
     })
 
-  const putNow: StoreShape["putNow"] = (fields, raw, receivedAt, done) => {
+  const put: StoreShape["put"] = (fields, raw, receivedAt, done) => {
     const id = newSpoolId(receivedAt, String(process.pid), ++counter)
     const record: SpoolRecord = { id, receivedAt, ...fields }
     log
@@ -102,5 +102,5 @@ export const makeSpool: Effect.Effect<MessageStore, SpoolError, AppConfig | Scop
     HEALTH_TTL
   )
 
-  return { put: putOf(putNow), putNow, restore, remove, readRaw, recover, checkHealth }
+  return { put, restore, remove, readRaw, recover, checkHealth }
 })

@@ -21,14 +21,14 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Chunk, Deferred, Duration, Effect, Either, Exit, Layer, Queue, Redacted, Schedule } from "effect"
+import { Cause, Chunk, Duration, Effect, Either, Exit, Layer, Option, Queue, Redacted, Runtime, Schedule } from "effect"
 import * as crypto from "node:crypto"
 import { StartError } from "../../../domain/settings/Errors.ts"
 import * as LogContext from "../../../domain/LogContext.ts"
 import { isSpoolId, newSpoolId } from "../../../domain/message/Message.ts"
 import * as Schema from "./Schema.ts"
 import { makeWriter } from "../embedded/StateStore.ts"
-import { HEALTH_TTL, missing, type NewRecord, putNowOf, putOf, SpoolError, type SpoolRecord, StateError, Store } from "../Store.ts"
+import { HEALTH_TTL, missing, SpoolError, type SpoolRecord, StateError, Store, type StoreShape } from "../Store.ts"
 
 /** Rows one INSERT takes at most, and the bytes of raw messages it carries at most (one message may exceed it alone). */
 const MAX_ROWS = 256
@@ -89,7 +89,8 @@ const reasonOf = (error: SqlError): unknown => error.cause ?? error
 interface Pending {
   readonly record: SpoolRecord
   readonly raw: Buffer
-  readonly done: Deferred.Deferred<void, SpoolError>
+  /** Called once with the INSERT's outcome (plain code: `put` is on the SMTP hot path). */
+  readonly done: (outcome: Either.Either<void, SpoolError>) => void
 }
 
 /** Splits pending rows into INSERTs of at most {@link MAX_BATCH_BYTES} of raw messages; the same id twice: the later wins. */
@@ -144,9 +145,30 @@ const asBuffer = (raw: Uint8Array): Buffer =>
 /** The store's own log lines. */
 const inStore = LogContext.annotate({ component: "spool" })
 
+const closed = () => new SpoolError({ operation: "write", cause: new Error("store closed") })
+
+/** An INSERT's exit as its puts hear it. */
+const outcomeOf = (exit: Exit.Exit<unknown, SpoolError>): Either.Either<void, SpoolError> =>
+  Exit.isSuccess(exit)
+    ? Either.right(undefined)
+    : Either.left(Option.getOrElse(Cause.failureOption(exit.cause), () => new SpoolError({ operation: "write", cause: Cause.squash(exit.cause) })))
+
+/** Tells each put of `batch` how its INSERT went; what a caller's `done` throws is its bug, logged, never the writer's end. */
+const answer = (batch: ReadonlyArray<Pending>, outcome: Either.Either<void, SpoolError>) =>
+  Effect.forEach(
+    batch,
+    (item) =>
+      Effect.try(() => item.done(outcome)).pipe(
+        Effect.catchAll((defect) => Effect.logError(`answering a put failed: ${String(defect.error)}`).pipe(inStore))
+      ),
+    { discard: true }
+  )
+
 /** The store over the connected database (see the module's comment). */
 const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  /** The layer's runtime, for the one effect run from a promise (a document's upsert): its lines keep their annotations. */
+  const runtime = yield* Effect.runtime<never>()
 
   const applied = yield* Schema.migrate
   if (applied.length > 0) yield* Effect.logInfo(`schema migrated to version ${Schema.currentVersion}`).pipe(inStore)
@@ -161,21 +183,15 @@ const make = Effect.gen(function* () {
         onTimeout: () => new SpoolError({ operation: "write", cause: new Error(`no answer from the database within ${Duration.format(WRITE_TIMEOUT)}`) })
       }),
       Effect.exit,
-      Effect.flatMap((exit) => Effect.forEach(batch, (item) => Deferred.done(item.done, Exit.asVoid(exit)), { discard: true })),
-      Effect.onInterrupt(() =>
-        Effect.forEach(batch, (item) => Deferred.fail(item.done, new SpoolError({ operation: "write", cause: new Error("store closed") })), {
-          discard: true
-        })
-      )
+      Effect.flatMap((exit) => answer(batch, outcomeOf(exit))),
+      Effect.onInterrupt(() => answer(batch, Either.left(closed())))
     )
 
   // Whatever is still queued when the store closes was never written: its callers hear so.
   yield* Effect.addFinalizer(() =>
     Queue.takeAll(queue).pipe(
       Effect.flatMap((left) =>
-        Effect.forEach(left, (item) => Deferred.fail(item.done, new SpoolError({ operation: "write", cause: new Error("store closed") })), {
-          discard: true
-        })
+        answer(Chunk.toReadonlyArray(left), Either.left(closed()))
       )
     )
   )
@@ -194,25 +210,24 @@ const make = Effect.gen(function* () {
   yield* Effect.addFinalizer(() => deleteUnwanted.pipe(Effect.timeout(HEALTH_TIMEOUT), Effect.ignore))
   yield* deleteUnwanted.pipe(Effect.repeat(Schedule.spaced(RETRY_DELETE)), Effect.forkScoped)
 
-  /** Queues a message for the next INSERT; resolves once it is committed. */
-  const store = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
-    Effect.gen(function* () {
-      const done = yield* Deferred.make<void, SpoolError>()
-      yield* Queue.offer(queue, { record, raw: asBuffer(raw), done })
-      return yield* Deferred.await(done)
-    })
+  /** Queues a message for the next INSERT; `done` hears once it is committed, or why not. */
+  const enqueue = (record: SpoolRecord, raw: Uint8Array, done: Pending["done"]) =>
+    void Queue.unsafeOffer(queue, { record, raw: asBuffer(raw), done })
 
-  const putAt = (fields: NewRecord, raw: Uint8Array, receivedAt: number): Effect.Effect<SpoolRecord, SpoolError> =>
-    Effect.gen(function* () {
-      const id = newSpoolId(receivedAt, replicaId, ++counter)
-      const record: SpoolRecord = { id, receivedAt, ...fields }
-      inFlight.add(id)
-      yield* store(record, raw).pipe(
-        Effect.tapError(() => Effect.sync(() => unwanted.add(id))),
-        Effect.ensuring(Effect.sync(() => inFlight.delete(id)))
-      )
-      return record
+  /** {@link enqueue} as an effect. */
+  const store = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
+    Effect.async((resume) => enqueue(record, raw, (outcome) => resume(outcome)))
+
+  const put: StoreShape["put"] = (fields, raw, receivedAt, done) => {
+    const id = newSpoolId(receivedAt, replicaId, ++counter)
+    const record: SpoolRecord = { id, receivedAt, ...fields }
+    inFlight.add(id)
+    enqueue(record, raw, (outcome) => {
+      inFlight.delete(id)
+      if (Either.isLeft(outcome)) unwanted.add(id)
+      done(Either.map(outcome, () => record))
     })
+  }
 
   const restore = (record: SpoolRecord, raw: Uint8Array): Effect.Effect<void, SpoolError> =>
     isSpoolId(record.id)
@@ -287,7 +302,7 @@ const make = Effect.gen(function* () {
     let writer = writers.get(name)
     if (writer === undefined) {
       writer = makeWriter(async (text) => {
-        const written = await Effect.runPromise(Effect.either(upsert(name, text)))
+        const written = await Runtime.runPromise(runtime)(Effect.either(upsert(name, text)))
         if (Either.isLeft(written)) throw reasonOf(written.left)
       })
       writers.set(name, writer)
@@ -300,8 +315,7 @@ const make = Effect.gen(function* () {
       catch: (cause) => new StateError({ operation: `write ${name}`, cause })
     })
 
-  const putNow = putNowOf(yield* Effect.runtime<never>(), putAt)
-  return Store.of({ put: putOf(putNow), putNow, restore, remove, readRaw, recover, checkHealth, load, save })
+  return Store.of({ put, restore, remove, readRaw, recover, checkHealth, load, save })
 })
 
 /** The database connection of `url`: a pool that reconnects by itself. */
