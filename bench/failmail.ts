@@ -11,7 +11,8 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import { logDirOf, readLog } from "../src/services/store/embedded/MessageLog.ts"
 import type { SpoolRecord } from "../src/services/store/Store.ts"
-import { memoryOf, now, pollUntil, removeDir, tempDir, track, waitExit } from "./util.ts"
+import { tempDir } from "../test/support/tempdir.ts"
+import { memoryOf, now, pollUntil, removeDir, track, waitExit } from "./util.ts"
 
 /** How failmail is run, for the report: `[NAME=VALUE...] node <flags> dist/main.js`, as its `#!` line runs it. */
 export const commandLabel = (root: string, nodeOptions: ReadonlyArray<string>): string =>
@@ -95,7 +96,8 @@ export class Failmail {
   }
 
   static async start(options: FailmailOptions): Promise<Failmail> {
-    const dir = options.dir ?? tempDir(options.label)
+    // On disk, under the system temp folder: the spool must really fsync.
+    const dir = options.dir ?? tempDir(`failmail-bench-${options.label}-`)
     const main = path.join(options.root, "dist", "main.js")
     if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`)
     const places = [

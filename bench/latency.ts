@@ -10,7 +10,8 @@
 import type { Context } from "./context.ts"
 import type { Failmail } from "./failmail.ts"
 import type { Row } from "./report.ts"
-import { buildMessage, SmtpConnection } from "./smtp-client.ts"
+import { Conversation } from "../test/support/smtpClient.ts"
+import { BENCH_CLIENT, buildMessage } from "./messages.ts"
 import { startRecorder } from "./upstream.ts"
 import { fixed, now, percentile, sleep } from "./util.ts"
 
@@ -26,8 +27,8 @@ export const runAckLatency = async (ctx: Context): Promise<Row> => {
     for (let i = 0; i < total; i++) {
       const message = buildMessage({ from: FROM, to: TO, subject: `latency ${i % 10}`, size: sizes.messageSize, seq: i })
       const started = now()
-      const { connection } = await SmtpConnection.open(failmail.port)
-      await connection.ehlo()
+      const connection = await Conversation.greeted(failmail.port, BENCH_CLIENT)
+      await connection.ehlo("bench.localhost")
       const timing = await connection.send(FROM, [TO], message)
       await connection.quit()
       if (i >= sizes.latencyWarmup) latencies.push(timing.ackAt - started)
@@ -80,8 +81,8 @@ export const runSummaryLatency = async (ctx: Context): Promise<Row> => {
     const keyOf = (i: number) => `latency-${run}-${i}`
     const sent = new Map<string, { dataEndWall: number; ackWall: number }>()
     const stored = new Map<string, number>()
-    const { connection } = await SmtpConnection.open(failmail.port)
-    await connection.ehlo()
+    const connection = await Conversation.greeted(failmail.port, BENCH_CLIENT)
+    await connection.ehlo("bench.localhost")
     const started = now()
     for (let i = 0; i < sizes.summaryBatches; i++) {
       const at = started + i * sizes.summaryGapMs

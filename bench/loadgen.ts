@@ -3,7 +3,8 @@
  * installed: the same load shape (`sessions` concurrent clients, `messages`
  * in all, `size` bytes each, a new connection per message or reused ones).
  */
-import { buildMessage, SmtpConnection } from "./smtp-client.ts"
+import { Conversation } from "../test/support/smtpClient.ts"
+import { BENCH_CLIENT, buildMessage } from "./messages.ts"
 import type { SourceLoad } from "./postfix-tools.ts"
 import { now, withTimeout } from "./util.ts"
 
@@ -16,13 +17,13 @@ export const runNodeLoad = async (load: SourceLoad): Promise<number> => {
     buildMessage({ from, to, size: load.size, seq, ...(subject === undefined ? {} : { subject }) })
   let next = 0
   const session = async () => {
-    let open: SmtpConnection | undefined
+    let open: Conversation | undefined
     try {
       while (next < load.messages) {
         const seq = next++
         if (open === undefined) {
-          open = (await SmtpConnection.open(load.port)).connection
-          await open.ehlo()
+          open = await Conversation.greeted(load.port, BENCH_CLIENT)
+          await open.ehlo("bench.localhost")
         }
         await open.send(from, [to], message(seq))
         if (!load.reuse) {

@@ -11,7 +11,8 @@
  */
 import { randomBytes } from "node:crypto"
 import * as net from "node:net"
-import { buildMessage, SmtpConnection, SmtpError, UnansweredData } from "./smtp-client.ts"
+import { Conversation, SmtpError, UnansweredData } from "../test/support/smtpClient.ts"
+import { BENCH_CLIENT, buildMessage } from "./messages.ts"
 import { now, sleep } from "./util.ts"
 
 const FROM = "app@soak.localhost"
@@ -105,10 +106,10 @@ export const runClient = async (options: {
 }): Promise<void> => {
   const shape = SHAPES[options.kind]
   let seq = 0
-  let open: SmtpConnection | undefined
+  let open: Conversation | undefined
   const connection = async () => {
     if (open === undefined) {
-      open = (await SmtpConnection.open(options.port)).connection
+      open = await Conversation.greeted(options.port, BENCH_CLIENT)
       await open.ehlo("soak.localhost")
     }
     return open

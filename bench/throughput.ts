@@ -15,6 +15,7 @@ import * as path from "node:path"
 import { measureDisk, startBareListener } from "./ceilings.ts"
 import type { Context } from "./context.ts"
 import type { Row } from "./report.ts"
+import { tempDir } from "../test/support/tempdir.ts"
 import { fixed, int, median } from "./util.ts"
 
 interface Spec {
@@ -29,7 +30,7 @@ interface Spec {
 export const runThroughput = async (ctx: Context, spec: Spec): Promise<Row> => {
   const { sizes } = ctx
   const failmail = await ctx.startHolding(`s${spec.id}`)
-  const shm = fs.existsSync("/dev/shm") ? fs.mkdtempSync(path.join("/dev/shm", "failmail-bench-")) : undefined
+  const shm = fs.existsSync("/dev/shm") ? tempDir("failmail-bench-", "/dev/shm") : undefined
   const onTmpfs = shm === undefined ? undefined : await ctx.startHolding(`s${spec.id}-tmpfs`, shm)
   try {
     const load = (port: number, messages: number) =>

@@ -1,6 +1,7 @@
 /**
- * Starts the recording upstream (`recorder.ts`, compiled next to this file)
- * as a child process and collects what it accepted.
+ * Starts the recording upstream (`recorder.ts`, compiled next to this file:
+ * the tests' upstream in a process of its own) as a child process and
+ * collects what it accepted.
  */
 import { spawn } from "node:child_process"
 import * as readline from "node:readline"

@@ -1,12 +1,11 @@
 /**
  * Small helpers shared by the benchmark: timing, statistics, child-process
- * bookkeeping (every child is killed when the harness exits), free ports,
- * temporary directories and formatting.
+ * bookkeeping (every child is killed when the harness exits), free ports
+ * and formatting.
  */
 import { type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -155,9 +154,6 @@ export const greets = (port: number, timeoutMs = 1000): Promise<boolean> =>
   })
 
 // ---- files ------------------------------------------------------------------
-
-/** A fresh directory under the system temporary directory (on disk: the spool must really fsync). */
-export const tempDir = (label: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `failmail-bench-${label}-`))
 
 export const removeDir = (dir: string) => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
 

@@ -264,7 +264,7 @@ describe("Cluster.single (the embedded store)", () => {
       const store = Context.get(context, Store)
       const view = yield* cluster.view
       expect(view.sender).toBe(cluster.self)
-      expect(view.replicas.map((replica) => [replica.id, replica.smtp])).toEqual([[cluster.self, "localhost:2525"]])
+      expect(view.replicas.map((replica) => [replica.id, replica.smtp])).toEqual([[cluster.self, "127.0.0.1:0"]])
       const message = yield* putMessage(store, "one")
       yield* cluster.claim(claimOf("s", [message.id]))
       yield* cluster.recordSent(claimOf("s", [message.id]))

@@ -5,20 +5,20 @@
  * whole. (The store's contract is in Store.contract.test.ts.)
  */
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import type { SpoolRecord } from "../src/services/store/Store.ts"
 import { openLog, readLog, type MessageLog } from "../src/services/store/embedded/MessageLog.ts"
 import { fillDisk, freeDisk } from "./support/diskFull.ts"
+import { tempDir } from "./support/tempdir.ts"
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-const tempDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-log-"))
+const logDir = () => {
+  const dir = tempDir("failmail-log-")
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }))
   return path.join(dir, "log")
 }
@@ -54,7 +54,7 @@ const segmentsOn = (dir: string) => fs.readdirSync(dir).filter((name) => name.en
 
 describe("message log", () => {
   it("keeps what was put and not removed across a reopen, removals included", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const first = await open(dir)
     const a = await put(first.log, "a")
     const b = await put(first.log, "b")
@@ -70,7 +70,7 @@ describe("message log", () => {
   })
 
   it("a record of an id already held replaces it, across a reopen too", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const first = await open(dir)
     const record = await put(first.log, "once")
     await first.log.append({ ...record, subject: "again" }, rawOf("again"))
@@ -82,7 +82,7 @@ describe("message log", () => {
   })
 
   it("a crash anywhere in a write loses no record written whole before it, and never takes a part for a message", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const first = await open(dir)
     const kept = [await put(first.log, "one"), await put(first.log, "two")]
     // A group commit of three records, cut by a crash at every point of it.
@@ -121,7 +121,7 @@ describe("message log", () => {
   })
 
   it("a record damaged inside a segment (a bad sector) costs that record only: the ones after it are kept", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const { log } = await open(dir)
     const [a, b, c] = [await put(log, "a"), await put(log, "b"), await put(log, "c")]
     await log.close()
@@ -138,7 +138,7 @@ describe("message log", () => {
   })
 
   it("`failmail spool` reads a torn log as it is, cutting nothing", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const { log } = await open(dir)
     const kept = await put(log, "kept")
     await log.close()
@@ -153,7 +153,7 @@ describe("message log", () => {
   })
 
   it("deletes a segment once none of its messages is held", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const { log } = await open(dir, 4096)
     const records = []
     for (let index = 0; index < 40; index++) records.push(await put(log, `m${index}`))
@@ -168,7 +168,7 @@ describe("message log", () => {
   })
 
   it("compacts an old segment that a few long-held messages keep alive, so dead ones behind it go", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const { log } = await open(dir, 4096)
     const straggler = await put(log, "held for hours")
     for (let round = 0; round < 6; round++) {
@@ -186,7 +186,7 @@ describe("message log", () => {
   })
 
   it("fails puts while the disk is full, leaves no part of them behind, and takes puts again once it is freed", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const { log, reports } = await open(dir)
     const before = await put(log, "before")
     fillDisk()
@@ -211,7 +211,7 @@ describe("message log", () => {
   })
 
   it("two opens of one directory in one process share the log", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const { log: one } = await open(dir)
     const { log: two } = await open(dir)
     const record = await put(one, "shared")
@@ -222,7 +222,7 @@ describe("message log", () => {
   })
 
   it("recovers 100,000 records whole", async () => {
-    const dir = tempDir()
+    const dir = logDir()
     const { log } = await open(dir)
     const ids: Array<string> = []
     for (let round = 0; round < 100; round++) {

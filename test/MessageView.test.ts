@@ -7,10 +7,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import MailComposer from "nodemailer/lib/mail-composer/index.js"
-import * as Settings from "../src/domain/settings/Settings.ts"
 import type { MessageView } from "../src/domain/message/Message.ts"
 import { AppConfig } from "../src/services/runtime/AppConfig.ts"
 import { Classifier } from "../src/services/message/Classifier.ts"
+import { testConfig } from "./support/config.ts"
 
 const envelope = { mailFrom: "app@example.org", rcptTo: ["ops@example.com"] }
 
@@ -23,12 +23,7 @@ const classifierReading = (what: "headers" | "body") =>
     Effect.provide(
       Layer.provide(
         Classifier.Default,
-        AppConfig.layer({
-          ...Settings.defaults({ hostname: "test" }),
-          configFile: "",
-          batchExpr: what === "body" ? "{{#if body}}{{/if}}" : "",
-          groupExpr: KEY
-        })
+        AppConfig.layer(testConfig("/failmail-test", { batchExpr: what === "body" ? "{{#if body}}{{/if}}" : "", groupExpr: KEY }))
       )
     )
   )

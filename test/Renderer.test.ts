@@ -2,23 +2,19 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { type ParsedMail, simpleParser } from "mailparser"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { ConfigError } from "../src/domain/settings/Errors.ts"
-import * as Settings from "../src/domain/settings/Settings.ts"
 import type { SummaryGroup, SummaryInput } from "../src/domain/delivery/Summary.ts"
 import { AppConfig, type RunningConfig } from "../src/services/runtime/AppConfig.ts"
 import { SilenceLinks } from "../src/services/silences/SilenceLinks.ts"
 import { storeInMemory } from "./support/memory.ts"
 import { Renderer } from "../src/services/delivery/Renderer.ts"
 import { summaryGroup as group, T0 } from "./support/summary.ts"
+import { scopedTempDir } from "./support/tempdir.ts"
+import { testConfig } from "./support/config.ts"
 
-const config = (overrides: Partial<RunningConfig> = {}): RunningConfig => ({
-  ...Settings.defaults({ hostname: "test" }),
-  configFile: "",
-  from: "failmail@alerts.example.com",
-  ...overrides
-})
+const config = (overrides: Partial<RunningConfig> = {}): RunningConfig =>
+  testConfig("/failmail-test", { from: "failmail@alerts.example.com", ...overrides })
 
 const rendererLayer = (overrides: Partial<RunningConfig> = {}) =>
   Renderer.Default.pipe(
@@ -48,11 +44,7 @@ const headerLines = (parsed: ParsedMail, name: string): ReadonlyArray<string> =>
   parsed.headerLines.filter((line) => line.key === name).map((line) => line.line)
 
 const withTempDir = <A, E, R>(use: (dir: string) => Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "failmail-renderer-"))),
-    use,
-    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-  )
+  Effect.scoped(Effect.flatMap(scopedTempDir("failmail-renderer-"), use))
 
 describe("Renderer", () => {
   it.effect("with --external-url, each group of the HTML part links to silence it; held-back mail is listed at the end", () =>

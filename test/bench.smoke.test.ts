@@ -7,10 +7,10 @@
  * (support/postgres.ts), so this is one of the PostgreSQL test files.
  */
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { buildBench, runBench } from "./support/bench.ts"
+import { tempDir } from "./support/tempdir.ts"
 
 interface BenchRow {
   readonly id: number
@@ -40,7 +40,7 @@ const positive = new Set([
 describe("npm run bench -- --quick", () => {
   it("prints a table with a row of numbers for every scenario", { timeout: 300_000 }, async () => {
     buildBench()
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-bench-smoke-"))
+    const dir = tempDir("failmail-bench-smoke-")
     try {
       const json = path.join(dir, "results.json")
       // Scenarios 8 and 9 start a private PostgreSQL (and wait for another test's to go) and fail a replica over (up to 13 s).

@@ -5,7 +5,6 @@
 import { Data, Duration, Either, Equal, Redacted } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -15,6 +14,7 @@ import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
 import * as Settings from "../src/domain/settings/Settings.ts"
 import { hostFacts } from "../src/commands/Invocation.ts"
 import { buildDaemon } from "./support/daemon.ts"
+import { tempDir } from "./support/tempdir.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const main = path.join(root, "dist", "main.js")
@@ -82,7 +82,7 @@ const configIn = (name: string): Settings.Values => {
 
 beforeAll(() => {
   buildDaemon()
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-cli-"))
+  dir = tempDir("failmail-cli-")
 }, 120_000)
 
 afterAll(() => {

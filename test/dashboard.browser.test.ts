@@ -9,24 +9,24 @@
  */
 import { Context, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import nodemailer from "nodemailer"
 import { chromium, type Browser } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Settings from "../src/domain/settings/Settings.ts"
 import { pipeline } from "../src/layers/Main.ts"
 import { Http } from "../src/services/http/Http.ts"
 import { SmtpListener } from "../src/services/smtp/SmtpListener.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
+import { tempDir } from "./support/tempdir.ts"
+import { testConfig } from "./support/config.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 /** Where the screenshot goes: `docs/dashboard.png` when FAILMAIL_SCREENSHOT=1 (to refresh docs/api.md's), a temp file otherwise. */
 const SCREENSHOT =
   process.env["FAILMAIL_SCREENSHOT"] === "1"
     ? path.join(root, "docs", "dashboard.png")
-    : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "failmail-shot-")), "dashboard.png")
+    : path.join(tempDir("failmail-shot-"), "dashboard.png")
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -47,22 +47,18 @@ describe("dashboard in Chromium", () => {
   let httpPort = 0
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-browser-"))
+    dir = tempDir("failmail-browser-")
     upstream = await startUpstream()
     const upstreamPort = upstream.port
 
-    const config = {
-      ...Settings.defaults({ hostname: "alerts.example.com" }),
-      configFile: "",
-      bindAddr: "127.0.0.1:0",
+    const config = testConfig(dir, {
+      from: "failmail@alerts.example.com",
       bindHttp: "127.0.0.1:0",
-      messageStore: path.join(dir, "spool"),
-      failDir: path.join(dir, "failed"),
       relayAddr: `127.0.0.1:${upstreamPort}`,
       waitPeriod: Duration.minutes(5),
       maxWait: Duration.minutes(30),
       shutdownTimeout: Duration.seconds(1)
-    }
+    })
     const quiet = Logger.replace(Logger.defaultLogger, Logger.none)
     scope = Effect.runSync(Scope.make())
     const runtime = await Effect.runPromise(Scope.extend(Layer.toRuntime(pipeline(config).pipe(Layer.provide(quiet))), scope))

@@ -14,7 +14,6 @@ import * as path from "node:path"
 import { simpleParser } from "mailparser"
 import nodemailer from "nodemailer"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Settings from "../src/domain/settings/Settings.ts"
 import { core, pipeline, processServices } from "../src/layers/Main.ts"
 import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
 import { Cluster } from "../src/services/cluster/Cluster.ts"
@@ -26,6 +25,8 @@ import { clusterInMemory, memoryCluster } from "./support/cluster.ts"
 import { freePort } from "./support/replicas.ts"
 import { memoryStorage } from "./support/pipeline.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
+import { tempDir } from "./support/tempdir.ts"
+import { testConfig } from "./support/config.ts"
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -39,20 +40,17 @@ interface Running {
   readonly close: () => Promise<void>
 }
 
-const configFor = (dir: string, upstreamPort: number, overrides: Partial<RunningConfig> = {}): RunningConfig => ({
-  ...Settings.defaults({ hostname: "test" }),
-  configFile: "",
-  bindAddr: "127.0.0.1:0",
-  bindHttp: "127.0.0.1:0",
-  messageStore: path.join(dir, "spool"),
-  failDir: path.join(dir, "failed"),
-  relayAddr: `127.0.0.1:${upstreamPort}`,
-  waitPeriod: Duration.minutes(10),
-  maxWait: Duration.minutes(10),
-  relayTimeout: Duration.seconds(5),
-  shutdownTimeout: Duration.seconds(1),
-  ...overrides
-})
+/** HTTP on, relaying to the upstream on `upstreamPort`, batches held ten minutes (the API sees them pending). */
+const configFor = (dir: string, upstreamPort: number, overrides: Partial<RunningConfig> = {}): RunningConfig =>
+  testConfig(dir, {
+    bindHttp: "127.0.0.1:0",
+    relayAddr: `127.0.0.1:${upstreamPort}`,
+    waitPeriod: Duration.minutes(10),
+    maxWait: Duration.minutes(10),
+    relayTimeout: Duration.seconds(5),
+    shutdownTimeout: Duration.seconds(1),
+    ...overrides
+  })
 
 /** Builds `pipeline(config)` (or `services`, the same graph on other storage) in its own scope; fails with the start error's message. */
 const start = async (config: RunningConfig, services: ReturnType<typeof pipeline> = pipeline(config)): Promise<Running> => {
@@ -138,7 +136,7 @@ describe("HTTP API", () => {
     )
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-"))
+    dir = tempDir("failmail-http-")
     upstream = await startUpstream()
     failmail = await start(configFor(dir, upstream.port))
     port = failmail.httpPort
@@ -597,7 +595,7 @@ describe("HTTP when the state cannot be saved", () => {
   const del = (url: string) => request(failmail.httpPort, "DELETE", url)
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-state-"))
+    dir = tempDir("failmail-http-state-")
     upstream = await startUpstream()
     const config = configFor(dir, upstream.port)
     const services = Http.Default.pipe(
@@ -679,7 +677,7 @@ describe("one view: a replica that does not send asks the sender", () => {
   }
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-view-"))
+    dir = tempDir("failmail-http-view-")
     upstream = await startUpstream()
     const config = configFor(dir, upstream.port, { credentials: Redacted.make("admin:pa:ss"), allowUnencryptedAuth: true })
     sender = await replica(config, links.sender)
@@ -765,7 +763,7 @@ describe("one view: a replica that does not send asks the sender", () => {
 
 describe("one view with --bind-http port 0", () => {
   it("each replica announces the HTTP port it bound, not its setting, so a follower reaches the sender", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-port0-"))
+    const dir = tempDir("failmail-http-port0-")
     const upstream = await startUpstream()
     const storage = memoryStorage()
     const cluster = memoryCluster()
@@ -808,7 +806,7 @@ describe("HTTP with --credentials", () => {
   const basic = (userPass: string) => ({ authorization: `Basic ${Buffer.from(userPass).toString("base64")}` })
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-auth-"))
+    dir = tempDir("failmail-http-auth-")
     upstream = await startUpstream()
     failmail = await start(configFor(dir, upstream.port, { credentials: Redacted.make("admin:s3cr:et"), allowUnencryptedAuth: true }))
   })
@@ -881,7 +879,7 @@ describe("HTTP Host check (DNS rebinding)", () => {
     rawRequest(failmail.httpPort, [`${method} ${url} HTTP/1.${host === undefined ? 0 : 1}`, ...(host === undefined ? [] : [`Host: ${host}`]), ...extra])
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-host-"))
+    dir = tempDir("failmail-http-host-")
     upstream = await startUpstream()
     failmail = await start(configFor(dir, upstream.port, { externalUrl: "https://failmail.example.com/ops/" }))
     const transport = nodemailer.createTransport({ host: "127.0.0.1", port: failmail.smtpPort, secure: false, ignoreTLS: true })
@@ -933,7 +931,7 @@ describe("HTTP Host check (DNS rebinding)", () => {
 
 describe("HTTP listener lifecycle", () => {
   it("is off with an empty --bind-http, and a taken port is a start error", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-bind-"))
+    const dir = tempDir("failmail-http-bind-")
     const upstream = await startUpstream()
     const blocker = http.createServer()
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", () => resolve()))
@@ -954,7 +952,7 @@ describe("HTTP listener lifecycle", () => {
   })
 
   it("stops serving when its scope closes", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-http-stop-"))
+    const dir = tempDir("failmail-http-stop-")
     const upstream = await startUpstream()
     try {
       const running = await start(configFor(dir, upstream.port))
@@ -978,7 +976,7 @@ describe("one-click silence links in summaries", () => {
   let failmail: Running
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-links-"))
+    dir = tempDir("failmail-links-")
     upstream = await startUpstream()
     failmail = await start(configFor(dir, upstream.port, { externalUrl: "http://failmail.test/ops" }))
   })

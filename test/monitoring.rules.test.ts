@@ -6,9 +6,9 @@
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { tempDir } from "./support/tempdir.ts"
 
 const monitoring = path.resolve(import.meta.dirname, "..", "monitoring")
 
@@ -73,7 +73,7 @@ describe("monitoring/alerts.yml", () => {
 
   it("fails promtool test rules when a rule no longer fires as tested", () => {
     // The tests are not vacuous: the same tests against a rule made laxer fail.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-rules-"))
+    const dir = tempDir("failmail-rules-")
     try {
       const rules = fs.readFileSync(path.join(monitoring, "alerts.yml"), "utf8").replace("for: 15m", "for: 1m")
       fs.writeFileSync(path.join(dir, "alerts.yml"), rules)

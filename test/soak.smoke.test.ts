@@ -6,10 +6,10 @@
  * happened and that nothing acknowledged was lost.
  */
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { buildBench, runBench } from "./support/bench.ts"
+import { tempDir } from "./support/tempdir.ts"
 
 interface Figures {
   readonly acknowledged: number
@@ -27,7 +27,7 @@ interface Figures {
 describe("npm run soak -- --duration 4s", () => {
   it("drives every kind of client through reloads and a stop, and loses nothing acknowledged", { timeout: 150_000 }, async () => {
     buildBench()
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-soak-smoke-"))
+    const dir = tempDir("failmail-soak-smoke-")
     try {
       const json = path.join(dir, "figures.json")
       const args = ["--duration", "4s", "--rate", "40", "--hup-every", "1s", "--json", json]

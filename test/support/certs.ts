@@ -5,8 +5,8 @@
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
+import { tempDir } from "./tempdir.ts"
 
 /** PEM files of a self-signed certificate and its private key. */
 export interface TestCertificate {
@@ -32,7 +32,7 @@ export const hasOpenssl = (): boolean => {
 /** Makes (once per process) a self-signed `CN=localhost` certificate valid for one day, in a temp dir. */
 export const selfSignedCertificate = (): TestCertificate => {
   if (made !== undefined) return made
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-cert-"))
+  const dir = tempDir("failmail-cert-")
   const certFile = path.join(dir, "cert.pem")
   const keyFile = path.join(dir, "key.pem")
   execFileSync(

@@ -1,8 +1,8 @@
 /**
  * Runs the whole failmail pipeline (`pipeline(config)`) inside a test, on
  * 127.0.0.1 port 0, with its spool and maildirs in a temp dir, plus the small
- * tools end-to-end tests need: polling with a deadline, a raw SMTP
- * conversation over `net.Socket`, maildir listings.
+ * tools end-to-end tests need: polling with a deadline, the raw SMTP
+ * client of `smtpClient.ts`, maildir listings.
  *
  * Logs are captured (see `logs`); set `FAILMAIL_TEST_LOGS=1` to also see them.
  */
@@ -11,18 +11,17 @@ import { simpleParser, type ParsedMail } from "mailparser"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
-import * as tls from "node:tls"
 import { expect, onTestFinished } from "vitest"
-import * as Settings from "../../src/domain/settings/Settings.ts"
 import * as Logging from "../../src/layers/Logging.ts"
 import { pipeline } from "../../src/layers/Main.ts"
 import type { RunningConfig } from "../../src/services/runtime/AppConfig.ts"
 import { Http } from "../../src/services/http/Http.ts"
 import { SmtpListener } from "../../src/services/smtp/SmtpListener.ts"
 import { startUpstream, type Delivery, type Upstream, type UpstreamOptions } from "./upstream.ts"
+import { QUICK, testConfig } from "./config.ts"
 import { heldIn, leftoversIn } from "./spool.ts"
+import { tempDir } from "./tempdir.ts"
 
 /** A failmail running in this process. */
 export interface Failmail {
@@ -44,22 +43,6 @@ export interface Failmail {
 /** Settings a test may override. `relayAddr` is required: where the upstream is. */
 export type Overrides = Partial<RunningConfig> & { readonly relayAddr: string }
 
-/** The configuration of a test instance: short windows, everything bound to 127.0.0.1:0, HTTP off. */
-export const testConfig = (dir: string, overrides: Overrides): RunningConfig => ({
-  ...Settings.defaults({ hostname: "test" }),
-  configFile: "",
-  bindAddr: "127.0.0.1:0",
-  bindHttp: "",
-  messageStore: path.join(dir, "spool"),
-  failDir: path.join(dir, "failed"),
-  waitPeriod: Duration.millis(300),
-  maxWait: Duration.seconds(5),
-  relayTimeout: Duration.seconds(2),
-  relayRetryFor: Duration.seconds(5),
-  shutdownTimeout: Duration.seconds(1),
-  ...overrides
-})
-
 /**
  * For tests that need several messages, sent one after the other, in one
  * summary: batches wait an hour, so nothing is summarized until failmail
@@ -68,13 +51,13 @@ export const testConfig = (dir: string, overrides: Overrides): RunningConfig => 
  */
 export const GATHER = { waitPeriod: Duration.hours(1), maxWait: Duration.hours(1) } as const
 
-/** A fresh temp dir. */
-export const tempDir = (prefix = "failmail-e2e-"): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+/** The e2e tests' temp folders come from the one helper. */
+export { tempDir }
 
 /** Builds and starts `pipeline(config)`; resolves once the listener is bound. */
 export const startFailmail = async (overrides: Overrides | ((dir: string) => Overrides)): Promise<Failmail> => {
-  const dir = tempDir()
-  const config = testConfig(dir, typeof overrides === "function" ? overrides(dir) : overrides)
+  const dir = tempDir("failmail-e2e-")
+  const config = testConfig(dir, { ...QUICK, ...(typeof overrides === "function" ? overrides(dir) : overrides) })
   const logs: Array<string> = []
   const echo = process.env["FAILMAIL_TEST_LOGS"] === "1"
   const capture = Logging.lineLogger(config.logFormat).pipe(
@@ -192,169 +175,8 @@ export const pythonMaildirCount = (dir: string): number =>
     ).trim()
   )
 
-/** One SMTP reply. */
-export interface Reply {
-  readonly code: number
-  readonly lines: ReadonlyArray<string>
-  /** All lines, joined with `\n`. */
-  readonly text: string
-}
-
-/**
- * A raw SMTP conversation over a socket: write lines, read whole (multi-line)
- * replies, each read bounded by a deadline.
- */
-export class Conversation {
-  private buffer = ""
-  private readonly waiting: Array<() => void> = []
-  private ended = false
-  private socket: net.Socket
-
-  private constructor(socket: net.Socket) {
-    this.socket = socket
-    this.listen(socket)
-  }
-
-  private listen(socket: net.Socket) {
-    socket.setEncoding("latin1")
-    socket.on("data", (chunk: string) => {
-      this.buffer += chunk
-      this.wake()
-    })
-    socket.on("close", () => {
-      this.ended = true
-      this.wake()
-    })
-    socket.on("error", () => {
-      this.ended = true
-      this.wake()
-    })
-  }
-
-  private wake() {
-    for (const waiter of this.waiting.splice(0)) waiter()
-  }
-
-  /** Connects; with `tls`, implicit TLS (certificate not checked); with `localAddress`, from that address (another 127.x "host"). Does not read the greeting. */
-  static open(
-    port: number,
-    options: { readonly tls?: boolean; readonly localAddress?: string; readonly onConnect?: (socket: net.Socket) => void } = {}
-  ): Promise<Conversation> {
-    return new Promise((resolve, reject) => {
-      const socket: net.Socket = options.tls
-        ? tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
-            options.onConnect?.(socket)
-            resolve(conversation)
-          })
-        : net.connect({ host: "127.0.0.1", port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) }, () => {
-            options.onConnect?.(socket)
-            resolve(conversation)
-          })
-      const conversation = new Conversation(socket)
-      socket.once("error", reject)
-    })
-  }
-
-  /** The next complete reply, failing after `timeoutMs`. */
-  async read(timeoutMs = 5_000): Promise<Reply> {
-    const deadline = Date.now() + timeoutMs
-    while (true) {
-      const reply = this.take()
-      if (reply !== undefined) return reply
-      if (this.ended) throw new Error(`connection closed while waiting for a reply (buffer: ${JSON.stringify(this.buffer)})`)
-      const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`no complete reply within ${timeoutMs} ms (buffer: ${JSON.stringify(this.buffer)})`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
-        this.waiting.push(() => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
-    }
-  }
-
-  private take(): Reply | undefined {
-    const lines: Array<string> = []
-    let offset = 0
-    while (true) {
-      const end = this.buffer.indexOf("\r\n", offset)
-      if (end === -1) return undefined
-      const line = this.buffer.slice(offset, end)
-      offset = end + 2
-      lines.push(line)
-      if (!/^\d{3}-/.test(line)) {
-        this.buffer = this.buffer.slice(offset)
-        return { code: Number(line.slice(0, 3)), lines, text: lines.join("\n") }
-      }
-    }
-  }
-
-  /** Writes raw bytes. */
-  write(data: string | Buffer): void {
-    this.socket.write(typeof data === "string" ? Buffer.from(data, "latin1") : data)
-  }
-
-  /** Writes raw bytes and resolves once the socket can take more (to stream large bodies without buffering them). */
-  async writeDrained(data: Buffer): Promise<void> {
-    if (this.socket.write(data) || this.ended) return
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        this.socket.off("drain", done)
-        this.socket.off("close", done)
-        resolve()
-      }
-      this.socket.on("drain", done)
-      this.socket.on("close", done)
-    })
-  }
-
-  /** Sends one command line and reads its reply. */
-  async command(line: string, timeoutMs = 5_000): Promise<Reply> {
-    this.write(`${line}\r\n`)
-    return this.read(timeoutMs)
-  }
-
-  /** STARTTLS, then the TLS handshake on the same connection (certificate not checked). */
-  async startTls(): Promise<Reply> {
-    const reply = await this.command("STARTTLS")
-    if (reply.code !== 220) return reply
-    const plain = this.socket
-    plain.removeAllListeners("data")
-    plain.removeAllListeners("close")
-    plain.removeAllListeners("error")
-    await new Promise<void>((resolve, reject) => {
-      const secure = tls.connect({ socket: plain, rejectUnauthorized: false, servername: "localhost" }, () => resolve())
-      secure.once("error", reject)
-      this.socket = secure
-      this.listen(secure)
-    })
-    return reply
-  }
-
-  /** Whether the socket is encrypted. */
-  get encrypted(): boolean {
-    return this.socket instanceof tls.TLSSocket && this.socket.encrypted
-  }
-
-  /** Resolves once the server closed the connection (failing after `timeoutMs`). */
-  async closedByPeer(timeoutMs = 5_000): Promise<void> {
-    await eventually("the server to close the connection", () => this.ended, timeoutMs, 5)
-  }
-
-  /** QUIT (best effort) and close. */
-  async quit(): Promise<void> {
-    if (!this.ended) {
-      await this.command("QUIT", 2_000).catch(() => undefined)
-    }
-    this.destroy()
-  }
-
-  /** Drops the connection at once. */
-  destroy(): void {
-    this.socket.destroy()
-  }
-}
+/** The e2e tests talk raw SMTP with the one client. */
+export { Conversation, type Reply } from "./smtpClient.ts"
 
 /**
  * A failmail and the recording upstream it relays to, both stopped when the

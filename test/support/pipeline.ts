@@ -13,9 +13,8 @@
  */
 import { expect } from "@effect/vitest"
 import type { Fiber } from "effect"
-import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, FiberRef, Layer, Order, Ref, Scope, Supervisor, TestClock } from "effect"
+import { Chunk, Clock, Context, Deferred, Effect, Exit, FiberRef, Layer, Order, Ref, Scope, Supervisor, TestClock } from "effect"
 import * as path from "node:path"
-import * as Settings from "../../src/domain/settings/Settings.ts"
 import { core, processServices, type ProcessServices, type Storage } from "../../src/layers/Main.ts"
 import { AppConfig, type RunningConfig } from "../../src/services/runtime/AppConfig.ts"
 import { EmbeddedStore } from "../../src/services/store/embedded/EmbeddedStore.ts"
@@ -43,6 +42,7 @@ import {
   type MemorySpool,
   type MemoryState
 } from "./memory.ts"
+import { testConfig } from "./config.ts"
 
 // failmail loads mailparser with the first body it decodes (MessageParser): loaded here up front, so a
 // TestClock test never waits on a real module load that its clock does not drive.
@@ -124,18 +124,8 @@ export const recordingRelay = (): Effect.Effect<RecordingRelay> =>
     } satisfies RecordingRelay
   })
 
-/** A configuration for in-process tests: spool and fail-dir under `dir`, HTTP off, default windows. */
-export const testConfig = (dir: string, overrides: Partial<RunningConfig> = {}): RunningConfig => ({
-  ...Settings.defaults({ hostname: "test" }),
-  configFile: "",
-  messageStore: path.join(dir, "incoming"),
-  failDir: path.join(dir, "failed"),
-  bindHttp: "",
-  relayAddr: "unused:25",
-  waitPeriod: Duration.seconds(30),
-  maxWait: Duration.minutes(5),
-  ...overrides
-})
+/** The tests of the pipeline build their configuration with the one builder (default windows). */
+export { testConfig }
 
 /** In-memory storage for a test pipeline: what it holds, and the layer that provides it. */
 export interface MemoryStorage {

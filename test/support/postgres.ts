@@ -23,6 +23,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
+import { tempDir } from "./tempdir.ts"
 
 const run = promisify(execFile)
 
@@ -160,7 +161,7 @@ process.once("exit", () => {
 export const startPostgres = async (): Promise<Postgres> => {
   const bin = binDir()
   await acquireLock()
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "failmail-pg-"))
+  const dir = tempDir("failmail-pg-")
   const data = path.join(dir, "data")
   const log = path.join(dir, "log")
   if (asRoot) execFileSync("chown", ["postgres:", dir])

@@ -1,5 +1,6 @@
 /**
- * A recording upstream SMTP server for end-to-end tests, built with
+ * The recording upstream SMTP server of the end-to-end tests and the bench
+ * (whose `bench/recorder.ts` runs it as a process of its own), built with
  * smtp-server on 127.0.0.1:0. It records the envelope and raw message of
  * every delivery, can be told to fail the next N messages with a given reply
  * (451, 550, ...), can require AUTH, offers STARTTLS when given a
@@ -32,6 +33,14 @@ export interface UpstreamOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
   /** Wait this long after a message's DATA before answering it (a slow upstream); it counts as delivered when answered. */
   readonly replyDelayMs?: number
+  /** With `replyDelayMs`: a message whose client hung up before the answer is refused, not delivered (the client never got its 250). */
+  readonly onlyAnswered?: boolean
+  /** Called with each message as it is accepted, just before its 250. */
+  readonly onDelivery?: (delivery: Delivery) => void
+  /** Keep accepted messages in `deliveries` (the default); a long run passes false and sees them in `onDelivery` only. */
+  readonly keep?: boolean
+  /** At most this many connections at once (smtp-server's default otherwise). */
+  readonly maxClients?: number
 }
 
 /** A running upstream. */
@@ -57,6 +66,10 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
   const failures: Array<{ code: number; text: string }> = []
   let attempts = 0
   let connections = 0
+  /** For `onlyAnswered`: the sessions whose message waits for its answer, and whether their client hung up meanwhile. */
+  const awaiting = new Map<string, boolean>()
+  /** Without a reader of the messages, their bytes are not even gathered (a null sink). */
+  const gather = options.keep !== false || options.onDelivery !== undefined
   const serverOptions: SMTPServerOptions = {
     name: "upstream.test",
     disableReverseLookup: true,
@@ -66,11 +79,15 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
     authOptional: options.auth === undefined,
     authMethods: ["PLAIN", "LOGIN"],
     allowInsecureAuth: true,
-    size: 50 * 1024 * 1024,
+    size: 100 * 1024 * 1024,
     closeTimeout: 500,
+    ...(options.maxClients === undefined ? {} : { maxClients: options.maxClients }),
     onConnect: (_session, callback) => {
       connections++
       callback()
+    },
+    onClose: (session) => {
+      if (awaiting.has(session.id)) awaiting.set(session.id, true)
     },
     onAuth: (auth, _session, callback) => {
       if (options.auth !== undefined && auth.username === options.auth.user && auth.password === options.auth.pass) {
@@ -80,26 +97,34 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
     },
     onData: (stream, session, callback) => {
       const chunks: Array<Buffer> = []
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+      stream.on("data", (chunk: Buffer) => {
+        if (gather) chunks.push(chunk)
+      })
       stream.on("error", () => undefined)
       stream.on("end", () => {
         attempts++
         const answer = () => {
+          const hungUp = awaiting.get(session.id) === true
+          awaiting.delete(session.id)
+          if (hungUp) return callback(new Error("connection closed"))
           const failure = failures.shift()
           if (failure !== undefined) return callback(reply(failure.code, failure.text))
           const user = session.user as unknown
-          deliveries.push({
+          const delivery: Delivery = {
             from: session.envelope.mailFrom === false ? "" : session.envelope.mailFrom.address,
             to: session.envelope.rcptTo.map((recipient) => recipient.address),
             raw: Buffer.concat(chunks),
             secure: session.secure,
             user: typeof user === "string" ? user : "",
             at: Date.now()
-          })
+          }
+          if (options.keep !== false) deliveries.push(delivery)
+          options.onDelivery?.(delivery)
           callback(null, "Ok: recorded")
         }
-        if (options.replyDelayMs === undefined) answer()
-        else setTimeout(answer, options.replyDelayMs)
+        if (options.replyDelayMs === undefined) return answer()
+        if (options.onlyAnswered === true) awaiting.set(session.id, false)
+        setTimeout(answer, options.replyDelayMs)
       })
     }
   }
