@@ -132,26 +132,35 @@ export const place = (
   threads.set(threadKey, { key: threadKey, root, lastAt: root === known?.root ? Math.max(known.lastAt, digest.lastAt) : digest.lastAt })
 
   const previous = state.digests.get(digest.recipientsKey)
-  const again = previous?.messageId === digest.messageId
+  // The same digest built again finds what it found the first time.
+  const sent = previous?.messageId === digest.messageId ? previous : sentAfter(previous, digest, forgetAfterMs, arrivedSince)
+  const digests = new Map(state.digests)
+  digests.set(digest.recipientsKey, sent)
+  return {
+    inReplyTo: continues ? known.root : undefined,
+    stopped: sent.stopped,
+    state: { threads: bounded(threads, MAX_THREADS), digests: bounded(digests, MAX_RECIPIENT_SETS) }
+  }
+}
+
+/** What the recipients of `digest` were sent once it is: its groups open, and those of a batch key it covers that stopped closed. */
+const sentAfter = (
+  previous: LastDigest | undefined,
+  digest: Digest,
+  forgetAfterMs: number,
+  arrivedSince: (group: DigestGroup) => boolean
+): LastDigest => {
   const present = new Set(digest.groups.map(groupKeyOf))
   const covered = new Set(digest.batchKeys)
   const candidates = (previous?.open ?? []).filter((group) => !present.has(groupKeyOf(group)) && digest.firstAt - group.lastSeen <= forgetAfterMs)
-  const due = candidates.filter((group) => digest.storm || covered.has(group.batchKey))
-  const gone = again ? [] : due.filter((group) => !arrivedSince(group))
-  const stopped = again ? previous.stopped : gone.slice(0, MAX_STOPPED)
+  const gone = candidates.filter((group) => (digest.storm || covered.has(group.batchKey)) && !arrivedSince(group))
   const closed = new Set(gone.map(groupKeyOf))
-  const digests = new Map(state.digests)
-  digests.set(digest.recipientsKey, {
+  return {
     recipientsKey: digest.recipientsKey,
     messageId: digest.messageId,
-    lastAt: Math.max(again ? previous.lastAt : 0, digest.lastAt),
-    open: again ? previous.open : [...digest.groups, ...candidates.filter((group) => !closed.has(groupKeyOf(group)))].slice(0, MAX_REMEMBERED_GROUPS),
-    stopped
-  })
-  return {
-    inReplyTo: continues ? known.root : undefined,
-    stopped,
-    state: { threads: bounded(threads, MAX_THREADS), digests: bounded(digests, MAX_RECIPIENT_SETS) }
+    lastAt: digest.lastAt,
+    open: [...digest.groups, ...candidates.filter((group) => !closed.has(groupKeyOf(group)))].slice(0, MAX_REMEMBERED_GROUPS),
+    stopped: gone.slice(0, MAX_STOPPED)
   }
 }
 
