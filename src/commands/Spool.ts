@@ -2,7 +2,8 @@
  * `failmail spool [--message-store DIR] [--export MAILDIR]`: lists what a
  * failmail's `--message-store` holds, one line per message (arrival time,
  * batch key, subject, recipients), oldest first: its spool, and a Go
- * failmail store not yet taken in. With `--export`, also writes each
+ * failmail store not yet taken in; with `--store postgres://…`, what that
+ * database holds instead. With `--export`, also writes each
  * message as received into a maildir, its file dated at its arrival. Reads the store only, so it works
  * while failmail is stopped and, harmlessly, while it runs. Settings are
  * read as the daemon reads them (the batch key is the one the daemon would
@@ -12,6 +13,7 @@ import { Console, Effect, Either } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { ConfigError, StartError } from "../domain/settings/Errors.ts"
+import * as Secrets from "../domain/settings/Secrets.ts"
 import * as SpoolListing from "../domain/store/SpoolListing.ts"
 import { plural } from "../domain/delivery/SummaryText.ts"
 import * as Invocation from "./Invocation.ts"
@@ -27,7 +29,8 @@ Lists the messages a failmail holds in --message-store (default: incoming), one
 line per message, oldest first, tab-separated: arrival time (RFC 3339, UTC),
 batch key and subject (as JSON strings), envelope recipients. Messages still in
 the Go failmail's store there (cur/ and .meta/) are listed too: failmail takes
-them in at its next start. Nothing in DIR is changed, so it can run while
+them in at its next start. With --store postgres://…, the messages that
+database holds are listed instead. Nothing is changed, so it can run while
 failmail runs.
 
   --export MAILDIR   also write each message, as received, into this maildir
@@ -61,8 +64,11 @@ export const spool = (args: ReadonlyArray<string>, env: Readonly<Record<string, 
       return yield* new ConfigError({ message: `export ${exportDir}: that is the message store; give another directory` })
     }
 
-    const { held, results } = yield* Effect.gen(function* () {
-      const held = yield* MailSource.held(dir)
+    const fromDatabase = Secrets.isSet(config.store)
+    const { held, results, where } = yield* Effect.gen(function* () {
+      const { held, where } = fromDatabase
+        ? yield* Effect.map(MailSource.inDatabase(config.store), ({ where, candidates }) => ({ held: { spool: candidates, goStore: [] }, where }))
+        : { held: yield* MailSource.held(dir), where: dir }
       const keyed = yield* Previewer.keyer
       const maildir = yield* Maildir
       // The file's time is the arrival time, as maildir readers take it (Python's mailbox: get_date()).
@@ -89,8 +95,9 @@ export const spool = (args: ReadonlyArray<string>, env: Readonly<Record<string, 
           ),
         { concurrency: CONCURRENCY }
       )
-      return { held, results }
+      return { held, results, where }
     }).pipe(
+      Effect.scoped,
       Effect.provide(Previewer.layerFor(config)),
       Effect.provide(Maildir.Default),
       // A failed expression gives the key "" here as in the daemon; the warning would only be noise.
@@ -104,7 +111,7 @@ export const spool = (args: ReadonlyArray<string>, env: Readonly<Record<string, 
     yield* Effect.forEach(failed, ({ id, error }) => Console.error(`failmail: spool: ${id}: ${error}`), { discard: true })
     const fromGo = held.goStore.length
     yield* Console.error(
-      `failmail: ${plural(messages.length, "message", "messages")} held in ${dir}` +
+      `failmail: ${plural(messages.length, "message", "messages")} held in ${where}` +
         (fromGo > 0 ? ` (${fromGo} in the Go failmail's store, taken in at the next start)` : "") +
         (exportDir !== undefined ? `; ${messages.length} exported to ${exportDir}` : "")
     )

@@ -8,10 +8,10 @@
  * Nothing is created, moved or deleted; a file that vanishes meanwhile (a
  * running failmail sent it) is skipped.
  */
-import { Effect } from "effect"
+import { Effect, Layer, type Redacted, type Scope } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { ConfigError } from "../../domain/settings/Errors.ts"
+import { ConfigError, StartError } from "../../domain/settings/Errors.ts"
 import { deliveredAtOf } from "../../domain/message/MaildirName.ts"
 import type { Envelope } from "../../domain/message/Message.ts"
 import { logDirOf, readLog } from "./embedded/MessageLog.ts"
@@ -38,7 +38,7 @@ export interface Candidate {
 }
 
 /** The kinds of store `failmail preview` reads. */
-export type SourceKind = "failmail spool" | "maildir" | "Go failmail store"
+export type SourceKind = "failmail spool" | "maildir" | "Go failmail store" | "PostgreSQL store"
 
 const isDirectory = (dir: string) =>
   Effect.promise(() => fs.stat(dir).then((info) => info.isDirectory(), () => false))
@@ -75,6 +75,25 @@ export const pending: Effect.Effect<ReadonlyArray<Candidate>, SpoolError, Store>
     )
   }))
 })
+
+/**
+ * What a failmail's PostgreSQL store (`--store postgres://…`) holds now, as
+ * {@link pending} gives it, read without changing anything; its connection
+ * closes with the scope. `where` names it without its credentials.
+ */
+export const inDatabase = (
+  url: Redacted.Redacted<string>
+): Effect.Effect<{ readonly where: string; readonly candidates: ReadonlyArray<Candidate> }, StartError, Scope.Scope> =>
+  Effect.gen(function* () {
+    // Loaded only when used, as the daemon does: the PostgreSQL client is not needed for a directory.
+    const postgres = yield* Effect.promise(() => import("./postgres/PostgresStore.ts"))
+    const where = postgres.describeUrl(url)
+    const store = yield* Layer.build(postgres.layerOf(url))
+    const candidates = yield* Effect.provide(pending, store).pipe(
+      Effect.mapError((error) => new StartError({ message: `store ${where}: ${error.message}` }))
+    )
+    return { where, candidates }
+  })
 
 /** The messages of a failmail spool: its log, then the files of an earlier release not yet taken in. */
 const spoolCandidates = (root: string): Effect.Effect<ReadonlyArray<Candidate>, ConfigError> =>

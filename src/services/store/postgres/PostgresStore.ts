@@ -77,7 +77,7 @@ const inFlight = new Set<string>()
 export const mayBeTaken = (id: string): boolean => !inFlight.has(id) && !unwanted.has(id)
 
 /** Where a store URL points, without its user and password: for the log. */
-const describeUrl = (url: Redacted.Redacted<string>): string => {
+export const describeUrl = (url: Redacted.Redacted<string>): string => {
   const parsed = new URL(Redacted.value(url))
   return `${parsed.host === "" ? "localhost" : parsed.host}${parsed.pathname}`
 }
