@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { pendingLineSince, perAddressLimit } from "../src/domain/smtp/SessionLimits.ts"
+import { limitUnder, pendingLineSince, perAddressLimit, STRESS_TIMEOUT_MS, underStress } from "../src/domain/smtp/SessionLimits.ts"
 import { shareCount, sharePercent } from "../src/domain/settings/Settings.ts"
 
 const bytes = (text: string) => Buffer.from(text, "latin1")
@@ -17,6 +17,23 @@ describe("perAddressLimit (--max-connections-per-ip)", () => {
     expect(perAddressLimit(sharePercent(100), 7)).toBe(7)
     expect(perAddressLimit(sharePercent(1), 10)).toBe(1)
     expect(perAddressLimit(sharePercent(50), 1)).toBe(1)
+  })
+})
+
+describe("under stress (Postfix's stress-adaptive limits)", () => {
+  it("is when the sessions and the connections waiting for a slot take every slot", () => {
+    expect(underStress(99, 100)).toBe(false)
+    expect(underStress(100, 100)).toBe(true)
+    expect(underStress(101, 100)).toBe(true)
+  })
+
+  it("cuts the idle and line limits to 10 s, never lengthens them; without stress they are as configured", () => {
+    expect(STRESS_TIMEOUT_MS).toBe(10_000)
+    expect(limitUnder(true, 300_000)).toBe(10_000)
+    expect(limitUnder(true, 60_000)).toBe(10_000)
+    expect(limitUnder(true, 2_000)).toBe(2_000)
+    expect(limitUnder(false, 300_000)).toBe(300_000)
+    expect(limitUnder(false, 60_000)).toBe(60_000)
   })
 })
 

@@ -336,7 +336,7 @@ export const settings = {
   ),
   pidfile: text("pidfile", "", "write the process id to this file"),
   maxMessageSize: define(Size, "size")("max-message-size", 10 * 1024 * 1024, "larger messages are refused with 552"),
-  maxConnections: positiveCount("max-connections", 100, "concurrent SMTP clients; beyond this, 421"),
+  maxConnections: positiveCount("max-connections", 100, "concurrent SMTP clients; beyond this a new client waits up to 15 s for a slot, then 421"),
   maxConnectionsPerIp: define(ShareText, "n|n%")(
     "max-connections-per-ip",
     sharePercent(50),

@@ -1,6 +1,7 @@
 /**
  * What one SMTP session may take, as pure rules: how many connections one
- * client address may hold, and since when a client owes the rest of a line.
+ * client address may hold, since when a client owes the rest of a line, and
+ * the shorter limits while the listener is under stress.
  */
 import type { Share } from "../settings/Settings.ts"
 
@@ -11,6 +12,28 @@ import type { Share } from "../settings/Settings.ts"
  */
 export const perAddressLimit = (share: Share, maxConnections: number): number =>
   share._tag === "Count" ? share.count : Math.max(1, Math.floor((maxConnections * share.percent) / 100))
+
+/**
+ * A session's idle and line limit while the listener is under stress:
+ * Postfix's `smtpd_timeout` under stress (10 s, down from 300 s).
+ */
+export const STRESS_TIMEOUT_MS = 10_000
+
+/**
+ * How long a new connection waits for a slot while every one is taken,
+ * before it is refused (421): long enough for a session silent since the
+ * stress began to be shed.
+ */
+export const SLOT_WAIT_MS = STRESS_TIMEOUT_MS + 5_000
+
+/**
+ * Whether the listener is under stress: its sessions and the connections
+ * waiting for a slot (`open`) take every slot of `--max-connections`.
+ */
+export const underStress = (open: number, maxConnections: number): boolean => maxConnections > 0 && open >= maxConnections
+
+/** A session limit (idle, or one line) as it applies: as configured, or {@link STRESS_TIMEOUT_MS} when shorter, under stress. */
+export const limitUnder = (stress: boolean, configuredMs: number): number => (stress ? Math.min(configuredMs, STRESS_TIMEOUT_MS) : configuredMs)
 
 const LINE_FEED = 0x0a
 

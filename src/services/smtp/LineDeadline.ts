@@ -22,28 +22,36 @@ import type { SMTPStream } from "smtp-server/lib/smtp-stream.js"
 import { pendingLineSince } from "../../domain/smtp/SessionLimits.ts"
 import type { Patch, Reliance } from "./SmtpServerInternals.ts"
 
-/** The line limit (milliseconds) of each registered server. */
-const limits = new WeakMap<object, number>()
+/** The line limit of each registered server, and how to look again at each line under way when the limit changes. */
+interface Limit {
+  ms: number
+  readonly recheck: Set<() => void>
+}
+
+/** The line limit of each registered server. */
+const limits = new WeakMap<object, Limit>()
 
 /** The message of the 421 (smtp-server prefixes it with "Error: "). */
 export const OVERDUE = "line not completed in time, closing connection"
 
 /**
  * Watches one parser: tracks since when the client owes the rest of a line
- * and, once that is `limitMs` ago, destroys the parser. While the parser
+ * and, once that is the limit ago, destroys the parser. While the parser
  * still holds unread input the server is behind, not the client, so the
  * deadline waits.
  */
-const watch = (parser: SMTPStream, limitMs: number): void => {
+const watch = (parser: SMTPStream, limit: Limit): void => {
   let pendingSince: number | undefined
   let timer: NodeJS.Timeout | undefined
   const check = () => {
+    clearTimeout(timer)
     timer = undefined
     if (pendingSince === undefined || parser.destroyed) return
-    const left = pendingSince + limitMs - Date.now()
-    if (left > 0 || parser.writableLength > 0) return arm(left > 0 ? left : limitMs)
+    const left = pendingSince + limit.ms - Date.now()
+    if (left > 0 || parser.writableLength > 0) return arm(left > 0 ? left : limit.ms)
     parser.destroy(new Error(OVERDUE))
   }
+  limit.recheck.add(check)
   const arm = (delay: number) => {
     timer = setTimeout(check, delay)
     timer.unref()
@@ -52,11 +60,14 @@ const watch = (parser: SMTPStream, limitMs: number): void => {
   parser.write = ((chunk: unknown, ...rest: Array<unknown>) => {
     if (chunk instanceof Uint8Array) {
       pendingSince = pendingLineSince(pendingSince, chunk, Date.now())
-      if (pendingSince !== undefined && timer === undefined) arm(limitMs)
+      if (pendingSince !== undefined && timer === undefined) arm(limit.ms)
     }
     return write(chunk, ...rest)
   }) as typeof parser.write
-  parser.once("close", () => clearTimeout(timer))
+  parser.once("close", () => {
+    clearTimeout(timer)
+    limit.recheck.delete(check)
+  })
 }
 
 /** What the wrapper relies on, as the source of the pinned smtp-server spells it. */
@@ -88,11 +99,20 @@ export const patch: Patch = {
   replace: (pinned) =>
     function createWatchedParser(this: SMTPConnection): SMTPStream {
       const parser = pinned.call(this)
-      const limitMs = limits.get(this._server)
-      if (limitMs !== undefined) watch(parser, limitMs)
+      const limit = limits.get(this._server)
+      if (limit !== undefined) watch(parser, limit)
       return parser
     }
 }
 
 /** Holds every connection of `server` to `limitMs` per line (the wrapper is installed by `SmtpServerInternals.ready`). */
-export const enforce = (server: SMTPServer, limitMs: number): Effect.Effect<void> => Effect.sync(() => void limits.set(server, limitMs))
+export const enforce = (server: SMTPServer, limitMs: number): Effect.Effect<void> =>
+  Effect.sync(() => void limits.set(server, { ms: limitMs, recheck: new Set() }))
+
+/** Changes `server`'s line limit, for the lines under way too (a line older than the new limit is overdue now). */
+export const setLimit = (server: SMTPServer, limitMs: number): void => {
+  const limit = limits.get(server)
+  if (limit === undefined) return
+  limit.ms = limitMs
+  for (const recheck of limit.recheck) recheck()
+}

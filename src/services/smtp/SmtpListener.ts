@@ -5,7 +5,10 @@
  * are counted and dropped, never kept), 452 for each recipient beyond
  * `--max-recipients`, and 421 beyond `--max-connections` or
  * `--max-connections-per-ip` and to a client that takes longer than
- * `--line-timeout` for a line or `--data-timeout` for a message. Closing the
+ * `--line-timeout` for a line or `--data-timeout` for a message. While every
+ * slot is taken it is under stress (see `Stress.ts`): a new connection
+ * waits for a slot, and silent or trickling sessions are shed after 10 s.
+ * Closing the
  * scope stops accepting at once, closes idle sessions (421) and gives
  * sessions with a message under way `--shutdown-timeout` to finish it.
  */
@@ -28,6 +31,7 @@ import { History } from "../delivery/History.ts"
 import { MessageIntake } from "./MessageIntake.ts"
 import * as LineDeadline from "./LineDeadline.ts"
 import * as SmtpServerInternals from "./SmtpServerInternals.ts"
+import * as Stress from "./Stress.ts"
 import { attach, type ListenTarget } from "../runtime/Listeners.ts"
 import * as RepeatedLog from "../runtime/RepeatedLog.ts"
 import type { SpoolError } from "../store/Store.ts"
@@ -89,7 +93,8 @@ const conversationLog =
 export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpListener", {
   scoped: Effect.gen(function* () {
     // A changed smtp-server stops the start here, before anything relies on its internals.
-    const { isIdle } = yield* SmtpServerInternals.ready
+    const internals = yield* SmtpServerInternals.ready
+    const { isIdle } = internals
     const config = yield* AppConfig
     const intake = yield* MessageIntake
     const metrics = yield* Metrics
@@ -205,6 +210,17 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
     const server = new SMTPServer(options)
     server.on("error", (error) => logInfo(error.message))
     yield* LineDeadline.enforce(server, Duration.toMillis(config.lineTimeout))
+    const stress = Stress.make(
+      server,
+      internals,
+      { maxConnections: config.maxConnections, idleMs: Duration.toMillis(IDLE_TIMEOUT), lineMs: Duration.toMillis(config.lineTimeout) },
+      (under) =>
+        log(
+          under
+            ? Effect.logWarning("every connection slot is taken: new connections wait for one, and sessions silent (or on one line) for 10 s are closed")
+            : Effect.logInfo("a connection slot is free again: the configured idle and line limits apply")
+        )
+    )
 
     /** How many open sessions come from `address`. */
     function connectionsFrom(address: string): number {
@@ -219,7 +235,11 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
     }
 
     const listener = yield* attach("smtp", target).pipe(Effect.mapError((error) => new StartError({ message: error.message })))
-    listener.route((socket) => server.server.emit("connection", socket))
+    listener.route((socket) => {
+      // As smtp-server names the address (an IPv4 client of a dual-stack socket without its "::ffff:").
+      const address = (socket.remoteAddress ?? "").replace(/^::ffff:/, "")
+      stress.admit(socket, perAddress > 0 && connectionsFrom(address) >= perAddress)
+    })
 
     // On stop: refuse new connections at once. On reload: new connections wait for the next graph.
     // Either way, idle sessions are closed at once and busy ones get --shutdown-timeout to finish on this graph.
@@ -229,6 +249,7 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
         yield* Effect.logInfo(reloading ? "handing the listener to the new configuration" : "listener closed")
         // A reload is no shutdown: the client may come back at once, to the same address.
         const why = reloading ? "failmail is reloading its configuration, try again in a moment" : "Server shutting down, try again later"
+        stress.refuseWaiting(`421 ${why}`)
         const closeWhere = (which: (connection: SMTPConnection) => boolean) => {
           for (const connection of server.connections) {
             if (!which(connection)) continue

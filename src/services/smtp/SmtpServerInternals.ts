@@ -7,7 +7,9 @@
  *   (`--line-timeout`);
  * - {@link Connections.isIdle} reads a connection's `_dataStream` and
  *   `_handlerPending`, so that stopping or reloading closes idle sessions
- *   at once.
+ *   at once;
+ * - {@link Connections.setIdleTimeout} sets the idle timeout of a
+ *   connection's `_socket`, so that under stress silent sessions are shed.
  *
  * Each relies on private details of the pinned smtp-server (3.21.6), listed
  * next to the code that relies on them. {@link install} checks all of them
@@ -68,11 +70,24 @@ const IDLE_RELIES_ON: ReadonlyArray<Reliance> = [
   }
 ]
 
+/** What {@link Connections.setIdleTimeout} relies on. */
+const IDLE_TIMEOUT_RELIES_ON: ReadonlyArray<Reliance> = [
+  {
+    problem: "SMTPConnection no longer closes a connection on the idle timeout of its _socket",
+    holds: ({ connectionSource }) => /_armTimeout\(socket = this\._socket\)\s*\{\s*socket\.setTimeout\(/.test(connectionSource)
+  },
+  {
+    problem: "SMTPConnection no longer reads the idle timeout from its server's options each time it arms it",
+    holds: ({ connectionSource }) => /socket\.setTimeout\([^;]*socketTimeout\)?\(this\._server\.options\)/.test(connectionSource)
+  }
+]
+
 /** Everything failmail relies on, each with the module that relies on it. */
 const RELIED_ON: ReadonlyArray<{ readonly by: string; readonly parts: ReadonlyArray<Reliance> }> = [
   { by: "src/services/smtp/GreetAtOnce.ts", parts: GreetAtOnce.RELIES_ON },
   { by: "src/services/smtp/LineDeadline.ts", parts: LineDeadline.RELIES_ON },
-  { by: "isIdle in src/services/smtp/SmtpServerInternals.ts", parts: IDLE_RELIES_ON }
+  { by: "isIdle in src/services/smtp/SmtpServerInternals.ts", parts: IDLE_RELIES_ON },
+  { by: "setIdleTimeout in src/services/smtp/SmtpServerInternals.ts", parts: IDLE_TIMEOUT_RELIES_ON }
 ]
 
 const PATCHES: ReadonlyArray<Patch> = [GreetAtOnce.patch, LineDeadline.patch]
@@ -141,11 +156,18 @@ export interface Connections {
    * it: an idle client, such as a connection pool, has nothing to finish.
    */
   readonly isIdle: (connection: SMTPConnection) => boolean
+  /**
+   * Closes `connection` (421, as smtp-server's idle timeout does) after
+   * `ms` without a byte in or out, counted from now; its later idle waits
+   * follow the server's `options.socketTimeout`.
+   */
+  readonly setIdleTimeout: (connection: SMTPConnection, ms: number) => void
 }
 
 const connections: Connections = {
   isIdle: (connection) =>
-    connection.session?.envelope?.mailFrom === false && !connection._dataStream && !connection._handlerPending
+    connection.session?.envelope?.mailFrom === false && !connection._dataStream && !connection._handlerPending,
+  setIdleTimeout: (connection, ms) => void connection._socket.setTimeout(ms)
 }
 
 /** {@link install} at start, then what reads connections; a changed smtp-server stops the start (exit 1). */
