@@ -71,6 +71,17 @@ describe("SmtpServerInternals", () => {
     expect(shapeProblem(renamed)).toMatch(/isIdle in src\/services\/smtp\/SmtpServerInternals\.ts relies on: SMTPConnection no longer holds the message under way in _dataStream$/)
   })
 
+  it("refuses an smtp-server whose idle timeout no longer runs on _socket, or no longer follows its options, naming setIdleTimeout", () => {
+    const otherSocket = changedConnection({ source: (source) => source.replaceAll("_armTimeout(socket = this._socket)", "_armTimeout(socket = this._stream)") })
+    expect(shapeProblem(otherSocket)).toMatch(
+      /setIdleTimeout in src\/services\/smtp\/SmtpServerInternals\.ts relies on: SMTPConnection no longer closes a connection on the idle timeout of its _socket$/
+    )
+    const fixedTimeout = changedConnection({ source: (source) => source.replace(/socketTimeout\)?\(this\._server\.options\)/g, "300000") })
+    expect(shapeProblem(fixedTimeout)).toMatch(
+      /setIdleTimeout in src\/services\/smtp\/SmtpServerInternals\.ts relies on: SMTPConnection no longer reads the idle timeout from its server's options each time it arms it$/
+    )
+  })
+
   it.each([
     {
       changed: "init",

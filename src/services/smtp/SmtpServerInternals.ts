@@ -78,7 +78,7 @@ const IDLE_TIMEOUT_RELIES_ON: ReadonlyArray<Reliance> = [
   },
   {
     problem: "SMTPConnection no longer reads the idle timeout from its server's options each time it arms it",
-    holds: ({ connectionSource }) => /socket\.setTimeout\([^;]*socketTimeout\)?\(this\._server\.options\)/.test(connectionSource)
+    holds: ({ connectionSource }) => /socket\.setTimeout\((?:\(0, exports\.)?socketTimeout\)?\(this\._server\.options\)/.test(connectionSource)
   }
 ]
 
