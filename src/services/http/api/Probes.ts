@@ -15,28 +15,22 @@ export const ProbesLive = HttpApiBuilder.group(FailmailApi, "probes", (handlers)
     const smtpListener = yield* SmtpListener
     const store = yield* Store
     const metrics = yield* Metrics
-    /** Whether the spool takes messages: its probe write succeeds and intake's recent writes mostly did. */
-    const spoolTakes = Effect.gen(function* () {
-      const probed = yield* store.checkHealth
-      return probed && !refusing(yield* smtpListener.recentWrites)
-    })
-    // Liveness: the process answers and listens. A full disk or a database down is no reason to restart it.
-    const live = Effect.gen(function* () {
+    /** What both probes report: the listener, and whether the spool takes messages (its probe write succeeds and intake's recent writes mostly did). */
+    const state = Effect.gen(function* () {
       const smtp = yield* smtpListener.listening
-      const spool = yield* spoolTakes
-      if (!smtp) return yield* Effect.fail(new Unhealthy({ status: "unavailable", smtp, spool }))
-      return { status: "ok" as const, smtp, spool }
+      const spool = (yield* store.checkHealth) && !refusing(yield* smtpListener.recentWrites)
+      return { smtp, spool }
     })
-    // Readiness: new mail sent here now would be stored.
-    const ready = Effect.gen(function* () {
-      const smtp = yield* smtpListener.listening
-      const spool = yield* spoolTakes
-      if (!(smtp && spool)) return yield* Effect.fail(new Unhealthy({ status: "unavailable", smtp, spool }))
-      return { status: "ok" as const, smtp, spool }
-    })
+    /** 200 with the state when `passes` holds of it, 503 otherwise. */
+    const probe = (passes: (state: { readonly smtp: boolean; readonly spool: boolean }) => boolean) =>
+      Effect.flatMap(state, (now) =>
+        passes(now) ? Effect.succeed({ status: "ok" as const, ...now }) : Effect.fail(new Unhealthy({ status: "unavailable", ...now }))
+      )
     return handlers
-      .handle("healthz", () => live)
-      .handle("readyz", () => ready)
+      // Liveness: the process answers and listens. A full disk or a database down is no reason to restart it.
+      .handle("healthz", () => probe(({ smtp }) => smtp))
+      // Readiness: mail sent here now would be stored.
+      .handle("readyz", () => probe(({ smtp, spool }) => smtp && spool))
       .handle("metrics", () =>
         Effect.map(Effect.promise(() => metrics.registry.metrics()), (text) =>
           // the registry's own content type, which the API description names
