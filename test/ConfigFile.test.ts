@@ -75,6 +75,7 @@ const everythingChanged: Settings.Values = {
   relayTimeout: Duration.millis(250),
   relayRetryFor: Duration.zero,
   relayRate: RelayBudget.rateOf(10, 1_000),
+  stormThreshold: 5,
   failDir: "/var/lib/failmail/failed",
   allDir: "/var/lib/failmail/all",
   bindHttp: "",

@@ -226,6 +226,7 @@ describe("The settings table", () => {
     ["relay-timeout", "setting", "30s"],
     ["relay-retry-for", "setting", "10m0s"],
     ["relay-rate", "setting", "60/m"],
+    ["storm-threshold", "setting", "20"],
     ["repeat-interval", "setting", "0s"],
     ["forget-after", "setting", "24h0m0s"],
     ["back-after", "setting", "1h0m0s"],

@@ -184,6 +184,7 @@ describe("failmail --write-config", () => {
       relayTimeout: Duration.millis(250),
       relayRetryFor: Duration.zero,
       relayRate: RelayBudget.rateOf(10, 1_000),
+      stormThreshold: 5,
       failDir: inDir("failed"),
       allDir: inDir("all"),
       bindHttp: "",
@@ -299,7 +300,9 @@ describe("user errors: one line on stderr, exit 2", () => {
       ["a bad FAILMAIL_RELAY_RATE", [], { FAILMAIL_RELAY_RATE: "5/d" }, /FAILMAIL_RELAY_RATE: invalid rate "5\/d"/],
       ["a zero --forget-after", ["--forget-after", "0"], {}, /forget-after: .*greater than zero/],
       ["a --back-after that is not a duration", ["--back-after", "soon"], {}, /back-after: .*soon/],
-      ["a zero FAILMAIL_BACK_AFTER", [], { FAILMAIL_BACK_AFTER: "0" }, /FAILMAIL_BACK_AFTER: .*greater than zero/]
+      ["a zero FAILMAIL_BACK_AFTER", [], { FAILMAIL_BACK_AFTER: "0" }, /FAILMAIL_BACK_AFTER: .*greater than zero/],
+      ["a --storm-threshold that is not a count", ["--storm-threshold", "tens"], {}, /storm-threshold: invalid number "tens"/],
+      ["a negative FAILMAIL_STORM_THRESHOLD", [], { FAILMAIL_STORM_THRESHOLD: "-5" }, /FAILMAIL_STORM_THRESHOLD: invalid number "-5"/]
     ] as const)("%s", (_, args, env, pattern) => {
       expect(expectUserError(failmail([...args, "--write-config", "never.conf"], env))).toMatch(pattern)
       expect(fs.existsSync(inDir("never.conf"))).toBe(false)

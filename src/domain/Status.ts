@@ -19,12 +19,15 @@ export interface BatchSnapshot {
 
 /** A summary held back before relaying, as the dashboard and API show it. */
 export interface HeldSummary {
-  /** `budget`: the relay budget (`--relay-rate`) is spent for now. */
-  readonly reason: "budget"
+  /**
+   * `budget`: the relay budget (`--relay-rate`) is spent for now; `storm`:
+   * gathered into the storm digest of its recipients (`--storm-threshold`).
+   */
+  readonly reason: "budget" | "storm"
   readonly recipients: ReadonlyArray<string>
   /** When it came due (ms since the epoch). */
   readonly dueAt: number
-  /** When the budget allows the next send (ms since the epoch). */
+  /** When the budget allows the next send, or the storm's next digest goes (ms since the epoch). */
   readonly nextSendAt: number
   readonly messageCount: number
   /** The batches it covers (several: it goes out as one storm digest). */

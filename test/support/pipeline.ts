@@ -13,7 +13,7 @@
  */
 import { expect } from "@effect/vitest"
 import type { Fiber } from "effect"
-import { Chunk, Clock, Context, Deferred, Effect, Exit, FiberRef, Layer, Order, Ref, Scope, Supervisor, TestClock } from "effect"
+import { Chunk, Clock, Context, Deferred, Effect, Exit, FiberRef, Layer, Order, Ref, Scheduler, Scope, TestClock } from "effect"
 import * as path from "node:path"
 import { core, processServices, type ProcessServices, type Storage } from "../../src/layers/Main.ts"
 import { AppConfig, type RunningConfig } from "../../src/services/runtime/AppConfig.ts"
@@ -156,17 +156,52 @@ export const testPipeline = <E1, E2>(
   cluster: Layer.Layer<Cluster, never, AppConfig | Store> = Cluster.single
 ) => core(config, relay, storage, cluster).pipe(Layer.provideMerge(process))
 
-/** The fiber trackers installed in this fiber by {@link trackFibers}. */
-const trackers = FiberRef.unsafeMake<ReadonlyArray<Supervisor.Supervisor<Array<Fiber.RuntimeFiber<unknown, unknown>>>>>([])
+/**
+ * A scheduler that counts the fiber work queued on it and not yet run: a
+ * fiber that is resumed (by a timer, a deferred, a message) or yields is a
+ * task here until it runs. {@link idle} reads it instead of asking every
+ * fiber for its status, which is a message to each fiber and so grew with
+ * the number of fibers (a flood over 1,000 batch keys holds 1,000 timers).
+ */
+class CountingScheduler implements Scheduler.Scheduler {
+  /** Tasks queued and not yet started. */
+  queued = 0
+  /** Tasks ever queued: changes whenever any fiber was given work. */
+  scheduled = 0
+  /** The fibers running {@link idle}: their own turns are not work of the pipeline. */
+  readonly watchers = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+  constructor(private readonly inner: Scheduler.Scheduler) {}
+  shouldYield(fiber: Fiber.RuntimeFiber<unknown, unknown>) {
+    return this.inner.shouldYield(fiber)
+  }
+  scheduleTask(task: Scheduler.Task, priority: number, fiber?: Fiber.RuntimeFiber<unknown, unknown>) {
+    if (fiber !== undefined && this.watchers.has(fiber)) return this.inner.scheduleTask(task, priority, fiber)
+    this.queued++
+    this.scheduled++
+    this.inner.scheduleTask(
+      () => {
+        this.queued--
+        task()
+      },
+      priority,
+      fiber
+    )
+  }
+}
+
+/** The counting scheduler installed in this fiber by {@link trackFibers}. */
+const tracker = FiberRef.unsafeMake<CountingScheduler | undefined>(undefined)
 
 /**
  * Tracks every fiber this (test) fiber forks from now on, and every fiber
- * those fork, for {@link idle}, until the current scope closes.
+ * those fork, for {@link idle}, until the current scope closes: they run
+ * on a {@link CountingScheduler} (one per test fiber, however often called).
  */
 export const trackFibers: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
-  const tracker = yield* Supervisor.track
-  yield* Layer.build(Supervisor.addSupervisor(tracker))
-  yield* FiberRef.update(trackers, (all) => [...all, tracker])
+  if ((yield* FiberRef.get(tracker)) !== undefined) return
+  const scheduler = new CountingScheduler(yield* FiberRef.get(FiberRef.currentScheduler))
+  yield* Effect.locallyScoped(FiberRef.currentScheduler, scheduler)
+  yield* Effect.locallyScoped(tracker, scheduler)
 })
 
 /** How many {@link nextTurn} callbacks are queued (several `idle` may run at once). */
@@ -198,35 +233,29 @@ const IDLE_TURNS = 100_000
 
 /**
  * Waits until the pipeline has done all it can without the clock moving:
- * every tracked fiber is done or suspended (on a timer, a deferred, a paused
- * relay) and no promise-based work (MIME parsing or composing, which run as
- * Node streams) is still queued, twice in a row with nothing changed. Not a
- * wait in time: it polls the event loop turn by turn until that holds.
+ * no tracked fiber has work queued (each is done, or suspended on a timer,
+ * a deferred, a paused relay) and no promise-based work (MIME parsing or
+ * composing, which run as Node streams) is still queued, twice in a row
+ * with no fiber given work in between. Not a wait in time: it polls the
+ * event loop turn by turn until that holds, at a cost that does not grow
+ * with the number of fibers.
  */
 export const idle: Effect.Effect<void> = Effect.gen(function* () {
-  const tracked = yield* FiberRef.get(trackers)
+  const scheduler = yield* FiberRef.get(tracker)
   const self = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
-  let previous: ReadonlyArray<readonly [Fiber.RuntimeFiber<unknown, unknown>, string, unknown]> | undefined
-  for (let turn = 0; turn < IDLE_TURNS; turn++) {
-    const immediates = yield* nextTurn
-    const fibers = (yield* Effect.forEach(tracked, (tracker) => tracker.value)).flat().filter((fiber) => fiber !== self)
-    const statuses = yield* Effect.forEach(fibers, (fiber) => fiber.status)
-    const snapshot = fibers.map((fiber, index) => {
-      const status = statuses[index]
-      return [fiber, status?._tag ?? "", status?._tag === "Suspended" ? status.blockingOn : undefined] as const
-    })
-    const quiet = immediates === 0 && snapshot.every(([, tag]) => tag !== "Running")
-    const unchanged =
-      previous !== undefined &&
-      previous.length === snapshot.length &&
-      previous.every(([fiber, tag, on], index) => {
-        const [nowFiber, nowTag, nowOn] = snapshot[index] ?? []
-        return fiber === nowFiber && tag === nowTag && on === nowOn
-      })
-    if (quiet && unchanged) return
-    previous = quiet ? snapshot : undefined
-  }
-  return yield* Effect.dieMessage(`the pipeline did not come to rest within ${IDLE_TURNS} turns of the event loop (work that never ends?)`)
+  const comeToRest = Effect.gen(function* () {
+    let previous: number | undefined
+    for (let turn = 0; turn < IDLE_TURNS; turn++) {
+      const immediates = yield* nextTurn
+      const scheduled = scheduler?.scheduled ?? 0
+      const quiet = immediates === 0 && (scheduler?.queued ?? 0) === 0
+      if (quiet && previous === scheduled) return
+      previous = quiet ? scheduled : undefined
+    }
+    return yield* Effect.dieMessage(`the pipeline did not come to rest within ${IDLE_TURNS} turns of the event loop (work that never ends?)`)
+  })
+  scheduler?.watchers.add(self)
+  yield* Effect.ensuring(comeToRest, Effect.sync(() => scheduler?.watchers.delete(self)))
 })
 
 /**
@@ -315,6 +344,25 @@ export const advanceTo = (instant: number): Effect.Effect<void> =>
   Effect.flatMap(TestClock.currentTimeMillis, (now) => (instant > now ? TestClock.setTime(instant) : Effect.void)).pipe(
     Effect.zipRight(idle)
   )
+
+/**
+ * {@link advanceTo}, stopping at every instant a fiber sleeps until and
+ * letting the pipeline come to rest there, so what wakes then runs at that
+ * instant (and sleeps again from it) before the clock moves on: for tests
+ * whose timers set off other timers within one advance (a storm's digest
+ * timed from the batch that began it).
+ */
+export const stepTo = (instant: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    yield* idle
+    while (true) {
+      const now = yield* TestClock.currentTimeMillis
+      const next = (yield* pendingWakeUps).find((at) => at > now)
+      const to = next === undefined || next > instant ? instant : next
+      if (to <= now) return
+      yield* advanceTo(to)
+    }
+  })
 
 /** A raw RFC 5322 message (CRLF line ends). */
 export const rawMessage = (fields: {

@@ -5,7 +5,9 @@
  *   first and last seen, last reported, instances since first seen), most
  *   recently seen first;
  * - `GET /api/held` — summaries held back by the relay budget
- *   (`--relay-rate`), oldest first, with when the budget allows the next send.
+ *   (`--relay-rate`), oldest first, with when the budget allows the next send;
+ *   then the storms (`--storm-threshold`): per recipient set, the batches
+ *   gathered for its next storm digest, with when it goes.
  *
  * Batches waiting for `--repeat-interval` are pending batches: `GET
  * /api/batches` marks them `held: "repeat"`.
@@ -42,14 +44,16 @@ export const rememberedGroupOf = (record: GroupRecord): typeof RememberedGroup.T
 
 /** One summary held back by the relay budget. */
 export const Held = Schema.Struct({
-  reason: Schema.Literal("budget"),
+  reason: Schema.Literal("budget", "storm").annotations({
+    description: "budget: --relay-rate is spent for now; storm: gathered into the storm digest of its recipients (--storm-threshold)"
+  }),
   recipients: Schema.Array(Schema.String),
   messageCount: Schema.NonNegativeInt,
   batches: Schema.Array(Schema.Struct({ key: Schema.String, count: Schema.NonNegativeInt })).annotations({
     description: "the batches it covers; several go out as one storm digest"
   }),
   dueAt: Time.annotations({ description: "when it came due" }),
-  nextSendAt: Time.annotations({ description: "when the relay budget allows the next send" })
+  nextSendAt: Time.annotations({ description: "when the relay budget allows the next send, or the storm's digest goes" })
 }).annotations({ identifier: "Held" })
 
 /** A held summary for the API. */
@@ -72,5 +76,5 @@ export class DigestsApi extends HttpApiGroup.make("digests")
   .add(
     HttpApiEndpoint.get("held", "/api/held")
       .addSuccess(Schema.Array(Held))
-      .annotate(OpenApi.Summary, "Summaries held back by the relay budget (--relay-rate), oldest first")
+      .annotate(OpenApi.Summary, "Summaries held back by the relay budget (--relay-rate), oldest first, then storms gathering their digests (--storm-threshold)")
   ) {}

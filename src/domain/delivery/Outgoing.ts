@@ -86,7 +86,7 @@ export const summaryIdOf = (outgoing: Pick<Outgoing, "recipients" | "parts">): s
 export const messageCountOf = (outgoing: Outgoing): number =>
   outgoing.parts.reduce((sum, part) => sum + part.messages.length, 0)
 
-/** Merges summaries for the same recipients into one; parts of the same batch key become one part. */
+/** Merges summaries for the same recipients into one; parts of the same batch key become one part, the busiest first. */
 export const merge = (items: ReadonlyArray<Outgoing>): Outgoing => {
   const first = items[0]
   if (first === undefined) throw new Error("merge: nothing to merge")
@@ -104,7 +104,9 @@ export const merge = (items: ReadonlyArray<Outgoing>): Outgoing => {
   return {
     recipients: first.recipients,
     recipientsKey: first.recipientsKey,
-    parts: [...parts].map(([batchKey, { messages, held }]) => ({ batchKey, messages, held })),
+    parts: [...parts]
+      .map(([batchKey, { messages, held }]) => ({ batchKey, messages, held }))
+      .sort((a, b) => b.messages.length - a.messages.length),
     dueAt: Math.min(...items.map((item) => item.dueAt))
   }
 }

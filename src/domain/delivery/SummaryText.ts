@@ -233,7 +233,7 @@ export interface SummaryView {
   readonly bucketText: string
   /** Height of the bar charts' area in pixels ({@link BAR_HEIGHT}). */
   readonly barHeight: number
-  /** The summary merges several batches held by the relay budget (a storm digest). */
+  /** The summary merges several batches for the same recipients (a storm digest). */
   readonly isStorm: boolean
   /** How many batches it merges. */
   readonly stormBatchCount: number
@@ -469,7 +469,7 @@ export const plainText = (view: SummaryView): string => {
   ]
   if (view.hasStopped) lines.push("", ...view.stopped.map((group) => group.line))
   if (view.isStorm) {
-    lines.push("", `Storm: this digest merges ${view.stormBatchCount} batches held back by the relay budget:`)
+    lines.push("", `Storm: this digest merges ${view.stormBatchCount} batches for these recipients that came due together, busiest first:`)
     for (const batch of view.stormBatches) lines.push(`- ${batch.key}: ${batch.count} ${batch.instancesWord}`)
     if (view.stormMoreBatches > 0) lines.push(`- and ${view.stormMoreBatches} more batches`)
   }

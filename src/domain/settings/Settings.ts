@@ -326,6 +326,11 @@ export const settings = {
   relayTimeout: positiveDuration("relay-timeout", Duration.seconds(30), "bound on one relay attempt"),
   relayRetryFor: durationOrZero("relay-retry-for", Duration.minutes(10), "how long transient relay failures are retried before the fail-dir (0: no retry)"),
   relayRate: define(Rate, "rate")("relay-rate", RelayBudget.rateOf(60, 60_000), "most summaries sent upstream per period: N/s, N/m or N/h (0: no limit); beyond it they are held and merged"),
+  stormThreshold: count(
+    "storm-threshold",
+    20,
+    "this many summaries or more for one recipient set due within one --wait-period are a storm: they go as one storm digest, then one per --max-wait while it lasts (0: off)"
+  ),
   failDir: text("fail-dir", "failed", "maildir for summaries that could not be relayed"),
   allDir: text("all-dir", "", "archive every message received, as received, in this maildir"),
   bindHttp: text("bind-http", "localhost:8025", "HTTP dashboard/API listen address (empty: off)"),

@@ -33,7 +33,8 @@
  * silence ends, what it held is summarized at once (unless another silence
  * holds it then).
  */
-import { Clock, Duration, Effect, Either, FiberMap, PubSub, Queue } from "effect"
+import { Clock, Duration, Effect, Either, PubSub, Queue } from "effect"
+import { Alarms } from "../../domain/batching/Alarms.ts"
 import * as Batching from "../../domain/batching/Batching.ts"
 import * as LogContext from "../../domain/LogContext.ts"
 import * as Outgoing from "../../domain/delivery/Outgoing.ts"
@@ -80,6 +81,36 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     /** Silence id → batch key → the messages it holds back. */
     const held = new Map<string, Map<string, Array<Batching.PendingMessage>>>()
     let heldMessages = 0
+
+    /**
+     * Open batches by the recipient sets of their messages (batches waiting
+     * for a repeat not counted): how many more summaries for a recipient set
+     * come due within one `--wait-period`, for the Outbox to tell a storm.
+     */
+    const comingDue = new Map<string, number>()
+    /** The recipient sets each open batch is counted under in {@link comingDue}. */
+    const countedUnder = new Map<number, Set<string>>()
+
+    const countUnder = (batch: Batching.PendingBatch, recipientsKey: string) => {
+      let keys = countedUnder.get(batch.serial)
+      if (keys === undefined) countedUnder.set(batch.serial, (keys = new Set()))
+      if (keys.has(recipientsKey)) return
+      keys.add(recipientsKey)
+      comingDue.set(recipientsKey, (comingDue.get(recipientsKey) ?? 0) + 1)
+    }
+
+    const uncount = (batch: Batching.PendingBatch) => {
+      const keys = countedUnder.get(batch.serial)
+      if (keys === undefined) return
+      countedUnder.delete(batch.serial)
+      for (const key of keys) {
+        const left = (comingDue.get(key) ?? 0) - 1
+        if (left > 0) comingDue.set(key, left)
+        else comingDue.delete(key)
+      }
+    }
+
+    const comingDueFor = (recipientsKey: string) => comingDue.get(recipientsKey) ?? 0
 
     /** The gauges of what is pending: cheap, so they follow every message. */
     const publishCounts = () => {
@@ -149,7 +180,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         publishGauges()
         if (split.released.length === 0) return
         const released = split.released.length === batch.messages.length ? batch : Batching.ofMessages(batch.serial, batch.key, split.released)
-        yield* outbox.submit(released, yield* heldOf(batch.key), yield* Clock.currentTimeMillis)
+        yield* outbox.submit(released, yield* heldOf(batch.key), yield* Clock.currentTimeMillis, comingDueFor)
       })
 
     /** Takes a batch out of the pending set (if it is still the same batch) and hands it on. */
@@ -158,6 +189,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         if (pending.get(batch.key) !== batch) return Effect.void
         pending.delete(batch.key)
         heldForRepeat.delete(batch.serial)
+        uncount(batch)
         pendingMessages -= batch.messages.length
         return sendUnsilenced(batch)
       })
@@ -186,22 +218,47 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       return memory.repeatHoldUntil(seenGroups(batch), now) ?? due
     }
 
-    const waitUntilDue = (batch: Batching.PendingBatch) =>
+    /** When the timer looks at each pending batch next. */
+    const alarms = new Alarms<Batching.PendingBatch>()
+    /** The alarm the timer sleeps until (none: it waits to be woken). */
+    let sleepingUntil = Number.POSITIVE_INFINITY
+    const wakeTimer = yield* Queue.sliding<void>(1)
+
+    /** Releases every batch due at `now`; one not due yet (its deadline moved, or it waits for a repeat) gets a later alarm. */
+    const ring = (now: number) =>
       Effect.gen(function* () {
-        // The outgoing side is loaded while the batch waits, not when it is due.
-        yield* outbox.prepare
-        while (true) {
-          const now = yield* Clock.currentTimeMillis
+        for (let batch = alarms.takeDue(now); batch !== undefined; batch = alarms.takeDue(now)) {
+          if (pending.get(batch.key) !== batch) continue
           const at = sendAt(batch, now)
-          if (now >= at) break
+          if (now >= at) {
+            yield* release(batch).pipe(LogContext.own({ component: "batcher", batch: batch.key }))
+            continue
+          }
           if (at > Batching.deadline(batch, timing) && heldForRepeat.get(batch.serial) !== at) {
             heldForRepeat.set(batch.serial, at)
+            uncount(batch)
             publishGauges()
           }
-          yield* Effect.sleep(Duration.millis(at - now))
+          alarms.add(at, batch)
         }
-        yield* release(batch)
       })
+
+    /**
+     * The batches' one timer, while this replica is the sender: sleeps on the
+     * `Clock` until the earliest alarm (or until woken for an earlier one).
+     * One fiber for every batch, not one each: a flood over thousands of
+     * batch keys holds one sleeping fiber.
+     */
+    const timer = Effect.gen(function* () {
+      while (true) {
+        yield* ring(yield* Clock.currentTimeMillis)
+        const now = yield* Clock.currentTimeMillis
+        sleepingUntil = alarms.next ?? Number.POSITIVE_INFINITY
+        if (sleepingUntil <= now) continue
+        const woken = Queue.take(wakeTimer)
+        yield* Number.isFinite(sleepingUntil) ? Effect.raceFirst(Effect.sleep(Duration.millis(sleepingUntil - now)), woken) : woken
+      }
+    })
 
     const lifecycle = yield* Lifecycle
 
@@ -224,28 +281,34 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
           Effect.withLogSpan("final-flush")
         )
       })
-    /** While this replica is the sender: the batch timers, and what it takes in (none otherwise). */
-    let role: { readonly timers: FiberMap.FiberMap<number>; readonly arrivals: Arrivals } | undefined
+    /** While this replica is the sender: what it takes in (none otherwise). */
+    let role: { readonly arrivals: Arrivals } | undefined
+    let readied = false
 
-    /** A batch's timer is the batcher's own fiber, about that batch (whichever connection opened it). */
-    const startTimer = (batch: Batching.PendingBatch) =>
-      role === undefined
-        ? Effect.void
-        : FiberMap.run(role.timers, batch.serial, waitUntilDue(batch).pipe(LogContext.own({ component: "batcher", batch: batch.key }))).pipe(
-            Effect.asVoid
-          )
+    /**
+     * Sets a batch's alarm (plain code); returns what is left to run:
+     * waking the timer when the alarm comes before the one it
+     * sleeps until, and, for the first batch, readying the outgoing side
+     * while it waits (not when it is due).
+     */
+    const startTimer = (batch: Batching.PendingBatch, at = Batching.deadline(batch, timing)): Effect.Effect<void> => {
+      if (role === undefined) return Effect.void
+      alarms.add(at, batch)
+      const wake = at < sleepingUntil ? Queue.offer(wakeTimer, undefined) : Effect.void
+      if (readied) return wake
+      readied = true
+      return Effect.zipRight(outbox.prepare, wake)
+    }
 
     /** Adds a message to its batch; returns the batch when it was opened by this message. */
     const place = (message: Received): Batching.PendingBatch | undefined => {
       pendingMessages++
       const existing = pending.get(message.batchKey)
-      if (existing !== undefined) {
-        Batching.add(existing, message)
-        return undefined
-      }
-      const batch = Batching.open(++serial, message)
-      pending.set(message.batchKey, batch)
-      return batch
+      const batch = existing ?? Batching.open(++serial, message)
+      if (existing === undefined) pending.set(message.batchKey, batch)
+      else Batching.add(existing, message)
+      if (!heldForRepeat.has(batch.serial)) countUnder(batch, (batch.messages[batch.messages.length - 1] as Batching.PendingMessage).recipientsKey)
+      return existing === undefined ? batch : undefined
     }
 
     /** Whether an expectation was waiting for the message; if so, it is routine and leaves the spool. */
@@ -264,7 +327,7 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
       const batch = pending.get(message.batchKey)
       if (batch === undefined || !heldForRepeat.has(batch.serial)) return Effect.void
       if (memory.classify(message.batchKey, message.groupKey, message.receivedAt) === "ongoing") return Effect.void
-      return startTimer(batch)
+      return startTimer(batch, message.receivedAt)
     }
 
     /** Places a message no expectation was waiting for, at the call; returns the timer to start or wake (`Effect.void`: none). */
@@ -377,6 +440,9 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
     const forget = Effect.sync(() => {
       role = undefined
       pending.clear()
+      alarms.clear()
+      comingDue.clear()
+      countedUnder.clear()
       heldForRepeat.clear()
       held.clear()
       pendingMessages = 0
@@ -387,7 +453,6 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
 
     // Every recovered message is placed before any timer starts, so an overdue batch goes out whole.
     const recover = Effect.gen(function* () {
-      const timers = yield* FiberMap.make<number>()
       // What a reload's previous graph still delivers is left out, and taken in if it hands it back (subscribed first, so none is missed).
       const handedBack = yield* PubSub.subscribe(ledger.handedBack)
       const underWay = ledger.underWay()
@@ -401,9 +466,11 @@ export class Batcher extends Effect.Service<Batcher>()("failmail/Batcher", {
         const message = yield* receivedOfRecord(record)
         if (!(yield* expected(message))) place(message)
       }
-      role = { timers, arrivals }
+      role = { arrivals }
       publishGauges()
-      yield* Effect.forEach([...pending.values()], startTimer, { discard: true })
+      for (const batch of pending.values()) yield* startTimer(batch)
+      // Interrupted when the role (or the service) ends, before the final flush: that finalizer was registered first.
+      yield* Effect.forkScoped(timer)
       if (records.length > deferred.size) yield* Effect.logInfo(`recovered ${records.length - deferred.size} messages from the spool`)
       if (deferred.size > 0) yield* Effect.logInfo(`${deferred.size} messages are still being delivered by the previous configuration`)
       yield* Queue.take(handedBack).pipe(

@@ -25,11 +25,12 @@
  * send from the same budget with {@link Outbox.takeSend}: it waits for one,
  * ahead of held summaries, and is never merged or dropped.
  */
-import { Clock, Deferred, Duration, Effect, Queue } from "effect"
+import { Clock, Deferred, Duration, Effect, FiberMap, Queue } from "effect"
 import type * as Batching from "../../domain/batching/Batching.ts"
 import * as LogContext from "../../domain/LogContext.ts"
 import * as Outgoing from "../../domain/delivery/Outgoing.ts"
 import * as RelayBudget from "../../domain/delivery/RelayBudget.ts"
+import * as Storm from "../../domain/delivery/Storm.ts"
 import type { HeldSummary } from "../../domain/Status.ts"
 import { AppConfig } from "../runtime/AppConfig.ts"
 import * as SenderState from "../cluster/SenderState.ts"
@@ -61,11 +62,36 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     let waiting: ReadonlyArray<Deferred.Deferred<void>> = []
     const lock = yield* Effect.makeSemaphore(1)
     const wake = yield* Queue.unbounded<void>()
+    /** Storms under way, by recipient set, each with a fiber that sends its digests (see Storm). */
+    const storms = new Map<string, Storm.Storm>()
+    const stormFibers = yield* FiberMap.make<string>()
+    const timing = { waitPeriodMs: Duration.toMillis(config.waitPeriod), maxWaitMs: Duration.toMillis(config.maxWait) }
 
     const publishGauges = (now: number) => {
       metrics.heldSummaries.set({ reason: "budget" }, held.length)
       metrics.heldMessages.set({ reason: "budget" }, held.reduce((sum, item) => sum + Outgoing.messageCountOf(item), 0))
+      const inStorms = [...storms.values()]
+      metrics.heldSummaries.set({ reason: "storm" }, inStorms.reduce((sum, storm) => sum + storm.gathered.length, 0))
+      metrics.heldMessages.set({ reason: "storm" }, inStorms.reduce((sum, storm) => sum + Storm.messageCountOf(storm), 0))
       if (RelayBudget.isLimited(rate)) metrics.relayBudgetRemaining.set(RelayBudget.remaining(log, now, rate))
+    }
+
+    /** Hands a summary to the Dispatcher (a digest merging several batches is counted and logged). */
+    const dispatch = (outgoing: Outgoing.Outgoing) =>
+      Effect.suspend(() => {
+        if (!Outgoing.isStorm(outgoing)) return dispatcher.dispatch(outgoing)
+        metrics.stormDigests.inc()
+        return Effect.logWarning(
+          `merging ${outgoing.parts.length} batches for ${outgoing.recipients.join(", ")} into one storm digest`
+        ).pipe(Effect.zipRight(dispatcher.dispatch(outgoing)))
+      })
+
+    /** Summaries that may go: at once with `--relay-rate 0`, otherwise held for the budget's next sends. */
+    const enqueue = (items: ReadonlyArray<Outgoing.Outgoing>): Effect.Effect<void> => {
+      if (items.length === 0) return Effect.void
+      if (!RelayBudget.isLimited(rate)) return Effect.forEach(items, dispatch, { discard: true })
+      held = [...held, ...items]
+      return Queue.offer(wake, undefined)
     }
 
     let saveFailing = false
@@ -121,15 +147,7 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
           return now + Duration.toMillis(SAVE_RETRY)
         }
         for (const grant of grants) yield* Deferred.succeed(grant, undefined)
-        for (const outgoing of due) {
-          if (Outgoing.isStorm(outgoing)) {
-            metrics.stormDigests.inc()
-            yield* Effect.logWarning(
-              `relay budget ${RelayBudget.formatRate(rate)}: merging ${outgoing.parts.length} held batches for ${outgoing.recipients.join(", ")} into one digest`
-            )
-          }
-          yield* dispatcher.dispatch(outgoing)
-        }
+        for (const outgoing of due) yield* dispatch(outgoing)
         return held.length === 0 && waiting.length === 0 ? undefined : RelayBudget.nextSendAt(log, now, rate)
       })
     )
@@ -150,13 +168,70 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
       )
     )
 
-    const submit = (batch: Batching.PendingBatch, silenced: ReadonlyArray<Outgoing.HeldBack>, dueAt: number): Effect.Effect<void> =>
+    /** Sends a storm's digests while it lasts: each when it is due, then ends it once it gathered nothing for a wait-period. */
+    const followStorm = (recipientsKey: string) =>
+      Effect.gen(function* () {
+        while (true) {
+          const storm = storms.get(recipientsKey)
+          if (storm === undefined) return
+          const now = yield* Clock.currentTimeMillis
+          const at = Storm.dueAt(storm, timing)
+          if (now < at) {
+            yield* Effect.sleep(Duration.millis(at - now))
+            continue
+          }
+          if (storm.gathered.length === 0) {
+            storms.delete(recipientsKey)
+            publishGauges(now)
+            return
+          }
+          const digest = Storm.takeDigest(storm, now)
+          publishGauges(now)
+          yield* enqueue([digest])
+        }
+      }).pipe(LogContext.own({ component: "outbox" }))
+
+    /** Gathers a summary into the storm of its recipients (beginning one if it is the first); false: it goes alone. */
+    const gathered = (item: Outgoing.Outgoing, now: number, alsoComing: number): Effect.Effect<void> | undefined => {
+      const storm = storms.get(item.recipientsKey)
+      if (storm !== undefined) {
+        Storm.gather(storm, item, now)
+        metrics.stormMerges.inc()
+        return Effect.void
+      }
+      if (!Storm.begins(config.stormThreshold, alsoComing)) return undefined
+      storms.set(item.recipientsKey, Storm.begin(item, now))
+      metrics.storms.inc()
+      metrics.stormMerges.inc()
+      return Effect.logWarning(
+        `storm: ${1 + alsoComing} summaries for ${item.recipients.join(", ")} due within ${Duration.format(config.waitPeriod)}; they go as one storm digest in ${Duration.format(config.waitPeriod)}`
+      ).pipe(Effect.zipRight(FiberMap.run(stormFibers, item.recipientsKey, followStorm(item.recipientsKey))))
+    }
+
+    const submit = (
+      batch: Batching.PendingBatch,
+      silenced: ReadonlyArray<Outgoing.HeldBack>,
+      dueAt: number,
+      comingDue: (recipientsKey: string) => number = () => 0
+    ): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const items = Outgoing.outgoingOf(batch, silenced, dueAt)
-        if (!RelayBudget.isLimited(rate)) return Effect.forEach(items, (item) => dispatcher.dispatch(item), { discard: true })
-        held = [...held, ...items]
-        return Queue.offer(wake, undefined)
+        const alone: Array<Outgoing.Outgoing> = []
+        const storming: Array<Effect.Effect<void>> = []
+        for (const item of Outgoing.outgoingOf(batch, silenced, dueAt)) {
+          const stormed = gathered(item, dueAt, comingDue(item.recipientsKey))
+          if (stormed === undefined) alone.push(item)
+          else storming.push(stormed)
+        }
+        publishGauges(dueAt)
+        return Effect.zipRight(Effect.all(storming, { discard: true }), enqueue(alone))
       })
+
+    /** On stop: every storm's digest goes now (within the budget, as any summary). */
+    const endStorms = Effect.suspend(() => {
+      const digests = [...storms.values()].filter((storm) => storm.gathered.length > 0).map((storm) => Outgoing.merge(storm.gathered))
+      storms.clear()
+      return enqueue(digests)
+    })
 
     // The budget's sends so far, as saved (by this replica or the sender before it).
     yield* SenderState.make({
@@ -168,6 +243,7 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
       // A replica that stops sending holds nothing: its gauges say so (the next sender's count the cluster's).
       clear: Effect.map(Clock.currentTimeMillis, (now) => {
         held = []
+        storms.clear()
         publishGauges(now)
       })
     })
@@ -206,6 +282,7 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
        * finish (see `Dispatcher.drain`).
        */
       drain: Effect.gen(function* () {
+        yield* endStorms
         yield* sendDue
         if (held.length > 0) {
           yield* Effect.logInfo(
@@ -214,19 +291,25 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
         }
         yield* dispatcher.drain
       }).pipe(LogContext.annotate({ component: "outbox" })),
-      /** Summaries held for the budget, oldest first, with when the next may go. */
+      /**
+       * Summaries held for the budget, oldest first, with when the next may
+       * go; then each storm's next digest (what it gathered so far, busiest
+       * batch first), with when it goes.
+       */
       snapshot: Effect.map(Clock.currentTimeMillis, (now): ReadonlyArray<HeldSummary> => {
         const nextAt = RelayBudget.nextSendAt(log, now, rate)
-        return [...held]
-          .sort((a, b) => a.dueAt - b.dueAt)
-          .map((item) => ({
-            reason: "budget" as const,
-            recipients: item.recipients,
-            dueAt: item.dueAt,
-            nextSendAt: nextAt,
-            messageCount: Outgoing.messageCountOf(item),
-            batches: item.parts.map((part) => ({ key: part.batchKey, count: part.messages.length }))
-          }))
+        const heldOf = (reason: HeldSummary["reason"], item: Outgoing.Outgoing, sendsAt: number): HeldSummary => ({
+          reason,
+          recipients: item.recipients,
+          dueAt: item.dueAt,
+          nextSendAt: sendsAt,
+          messageCount: Outgoing.messageCountOf(item),
+          batches: item.parts.map((part) => ({ key: part.batchKey, count: part.messages.length }))
+        })
+        const storming = [...storms.values()]
+          .filter((storm) => storm.gathered.length > 0)
+          .map((storm) => heldOf("storm", Outgoing.merge(storm.gathered), Storm.dueAt(storm, timing)))
+        return [...[...held].sort((a, b) => a.dueAt - b.dueAt).map((item) => heldOf("budget", item, nextAt)), ...storming]
       }),
       /** The budget in force. */
       rate

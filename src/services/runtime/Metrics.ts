@@ -127,7 +127,17 @@ export class Metrics extends Effect.Service<Metrics>()("failmail/Metrics", {
       }),
       stormDigests: new Prometheus.Counter({
         name: "failmail_storm_digests_total",
-        help: "Digests that merged several held batches for the same recipients",
+        help: "Digests that merged several batches for the same recipients (a storm, or summaries held by the relay budget)",
+        registers
+      }),
+      storms: new Prometheus.Counter({
+        name: "failmail_storms_total",
+        help: "Storms begun: --storm-threshold or more summaries for one recipient set due within one --wait-period",
+        registers
+      }),
+      stormMerges: new Prometheus.Counter({
+        name: "failmail_storm_merged_summaries_total",
+        help: "Summaries merged into a storm digest of their recipients instead of going alone (--storm-threshold)",
         registers
       }),
       threadsStarted: new Prometheus.Counter({
