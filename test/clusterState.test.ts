@@ -3,7 +3,8 @@
  * pipelines on one in-memory store and cluster): silences, expectations and
  * the group memory are read by a replica when it becomes the sender, so a
  * silence created on the first sender holds on the next, and an
- * expectation's deadline is announced by the sender only, once.
+ * expectation's deadline is announced by the sender only, once. A sender
+ * that cannot read them lets the role go rather than send without them.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -34,7 +35,7 @@ const pair = Effect.gen(function* () {
   const first = yield* replica(storage, cluster)
   const second = yield* replica(storage, cluster)
   expect(cluster.lease.holder).not.toBe("")
-  return { first, second, cluster }
+  return { first, second, cluster, storage }
 })
 
 /** The first replica stops (letting the lease go); the second takes over at its next try. */
@@ -89,6 +90,25 @@ describe("the sender's state moves with the role", () => {
 
       yield* failover(first, WAIT)
       expect(second.memory.recordOf("", "disk full")).toMatchObject({ reports: 1 })
+    })
+  )
+
+  it.scoped("a sender that cannot read the kept silences does not send without them: it lets the role go until they can be read", () =>
+    Effect.gen(function* () {
+      const { first, second, storage } = yield* pair
+      yield* first.silences.create({ match: { subject: "^disk full" }, for: "2h", comment: "maintenance", author: "" })
+      const documents = storage.state.documents
+      const kept = documents.get("silences")
+      documents.set("silences", "{not json")
+      yield* failover(first, 0)
+      yield* second.accept("disk full on db1")
+      yield* second.accept("db down")
+      yield* advanceTo(RENEW_EVERY_MS + WAIT)
+      expect(second.relay.attempts).toEqual([])
+
+      if (kept !== undefined) documents.set("silences", kept)
+      yield* advanceTo(2 * RENEW_EVERY_MS + 2 * WAIT)
+      expect(second.subjects()).toEqual(["[failmail] 1 instance: db down"])
     })
   )
 })

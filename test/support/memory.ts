@@ -117,9 +117,13 @@ const messagesIn = (contents: MemorySpool): Omit<StoreShape, "load" | "save"> =>
 /** The state half of a {@link Store} kept in `contents` (saved as JSON text, so what is read back is what a file would give). */
 const documentsIn = (contents: MemoryState): Pick<StoreShape, "load" | "save"> => ({
   load: (name) =>
-    Effect.sync(() => {
-      const text = contents.documents.get(name)
-      return text === undefined ? undefined : (JSON.parse(text) as unknown)
+    Effect.try({
+      try: () => {
+        const text = contents.documents.get(name)
+        return text === undefined ? undefined : (JSON.parse(text) as unknown)
+      },
+      // As the embedded store: a document that is not JSON cannot be read.
+      catch: (cause) => new StateError({ operation: `read ${name}`, cause })
     }),
   save: (name, value) =>
     Effect.suspend(() => {
