@@ -58,6 +58,7 @@ describe("under stress (every connection slot taken)", () => {
     // The held slots were shed with 421, a silent one among them.
     const shed = await holders[0]?.read(15_000)
     expect(shed?.code).toBe(421)
+    expect(failmail.logs.join("\n")).toMatch(/level=WARN .*message="under stress: every connection slot taken/)
   }, 40_000)
 
   it("without stress a silent client keeps its slot past the stress timeout", async () => {

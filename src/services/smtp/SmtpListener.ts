@@ -118,6 +118,7 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
     const recentWrites = RecentWrites.empty()
     /** On a full disk every message is refused: the first refusal of a reason is logged, the rest counted, once per interval. */
     const logRefusal = RepeatedLog.make((line) => log(Effect.logError(line)))
+    const logStress = RepeatedLog.make((line) => log(Effect.logWarning(line)))
 
     const reject = (reason: string) => {
       metrics.messagesRejected.inc({ reason })
@@ -214,12 +215,12 @@ export class SmtpListener extends Effect.Service<SmtpListener>()("failmail/SmtpL
       server,
       internals,
       { maxConnections: config.maxConnections, idleMs: Duration.toMillis(IDLE_TIMEOUT), lineMs: Duration.toMillis(config.lineTimeout) },
-      (under) =>
-        log(
-          under
-            ? Effect.logWarning("every connection slot is taken: new connections wait for one, and sessions silent (or on one line) for 10 s are closed")
-            : Effect.logInfo("a connection slot is free again: the configured idle and line limits apply")
-        )
+      (under) => {
+        // Under a connection storm the stress begins again at every slot taken back: counted, one line per interval.
+        const why = "every connection slot taken; new connections wait for one, sessions silent (or on one line) for 10 s are closed"
+        if (under) logStress("under stress", why, () => log(Effect.logWarning(`under stress: ${why}`)))
+        else log(Effect.logDebug("a connection slot is free again: the configured idle and line limits apply"))
+      }
     )
 
     /** How many open sessions come from `address`. */
