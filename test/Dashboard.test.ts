@@ -167,6 +167,28 @@ describe("dashboard page", () => {
     expect(page({})).not.toContain("Held by the relay budget")
   })
 
+  it("shows a storm: the batches merged for one recipient set, busiest first, with when its digest goes", () => {
+    const html = page({
+      held: [
+        {
+          reason: "storm",
+          recipients: ["ops@example.com"],
+          dueAt: T0 + 2_000,
+          nextSendAt: T0 + 4_000,
+          messageCount: 27,
+          batches: [
+            { key: "db down", count: 3 },
+            ...Array.from({ length: 24 }, (_, i) => ({ key: `alert ${i}`, count: 1 }))
+          ]
+        }
+      ]
+    })
+    expect(html).toContain("Held by the relay budget and storms")
+    expect(html).toContain('<span class="held">held: storm</span>')
+    expect(html.indexOf("db down")).toBeLessThan(html.indexOf("alert 0"))
+    expect(html).toContain("alert 23")
+  })
+
   it("limits the groups listed per batch", () => {
     const groups = Array.from({ length: 20 }, (_, n) => ({ key: `g${n}`, subject: `subject ${n}`, count: 1 }))
     const html = page({ batches: [batch({ groups })] })

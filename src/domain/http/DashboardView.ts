@@ -185,7 +185,7 @@ export interface PageView {
   readonly uptime: string
   readonly cards: ReadonlyArray<CardView>
   readonly batches: ReadonlyArray<BatchView>
-  /** Summaries the relay budget holds back, oldest first. */
+  /** Summaries the relay budget holds back, oldest first, then storms gathering their digests. */
   readonly held: ReadonlyArray<HeldView>
   readonly summaries: ReadonlyArray<SummaryView>
   readonly silences: ReadonlyArray<SilenceView>
@@ -195,14 +195,15 @@ export interface PageView {
   readonly nonce: string
 }
 
-/** A summary held back by the relay budget (`--relay-rate`). */
+/** A summary held back by the relay budget (`--relay-rate`), or a storm's next digest (`--storm-threshold`). */
 export interface HeldView {
+  readonly reason: HeldSummary["reason"]
   readonly recipients: ReadonlyArray<string>
   readonly messageCount: number
   /** The batches it covers, by key with their counts (several: it goes out as one storm digest). */
   readonly batches: ReadonlyArray<KeyView & { readonly count: number }>
   readonly due: MomentView
-  /** When the budget allows the next send. */
+  /** When the budget allows the next send, or the storm's digest goes. */
   readonly next: MomentView
 }
 
@@ -210,7 +211,7 @@ export interface HeldView {
 export interface PageInput {
   readonly stats: StatsInput
   readonly batches: ReadonlyArray<BatchSnapshot>
-  /** Summaries the relay budget holds back. */
+  /** Summaries the relay budget holds back, and storms gathering their digests. */
   readonly held: ReadonlyArray<HeldSummary>
   readonly summaries: ReadonlyArray<SummaryRecord>
   /** Silences listed now, with how many messages each holds back. */
@@ -229,6 +230,7 @@ const keyView = (key: string): KeyView => ({ key, isDefault: key === "", label: 
 const age = (at: number, now: number): MomentView => ({ iso: rfc3339(at), text: formatAge(now - at) })
 
 const heldView = (held: HeldSummary, now: number): HeldView => ({
+  reason: held.reason,
   recipients: held.recipients,
   messageCount: held.messageCount,
   batches: held.batches.map((batch) => ({ ...keyView(batch.key), count: batch.count })),
