@@ -6,12 +6,9 @@
  * recipient twice (or is lost).
  */
 import * as fs from "node:fs"
-import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
-import { SMTPServer } from "smtp-server"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { smtpReply as reply } from "../src/domain/smtp/SmtpReply.ts"
 import { buildDaemon, launch, ready, smtpPortOf } from "./support/daemon.ts"
 import { eventually, tempDir } from "./support/failmail.ts"
 import { heldIn } from "./support/spool.ts"
@@ -99,35 +96,9 @@ describe("a reload while the relay is stuck", () => {
 /** An upstream that refuses (451) every recipient in `refused` while it is set, and records what it accepts. */
 const refusingUpstream = async () => {
   const refused = new Set<string>()
-  let refusals = 0
-  const deliveries: Array<{ to: ReadonlyArray<string>; raw: Buffer }> = []
-  const server = new SMTPServer({
-    disableReverseLookup: true,
-    logger: false,
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    onRcptTo: (address, _session, callback) => {
-      if (!refused.has(address.address)) return callback()
-      refusals++
-      callback(reply(451, "Try again later"))
-    },
-    onData: (stream, session, callback) => {
-      const chunks: Array<Buffer> = []
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk))
-      stream.on("end", () => {
-        deliveries.push({ to: session.envelope.rcptTo.map((rcpt) => rcpt.address), raw: Buffer.concat(chunks) })
-        callback(null, "Ok")
-      })
-    }
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
-  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return {
-    address: `127.0.0.1:${(server.server.address() as AddressInfo).port}`,
-    refused,
-    refusals: () => refusals,
-    deliveries
-  }
+  const upstream = await startUpstream({ refuses: (recipient) => refused.has(recipient) })
+  closers.push(upstream.close)
+  return { address: upstream.address, refused, refusals: upstream.refusals, deliveries: upstream.deliveries }
 }
 
 describe("a reload while a batch split by recipients is half delivered", () => {

@@ -41,6 +41,8 @@ export interface UpstreamOptions {
   readonly keep?: boolean
   /** At most this many connections at once (smtp-server's default otherwise). */
   readonly maxClients?: number
+  /** Answers `RCPT TO` with 451 for each recipient this holds for (asked anew at each RCPT). */
+  readonly refuses?: (recipient: string) => boolean
 }
 
 /** A running upstream. */
@@ -54,6 +56,8 @@ export interface Upstream {
   readonly attempts: () => number
   /** Connections accepted so far. */
   readonly connections: () => number
+  /** Recipients refused so far (see {@link UpstreamOptions.refuses}). */
+  readonly refusals: () => number
   /** Answers the next `count` messages (after DATA) with `code` and `text`. */
   readonly failNext: (code: number, count?: number, text?: string) => void
   readonly close: () => Promise<void>
@@ -66,6 +70,7 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
   const failures: Array<{ code: number; text: string }> = []
   let attempts = 0
   let connections = 0
+  let refusals = 0
   /** For `onlyAnswered`: the sessions whose message waits for its answer, and whether their client hung up meanwhile. */
   const awaiting = new Map<string, boolean>()
   /** Without a reader of the messages, their bytes are not even gathered (a null sink). */
@@ -88,6 +93,11 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
     },
     onClose: (session) => {
       if (awaiting.has(session.id)) awaiting.set(session.id, true)
+    },
+    onRcptTo: (address, _session, callback) => {
+      if (options.refuses?.(address.address) !== true) return callback()
+      refusals++
+      callback(reply(451, "Try again later"))
     },
     onAuth: (auth, _session, callback) => {
       if (options.auth !== undefined && auth.username === options.auth.user && auth.password === options.auth.pass) {
@@ -141,6 +151,7 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
     deliveries,
     attempts: () => attempts,
     connections: () => connections,
+    refusals: () => refusals,
     failNext: (code, count = 1, text = code >= 500 ? "Error: rejected for good" : "Error: try again later") => {
       for (let i = 0; i < count; i++) failures.push({ code, text })
     },
