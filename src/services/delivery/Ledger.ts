@@ -10,13 +10,13 @@
  * finish beside it (see `commands/Daemon.ts`). The ledger is how the two
  * never send the same message to the same recipient twice:
  * - the new graph's recovery leaves out every message a summary is under
- *   way for ({@link LedgerShape.underWay}), and takes it in only if that
- *   summary ends without reaching every recipient ({@link LedgerShape.handedBack});
+ *   way for (`underWay`), and takes it in only if that summary ends without
+ *   reaching every recipient (`handedBack`);
  * - a message is removed from the store only once every recipient it was
  *   addressed to got it (relayed, or filed in the fail-dir): a batch split
  *   by recipients sends one summary per recipient set, and a message in two
  *   of them stays until both are out; what one of them did not deliver comes
- *   back narrowed to the recipients still owed ({@link LedgerShape.owed}).
+ *   back narrowed to the recipients still owed (`owed`).
  *
  * In memory only: a crash (or another replica taking over) forgets which
  * recipients a message reached, and sends it to all of them again

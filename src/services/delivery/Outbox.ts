@@ -129,7 +129,7 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     const sendDue: Effect.Effect<number | undefined> = lock.withPermits(1)(
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        const before = { log, held, waiting }
+        const before = { log, held }
         let granted = 0
         while (granted < waiting.length && RelayBudget.nextSendAt(log, now, rate) <= now) {
           log = RelayBudget.record(log, now, rate)
@@ -142,7 +142,10 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
         log = sends
         publishGauges(now)
         if ((due.length > 0 || grants.length > 0) && !(yield* saveLog)) {
-          ;({ log, held, waiting } = before)
+          // Put back as they were (a submit or a notice may have come meanwhile: it stays, behind them).
+          log = before.log
+          held = [...before.held.filter((item) => !rest.includes(item)), ...held]
+          waiting = [...grants, ...waiting]
           publishGauges(now)
           return now + Duration.toMillis(SAVE_RETRY)
         }
