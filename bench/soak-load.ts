@@ -10,7 +10,6 @@
  * than acknowledged is a loss, more is a duplicate.
  */
 import { randomBytes } from "node:crypto"
-import * as net from "node:net"
 import { Conversation, SmtpError, UnansweredData } from "../test/support/smtpClient.ts"
 import { BENCH_CLIENT, buildMessage } from "./messages.ts"
 import { now, sleep } from "./util.ts"
@@ -144,35 +143,21 @@ export const runClient = async (options: {
 export const GARBAGE_KINDS = ["random bytes", "half-sent DATA", "dropped at once", "junk commands"] as const
 export type GarbageKind = (typeof GARBAGE_KINDS)[number]
 
-/** Connects, waits for the first bytes (the greeting) at most 2 s, writes `parts` 20 ms apart, then drops the connection. */
-const rawSession = (port: number, parts: ReadonlyArray<Buffer | string>, waitGreeting: boolean): Promise<void> =>
-  new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port })
-    const done = () => {
-      clearTimeout(bound)
-      socket.destroy()
-      resolve()
+/** Connects, waits for the greeting at most 2 s, writes `parts` 20 ms apart, then drops the connection. */
+const rawSession = async (port: number, parts: ReadonlyArray<Buffer | string>, waitGreeting: boolean): Promise<void> => {
+  const conversation = await Conversation.open(port, { timeoutMs: 2_000 }).catch(() => undefined)
+  if (conversation === undefined) return
+  try {
+    if (!waitGreeting) return
+    await conversation.read().catch(() => undefined)
+    for (const part of parts) {
+      conversation.write(part)
+      await sleep(20)
     }
-    const bound = setTimeout(done, 5_000)
-    socket.on("error", done)
-    socket.on("close", done)
-    const write = async () => {
-      for (const part of parts) {
-        if (socket.destroyed) return
-        socket.write(part)
-        await sleep(20)
-      }
-      done()
-    }
-    if (!waitGreeting) socket.once("connect", done)
-    else {
-      const greeting = setTimeout(() => void write(), 2_000)
-      socket.once("data", () => {
-        clearTimeout(greeting)
-        void write()
-      })
-    }
-  })
+  } finally {
+    conversation.destroy()
+  }
+}
 
 /** The bytes of one garbage session of this kind. */
 const garbage = (kind: GarbageKind): ReadonlyArray<Buffer | string> => {

@@ -7,6 +7,7 @@ import { type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import { Conversation } from "../test/support/smtpClient.ts"
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -134,24 +135,13 @@ export const freePort = (): Promise<number> =>
 
 /** Whether something on 127.0.0.1:port answers with an SMTP greeting, within `timeoutMs`. */
 export const greets = (port: number, timeoutMs = 1000): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port })
-    let buffered = ""
-    const done = (ok: boolean) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(ok)
-    }
-    const timer = setTimeout(() => done(false), timeoutMs)
-    socket.on("error", () => done(false))
-    socket.on("data", (chunk) => {
-      buffered += chunk.toString("latin1")
-      if (/^220 /m.test(buffered)) {
-        socket.end("QUIT\r\n")
-        done(true)
-      }
-    })
-  })
+  Conversation.greeted(port, { timeoutMs }).then(
+    (conversation) => {
+      void conversation.quit()
+      return true
+    },
+    () => false
+  )
 
 // ---- files ------------------------------------------------------------------
 
