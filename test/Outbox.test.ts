@@ -5,7 +5,7 @@
  * restart; expected-mail notices wait for a send from the same budget.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Clock, Duration, Effect, Layer } from "effect"
 import { readHeaders } from "../src/domain/message/HeaderBlock.ts"
 import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
 import { relayed as summaries, textOf } from "./support/digests.ts"
@@ -21,6 +21,28 @@ import {
   testConfig
 } from "./support/pipeline.ts"
 import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
+import { Relay } from "../src/services/delivery/Relay.ts"
+
+/**
+ * An upstream that answers slowly and unevenly: each send takes the next of
+ * `latencies` (ms, on the `Clock`, in turn); records when each was accepted.
+ */
+const unevenUpstream = (latencies: ReadonlyArray<number>) => {
+  const accepted: Array<number> = []
+  let sends = 0
+  const layer = Layer.succeed(
+    Relay,
+    Relay.make({
+      send: () =>
+        Effect.gen(function* () {
+          yield* Effect.sleep(Duration.millis(latencies[sends++ % latencies.length] as number))
+          accepted.push(yield* Clock.currentTimeMillis)
+        }),
+      prepare: Effect.void
+    })
+  )
+  return { layer, accepted }
+}
 
 /** A pipeline with storms off (`--storm-threshold 0`): the budget alone (storms are in storm.test.ts). */
 const start = (config: RunningConfig, relay: RecordingRelay, storage: MemoryStorage = memoryStorage()) =>
@@ -68,6 +90,29 @@ describe("Outbox: the relay budget", () => {
       // Every message within max-wait (here: its wait-period) plus one budget period.
       expect(Math.max(...sent.map((summary) => summary.at))).toBeLessThanOrEqual(9_000 + 30_000 + 1_000)
       expect(yield* pipeline.outbox.snapshot).toEqual([])
+    })
+  )
+
+  it.scoped("an upstream that answers slowly and unevenly never receives more than N summaries in any window: a send holds its slot until it is done", () =>
+    Effect.gen(function* () {
+      const upstream = unevenUpstream([900, 50, 1_700, 300, 10, 1_200, 600])
+      const config = { ...testConfig("/failmail-test", { relayRate: RelayBudget.rateOf(5, 1_000) }), stormThreshold: 0 }
+      const pipeline = yield* startPipeline(config, upstream.layer)
+      yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => `key-${i}`), (key) =>
+        pipeline.intake.accept(rawMessage({ subject: `alert ${key}`, headers: { "X-Failmail-Split": key } }), {
+          mailFrom: "app@example.com",
+          rcptTo: [`team-${key}@example.com`]
+        })
+      )
+      // From 30 s on, 60 summaries (one per recipient set: none merge) go as the budget allows.
+      yield* advanceTo(30_000)
+      while (true) {
+        const next = (yield* pendingWakeUps)[0]
+        if (next === undefined || next > 120_000) break
+        yield* advanceTo(next)
+      }
+      expect(upstream.accepted).toHaveLength(60)
+      expect(busiestWindow(upstream.accepted, 1_000)).toBeLessThanOrEqual(5)
     })
   )
 

@@ -122,9 +122,10 @@ describe("Outgoing.sendable: a flood over 1,000 batch keys at 10/s", () => {
     for (let now = 0; now <= 60_000; now++) {
       const arriving = due.get(now) ?? []
       if (arriving.length === 0 && !(waiting.length > 0 && RelayBudget.nextSendAt(log, now, rate) <= now)) continue
-      const step = Outgoing.sendable([...waiting, ...arriving], log, now, rate)
+      // Sends done at once here: each is recorded in the log as it goes.
+      const step = Outgoing.sendable([...waiting, ...arriving], log, now, rate, 0)
       waiting = step.held
-      log = step.log
+      for (const _ of step.send) log = RelayBudget.record(log, now, rate)
       for (const outgoing of step.send) sent.push({ at: now, outgoing })
     }
     return { sent, waiting, dueCount: [...due.values()].flat().length }

@@ -69,6 +69,17 @@ describe("RelayBudget sliding log", () => {
     expect(RelayBudget.remaining(log, 1_100, budget)).toBe(1)
   })
 
+  it("a send under way holds its slot until it is done, however long: none starts while N are under way", () => {
+    const budget = rate("2/s")
+    const log = RelayBudget.record([], 100, budget)
+    // One done at 100 ms, one under way: the budget is spent until the one done leaves the window...
+    expect(RelayBudget.remaining(log, 500, budget, 1)).toBe(0)
+    expect(RelayBudget.nextSendAt(log, 500, budget, 1)).toBe(1_100)
+    // ...and with two under way, no window lets a third go before one of them is done.
+    expect(RelayBudget.nextSendAt([], 5_000, budget, 2)).toBe(Number.POSITIVE_INFINITY)
+    expect(RelayBudget.nextSendAt([], 5_000, budget, 1)).toBe(5_000)
+  })
+
   it("keeps at most N send times (the state stays small)", () => {
     const budget = rate("3/m")
     let log: RelayBudget.SendLog = []

@@ -129,33 +129,32 @@ export const takeNext = (
   return { next: merge(same), rest: held.filter((item) => item.recipientsKey !== oldest.recipientsKey) }
 }
 
-/** What to send now, what stays held, and the budget's log after those sends. */
+/** What to send now and what stays held. */
 export interface Sendable {
   readonly send: ReadonlyArray<Outgoing>
   readonly held: ReadonlyArray<Outgoing>
-  readonly log: RelayBudget.SendLog
 }
 
 /**
- * Everything the budget allows at `now`, taken from what is held with
- * {@link takeNext} (merging on the budget's last send), one send recorded
- * in the log for each.
+ * Everything the budget allows at `now` with `inFlight` sends under way
+ * (each send taken here is one more under way, until it is done and
+ * recorded in the log), taken from what is held with {@link takeNext}
+ * (merging on the budget's last send).
  */
 export const sendable = (
   held: ReadonlyArray<Outgoing>,
   log: RelayBudget.SendLog,
   now: number,
-  rate: RelayBudget.RelayRate
+  rate: RelayBudget.RelayRate,
+  inFlight: number
 ): Sendable => {
   const send: Array<Outgoing> = []
   let rest = held
-  let sends = log
-  while (RelayBudget.nextSendAt(sends, now, rate) <= now) {
-    const taken = takeNext(rest, RelayBudget.remaining(sends, now, rate))
+  while (RelayBudget.nextSendAt(log, now, rate, inFlight + send.length) <= now) {
+    const taken = takeNext(rest, RelayBudget.remaining(log, now, rate, inFlight + send.length))
     if (taken === undefined) break
     send.push(taken.next)
     rest = taken.rest
-    sends = RelayBudget.record(sends, now, rate)
   }
-  return { send, held: rest, log: sends }
+  return { send, held: rest }
 }

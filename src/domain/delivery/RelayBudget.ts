@@ -65,19 +65,23 @@ export const prune = (log: SendLog, now: number, rate: RelayRate): SendLog => {
 
 /**
  * The earliest instant, at or after `now`, at which one more send keeps
- * every window of one period within the rate.
+ * every window of one period within the rate, with `inFlight` sends under
+ * way: each holds its slot until it is done (recorded in the log when it
+ * ends, as the upstream counts it), however long the upstream takes to
+ * answer; none may start while `count` are under way.
  */
-export const nextSendAt = (log: SendLog, now: number, rate: RelayRate): number => {
+export const nextSendAt = (log: SendLog, now: number, rate: RelayRate, inFlight = 0): number => {
   if (!isLimited(rate)) return now
   const recent = prune(log, now, rate)
-  if (recent.length < rate.count) return now
-  // The send that must leave the window first: the count-th most recent one.
-  return Math.max(now, (recent[recent.length - rate.count] as number) + rate.periodMs)
+  if (recent.length + inFlight < rate.count) return now
+  if (inFlight >= rate.count) return Number.POSITIVE_INFINITY
+  // The send that must leave the window first: the (count - inFlight)-th most recent one.
+  return Math.max(now, (recent[recent.length - (rate.count - inFlight)] as number) + rate.periodMs)
 }
 
-/** How many sends the window ending at `now` still allows. */
-export const remaining = (log: SendLog, now: number, rate: RelayRate): number =>
-  isLimited(rate) ? Math.max(0, rate.count - prune(log, now, rate).length) : Number.POSITIVE_INFINITY
+/** How many sends the window ending at `now` still allows, with `inFlight` under way. */
+export const remaining = (log: SendLog, now: number, rate: RelayRate, inFlight = 0): number =>
+  isLimited(rate) ? Math.max(0, rate.count - prune(log, now, rate).length - inFlight) : Number.POSITIVE_INFINITY
 
 /** The log after one send at `now` (pruned, so it never grows beyond `count`). */
 export const record = (log: SendLog, now: number, rate: RelayRate): SendLog =>

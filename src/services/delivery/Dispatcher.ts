@@ -41,7 +41,7 @@
  * counted by `failmail_removals_pending` and on the dashboard, and a stop
  * before it is written leaves those messages to be summarized again.
  */
-import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberSet, Option, Schedule } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberRef, FiberSet, Option, Schedule } from "effect"
 import * as Batching from "../../domain/batching/Batching.ts"
 import * as Memory from "../../domain/batching/GroupMemory.ts"
 import * as LogContext from "../../domain/LogContext.ts"
@@ -63,6 +63,12 @@ import { Metrics } from "../runtime/Metrics.ts"
 import { Relay, RelayError } from "./Relay.ts"
 import { Renderer } from "./Renderer.ts"
 import { Store } from "../store/Store.ts"
+
+/**
+ * What a delivery runs when a relay attempt is done: the relay budget's
+ * slot, which the Outbox lets go at the first (see `Outbox`).
+ */
+const attemptDone = FiberRef.unsafeMake<Effect.Effect<void>>(Effect.void)
 
 /** How long to wait before trying an unwritable fail-dir again. */
 const FAIL_DIR_RETRY = Duration.seconds(30)
@@ -251,6 +257,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
         const started = yield* Clock.currentTimeMillis
         yield* history.update(record, { attempts: record.attempts + 1 })
         yield* relay.send({ from: config.from, to: summary.recipients }, summary.raw).pipe(
+          Effect.ensuring(Effect.flatten(FiberRef.get(attemptDone))),
           Effect.catchAllDefect((defect) =>
             Effect.logError("relay died", Cause.die(defect)).pipe(
               Effect.zipRight(Effect.fail(new RelayError({ reason: `relay died: ${String(defect)}`, transient: true })))
@@ -486,13 +493,18 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("failmail/Dispatche
     yield* Effect.addFinalizer(() => drain)
 
     return {
-      /** Starts delivering one summary (handed over by the Outbox) in the background. */
-      dispatch: (outgoing: Outgoing.Outgoing) =>
+      /**
+       * Starts delivering one summary (handed over by the Outbox) in the
+       * background; `attempted` runs when each relay attempt is done and
+       * when the delivery ends (the Outbox lets the budget's slot go at the first).
+       */
+      dispatch: (outgoing: Outgoing.Outgoing, attempted: Effect.Effect<void> = Effect.void) =>
         Effect.suspend(() => {
           // Under way from now, before its fiber runs: a reload's next graph must not take it in.
           const messages = ledgerMessagesOf(outgoing)
           ledger.begin(messages)
-          return inBackground(Outgoing.isStorm(outgoing) ? undefined : outgoing.parts[0]?.batchKey, deliverOne(outgoing, messages))
+          const delivery = deliverOne(outgoing, messages).pipe(Effect.ensuring(attempted), Effect.locally(attemptDone, attempted))
+          return inBackground(Outgoing.isStorm(outgoing) ? undefined : outgoing.parts[0]?.batchKey, delivery)
         }),
       /** Readies the outgoing side ahead of the first summary, once, in the background. */
       prepare,

@@ -58,6 +58,12 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
     const rate = config.relayRate
     let log: RelayBudget.SendLog = []
     let held: ReadonlyArray<Outgoing.Outgoing> = []
+    /**
+     * Summaries sent and not yet answered by the upstream: each holds its
+     * slot of the budget until its first relay attempt is done, and is
+     * recorded in the log then, when the upstream counts it.
+     */
+    let inFlight = 0
     /** Other mail waiting for a send from the budget, first come first served. */
     let waiting: ReadonlyArray<Deferred.Deferred<void>> = []
     const lock = yield* Effect.makeSemaphore(1)
@@ -73,23 +79,43 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
       const inStorms = [...storms.values()]
       metrics.heldSummaries.set({ reason: "storm" }, inStorms.reduce((sum, storm) => sum + storm.gathered.length, 0))
       metrics.heldMessages.set({ reason: "storm" }, inStorms.reduce((sum, storm) => sum + Storm.messageCountOf(storm), 0))
-      if (RelayBudget.isLimited(rate)) metrics.relayBudgetRemaining.set(RelayBudget.remaining(log, now, rate))
+      if (RelayBudget.isLimited(rate)) metrics.relayBudgetRemaining.set(RelayBudget.remaining(log, now, rate, inFlight))
     }
 
-    /** Hands a summary to the Dispatcher (a digest merging several batches is counted and logged). */
-    const dispatch = (outgoing: Outgoing.Outgoing) =>
+    /**
+     * Sends a summary the budget allowed: it is under way until its first
+     * relay attempt is done (or its delivery ends without one), then
+     * recorded in the budget's log at that instant.
+     */
+    const sendCounted = (outgoing: Outgoing.Outgoing) =>
       Effect.suspend(() => {
-        if (!Outgoing.isStorm(outgoing)) return dispatcher.dispatch(outgoing)
+        inFlight++
+        let done = false
+        const attempted = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (done) return Effect.void
+          done = true
+          inFlight--
+          log = RelayBudget.record(log, now, rate)
+          publishGauges(now)
+          return Queue.offer(wake, undefined)
+        })
+        return dispatch(outgoing, attempted)
+      })
+
+    /** Hands a summary to the Dispatcher (a digest merging several batches is counted and logged). */
+    const dispatch = (outgoing: Outgoing.Outgoing, attempted: Effect.Effect<void> = Effect.void) =>
+      Effect.suspend(() => {
+        if (!Outgoing.isStorm(outgoing)) return dispatcher.dispatch(outgoing, attempted)
         metrics.stormDigests.inc()
         return Effect.logWarning(
           `merging ${outgoing.parts.length} batches for ${outgoing.recipients.join(", ")} into one storm digest`
-        ).pipe(Effect.zipRight(dispatcher.dispatch(outgoing)))
+        ).pipe(Effect.zipRight(dispatcher.dispatch(outgoing, attempted)))
       })
 
     /** Summaries that may go: at once with `--relay-rate 0`, otherwise held for the budget's next sends. */
     const enqueue = (items: ReadonlyArray<Outgoing.Outgoing>): Effect.Effect<void> => {
       if (items.length === 0) return Effect.void
-      if (!RelayBudget.isLimited(rate)) return Effect.forEach(items, dispatch, { discard: true })
+      if (!RelayBudget.isLimited(rate)) return Effect.forEach(items, (item) => dispatch(item), { discard: true })
       held = [...held, ...items]
       return Queue.offer(wake, undefined)
     }
@@ -102,8 +128,9 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
      * so nothing is sent until it is. The first failure of a run is logged,
      * and the save that works again.
      */
-    const saveLog: Effect.Effect<boolean> = Effect.suspend(() => {
-      const sends = log
+    const saveLog: Effect.Effect<boolean> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      // A send under way is saved as made now: the budget a restart sees counts it.
+      const sends = [...log, ...Array.from({ length: inFlight }, () => now)]
       return store.save(DOCUMENT, () => ({ sends }))
     }).pipe(
       Effect.as(true),
@@ -131,17 +158,19 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
         const now = yield* Clock.currentTimeMillis
         const before = { log, held }
         let granted = 0
-        while (granted < waiting.length && RelayBudget.nextSendAt(log, now, rate) <= now) {
+        while (granted < waiting.length && RelayBudget.nextSendAt(log, now, rate, inFlight) <= now) {
           log = RelayBudget.record(log, now, rate)
           granted++
         }
         const grants = waiting.slice(0, granted)
         waiting = waiting.slice(granted)
-        const { send: due, held: rest, log: sends } = Outgoing.sendable(held, log, now, rate)
+        const { send: due, held: rest } = Outgoing.sendable(held, log, now, rate, inFlight)
         held = rest
-        log = sends
+        inFlight += due.length
         publishGauges(now)
-        if ((due.length > 0 || grants.length > 0) && !(yield* saveLog)) {
+        const saved = due.length === 0 && grants.length === 0 ? true : yield* saveLog
+        inFlight -= due.length
+        if (!saved) {
           // Put back as they were (a submit or a notice may have come meanwhile: it stays, behind them).
           log = before.log
           held = [...before.held.filter((item) => !rest.includes(item)), ...held]
@@ -150,12 +179,12 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
           return now + Duration.toMillis(SAVE_RETRY)
         }
         for (const grant of grants) yield* Deferred.succeed(grant, undefined)
-        for (const outgoing of due) yield* dispatch(outgoing)
-        return held.length === 0 && waiting.length === 0 ? undefined : RelayBudget.nextSendAt(log, now, rate)
+        for (const outgoing of due) yield* sendCounted(outgoing)
+        return held.length === 0 && waiting.length === 0 ? undefined : RelayBudget.nextSendAt(log, now, rate, inFlight)
       })
     )
 
-    // Wakes on each submit, and sleeps until the budget allows the next send while anything is held.
+    // Wakes on each submit and each send done, and sleeps until the budget allows the next send while anything is held.
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.gen(function* () {
@@ -164,7 +193,9 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
           let nextAt = yield* sendDue
           while (nextAt !== undefined) {
             const now = yield* Clock.currentTimeMillis
-            yield* Effect.sleep(Duration.millis(Math.max(0, nextAt - now)))
+            // Every send slot is under way (Infinity): the next one done wakes it.
+            if (Number.isFinite(nextAt)) yield* Effect.raceFirst(Effect.sleep(Duration.millis(Math.max(0, nextAt - now))), Queue.take(wake))
+            else yield* Queue.take(wake)
             nextAt = yield* sendDue
           }
         })
@@ -300,7 +331,7 @@ export class Outbox extends Effect.Service<Outbox>()("failmail/Outbox", {
        * batch first), with when it goes.
        */
       snapshot: Effect.map(Clock.currentTimeMillis, (now): ReadonlyArray<HeldSummary> => {
-        const nextAt = RelayBudget.nextSendAt(log, now, rate)
+        const nextAt = RelayBudget.nextSendAt(log, now, rate, inFlight)
         const heldOf = (reason: HeldSummary["reason"], item: Outgoing.Outgoing, sendsAt: number): HeldSummary => ({
           reason,
           recipients: item.recipients,
