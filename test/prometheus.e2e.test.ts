@@ -121,8 +121,11 @@ describe("a real Prometheus scraping failmail", () => {
       return groups.every((group) => Date.parse(group.lastEvaluation) > 0)
     }, 10_000, 250)
     const { alerts } = await (prometheus as Prometheus).api<{ alerts: ReadonlyArray<{ labels: Record<string, string>; state: string }> }>("alerts")
-    // Pending messages did grow, from 0 to the test's message: that rule may be pending (waiting out its 30 minutes), nothing else.
-    expect(alerts.filter((alert) => alert.state === "firing" || alert.labels["alertname"] !== "FailmailPendingGrowing")).toEqual([])
+    // Pending messages did grow, from 0 to the test's message: that rule may be pending (waiting out its 30 minutes).
+    // So may FailmailDown, only if a scrape really failed (a test process on a loaded machine can miss the 1 s scrape timeout).
+    const missedScrapes = await (prometheus as Prometheus).api<{ result: ReadonlyArray<unknown> }>("query", { query: "min_over_time(up[5m]) == 0" })
+    const mayBePending = new Set(["FailmailPendingGrowing", ...(missedScrapes.result.length > 0 ? ["FailmailDown"] : [])])
+    expect(alerts.filter((alert) => alert.state === "firing" || !mayBePending.has(alert.labels["alertname"] ?? ""))).toEqual([])
   })
 
   it("finds every metric the rules and the dashboard read in failmail's scrape", async () => {
