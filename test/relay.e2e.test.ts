@@ -199,6 +199,22 @@ describe("the relay budget (--relay-rate)", () => {
     expect(storms.length).toBeGreaterThan(0)
     expect(storms[0]?.mail.text).toContain("Storm: this digest merges")
   })
+
+  it("an upstream that answers slowly and unevenly never accepts more than N summaries within one period (--relay-rate 3/s)", async () => {
+    const delays = [900, 50, 1_500, 300, 10, 1_100, 600]
+    const { failmail, upstream } = await startWithUpstream(
+      { relayRate: RelayBudget.rateOf(3, 1_000), stormThreshold: 0 },
+      { replyDelayMs: (n) => delays[n % delays.length] as number }
+    )
+    // 18 teams' alerts: 18 summaries, none merged (one per recipient set), due at once.
+    await send(
+      failmail.port,
+      Array.from({ length: 18 }, (_, i) => ({ subject: `alert ${i}`, to: `team-${i}@example.com`, headers: { "X-Failmail-Split": `key-${i}` } }))
+    )
+    await eventually("all 18 summaries accepted upstream", async () => (await summariesOf(upstream, failmail)).length === 18, 30_000)
+    const accepted = (await summariesOf(upstream, failmail)).map((summary) => summary.delivery.at)
+    for (const start of accepted) expect(accepted.filter((at) => at >= start && at < start + 1_000).length).toBeLessThanOrEqual(3)
+  })
 })
 
 describe("when the upstream fails", () => {

@@ -31,8 +31,12 @@ export interface UpstreamOptions {
   readonly auth?: { readonly user: string; readonly pass: string }
   /** Offer STARTTLS with this certificate and key (PEM). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
-  /** Wait this long after a message's DATA before answering it (a slow upstream); it counts as delivered when answered. */
-  readonly replyDelayMs?: number
+  /**
+   * Wait this long after a message's DATA before answering it (a slow
+   * upstream; a function: the wait for the n-th message, 0 first, for an
+   * uneven one); it counts as delivered when answered.
+   */
+  readonly replyDelayMs?: number | ((n: number) => number)
   /** With `replyDelayMs`: a message whose client hung up before the answer is refused, not delivered (the client never got its 250). */
   readonly onlyAnswered?: boolean
   /** Called with each message as it is accepted, just before its 250. */
@@ -67,6 +71,8 @@ export interface Upstream {
 /** Starts an upstream on 127.0.0.1 on a free port. */
 export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upstream> => {
   const deliveries: Array<Delivery> = []
+  /** Messages received so far (for an uneven `replyDelayMs`). */
+  let received = 0
   const failures: Array<{ code: number; text: string }> = []
   let attempts = 0
   let connections = 0
@@ -134,7 +140,7 @@ export const startUpstream = async (options: UpstreamOptions = {}): Promise<Upst
         }
         if (options.replyDelayMs === undefined) return answer()
         if (options.onlyAnswered === true) awaiting.set(session.id, false)
-        setTimeout(answer, options.replyDelayMs)
+        setTimeout(answer, typeof options.replyDelayMs === "number" ? options.replyDelayMs : options.replyDelayMs(received++))
       })
     }
   }
