@@ -18,7 +18,8 @@ import {
   recordingRelay,
   type RecordingRelay,
   startPipeline,
-  testConfig
+  testConfig,
+  startAlerting
 } from "./support/pipeline.ts"
 import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
 import { Relay } from "../src/services/delivery/Relay.ts"
@@ -46,14 +47,9 @@ const unevenUpstream = (latencies: ReadonlyArray<number>) => {
 
 /** A pipeline with storms off (`--storm-threshold 0`): the budget alone (storms are in storm.test.ts). */
 const start = (config: RunningConfig, relay: RecordingRelay, storage: MemoryStorage = memoryStorage()) =>
-  Effect.map(startPipeline({ ...config, stormThreshold: 0 }, relay.layer, { storage }), (pipeline) => ({
+  Effect.map(startAlerting({ ...config, stormThreshold: 0 }, relay, storage), (pipeline) => ({
     ...pipeline,
-    relay,
-    accept: (key: string) =>
-      pipeline.intake.accept(rawMessage({ subject: `alert ${key}`, headers: { "X-Failmail-Split": key } }), {
-        mailFrom: "app@example.com",
-        rcptTo: ["ops@example.com"]
-      })
+    accept: (key: string) => pipeline.accept(`alert ${key}`, key)
   }))
 
 /** The largest number of summaries relayed within any window of `periodMs`. */

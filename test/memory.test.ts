@@ -7,31 +7,19 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { readHeaders } from "../src/domain/message/HeaderBlock.ts"
 import { textOf } from "./support/digests.ts"
-import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
 import {
   advanceTo,
-  type MemoryStorage,
   memoryStorage,
-  rawMessage,
   recordingRelay,
   type RecordingRelay,
-  startPipeline,
-  testConfig
+  testConfig,
+  sentBy,
+  startAlerting
 } from "./support/pipeline.ts"
 
 const MINUTE = 60_000
 
-const start = (config: RunningConfig, relay: RecordingRelay, storage: MemoryStorage = memoryStorage()) =>
-  Effect.map(startPipeline(config, relay.layer, { storage }), (pipeline) => ({
-    ...pipeline,
-    relay,
-    accept: (subject: string) =>
-      pipeline.intake.accept(rawMessage({ subject }), { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] })
-  }))
-
-/** Moves the clock to `instant` and checks that the relay delivered `n` summaries in all by then. */
-const sentBy = (relay: RecordingRelay, instant: number, n: number) =>
-  advanceTo(instant).pipe(Effect.tap(() => expect(relay.sent).toHaveLength(n)))
+const start = startAlerting
 
 const digest = (relay: RecordingRelay, index: number) =>
   Effect.gen(function* () {

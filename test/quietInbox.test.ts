@@ -7,16 +7,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { simpleParser } from "mailparser"
-import type { RunningConfig } from "../src/services/runtime/AppConfig.ts"
 import {
   advanceTo,
-  type MemoryStorage,
   memoryStorage,
   rawMessage,
   recordingRelay,
   type RecordingRelay,
   startPipeline,
-  testConfig
+  testConfig,
+  sentBy,
+  startAlerting
 } from "./support/pipeline.ts"
 import { relayed } from "./support/digests.ts"
 import { clusterInMemory, memoryCluster } from "./support/cluster.ts"
@@ -26,19 +26,7 @@ const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 const EPOCH = "Thu, 01 Jan 1970"
 
-const start = (config: RunningConfig, relay: RecordingRelay, storage: MemoryStorage = memoryStorage()) =>
-  Effect.map(startPipeline(config, relay.layer, { storage }), (pipeline) => ({
-    ...pipeline,
-    accept: (subject: string, batch = "") =>
-      pipeline.intake.accept(rawMessage({ subject, headers: batch === "" ? {} : { "X-Failmail-Split": batch } }), {
-        mailFrom: "app@example.com",
-        rcptTo: ["ops@example.com"]
-      })
-  }))
-
-/** Moves the clock to `instant` and checks that the relay delivered `n` summaries in all by then. */
-const sentBy = (relay: RecordingRelay, instant: number, n: number) =>
-  advanceTo(instant).pipe(Effect.tap(() => expect(relay.sent).toHaveLength(n)))
+const start = startAlerting
 
 /** Summary `index` as a reader sees it: headers, text part, HTML part. */
 const digest = (relay: RecordingRelay, index: number) =>

@@ -20,7 +20,8 @@ import {
   recordingRelay,
   type RecordingRelay,
   startPipeline,
-  testConfig
+  testConfig,
+  sendAlert
 } from "./support/pipeline.ts"
 
 const SECOND = 1000
@@ -36,8 +37,7 @@ const replica = (shared: { storage: MemoryStorage; cluster: MemoryCluster; relay
     return {
       ...pipeline,
       link,
-      accept: (subject: string) =>
-        pipeline.intake.accept(rawMessage({ subject }), { mailFrom: "app@example.com", rcptTo: ["ops@example.com"] }),
+      accept: (subject: string) => sendAlert(pipeline.intake, subject),
       /** Dies as by `kill -9`: nothing reaches the cluster any more (the lease is not let go), and it stops. */
       kill: Effect.suspend(() => {
         link.cut = true

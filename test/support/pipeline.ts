@@ -386,6 +386,25 @@ export const rawMessage = (fields: {
     "utf8"
   )
 
+/** Accepts one alert with this subject from app@example.com to ops@example.com, in batch `batch` (its `X-Failmail-Split`; empty: the default batch). */
+export const sendAlert = (intake: ReturnType<typeof testIntake>, subject: string, batch = "") =>
+  intake.accept(rawMessage({ subject, headers: batch === "" ? {} : { "X-Failmail-Split": batch } }), {
+    mailFrom: "app@example.com",
+    rcptTo: ["ops@example.com"]
+  })
+
+/** {@link startPipeline} on `storage` (a new in-memory one by default), with its relay beside it and `accept` for {@link sendAlert}. */
+export const startAlerting = (config: RunningConfig, relay: RecordingRelay, storage: MemoryStorage = memoryStorage()) =>
+  Effect.map(startPipeline(config, relay.layer, { storage }), (pipeline) => ({
+    ...pipeline,
+    relay,
+    accept: (subject: string, batch = "") => sendAlert(pipeline.intake, subject, batch)
+  }))
+
+/** Moves the clock to `instant` and checks that the relay delivered `n` summaries in all by then. */
+export const sentBy = (relay: RecordingRelay, instant: number, n: number) =>
+  advanceTo(instant).pipe(Effect.tap(() => expect(relay.sent).toHaveLength(n)))
+
 /** Stores {@link rawMessage} with this subject as the intake would, keyed by its subject. */
 export const putMessage = (store: StoreShape, subject: string) =>
   put(
