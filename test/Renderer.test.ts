@@ -10,6 +10,7 @@ import { SilenceLinks } from "../src/services/silences/SilenceLinks.ts"
 import { storeInMemory } from "./support/memory.ts"
 import { Renderer } from "../src/services/delivery/Renderer.ts"
 import { summaryGroup as group, T0 } from "./support/summary.ts"
+import { summarizedTokens } from "./support/digests.ts"
 import { scopedTempDir } from "./support/tempdir.ts"
 import { testConfig } from "./support/config.ts"
 
@@ -293,6 +294,18 @@ describe("Renderer: a digest that reads at a glance", () => {
       expect(html).not.toContain("<down>")
       expect(html).not.toMatch(/<img|src=|url\(/i)
       expect(html.match(/background:#0969da;/g)).toHaveLength(10)
+    }).pipe(Effect.provide(rendererLayer()))
+  )
+})
+
+describe("a summary's text as the end-to-end tests count its messages", () => {
+  it.effect("a group of an earlier digest named on a Stopped: line is not counted as summarized again; the summary's own groups are", () =>
+    Effect.gen(function* () {
+      const groups = [group(1, { subject: "alert [m-00001]" }), group(2, { subject: "alert [m-00002]" })]
+      const { parsed } = yield* renderParsed({ ...input(groups), stopped: [{ subject: "alert [m-00003]", lastSeen: T0 }] })
+      const text = parsed.text ?? ""
+      expect(text).toContain("Stopped: alert [m-00003] (last seen")
+      expect(summarizedTokens(text, /\[m-\d{5}\]/g)).toEqual(["[m-00001]", "[m-00002]"])
     }).pipe(Effect.provide(rendererLayer()))
   )
 })

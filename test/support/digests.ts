@@ -41,3 +41,17 @@ export const relayed = (relay: RecordingRelay): ReadonlyArray<Relayed> =>
 /** The decoded text part of a relayed summary (the raw one is quoted-printable when it holds a sparkline). */
 export const textOf = (raw: Buffer): Effect.Effect<string> =>
   Effect.promise(() => simpleParser(raw)).pipe(Effect.map((parsed) => parsed.text ?? ""))
+
+/**
+ * The tokens (matches of the global `pattern`) of the messages a summary's
+ * text holds, each once. Its `Stopped:` lines are left out: they name groups
+ * of an earlier digest to the same recipients, not messages of this one.
+ */
+export const summarizedTokens = (text: string, pattern: RegExp): ReadonlyArray<string> => [
+  ...new Set(
+    text
+      .split("\n")
+      .filter((line) => !line.startsWith("Stopped: "))
+      .flatMap((line) => line.match(pattern) ?? [])
+  )
+]

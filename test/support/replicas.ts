@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { simpleParser } from "mailparser"
 import nodemailer from "nodemailer"
 import { type Child, launch, ready, smtpPortOf } from "./daemon.ts"
+import { summarizedTokens } from "./digests.ts"
 import { tempDir } from "./failmail.ts"
 import type { Upstream } from "./upstream.ts"
 
@@ -87,7 +88,7 @@ export const sendToken = async (replica: Replica, n: number, options: { readonly
   }
 }
 
-/** A summary as the upstream received it: its Message-ID, batch, text and the tokens it holds (each once). */
+/** A summary as the upstream received it: its Message-ID, batch, text and the tokens of the messages it holds (each once). */
 export interface Digest {
   readonly messageId: string
   readonly batch: string
@@ -106,7 +107,7 @@ export const digestsOf = (upstream: Upstream): Promise<ReadonlyArray<Digest>> =>
         messageId: mail.messageId ?? "",
         batch: typeof batch === "string" ? batch : "",
         text,
-        tokens: [...new Set(text.match(/\[m-\d{5}\]/g) ?? [])]
+        tokens: summarizedTokens(text, /\[m-\d{5}\]/g)
       }
     })
   )
