@@ -9,44 +9,20 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { buildDaemon, httpPortOf, main, type Child } from "./support/daemon.ts"
+import { buildDaemon, environment, httpPortOf, main, type Result, runToEnd, type Child } from "./support/daemon.ts"
 import { eventually, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 
 const CREDENTIALS = "ops:s3cret pass"
-
-interface Result {
-  readonly status: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
 
 let dir = ""
 let url = ""
 let daemon: ChildProcess | undefined
 let upstream: Upstream | undefined
 
-/** The caller's environment without FAILMAIL_* variables, plus `extra`. */
-const environment = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_"))),
-  ...extra
-})
-
 /** Runs `failmail args…` to its end (asynchronously, so the in-process upstream keeps answering). */
 const failmail = (args: ReadonlyArray<string>, env: Record<string, string> = { FAILMAIL_CREDENTIALS: CREDENTIALS }): Promise<Result> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { cwd: dir, env: environment(env), stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000)
-    child.on("error", reject)
-    child.on("close", (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
+  runToEnd(process.execPath, [main, ...args], { cwd: dir, env })
 
 /** Exit 0 with nothing on stderr; stdout. */
 const succeeds = async (args: ReadonlyArray<string>, env?: Record<string, string>): Promise<string> => {

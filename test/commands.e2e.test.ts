@@ -11,7 +11,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { buildDaemon, main, smtpPortOf, type Child } from "./support/daemon.ts"
+import { buildDaemon, environment, main, type Result, runToEnd, smtpPortOf, type Child } from "./support/daemon.ts"
 import { deadUpstream, eventually, pythonMaildirCount, tempDir } from "./support/failmail.ts"
 import { startUpstream, type Upstream } from "./support/upstream.ts"
 import { heldMessagesIn } from "./support/spool.ts"
@@ -24,39 +24,12 @@ const REFUSING = "127.0.0.1:1"
 const hostname = os.hostname()
 const user = os.userInfo().username
 
-interface Result {
-  readonly status: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** The caller's environment without FAILMAIL_* variables, plus `extra`. */
-const environment = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_"))),
-  ...extra
-})
-
-/** Runs a program to its end with `input` on stdin (asynchronously: in-process peers keep answering). */
+/** Runs a program to its end in the test's folder (or `cwd`). */
 const run = (
   command: string,
   args: ReadonlyArray<string>,
   options: { readonly input?: string | Buffer; readonly env?: Record<string, string>; readonly cwd?: string } = {}
-): Promise<Result> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd: options.cwd ?? dir, env: environment(options.env), stdio: ["pipe", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000)
-    child.on("error", reject)
-    child.on("close", (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-    child.stdin.on("error", () => undefined)
-    child.stdin.end(options.input ?? "")
-  })
+): Promise<Result> => runToEnd(command, args, { ...options, cwd: options.cwd ?? dir })
 
 const failmail = (args: ReadonlyArray<string>, options: Parameters<typeof run>[2] = {}) => run(process.execPath, [main, ...args], options)
 

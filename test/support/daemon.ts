@@ -20,6 +20,44 @@ export const buildDaemon = (): void => {
   execFileSync(process.execPath, [path.join(root, "scripts", "build.js")], { cwd: root, stdio: "inherit" })
 }
 
+/** How a command run to its end ended. */
+export interface Result {
+  readonly status: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** The caller's environment without FAILMAIL_* variables, plus `extra`. */
+export const environment = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("FAILMAIL_"))),
+  ...extra
+})
+
+/**
+ * Runs a program to its end with `input` on stdin and {@link environment}
+ * (`env` added), killed after 15 s; asynchronous, so in-process peers keep answering.
+ */
+export const runToEnd = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly input?: string | Buffer; readonly env?: Record<string, string> }
+): Promise<Result> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { cwd: options.cwd, env: environment(options.env), stdio: ["pipe", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000)
+    child.on("error", reject)
+    child.on("close", (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
+    child.stdin.on("error", () => undefined)
+    child.stdin.end(options.input ?? "")
+  })
+
 /** A failmail child process. */
 export interface Child {
   readonly process: ChildProcess
