@@ -15,8 +15,8 @@ import { clusterInMemory, type Link, memoryCluster, type MemoryCluster } from ".
 import { advanceTo, idle, memoryStorage, type MemoryStorage, rawMessage, recordingRelay, startPipeline, testConfig } from "./support/pipeline.ts"
 
 const WAIT = 30_000
-/** Without a relay budget: the bound test sends more summaries at once than the default allows. */
-const config = testConfig("/failmail-test", { relayRate: unlimited })
+/** Without a relay budget or storms: the bound test sends more summaries at once than either lets go as separate mails. */
+const config = testConfig("/failmail-test", { relayRate: unlimited, stormThreshold: 0 })
 
 /** A pipeline on `storage` with a recording relay, on process services of its own (a process of its own), alone or a replica of `cluster`. */
 const start = (storage: MemoryStorage, cluster?: MemoryCluster, link: Link = { cut: false }) =>
