@@ -10,16 +10,8 @@ import nodemailer from "nodemailer"
 import { afterAll, describe, expect, it, vi } from "vitest"
 import * as Settings from "../src/domain/settings/Settings.ts"
 import { removeCertificate, selfSignedCertificate } from "./support/certs.ts"
-import {
-  Conversation,
-  eventually,
-  GATHER,
-  settledSummaries,
-  spoolFiles,
-  startWithUpstream,
-  summariesAtStop,
-  type Failmail
-} from "./support/failmail.ts"
+import { eventually, GATHER, settledSummaries, spoolFiles, startWithUpstream, summariesAtStop, type Failmail } from "./support/failmail.ts"
+import { Conversation } from "./support/smtpClient.ts"
 
 const run = promisify(execFile)
 

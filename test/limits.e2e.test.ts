@@ -7,7 +7,8 @@
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, launch, main, ready, residentBytes, smtpPortOf } from "./support/daemon.ts"
-import { Conversation, tempDir } from "./support/failmail.ts"
+import { Conversation } from "./support/smtpClient.ts"
+import { tempDir } from "./support/tempdir.ts"
 import { startUpstream } from "./support/upstream.ts"
 
 beforeAll(buildDaemon, 120_000)

@@ -7,7 +7,8 @@
 import nodemailer from "nodemailer"
 import { describe, expect, it } from "vitest"
 import { fillDisk, freeDisk } from "./support/diskFull.ts"
-import { Conversation, eventually, settledSummaries, startWithUpstream } from "./support/failmail.ts"
+import { eventually, settledSummaries, startWithUpstream } from "./support/failmail.ts"
+import { Conversation } from "./support/smtpClient.ts"
 
 /** One message over an open session: the code of the answer to its final dot. */
 const sendOver = async (session: Conversation, subject: string): Promise<number> => {

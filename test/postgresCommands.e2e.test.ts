@@ -9,7 +9,7 @@ import { promisify } from "node:util"
 import nodemailer from "nodemailer"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, launch, main, ready, smtpPortOf } from "./support/daemon.ts"
-import { tempDir } from "./support/failmail.ts"
+import { tempDir } from "./support/tempdir.ts"
 import { postgresForFile } from "./support/postgresFile.ts"
 import { startUpstream } from "./support/upstream.ts"
 

@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, httpPortOf, launch, ready } from "./support/daemon.ts"
-import { tempDir } from "./support/failmail.ts"
+import { tempDir } from "./support/tempdir.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
 

@@ -12,20 +12,8 @@ import { simpleParser } from "mailparser"
 import { afterAll, describe, expect, it } from "vitest"
 import * as RelayBudget from "../src/domain/delivery/RelayBudget.ts"
 import { removeCertificate, selfSignedCertificate } from "./support/certs.ts"
-import {
-  Conversation,
-  deadUpstream,
-  eventually,
-  GATHER,
-  maildirNew,
-  pythonMaildirCount,
-  settledSummaries,
-  spoolFiles,
-  startWithUpstream,
-  summariesAtStop,
-  summariesOf,
-  type Failmail
-} from "./support/failmail.ts"
+import { deadUpstream, eventually, GATHER, maildirNew, pythonMaildirCount, settledSummaries, spoolFiles, startWithUpstream, summariesAtStop, summariesOf, type Failmail } from "./support/failmail.ts"
+import { Conversation } from "./support/smtpClient.ts"
 
 afterAll(() => removeCertificate())
 

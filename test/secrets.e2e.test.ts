@@ -10,7 +10,8 @@ import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildDaemon, httpPortOf, launch, main, ready, smtpPortOf } from "./support/daemon.ts"
-import { eventually, maildirNew, tempDir } from "./support/failmail.ts"
+import { eventually, maildirNew } from "./support/failmail.ts"
+import { tempDir } from "./support/tempdir.ts"
 import { startUpstream } from "./support/upstream.ts"
 
 beforeAll(buildDaemon, 120_000)

@@ -8,7 +8,8 @@
  */
 import { Duration } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { Conversation, deadUpstream, startFailmail, type Failmail } from "./support/failmail.ts"
+import { deadUpstream, startFailmail, type Failmail } from "./support/failmail.ts"
+import { Conversation } from "./support/smtpClient.ts"
 
 const opened: Array<Conversation> = []
 const running: Array<Failmail> = []

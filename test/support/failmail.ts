@@ -1,8 +1,8 @@
 /**
  * Runs the whole failmail pipeline (`pipeline(config)`) inside a test, on
  * 127.0.0.1 port 0, with its spool and maildirs in a temp dir, plus the small
- * tools end-to-end tests need: polling with a deadline, the raw SMTP
- * client of `smtpClient.ts`, maildir listings.
+ * tools end-to-end tests need: polling with a deadline, maildir listings
+ * (the raw SMTP client is `smtpClient.ts`, temp folders `tempdir.ts`).
  *
  * Logs are captured (see `logs`); set `FAILMAIL_TEST_LOGS=1` to also see them.
  */
@@ -50,9 +50,6 @@ export type Overrides = Partial<RunningConfig> & { readonly relayAddr: string }
  * 300 ms default is for single-message tests).
  */
 export const GATHER = { waitPeriod: Duration.hours(1), maxWait: Duration.hours(1) } as const
-
-/** The e2e tests' temp folders come from the one helper. */
-export { tempDir }
 
 /** Builds and starts `pipeline(config)`; resolves once the listener is bound. */
 export const startFailmail = async (overrides: Overrides | ((dir: string) => Overrides)): Promise<Failmail> => {
@@ -176,7 +173,6 @@ export const pythonMaildirCount = (dir: string): number =>
   )
 
 /** The e2e tests talk raw SMTP with the one client. */
-export { Conversation, type Reply } from "./smtpClient.ts"
 
 /**
  * A failmail and the recording upstream it relays to, both stopped when the

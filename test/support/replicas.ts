@@ -12,7 +12,7 @@ import { simpleParser } from "mailparser"
 import nodemailer from "nodemailer"
 import { type Child, launch, ready, smtpPortOf } from "./daemon.ts"
 import { summarizedTokens } from "./digests.ts"
-import { tempDir } from "./failmail.ts"
+import { tempDir } from "./tempdir.ts"
 import type { Upstream } from "./upstream.ts"
 
 /** A port that was free a moment ago on 127.0.0.1. */
